@@ -1,0 +1,3 @@
+from schedc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * schedc runtime for sched_ext BPF programs.
+ *
+ * Everything a generated (or hand-written) schedc policy needs on top of vmlinux.h: section
+ * and map macros, the BPF helpers it calls, the sched_ext kfuncs with their 6.12 and 6.13+
+ * names, and small arithmetic helpers whose results are defined for every input (no division
+ * by zero, no signed division, which BPF before cpu=v4 cannot do).
+ *
+ * One object runs on 6.12 and on later kernels: kfuncs that were renamed in 6.13 are declared
+ * weak under both names; libbpf resolves the one the running kernel has and leaves the other
+ * at address 0, and the verifier drops the branch that calls it.
+ *
+ * If you also use libbpf's <bpf/bpf_helpers.h>, include it before this file.
+ */
+#ifndef SCHEDC_RUNTIME_BPF_H
+#define SCHEDC_RUNTIME_BPF_H
+
+/* vmlinux.h of newer bpftool also declares kfuncs, without the attributes used here. */
+#define BPF_NO_KFUNC_PROTOTYPES
+#include "vmlinux.h"
+
+#ifndef __BPF_HELPERS__
+#define SEC(name) __attribute__((section(name), used))
+#define __always_inline inline __attribute__((always_inline))
+#define __weak __attribute__((weak))
+#define __ksym __attribute__((section(".ksyms")))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+
+static void *(* const bpf_map_lookup_elem)(void *map, const void *key) =
+	(void *)BPF_FUNC_map_lookup_elem;
+static __u64 (* const bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
+static long (* const bpf_probe_read_kernel)(void *dst, __u32 size, const void *unsafe_ptr) =
+	(void *)BPF_FUNC_probe_read_kernel;
+static long (* const bpf_probe_read_kernel_str)(void *dst, __u32 size, const void *unsafe_ptr) =
+	(void *)BPF_FUNC_probe_read_kernel_str;
+static void *(* const bpf_task_storage_get)(void *map, struct task_struct *task, void *value,
+					    __u64 flags) = (void *)BPF_FUNC_task_storage_get;
+#endif /* __BPF_HELPERS__ */
+
+#ifndef NULL
+#define NULL ((void *)0)
+#endif
+#ifndef ENOMEM
+#define ENOMEM 12
+#endif
+
+#define SCHEDC_KSYM_EXISTS(sym) (!!(sym))
+#define SCHEDC_STORAGE_CREATE 1ULL	/* BPF_LOCAL_STORAGE_GET_F_CREATE */
+#define SCHEDC_PF_KTHREAD 0x00200000	/* include/linux/sched.h: PF_KTHREAD */
+#define SCHEDC_NICE_0_PRIO 120		/* static_prio of nice 0 */
+#define SCHEDC_NUMA_NO_NODE (-1)
+#define SCHEDC_MAX_CPUS 1024
+#define SCHEDC_COMM_LEN 16
+
+/* ---- sched_ext kfuncs (kernel/sched/ext.c) ---------------------------------------------- */
+/* Stable since 6.12. */
+extern s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym;
+extern s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags,
+				  bool *is_idle) __ksym;
+extern s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym;
+extern void scx_bpf_kick_cpu(s32 cpu, u64 flags) __ksym;
+extern s32 scx_bpf_task_cpu(const struct task_struct *p) __ksym;
+extern bool scx_bpf_test_and_clear_cpu_idle(s32 cpu) __ksym;
+extern u32 scx_bpf_nr_cpu_ids(void) __ksym;
+extern bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym;
+
+/* Renamed in 6.13: scx_bpf_dispatch -> scx_bpf_dsq_insert, and so on. Both are weak. */
+extern void scx_bpf_dsq_insert___new(struct task_struct *p, u64 dsq_id, u64 slice,
+				     u64 enq_flags) __ksym __weak;
+extern void scx_bpf_dispatch___old(struct task_struct *p, u64 dsq_id, u64 slice,
+				   u64 enq_flags) __ksym __weak;
+extern void scx_bpf_dsq_insert_vtime___new(struct task_struct *p, u64 dsq_id, u64 slice,
+					   u64 vtime, u64 enq_flags) __ksym __weak;
+extern void scx_bpf_dispatch_vtime___old(struct task_struct *p, u64 dsq_id, u64 slice,
+					 u64 vtime, u64 enq_flags) __ksym __weak;
+extern bool scx_bpf_dsq_move_to_local___new(u64 dsq_id) __ksym __weak;
+extern bool scx_bpf_consume___old(u64 dsq_id) __ksym __weak;
+
+static __always_inline void schedc_insert(struct task_struct *p, u64 dsq_id, u64 slice,
+					  u64 enq_flags)
+{
+	if (SCHEDC_KSYM_EXISTS(scx_bpf_dsq_insert___new))
+		scx_bpf_dsq_insert___new(p, dsq_id, slice, enq_flags);
+	else
+		scx_bpf_dispatch___old(p, dsq_id, slice, enq_flags);
+}
+
+static __always_inline void schedc_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice,
+						u64 vtime, u64 enq_flags)
+{
+	if (SCHEDC_KSYM_EXISTS(scx_bpf_dsq_insert_vtime___new))
+		scx_bpf_dsq_insert_vtime___new(p, dsq_id, slice, vtime, enq_flags);
+	else
+		scx_bpf_dispatch_vtime___old(p, dsq_id, slice, vtime, enq_flags);
+}
+
+static __always_inline bool schedc_move_to_local(u64 dsq_id)
+{
+	if (SCHEDC_KSYM_EXISTS(scx_bpf_dsq_move_to_local___new))
+		return scx_bpf_dsq_move_to_local___new(dsq_id);
+	return scx_bpf_consume___old(dsq_id);
+}
+
+/* ---- arithmetic with defined results ---------------------------------------------------- */
+static __always_inline u64 schedc_sat_sub(u64 a, u64 b)
+{
+	return a > b ? a - b : 0;
+}
+
+static __always_inline u64 schedc_div_u64(u64 a, u64 b)
+{
+	return b ? a / b : 0;
+}
+
+/* Signed division through unsigned division: -mcpu=v3 has no signed divide. */
+static __always_inline s64 schedc_div_s64(s64 a, s64 b)
+{
+	u64 ua = a < 0 ? -(u64)a : (u64)a;
+	u64 ub = b < 0 ? -(u64)b : (u64)b;
+	u64 q = ub ? ua / ub : 0;
+
+	return (a < 0) != (b < 0) ? -(s64)q : (s64)q;
+}
+
+static __always_inline s64 schedc_int(s64 v)
+{
+	return v;
+}
+
+/* A count used as a factor of a duration: negative counts scale to zero. */
+static __always_inline u64 schedc_count_u64(s64 v)
+{
+	return v < 0 ? 0 : (u64)v;
+}
+
+static __always_inline u64 schedc_min_u64(u64 a, u64 b) { return a < b ? a : b; }
+static __always_inline u64 schedc_max_u64(u64 a, u64 b) { return a > b ? a : b; }
+static __always_inline s64 schedc_min_s64(s64 a, s64 b) { return a < b ? a : b; }
+static __always_inline s64 schedc_max_s64(s64 a, s64 b) { return a > b ? a : b; }
+static __always_inline u64 schedc_clamp_u64(u64 v, u64 lo, u64 hi)
+{
+	return v < lo ? lo : (v > hi ? hi : v);
+}
+static __always_inline s64 schedc_clamp_s64(s64 v, s64 lo, s64 hi)
+{
+	return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* time_before() of the kernel: correct across u64 wrap-around. */
+static __always_inline bool schedc_before(u64 a, u64 b)
+{
+	return (s64)(a - b) < 0;
+}
+
+/* Exponentially weighted moving average, 7/8 old + 1/8 new; the first sample is taken whole. */
+static __always_inline u64 schedc_ewma(u64 avg, u64 sample)
+{
+	return avg ? avg - (avg >> 3) + (sample >> 3) : sample;
+}
+
+/* ---- task attributes -------------------------------------------------------------------- */
+static __always_inline void schedc_read_comm(u8 *buf, struct task_struct *p)
+{
+	bpf_probe_read_kernel(buf, SCHEDC_COMM_LEN, p->comm);
+}
+
+static __always_inline void schedc_read_parent_comm(u8 *buf, struct task_struct *p)
+{
+	struct task_struct *parent = NULL;
+
+	bpf_probe_read_kernel(&parent, sizeof(parent), &p->real_parent);
+	if (parent)
+		bpf_probe_read_kernel(buf, SCHEDC_COMM_LEN, parent->comm);
+}
+
+static __always_inline s64 schedc_task_uid(struct task_struct *p)
+{
+	const struct cred *cred = NULL;
+	kuid_t uid = {};
+
+	bpf_probe_read_kernel(&cred, sizeof(cred), &p->cred);
+	if (cred)
+		bpf_probe_read_kernel(&uid, sizeof(uid), &cred->euid);
+	return uid.val;
+}
+
+/*
+ * Glob matching over a 16-byte name with bit sets instead of backtracking: bit j of a state
+ * means "the pattern so far matches the first j characters". Each pattern character is one
+ * shift-and-mask step, so the matcher is loop-free apart from these two bounded scans.
+ */
+static __always_inline u32 schedc_glob_eqmask(const u8 *s, u8 c)
+{
+	u32 mask = 0;
+
+	for (u32 i = 0; i < SCHEDC_COMM_LEN - 1; i++)
+		if (s[i] == c && c)
+			mask |= 1u << (i + 1);
+	return mask;
+}
+
+static __always_inline u32 schedc_glob_len(const u8 *s)
+{
+	u32 n = 0;
+
+	for (u32 i = 0; i < SCHEDC_COMM_LEN - 1; i++) {
+		if (!s[i])
+			break;
+		n++;
+	}
+	return n;
+}
+
+static __always_inline u32 schedc_glob_star(u32 state, u32 valid)
+{
+	return state ? valid & ~((state & -state) - 1) : 0;
+}
+
+/* The task's cgroup (v2 default hierarchy) at depth `level`, or NULL. */
+static __always_inline struct cgroup *schedc_task_cgroup_at(struct task_struct *p, int level)
+{
+	struct css_set *cset = NULL;
+	struct cgroup *cgrp = NULL, *anc = NULL;
+	int depth = 0;
+
+	bpf_probe_read_kernel(&cset, sizeof(cset), &p->cgroups);
+	if (!cset)
+		return NULL;
+	bpf_probe_read_kernel(&cgrp, sizeof(cgrp), &cset->dfl_cgrp);
+	if (!cgrp)
+		return NULL;
+	bpf_probe_read_kernel(&depth, sizeof(depth), &cgrp->level);
+	if (depth < level)
+		return NULL;
+	bpf_probe_read_kernel(&anc, sizeof(anc), &cgrp->ancestors[level]);
+	return anc;
+}
+
+/* Reads the name of the task's cgroup at depth `level` (1 = child of the root) into buf. */
+static __always_inline bool schedc_cgroup_name(struct task_struct *p, int level, u8 *buf,
+					       u32 size)
+{
+	struct cgroup *cgrp = schedc_task_cgroup_at(p, level);
+	struct kernfs_node *kn = NULL;
+	const char *name = NULL;
+
+	if (!cgrp)
+		return false;
+	bpf_probe_read_kernel(&kn, sizeof(kn), &cgrp->kn);
+	if (!kn)
+		return false;
+	bpf_probe_read_kernel(&name, sizeof(name), &kn->name);
+	if (!name)
+		return false;
+	return bpf_probe_read_kernel_str(buf, size, name) > 0;
+}
+
+/* ---- exit information, read by loaders after the scheduler was ejected ------------------ */
+struct schedc_exit_info {
+	s32 kind;
+	s64 exit_code;
+	char reason[128];
+	char msg[1024];
+};
+
+#define SCHEDC_EXIT_INFO_DEFINE() struct schedc_exit_info schedc_exit SEC(".data")
+
+#define SCHEDC_RECORD_EXIT(ei)							\
+	do {									\
+		bpf_probe_read_kernel_str(schedc_exit.reason,			\
+					  sizeof(schedc_exit.reason), (ei)->reason);	\
+		bpf_probe_read_kernel_str(schedc_exit.msg,			\
+					  sizeof(schedc_exit.msg), (ei)->msg);	\
+		schedc_exit.exit_code = (ei)->exit_code;			\
+		schedc_exit.kind = (ei)->kind;					\
+	} while (0)
+
+#endif /* SCHEDC_RUNTIME_BPF_H */

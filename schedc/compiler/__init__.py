@@ -1,0 +1,1 @@
+"""Lowering of typed policies to C, the clang step, vmlinux.h from BTF, caching."""

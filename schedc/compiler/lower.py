@@ -1,0 +1,466 @@
+"""Lowering of a typed policy to sched_ext BPF C.
+
+Expressions become pycparser ASTs printed by its generator, so every emitted expression is
+syntactically valid C with the right parentheses; the surrounding program comes from the
+jinja2 template `codegen_templates/policy.bpf.c.j2`. Statements that come from a DSL line are
+preceded by `#line N "policy.sched"`, so clang's BTF line info — and with it the kernel
+verifier's log — points at the DSL. The output depends only on the policy and the file names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import jinja2
+from pycparser import c_ast, c_generator
+
+from schedc.diagnostics import Span
+from schedc.dsl import ast
+from schedc.dsl.sema import (
+    DEFAULT_LAG_NS,
+    DEFAULT_SLICE_NS,
+    SLICE_MAX_NS,
+    SLICE_MIN_NS,
+    TClass,
+    TQueue,
+    Ty,
+    TypedPolicy,
+)
+
+RESET_MARK = "//@schedc-reset-line"
+COMM_BUF = "comm"
+PCOMM_BUF = "pcomm"
+
+
+def _const(value: int, ty: Ty) -> c_ast.Constant:
+    if ty == Ty.DURATION:
+        return c_ast.Constant("unsigned long long", f"{value}ULL")
+    if ty == Ty.BOOL:
+        return c_ast.Constant("int", "1" if value else "0")
+    if value < 0:
+        return c_ast.Constant("long long", f"({value}LL)")
+    return c_ast.Constant("long long", f"{value}LL")
+
+
+def _call(name: str, *args: c_ast.Node) -> c_ast.FuncCall:
+    return c_ast.FuncCall(c_ast.ID(name), c_ast.ExprList(list(args)))
+
+
+def _arrow(base: str, *fields: str) -> c_ast.Node:
+    node: c_ast.Node = c_ast.ID(base)
+    for i, f in enumerate(fields):
+        node = c_ast.StructRef(node, "->" if i == 0 else ".", c_ast.ID(f))
+    return node
+
+
+def _char(byte: int) -> c_ast.Constant:
+    ch = chr(byte)
+    if 32 <= byte < 127 and ch not in "'\\":
+        return c_ast.Constant("char", f"'{ch}'")
+    return c_ast.Constant("int", f"0x{byte:02x}")
+
+
+def _all(conds: list[c_ast.Node]) -> c_ast.Node:
+    node = conds[0]
+    for c in conds[1:]:
+        node = c_ast.BinaryOp("&&", node, c)
+    return node
+
+
+def _any(conds: list[c_ast.Node]) -> c_ast.Node:
+    node = conds[0]
+    for c in conds[1:]:
+        node = c_ast.BinaryOp("||", node, c)
+    return node
+
+
+def bytes_equal(buf: str, text: bytes, prefix: bool) -> c_ast.Node:
+    """`buf` starts with `text` (prefix) or equals it (the byte after it is NUL)."""
+    conds: list[c_ast.Node] = [
+        c_ast.BinaryOp("==", c_ast.ArrayRef(c_ast.ID(buf), c_ast.Constant("int", str(i))), _char(b))
+        for i, b in enumerate(text)
+    ]
+    if not prefix:
+        conds.append(
+            c_ast.BinaryOp(
+                "==",
+                c_ast.ArrayRef(c_ast.ID(buf), c_ast.Constant("int", str(len(text)))),
+                c_ast.Constant("int", "0"),
+            )
+        )
+    return _all(conds) if conds else c_ast.Constant("int", "1")
+
+
+class _Generator(c_generator.CGenerator):
+    """pycparser's generator with minimal parentheses, except that '&&' inside '||' keeps
+    its own, as clang's -Wparentheses (and a human reader) expects."""
+
+    def __init__(self) -> None:
+        super().__init__(reduce_parentheses=True)
+
+    def visit_BinaryOp(self, n: c_ast.BinaryOp) -> str:  # noqa: N802 (pycparser's naming)
+        if n.op == "||":
+            parts = []
+            for side in (n.left, n.right):
+                text = self.visit(side)
+                if isinstance(side, c_ast.BinaryOp) and side.op == "&&":
+                    text = f"({text})"
+                parts.append(text)
+            return f"{parts[0]} || {parts[1]}"
+        return super().visit_BinaryOp(n)
+
+
+@dataclass
+class GlobMatcher:
+    func: str
+    pattern: str
+    steps: list[str]
+
+
+@dataclass
+class CgroupMatcher:
+    func: str
+    path: str
+    parts: list[tuple[int, str, int]]  # level, C condition on buf, buffer size
+
+
+@dataclass
+class ExprLowerer:
+    """Turns typed DSL expressions into C text; collects the helper functions they need."""
+
+    policy: TypedPolicy
+    globs: dict[str, GlobMatcher] = field(default_factory=dict)
+    cgroups: dict[str, CgroupMatcher] = field(default_factory=dict)
+    gen: c_generator.CGenerator = field(default_factory=_Generator)
+
+    def text(self, expr: ast.Expr) -> str:
+        return self.gen.visit(self.node(expr))
+
+    def node(self, e: ast.Expr) -> c_ast.Node:
+        ty = self.policy.type_of(e)
+        match e:
+            case ast.IntLit(value=v):
+                return _const(v, Ty.INT)
+            case ast.DurationLit(ns=ns):
+                return _const(ns, Ty.DURATION)
+            case ast.BoolLit(value=b):
+                return _const(int(b), Ty.BOOL)
+            case ast.Ref(name=name):
+                return c_ast.ID(f"param_{name}")
+            case ast.Attr(path=path):
+                return self._attr(path)
+            case ast.Neg(operand=o):
+                return c_ast.UnaryOp("-", self.node(o))
+            case ast.Not(operand=o):
+                return c_ast.UnaryOp("!", self.node(o))
+            case ast.BoolOp(op=op, operands=ops):
+                nodes = [self.node(o) for o in ops]
+                return _all(nodes) if op == "and" else _any(nodes)
+            case ast.Call(func=func, args=args):
+                suffix = "u64" if ty == Ty.DURATION else "s64"
+                return _call(f"schedc_{func}_{suffix}", *(self.node(a) for a in args))
+            case ast.Binary():
+                return self._binary(e, ty)
+            case ast.Compare():
+                return self._compare(e)
+            case ast.InList(left=left, items=items):
+                return _any([self._eq(left, item) for item in items])
+            case ast.StrTest():
+                return self._str_test(e)
+        raise AssertionError(f"cannot lower {e!r}")
+
+    def _attr(self, path: tuple[str, ...]) -> c_ast.Node:
+        match path:
+            case ("pid",) | ("tgid",):
+                return _call("schedc_int", _arrow("p", path[0]))
+            case ("nice",):
+                return c_ast.BinaryOp(
+                    "-",
+                    _call("schedc_int", _arrow("p", "static_prio")),
+                    c_ast.Constant("int", "SCHEDC_NICE_0_PRIO"),
+                )
+            case ("weight",):
+                return _call("schedc_int", _arrow("p", "scx", "weight"))
+            case ("uid",):
+                return _call("schedc_task_uid", c_ast.ID("p"))
+            case ("nr_cpus_allowed",):
+                return _call("schedc_int", _arrow("p", "nr_cpus_allowed"))
+            case ("pinned",):
+                return c_ast.BinaryOp("==", _arrow("p", "nr_cpus_allowed"), c_ast.Constant("int", "1"))
+            case ("kthread",):
+                return c_ast.BinaryOp(
+                    "!=",
+                    c_ast.BinaryOp("&", _arrow("p", "flags"), c_ast.ID("SCHEDC_PF_KTHREAD")),
+                    c_ast.Constant("int", "0"),
+                )
+            case ("avg_runtime",):
+                # A task that has not slept yet counts with its current burst, so a CPU hog is
+                # "long" before its first sleep.
+                return _call("schedc_max_u64", _arrow("tctx", "avg_runtime"), _arrow("tctx", "burst"))
+            case ("wakeup_rate",):
+                return _call("schedc_int", _arrow("tctx", "wakeup_rate"))
+            case ("since_ran",):
+                return _call("schedc_sat_sub", c_ast.ID("now"), _arrow("tctx", "last_stopped"))
+        raise AssertionError(f"attribute {path} has no lowering")
+
+    def _binary(self, e: ast.Binary, ty: Ty) -> c_ast.Node:
+        lt = self.policy.type_of(e.left)
+        rt = self.policy.type_of(e.right)
+        left, right = self.node(e.left), self.node(e.right)
+        if e.op == "-" and ty == Ty.DURATION:
+            return _call("schedc_sat_sub", left, right)
+        if e.op in "+-":
+            return c_ast.BinaryOp(e.op, left, right)
+        if e.op == "*":
+            if lt == Ty.INT and rt == Ty.DURATION:
+                left = self._count(e.left, left)
+            elif lt == Ty.DURATION and rt == Ty.INT:
+                right = self._count(e.right, right)
+            return c_ast.BinaryOp("*", left, right)
+        if lt == Ty.INT and rt == Ty.INT:
+            return _call("schedc_div_s64", left, right)
+        if rt == Ty.INT:
+            right = self._count(e.right, right)
+        if ty == Ty.INT:  # duration / duration
+            return _call("schedc_int", _call("schedc_div_u64", left, right))
+        return _call("schedc_div_u64", left, right)
+
+    def _count(self, expr: ast.Expr, node: c_ast.Node) -> c_ast.Node:
+        """A count as an unsigned factor of a duration; negative counts become zero."""
+        if isinstance(expr, ast.IntLit) and expr.value >= 0:
+            return _const(expr.value, Ty.DURATION)
+        return _call("schedc_count_u64", node)
+
+    def _compare(self, e: ast.Compare) -> c_ast.Node:
+        lt = self.policy.type_of(e.left)
+        rt = self.policy.type_of(e.right)
+        if Ty.COMM in (lt, rt):
+            attr, lit = (e.left, e.right) if lt == Ty.COMM else (e.right, e.left)
+            assert isinstance(lit, ast.StringLit) and isinstance(attr, ast.Attr)
+            eq = bytes_equal(self._comm_buf(attr), lit.value.encode(), prefix=False)
+            return eq if e.op == "==" else c_ast.UnaryOp("!", eq)
+        return c_ast.BinaryOp(e.op, self.node(e.left), self.node(e.right))
+
+    def _eq(self, left: ast.Expr, item: ast.Expr) -> c_ast.Node:
+        if self.policy.type_of(left) == Ty.COMM:
+            assert isinstance(left, ast.Attr) and isinstance(item, ast.StringLit)
+            return bytes_equal(self._comm_buf(left), item.value.encode(), prefix=False)
+        return c_ast.BinaryOp("==", self.node(left), self.node(item))
+
+    def _comm_buf(self, attr: ast.Attr) -> str:
+        return PCOMM_BUF if attr.path == ("parent", "comm") else COMM_BUF
+
+    def _str_test(self, e: ast.StrTest) -> c_ast.Node:
+        pat = e.pattern.value
+        if e.op == "under":
+            matcher = self.cgroups.get(pat)
+            if matcher is None:
+                matcher = self._cgroup_matcher(pat)
+                self.cgroups[pat] = matcher
+            return _call(matcher.func, c_ast.ID("p"))
+        assert isinstance(e.left, ast.Attr)
+        buf = self._comm_buf(e.left)
+        if e.op == "startswith":
+            return bytes_equal(buf, pat.encode(), prefix=True)
+        matcher = self.globs.get(pat)
+        if matcher is None:
+            matcher = self._glob_matcher(pat)
+            self.globs[pat] = matcher
+        return _call(matcher.func, c_ast.ID(buf))
+
+    def _glob_matcher(self, pattern: str) -> GlobMatcher:
+        steps: list[str] = []
+        for ch in pattern.encode():
+            if ch == ord("*"):
+                steps.append("st = schedc_glob_star(st, valid);")
+            elif ch == ord("?"):
+                steps.append("st = (st << 1) & valid & ~1u;")
+            else:
+                steps.append(f"st = (st << 1) & schedc_glob_eqmask(s, {self.gen.visit(_char(ch))});")
+        return GlobMatcher(f"schedc_glob_{len(self.globs)}", pattern, steps)
+
+    def _cgroup_matcher(self, path: str) -> CgroupMatcher:
+        parts = [p for p in path.strip("/").split("/") if p]
+        conds = []
+        for level, part in enumerate(parts, start=1):
+            raw = part.encode()
+            conds.append((level, self.gen.visit(bytes_equal("buf", raw, prefix=False)), 64))
+        return CgroupMatcher(f"schedc_cgroup_under_{len(self.cgroups)}", path, conds)
+
+
+def _cpu_set_test(cpus: list[int]) -> str:
+    """A loop-free membership test of `cpu` in a compile-time set: one 64-bit word per block."""
+    words: dict[int, int] = {}
+    for c in cpus:
+        words[c // 64] = words.get(c // 64, 0) | (1 << (c % 64))
+    terms = []
+    for block, bits in sorted(words.items()):
+        lo = block * 64
+        terms.append(
+            f"(cpu >= {lo} && cpu < {lo + 64} && ((0x{bits:x}ULL >> (cpu - {lo})) & 1))"
+        )
+    return " || ".join(terms)
+
+
+@dataclass
+class LoweredQueue:
+    name: str
+    id: int
+    order: str
+    rank: int
+    key: str | None
+    direction: str | None
+    lag: str
+    line: int
+    cpus: list[int] | None
+    cpu_test: str | None
+
+
+@dataclass
+class LoweredClass:
+    name: str
+    index: int
+    cond: str | None
+    line: int
+    slice: str
+    slice_line: int
+    queue: LoweredQueue
+    preempts: bool
+    counters: dict[str, list[int]]
+
+
+def _line(span: Span | None) -> int:
+    return span.line if span else 0
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("schedc", "codegen_templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    return env
+
+
+def _c_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _comment(text: str) -> str:
+    return text.replace("*/", "* /").replace("\n", " ")
+
+
+def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
+    """Render the policy as BPF C. `source_name` is the DSL path written into #line directives
+    (clang reads line text from it when it compiles); `c_name` names the C file itself."""
+    lower = ExprLowerer(policy)
+    queues: dict[int, LoweredQueue] = {}
+    for q in policy.queues:
+        queues[q.dsq_id] = _lower_queue(q, lower)
+    classes = [_lower_class(c, queues[c.queue.dsq_id], lower, policy) for c in policy.classes if c.queue]
+    uses = {
+        "comm": any(
+            a == ("comm",) for a in policy.attrs
+        ),
+        "pcomm": ("parent", "comm") in policy.attrs,
+        "avg_runtime": "avg_runtime" in policy.stats,
+        "wakeup_rate": "wakeup_rate" in policy.stats or bool(policy.counters_for("wakeup")),
+        "since_ran": "since_ran" in policy.stats,
+        "vtime": any(q.order == "vtime" for q in policy.queues),
+        "preempt": any(c.preempts for c in classes),
+        "aging": policy.aging is not None and policy.dispatch_kind == "strict",
+        "cpusets": any(q.cpus for q in queues.values()),
+    }
+    uses["running"] = uses["avg_runtime"] or uses["vtime"] or uses["preempt"]
+    uses["stopping"] = uses["avg_runtime"] or uses["vtime"] or uses["since_ran"]
+    dispatch_order = [queues[q.dsq_id] for q in policy.dispatch_order]
+    cumulative = []
+    total = 0
+    for w in policy.weights:
+        total += w
+        cumulative.append(total)
+    params = []
+    for prm in policy.params:
+        ctype = {Ty.DURATION: "u64", Ty.INT: "s64", Ty.BOOL: "bool"}[prm.ty]
+        value = lower.gen.visit(_const(prm.value, prm.ty))
+        rng = ""
+        if prm.low is not None and prm.high is not None:
+            rng = f" (range {prm.low}..{prm.high})"
+        params.append({"name": prm.name, "ctype": ctype, "value": value, "line": prm.span.line, "range": rng})
+    context = {
+        "p": policy,
+        "description": _comment(policy.description),
+        "name_str": _c_string(policy.name),
+        "source": _c_string(source_name),
+        "classes": classes,
+        "queues": [queues[i] for i in sorted(queues)],
+        "dispatch_order": dispatch_order,
+        "weights_cumulative": cumulative,
+        "weights_total": total,
+        "aging": lower.text(policy.aging) if policy.aging is not None else None,
+        "aging_line": _line(policy.aging.span) if policy.aging is not None else 0,
+        "params": params,
+        "counters": policy.counters,
+        "uses": uses,
+        "globs": list(lower.globs.values()),
+        "cgroups": list(lower.cgroups.values()),
+        "slice_min": SLICE_MIN_NS,
+        "slice_max": SLICE_MAX_NS,
+        "reset": RESET_MARK,
+        "default_class": classes[-1] if classes else None,
+    }
+    text = _environment().get_template("policy.bpf.c.j2").render(**context)
+    return _resolve_line_resets(text, c_name)
+
+
+def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
+    cpus = q.classes[0].cpus if q.classes else None
+    lag = lower.text(q.lag) if q.lag is not None else f"{DEFAULT_LAG_NS}ULL"
+    if q.order == "deadline" and q.lag is None:
+        lag = "1000000000ULL"
+    return LoweredQueue(
+        name=q.name,
+        id=q.dsq_id,
+        order=q.order,
+        rank=q.rank,
+        key=lower.text(q.key) if q.key is not None else None,
+        direction=q.direction,
+        lag=lag,
+        line=_line(q.span),
+        cpus=cpus,
+        cpu_test=_cpu_set_test(cpus) if cpus else None,
+    )
+
+
+def _lower_class(c: TClass, queue: LoweredQueue, lower: ExprLowerer, policy: TypedPolicy) -> LoweredClass:
+    counters = {
+        event: [k.index for k in policy.counters_for(event, c)]
+        for event in ("enqueue", "direct", "wakeup", "preempt")
+    }
+    return LoweredClass(
+        name=c.name,
+        index=c.index,
+        cond=lower.text(c.when) if c.when is not None else None,
+        line=c.span.line,
+        slice=lower.text(c.slice) if c.slice is not None else f"{DEFAULT_SLICE_NS}ULL",
+        slice_line=c.slice.span.line if c.slice is not None else c.span.line,
+        queue=queue,
+        preempts=c.preempts,
+        counters=counters,
+    )
+
+
+def _resolve_line_resets(text: str, c_name: str) -> str:
+    """Replace reset marks with `#line` directives that return to the C file's own numbering."""
+    out = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if line.strip() == RESET_MARK:
+            out.append(f'#line {i + 1} "{_c_string(c_name)}"')
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""The scheduling DSL: grammar, parser, AST and semantic analysis."""

@@ -1,0 +1,389 @@
+"""Text → AST with lark (LALR), syntax errors turned into diagnostics."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from schedc.diagnostics import Diagnostic, Severity, Span
+from schedc.dsl import ast
+
+MAX_SOURCE_BYTES = 256 * 1024
+_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "INT": "an integer",
+    "DURATION": "a duration (e.g. 10ms)",
+    "COMP_OP": "a comparison (==, <, ...)",
+    "STR_OP": "'matches', 'startswith' or 'under'",
+    "ADD_OP": "'+' or '-'",
+    "MUL_OP": "'*' or '/'",
+    "DIRECTION": "'ascending' or 'descending'",
+}
+_STATEMENT_WORDS = "tags, param, counter, class, queue, dispatch, slice, select, watchdog"
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("schedc.dsl").joinpath("policy.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _span_of(node: Tree | Token) -> Span:
+    if isinstance(node, Token):
+        return Span(node.line or 1, node.column or 1, node.end_line or 1, (node.end_column or 2) - 1)
+    m = node.meta
+    return Span(m.line, m.column, m.end_line, m.end_column - 1)
+
+
+def _join(a: Span, b: Span) -> Span:
+    return Span(a.line, a.column, b.end_line, b.end_column)
+
+
+class _ParseError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+class _ToAst(Transformer):
+    """Bottom-up conversion of lark's tree to `schedc.dsl.ast` nodes."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(visit_tokens=False)
+        self.file = file
+
+    def _fail(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        raise _ParseError(Diagnostic.at(Severity.ERROR, code, message, self.file, span, hint))
+
+    # literals
+    def _duration(self, tok: Token) -> ast.DurationLit:
+        m = re.fullmatch(r"(\d+)(?:\.(\d+))?(ns|us|ms|s)", str(tok))
+        assert m is not None
+        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+        scale = _UNITS[unit]
+        num = int(whole + frac) * scale
+        den = 10 ** len(frac)
+        if num % den:
+            self._fail(
+                "E005",
+                f"duration '{tok}' is not a whole number of nanoseconds",
+                _span_of(tok),
+                "use a smaller unit, e.g. 1500us instead of 1.5ms",
+            )
+        return ast.DurationLit(_span_of(tok), num // den, str(tok))
+
+    @v_args(tree=True)
+    def duration(self, tree: Tree) -> ast.DurationLit:
+        return self._duration(tree.children[0])
+
+    @v_args(tree=True)
+    def int(self, tree: Tree) -> ast.IntLit:
+        tok = tree.children[0]
+        return ast.IntLit(_span_of(tok), int(str(tok)))
+
+    @v_args(tree=True)
+    def neg_int(self, tree: Tree) -> ast.IntLit:
+        return ast.IntLit(_span_of(tree), -int(str(tree.children[0])))
+
+    @v_args(tree=True)
+    def true(self, tree: Tree) -> ast.BoolLit:
+        return ast.BoolLit(_span_of(tree), True)
+
+    @v_args(tree=True)
+    def false(self, tree: Tree) -> ast.BoolLit:
+        return ast.BoolLit(_span_of(tree), False)
+
+    def _string(self, tok: Token) -> ast.StringLit:
+        raw = str(tok)[1:-1]
+        out: list[str] = []
+        i = 0
+        while i < len(raw):
+            ch = raw[i]
+            if ch == "\\":
+                nxt = raw[i + 1]
+                if nxt not in '"\\':
+                    col = (tok.column or 1) + 1 + i
+                    self._fail(
+                        "E006",
+                        f"unknown escape '\\{nxt}' in string",
+                        Span(tok.line or 1, col, tok.line or 1, col + 1),
+                        'only \\" and \\\\ are escapes in schedc strings',
+                    )
+                out.append(nxt)
+                i += 2
+            else:
+                out.append(ch)
+                i += 1
+        return ast.StringLit(_span_of(tok), "".join(out))
+
+    @v_args(tree=True)
+    def string(self, tree: Tree) -> ast.StringLit:
+        return self._string(tree.children[0])
+
+    # expressions
+    @v_args(tree=True)
+    def attr(self, tree: Tree) -> ast.Attr:
+        return ast.Attr(_span_of(tree), tuple(str(t) for t in tree.children))
+
+    @v_args(tree=True)
+    def ref(self, tree: Tree) -> ast.Ref:
+        return ast.Ref(_span_of(tree), str(tree.children[0]))
+
+    @v_args(tree=True)
+    def call(self, tree: Tree) -> ast.Call:
+        name, *args = tree.children
+        return ast.Call(_span_of(tree), str(name), tuple(a for a in args if a is not None))
+
+    @v_args(tree=True)
+    def neg(self, tree: Tree) -> ast.Expr:
+        operand = tree.children[0]
+        if isinstance(operand, ast.IntLit):
+            return ast.IntLit(_span_of(tree), -operand.value)
+        return ast.Neg(_span_of(tree), operand)
+
+    @v_args(tree=True)
+    def binary(self, tree: Tree) -> ast.Binary:
+        left, op, right = tree.children
+        return ast.Binary(_join(left.span, right.span), str(op), left, right)
+
+    @v_args(tree=True)
+    def compare(self, tree: Tree) -> ast.Compare:
+        left, op, right = tree.children
+        return ast.Compare(_join(left.span, right.span), str(op), left, right)
+
+    @v_args(tree=True)
+    def in_list(self, tree: Tree) -> ast.InList:
+        left, (items, list_span) = tree.children
+        return ast.InList(_join(left.span, list_span), left, items, list_span)
+
+    @v_args(tree=True)
+    def list(self, tree: Tree) -> tuple[tuple[ast.Expr, ...], Span]:
+        return tuple(c for c in tree.children if c is not None), _span_of(tree)
+
+    @v_args(tree=True)
+    def str_test(self, tree: Tree) -> ast.StrTest:
+        left, op, tok = tree.children
+        pattern = self._string(tok)
+        return ast.StrTest(_join(left.span, pattern.span), str(op), left, pattern)
+
+    def _boolop(self, op: str, tree: Tree) -> ast.BoolOp:
+        left, right = tree.children
+        items: list[ast.Expr] = []
+        for side in (left, right):
+            if isinstance(side, ast.BoolOp) and side.op == op:
+                items.extend(side.operands)
+            else:
+                items.append(side)
+        return ast.BoolOp(_join(left.span, right.span), op, tuple(items))
+
+    @v_args(tree=True)
+    def or_(self, tree: Tree) -> ast.BoolOp:
+        return self._boolop("or", tree)
+
+    @v_args(tree=True)
+    def and_(self, tree: Tree) -> ast.BoolOp:
+        return self._boolop("and", tree)
+
+    @v_args(tree=True)
+    def not_(self, tree: Tree) -> ast.Not:
+        return ast.Not(_span_of(tree), tree.children[0])
+
+
+def _name(tok: Token) -> ast.Name:
+    return ast.Name(str(tok), _span_of(tok))
+
+
+def _build_policy(tree: Tree, conv: _ToAst, file: str) -> ast.Policy:
+    """Statements are gathered here rather than in the transformer so the policy keeps order."""
+    policy_tree = tree.children[0]
+    children = list(policy_tree.children)
+    name_tok = children.pop(0)
+    description = None
+    if children and isinstance(children[0], Token) and children[0].type == "STRING":
+        description = conv._string(children.pop(0)).value
+    policy = ast.Policy(_name(name_tok), description, file, _span_of(policy_tree))
+    for item in children:
+        kind = item.data
+        ch = item.children
+        span = _span_of(item)
+        if kind == "tags_stmt":
+            policy.tags.extend(_name(t) for t in ch)
+            policy.tag_spans.append(span)
+        elif kind == "param_stmt":
+            name, rest = ch[0], ch[1:]
+            type_name = None
+            low = high = None
+            if rest and isinstance(rest[0], Tree) and rest[0].data == "param_type":
+                type_name = _name(rest.pop(0).children[0])
+            value = rest.pop(0)
+            if rest:
+                low, high = rest[0].children
+            policy.params.append(ast.Param(_name(name), type_name, value, low, high, span))
+        elif kind == "counter_stmt":
+            classes = [_name(t) for t in ch[2].children] if len(ch) > 2 else []
+            policy.counters.append(ast.Counter(_name(ch[0]), _name(ch[1]), classes, span))
+        elif kind == "class_stmt":
+            cond = ch[1]
+            when = cond.children[0] if cond.data == "when" else None
+            cpus: list[ast.CpuRange] | None = None
+            cpus_span = preempts = None
+            for opt in ch[2:]:
+                if opt.data == "on_cpus":
+                    cpus = cpus or []
+                    cpus_span = _span_of(opt)
+                    for r in opt.children:
+                        first = int(str(r.children[0]))
+                        last = int(str(r.children[-1]))
+                        cpus.append(ast.CpuRange(first, last, _span_of(r)))
+                else:
+                    preempts = _span_of(opt)
+            policy.classes.append(
+                ast.ClassDecl(_name(ch[0]), when, cpus, cpus_span, preempts, span)
+            )
+        elif kind == "queue_stmt":
+            lag = None
+            rest = list(ch[1:])
+            if isinstance(rest[-1], Tree) and rest[-1].data == "queue_lag":
+                lag = rest.pop().children[0]
+            order = rest.pop()
+            classes = [_name(t) for t in rest]
+            key = direction = None
+            if order.data in ("ordered", "deadline"):
+                key = order.children[0]
+                if order.data == "ordered":
+                    direction = str(order.children[1])
+            policy.queues.append(
+                ast.QueueDecl(
+                    _name(ch[0]), classes, str(order.data), key, direction, lag,
+                    _span_of(order), span,
+                )
+            )
+        elif kind == "strict":
+            aging = None
+            names = list(ch)
+            if names and isinstance(names[-1], Tree):
+                aging = names.pop().children[0]
+            policy.dispatches.append(
+                ast.Dispatch("strict", [_name(t) for t in names], [], aging, span)
+            )
+        elif kind == "weighted":
+            queues = [_name(w.children[0]) for w in ch]
+            weights = [(int(str(w.children[1])), _span_of(w.children[1])) for w in ch]
+            policy.dispatches.append(ast.Dispatch("weighted", queues, weights, None, span))
+        elif kind == "slice_stmt":
+            for entry in ch:
+                policy.slices.append(
+                    ast.SliceEntry(_name(entry.children[0]), entry.children[1], _span_of(entry))
+                )
+        elif kind == "select_stmt":
+            policy.selects.append(_name(ch[0]))
+        elif kind == "watchdog_stmt":
+            policy.watchdogs.append(ch[0])
+    return policy
+
+
+def _describe_expected(expected: set[str]) -> str:
+    if {"DURATION", "INT", "NAME", "STRING"} <= expected:
+        return "expected an expression (a value, a name, task.ATTRIBUTE or '(')"
+    lark = _lark()
+    words: list[str] = []
+    for name in sorted(expected):
+        if name in _TERMINAL_WORDS:
+            words.append(_TERMINAL_WORDS[name])
+            continue
+        try:
+            term = lark.get_terminal(name)
+        except KeyError:
+            continue
+        if isinstance(term.pattern, PatternStr):
+            words.append(f"'{term.pattern.value}'")
+    words = sorted(set(words))
+    if not words:
+        return ""
+    if len(words) > 12:
+        return "expected one of " + ", ".join(words[:12]) + ", ..."
+    return "expected " + (words[0] if len(words) == 1 else "one of " + ", ".join(words))
+
+
+def _token_text(tok: Token) -> str:
+    if tok.type == "$END":
+        return "end of file"
+    return f"'{tok}'"
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        hint = None
+        if ch == '"':
+            code, msg, hint = "E003", "unterminated string", "close the string with '\"' on the same line"
+        elif ch == "'":
+            code, msg, hint = "E002", "unexpected character \"'\"", "strings use double quotes: \"...\""
+        else:
+            code, msg = "E002", f"unexpected character '{ch}'"
+        span = Span.point(exc.line, exc.column)
+        return Diagnostic.at(Severity.ERROR, code, msg, file, span, hint)
+    if isinstance(exc, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        span = Span.point(len(lines), len(lines[-1]) + 1)
+        expected = _describe_expected(set(exc.expected))
+        msg = "unexpected end of file" + (f"; {expected}" if expected else "")
+        return Diagnostic.at(
+            Severity.ERROR, "E004", msg, file, span, "is a closing '}' or an expression missing?"
+        )
+    assert isinstance(exc, UnexpectedToken)
+    tok = exc.token
+    expected = _describe_expected(set(exc.expected))
+    if tok.type == "$END":
+        lines = text.splitlines() or [""]
+        span = Span.point(len(lines), len(lines[-1]) + 1)
+        msg = "unexpected end of file" + (f"; {expected}" if expected else "")
+        return Diagnostic.at(
+            Severity.ERROR, "E004", msg, file, span, "is a closing '}' missing?"
+        )
+    msg = f"unexpected {_token_text(tok)}" + (f"; {expected}" if expected else "")
+    hint = None
+    if "RBRACE" in exc.expected or "}" in expected:
+        hint = f"a statement starts with one of: {_STATEMENT_WORDS}"
+    if tok.type == "NAME" and str(tok) in {"elif", "else", "if", "for", "while", "loop"}:
+        hint = "the DSL has no control flow: describe classes, queues and their order instead"
+    return Diagnostic.at(Severity.ERROR, "E001", msg, file, _span_of(tok), hint)
+
+
+def parse_policy(text: str, file: str) -> tuple[ast.Policy | None, list[Diagnostic]]:
+    """Parse one policy. Returns the AST, or None with the syntax error(s) as diagnostics."""
+    if len(text.encode("utf-8", errors="replace")) > MAX_SOURCE_BYTES:
+        return None, [
+            Diagnostic(
+                Severity.ERROR,
+                "E007",
+                f"policy is larger than {MAX_SOURCE_BYTES // 1024} KiB",
+                file,
+                1,
+                1,
+                hint="split it or remove generated content; policies are meant to be short",
+            )
+        ]
+    if "\t" in text:
+        text = text.replace("\t", " ")  # keep columns one char wide; lark counts a tab as 1 too
+    try:
+        tree = _lark().parse(text)
+    except UnexpectedInput as exc:
+        return None, [_syntax_diagnostic(exc, text, file)]
+    conv = _ToAst(file)
+    try:
+        converted = conv.transform(tree)
+        return _build_policy(converted, conv, file), []
+    except _ParseError as err:
+        return None, [err.diagnostic]
+    except Exception as exc:  # lark wraps transformer errors
+        inner = getattr(exc, "orig_exc", None)
+        if isinstance(inner, _ParseError):
+            return None, [inner.diagnostic]
+        raise

@@ -1,0 +1,1 @@
+"""The git-backed policy repository (see the repository issue)."""

@@ -1,0 +1,208 @@
+"""Where schedc finds its tools: options, then SCHEDC_* environment, then a config file, then
+discovery on the host. Nothing here names a path of one particular machine."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+HOST_BTF = Path("/sys/kernel/btf/vmlinux")
+MIN_CLANG = 16
+
+
+class EnvironmentProblem(Exception):
+    """A missing or unusable tool: exit status 2, with the exact remedy in `remedy`."""
+
+    def __init__(self, message: str, remedy: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.remedy = remedy
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.remedy}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    clang: str | None = None
+    bpftool: str | None = None
+    btf: str | None = None
+    kernel: str | None = None
+    libbpf_include: str | None = None
+    cache_dir: str | None = None
+    accel: str = "tcg"
+    vm_cpus: int = 2
+    vm_memory: str = "1G"
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **values: str | None) -> Settings:
+        given = {k: v for k, v in values.items() if v is not None}
+        if not given:
+            return self
+        srcs = dict(self.sources)
+        srcs.update({k: "option" for k in given})
+        return replace(self, sources=srcs, **given)
+
+
+_ENV = {
+    "clang": "SCHEDC_CLANG",
+    "bpftool": "SCHEDC_BPFTOOL",
+    "btf": "SCHEDC_BTF",
+    "kernel": "SCHEDC_KERNEL",
+    "libbpf_include": "SCHEDC_LIBBPF_INCLUDE",
+    "cache_dir": "SCHEDC_CACHE",
+    "accel": "SCHEDC_ACCEL",
+    "vm_cpus": "SCHEDC_VM_CPUS",
+    "vm_memory": "SCHEDC_VM_MEMORY",
+}
+
+
+def config_paths() -> list[Path]:
+    explicit = os.environ.get("SCHEDC_CONFIG")
+    if explicit:
+        return [Path(explicit)]
+    xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return [Path("schedc.toml"), xdg / "schedc" / "config.toml"]
+
+
+def load_settings(**overrides: str | None) -> Settings:
+    """Settings from a config file, then the environment, then the given options (last wins)."""
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for path in config_paths():
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise EnvironmentProblem(
+                f"cannot read config file {path}: {exc}", "fix the TOML syntax or remove the file"
+            ) from exc
+        section = data.get("schedc", data)
+        for key in _ENV:
+            if key in section:
+                values[key] = section[key]
+                sources[key] = str(path)
+        break
+    for key, env in _ENV.items():
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+            sources[key] = env
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = value
+            sources[key] = "option"
+    if "vm_cpus" in values:
+        values["vm_cpus"] = int(str(values["vm_cpus"]))
+    str_keys = {k: (str(v) if k != "vm_cpus" else v) for k, v in values.items()}
+    return Settings(sources=sources, **str_keys)  # type: ignore[arg-type]
+
+
+def cache_root(settings: Settings) -> Path:
+    if settings.cache_dir:
+        root = Path(settings.cache_dir)
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "schedc"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@lru_cache(maxsize=8)
+def _clang_major(path: str) -> int | None:
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"clang version (\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+def find_clang(settings: Settings) -> str:
+    """A clang >= 16 that can target BPF: SCHEDC_CLANG, else the newest clang-N on PATH."""
+    if settings.clang:
+        path = shutil.which(settings.clang) or settings.clang
+        major = _clang_major(path)
+        if major is None:
+            raise EnvironmentProblem(
+                f"clang '{settings.clang}' (from {settings.sources.get('clang', 'settings')}) does not run",
+                "point SCHEDC_CLANG at a working clang >= 16, e.g. /usr/bin/clang-19",
+            )
+        if major < MIN_CLANG:
+            raise EnvironmentProblem(
+                f"clang '{path}' is version {major}; sched_ext needs clang >= {MIN_CLANG}",
+                "install clang-19 (apt-get install clang-19) and set SCHEDC_CLANG=clang-19",
+            )
+        return path
+    for name in [f"clang-{v}" for v in range(25, MIN_CLANG - 1, -1)] + ["clang"]:
+        path = shutil.which(name)
+        if path and (_clang_major(path) or 0) >= MIN_CLANG:
+            return path
+    raise EnvironmentProblem(
+        f"no clang >= {MIN_CLANG} found on PATH",
+        "install one (Debian 12: apt-get install clang-19) or set SCHEDC_CLANG to its path",
+    )
+
+
+def find_bpftool(settings: Settings) -> str:
+    if settings.bpftool:
+        path = shutil.which(settings.bpftool) or settings.bpftool
+        if not os.access(path, os.X_OK):
+            raise EnvironmentProblem(
+                f"bpftool '{settings.bpftool}' (from {settings.sources.get('bpftool', 'settings')}) is not executable",
+                "point SCHEDC_BPFTOOL at bpftool >= 7.2 (scripts/build-sandbox-kernel.sh builds one)",
+            )
+        return path
+    for name in ("bpftool",):
+        path = shutil.which(name)
+        if path:
+            return path
+    for cand in sorted(Path("/usr/lib").glob("linux-tools*/bpftool"), reverse=True):
+        if os.access(cand, os.X_OK):
+            return str(cand)
+    raise EnvironmentProblem(
+        "no bpftool found",
+        "install one (apt-get install bpftool) or set SCHEDC_BPFTOOL; bpftool >= 7.2 is needed "
+        "to load sched_ext objects (scripts/build-sandbox-kernel.sh builds it)",
+    )
+
+
+def btf_has_sched_ext(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return b"\x00sched_ext_ops\x00" in data
+
+
+def find_btf(settings: Settings) -> Path:
+    """The BTF that vmlinux.h is generated from: --btf / SCHEDC_BTF, else the host's if it has
+    sched_ext."""
+    if settings.btf:
+        path = Path(settings.btf)
+        if not path.is_file():
+            raise EnvironmentProblem(
+                f"BTF file '{path}' (from {settings.sources.get('btf', 'settings')}) does not exist",
+                "pass --btf with the vmlinux BTF of a sched_ext kernel "
+                "(e.g. the vmlinux.btf of a sandbox kit)",
+            )
+        if not btf_has_sched_ext(path):
+            raise EnvironmentProblem(
+                f"BTF file '{path}' has no 'struct sched_ext_ops': that kernel lacks sched_ext",
+                "use the BTF of a kernel built with CONFIG_SCHED_CLASS_EXT=y",
+            )
+        return path
+    if btf_has_sched_ext(HOST_BTF):
+        return HOST_BTF
+    raise EnvironmentProblem(
+        "no BTF with sched_ext: this host's kernel has no sched_ext and no --btf was given",
+        "pass --btf FILE or set SCHEDC_BTF to the vmlinux BTF of a sched_ext kernel "
+        "(scripts/build-sandbox-kernel.sh builds a kernel and its BTF)",
+    )
