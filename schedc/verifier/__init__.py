@@ -1,0 +1,1 @@
+"""Running compiled schedulers through the kernel's BPF verifier."""

@@ -1,0 +1,182 @@
+"""The sched_ext sandbox: log parsing without a VM, and one real boot (marked `vm`) that verifies a
+good, a rejected and an unloadable object together.
+
+The VM tests need SCHEDC_KERNEL, SCHEDC_BPFTOOL, SCHEDC_BTF and SCHEDC_LIBBPF_INCLUDE (a sandbox
+kit provides all four), clang >= 16, QEMU and virtme-ng; they skip with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from schedc.settings import (
+    EnvironmentProblem,
+    Settings,
+    find_bpftool,
+    find_clang,
+    load_settings,
+)
+from schedc.verifier.sandbox import (
+    LoadReport,
+    load_in_sandbox,
+    parse_load_log,
+    sandbox_problem,
+)
+
+DATA = Path(__file__).parent / "data" / "sandbox"
+# Each .log was captured from `bpftool -d prog loadall` on the .bpf.c of the same name, in the
+# sandbox kit's guest (Linux 6.12.117, bpftool 7.5).
+OBJECTS = ("minimal", "null_deref", "missing_kfunc")
+
+
+def captured(name: str) -> str:
+    return (DATA / f"{name}.log").read_text(encoding="utf-8")
+
+
+# --- the log parser, on captured logs ----------------------------------------------------------
+
+
+def test_parse_accepted_object_reports_every_program():
+    report = parse_load_log("minimal.bpf.o", captured("minimal"), 0)
+    assert report.ok and report.error is None
+    assert [p.name for p in report.programs] == ["minimal_select_cpu", "minimal_enqueue"]
+    select_cpu, enqueue = report.programs
+    assert (select_cpu.insns_processed, select_cpu.states) == (20, 1)
+    assert (enqueue.insns_processed, enqueue.states) == (6, 0)
+    assert all(p.verification_time_us and p.verification_time_us > 0 for p in report.programs)
+
+
+def test_parse_rejected_object_gives_the_kernels_message():
+    report = parse_load_log("null_deref.bpf.o", captured("null_deref"), 255)
+    assert not report.ok
+    assert report.error == "R0 invalid mem access 'map_value_or_null'"
+    # The program verified before the rejected one is reported too; the rejected one has stats.
+    assert [(p.name, p.insns_processed) for p in report.programs] == [
+        ("null_deref_select_cpu", 2),
+        ("null_deref_enqueue", 9),
+    ]
+
+
+def test_parse_loader_failure_gives_libbpfs_message():
+    report = parse_load_log("missing_kfunc.bpf.o", captured("missing_kfunc"), 255)
+    assert not report.ok and report.programs == []
+    assert report.error == (
+        "extern (func ksym) 'scx_bpf_no_such_kfunc': not found in kernel or module BTFs"
+    )
+
+
+def test_parse_failure_without_output_still_has_an_error():
+    report = parse_load_log("x.bpf.o", "", 1)
+    assert not report.ok and report.error == "bpftool exited with status 1"
+
+
+def test_parse_program_log_without_stats_has_none():
+    log = (
+        "libbpf: prog 'p': BPF program load failed: Invalid argument\n"
+        "libbpf: prog 'p': -- BEGIN PROG LOAD LOG --\n"
+        "unknown func bpf_foo#999\n"
+        "-- END PROG LOAD LOG --\n"
+    )
+    report = parse_load_log("p.bpf.o", log, 255)
+    assert report.error == "unknown func bpf_foo#999"
+    assert report.programs[0].insns_processed is None and report.programs[0].states is None
+
+
+# --- telling the user how to get a sandbox -----------------------------------------------------
+
+
+def test_sandbox_problem_names_the_missing_kernel_and_the_remedy(tmp_path):
+    missing = tmp_path / "no-such-bzImage"
+    settings = Settings(kernel=str(missing), sources={"kernel": "SCHEDC_KERNEL"})
+    problem = sandbox_problem(settings)
+    assert problem is not None
+    assert str(missing) in problem and "SCHEDC_KERNEL" in problem
+    for remedy in ("CONFIG_SCHED_CLASS_EXT", "SCHEDC_BPFTOOL", "qemu-system-x86", "virtme-ng"):
+        assert remedy in problem
+    assert "\n" not in problem
+
+
+def test_sandbox_problem_without_any_kernel_setting():
+    problem = sandbox_problem(Settings())
+    assert problem is not None and "SCHEDC_KERNEL is unset" in problem
+
+
+def test_load_in_sandbox_refuses_before_booting(tmp_path):
+    settings = Settings(kernel=str(tmp_path / "missing"))
+    with pytest.raises(EnvironmentProblem) as info:
+        load_in_sandbox([tmp_path / "x.bpf.o"], settings)
+    assert "SCHEDC_KERNEL" in info.value.remedy
+
+
+# --- one real boot ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def booted(tmp_path_factory) -> tuple[dict[str, LoadReport], list[str]]:
+    """Compiles the test objects and verifies all of them in a single boot of the sandbox."""
+    settings = load_settings()
+    problem = sandbox_problem(settings)
+    if problem:
+        pytest.skip(problem)
+    if not settings.libbpf_include or not settings.btf:
+        pytest.skip("set SCHEDC_LIBBPF_INCLUDE and SCHEDC_BTF (e.g. from the sandbox kit)")
+    try:
+        clang = find_clang(settings)
+    except EnvironmentProblem as exc:
+        pytest.skip(str(exc))
+    build = tmp_path_factory.mktemp("sandbox")
+    vmlinux_h = subprocess.run(
+        [find_bpftool(settings), "btf", "dump", "file", settings.btf, "format", "c"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (build / "vmlinux.h").write_text(vmlinux_h)
+    objects = []
+    for name in OBJECTS:
+        obj = build / f"{name}.bpf.o"
+        subprocess.run(
+            [clang, "-target", "bpf", "-O2", "-g", "-mcpu=v3", "-D__TARGET_ARCH_x86"]
+            + ["-I", str(build), "-I", settings.libbpf_include]
+            + ["-c", str(DATA / f"{name}.bpf.c"), "-o", str(obj)],
+            check=True,
+        )
+        objects.append(obj)
+    messages: list[str] = []
+    reports = load_in_sandbox(objects, settings, progress=messages.append)
+    assert [r.object for r in reports] == [str(o) for o in objects]
+    return dict(zip(OBJECTS, reports, strict=True)), messages
+
+
+@pytest.mark.vm
+def test_vm_accepts_the_minimal_scheduler(booted):
+    good = booted[0]["minimal"]
+    assert good.ok, good.log[-3000:]
+    assert good.error is None
+    assert {p.name for p in good.programs} == {"minimal_select_cpu", "minimal_enqueue"}
+    assert all(p.insns_processed and p.insns_processed > 0 for p in good.programs)
+
+
+@pytest.mark.vm
+def test_vm_rejects_the_null_dereference(booted):
+    bad = booted[0]["null_deref"]
+    assert not bad.ok
+    assert bad.error is not None and "map_value_or_null" in bad.error
+    assert "-- BEGIN PROG LOAD LOG --" in bad.log
+
+
+@pytest.mark.vm
+def test_vm_reports_an_unloadable_object(booted):
+    missing = booted[0]["missing_kfunc"]
+    assert not missing.ok
+    assert missing.error is not None and "scx_bpf_no_such_kfunc" in missing.error
+
+
+@pytest.mark.vm
+def test_vm_reports_progress(booted):
+    messages = booted[1]
+    assert messages[0].startswith("booting sandbox kernel")
+    assert sum(m.startswith("verified ") for m in messages) == len(OBJECTS)
