@@ -188,34 +188,31 @@ static __always_inline s64 schedc_task_uid(struct task_struct *p)
 
 /*
  * Glob matching over a 16-byte name with bit sets instead of backtracking: bit j of a state
- * means "the pattern so far matches the first j characters". Each pattern character is one
- * shift-and-mask step, so the matcher is loop-free apart from these two bounded scans.
+ * means "the pattern so far matches the first j characters", and each pattern character is
+ * one shift-and-mask step. Everything is branch-free arithmetic (SWAR byte compares): a
+ * data-dependent branch per character would multiply the paths the kernel verifier walks.
  */
-static __always_inline u32 schedc_glob_eqmask(const u8 *s, u8 c)
+static __always_inline u32 schedc_zero_bytes8(u64 w)
 {
-	u32 mask = 0;
+	u64 hi = ~(((w & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | w |
+		   0x7f7f7f7f7f7f7f7fULL);
 
-	for (u32 i = 0; i < SCHEDC_COMM_LEN - 1; i++)
-		if (s[i] == c && c)
-			mask |= 1u << (i + 1);
-	return mask;
+	/* gather the high bit of each byte: bit i <=> byte i of w is zero */
+	return (u32)(((hi >> 7) * 0x0102040810204080ULL) >> 56);
 }
 
-static __always_inline u32 schedc_glob_len(const u8 *s)
+/* Bit i set where byte i of the 16-byte name (w0, w1) equals c. */
+static __always_inline u32 schedc_byte_positions(u64 w0, u64 w1, u8 c)
 {
-	u32 n = 0;
+	u64 rep = (u64)c * 0x0101010101010101ULL;
 
-	for (u32 i = 0; i < SCHEDC_COMM_LEN - 1; i++) {
-		if (!s[i])
-			break;
-		n++;
-	}
-	return n;
+	return schedc_zero_bytes8(w0 ^ rep) | (schedc_zero_bytes8(w1 ^ rep) << 8);
 }
 
+/* The '*' step: every position at or after the first one matched so far (none if none). */
 static __always_inline u32 schedc_glob_star(u32 state, u32 valid)
 {
-	return state ? valid & ~((state & -state) - 1) : 0;
+	return valid & ~((state & -state) - 1);
 }
 
 /* The task's cgroup (v2 default hierarchy) at depth `level`, or NULL. */

@@ -277,7 +277,9 @@ class ExprLowerer:
             elif ch == ord("?"):
                 steps.append("st = (st << 1) & valid & ~1u;")
             else:
-                steps.append(f"st = (st << 1) & schedc_glob_eqmask(s, {self.gen.visit(_char(ch))});")
+                steps.append(
+                    f"st = (st << 1) & (schedc_byte_positions(w0, w1, {self.gen.visit(_char(ch))}) << 1) & valid;"
+                )
         return GlobMatcher(f"schedc_glob_{len(self.globs)}", pattern, steps)
 
     def _cgroup_matcher(self, path: str) -> CgroupMatcher:

@@ -16,7 +16,7 @@ from schedc.compiler.toolchain import Toolchain, compile_c, load_toolchain, writ
 from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
-from schedc.settings import Settings
+from schedc.settings import Settings, cache_root
 
 DSL_SUFFIX = ".sched"
 C_SUFFIX = ".bpf.c"
@@ -82,8 +82,9 @@ def front_end(text: str, file: str, result: CompileResult) -> TypedPolicy | None
     return typed
 
 
-def generated_c_path(tc_cache: Path, source: Path, c_text: str) -> Path:
-    digest = hashlib.sha256(c_text.encode()).hexdigest()[:12]
+def generated_c_path(tc_cache: Path, source: Path) -> Path:
+    """Where generated C lives when --emit-c is not given: one file per source path."""
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
     return tc_cache / "gen" / f"{source.stem}-{digest}{C_SUFFIX}"
 
 
@@ -95,8 +96,11 @@ def default_object_path(source: Path) -> Path:
     return source.with_name(name + ".bpf.o")
 
 
-def translate(path: Path, *, emit_c: Path | None = None) -> CompileResult:
-    """DSL → C text only (no clang, no BTF needed). The C is written to emit_c if given."""
+def translate(
+    path: Path, *, emit_c: Path | None = None, c_name: str | None = None
+) -> CompileResult:
+    """DSL → C text only (no clang, no BTF needed). The C is written to emit_c if given;
+    c_name is the path the C will have, for its own #line directives."""
     result = CompileResult(str(path))
     text = read_source(path, result)
     if text is None:
@@ -106,7 +110,8 @@ def translate(path: Path, *, emit_c: Path | None = None) -> CompileResult:
         return result
     result.policy = typed
     t0 = time.perf_counter()
-    c_name = emit_c.name if emit_c else f"{path.stem}{C_SUFFIX}"
+    if c_name is None:
+        c_name = str(emit_c) if emit_c else f"{path.stem}{C_SUFFIX}"
     result.c_text = lower_policy(typed, str(path), c_name)
     result.timings["lower"] = time.perf_counter() - t0
     if emit_c is not None:
@@ -144,11 +149,11 @@ def compile_policy(
             result.object_path = out
         return result
 
-    result = translate(path, emit_c=emit_c)
+    c_path = emit_c or generated_c_path(cache_root(settings), path)
+    result = translate(path, emit_c=emit_c, c_name=str(c_path))
     if result.c_text is None or not result.ok:
         return result
     tc = toolchain or load_toolchain(settings)
-    c_path = result.c_path or generated_c_path(tc.cache, path, result.c_text)
     if result.c_path is None:
         write_atomic(c_path, result.c_text)
         result.c_path = c_path

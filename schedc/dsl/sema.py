@@ -814,6 +814,15 @@ class _Analyzer:
                     continue
                 cls.queue = q
                 q.classes.append(cls)
+            sets = {tuple(c.cpus) if c.cpus else None for c in q.classes}
+            if len(sets) > 1:
+                self.error(
+                    "E153",
+                    f"classes in queue '{name}' have different CPU sets",
+                    decl.span,
+                    "a queue is served by the CPUs of its classes: give them the same "
+                    "'on cpus', or put them in separate queues",
+                )
             if decl.key is not None:
                 what = "a deadline" if decl.order == "deadline" else "an ordering key"
                 self.expect(decl.key, Ty.DURATION, what, "E112")
