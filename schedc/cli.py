@@ -37,14 +37,28 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Compile a policy (.sched DSL or .bpf.c) to a sched_ext BPF object.",
     )
     comp.add_argument("policy", type=Path, metavar="POLICY")
-    comp.add_argument("-o", dest="out", type=Path, metavar="OUT.bpf.o",
-                      help="object to write (default: next to the policy)")
+    comp.add_argument(
+        "-o",
+        dest="out",
+        type=Path,
+        metavar="OUT.bpf.o",
+        help="object to write (default: next to the policy)",
+    )
     comp.add_argument("--emit-c", type=Path, metavar="FILE", help="also write the generated C here")
-    comp.add_argument("-I", dest="include", type=Path, action="append", default=[], metavar="DIR",
-                      help="extra include directory (for .bpf.c policies)")
+    comp.add_argument(
+        "-I",
+        dest="include",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra include directory (for .bpf.c policies)",
+    )
     comp.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the target kernel (SCHEDC_BTF)")
     comp.add_argument("--format", choices=("human", "json"), default="human")
-    comp.add_argument("--no-pch", action="store_true", help="do not use the precompiled runtime header")
+    comp.add_argument(
+        "--no-pch", action="store_true", help="do not use the precompiled runtime header"
+    )
     comp.set_defaults(func=_cmd_compile)
     return parser
 

@@ -93,9 +93,7 @@ def _source_line(path: str | None, line: int, sources: dict[str, str]) -> str | 
     return None
 
 
-def render_human(
-    diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None
-) -> str:
+def render_human(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None) -> str:
     """Render like clang: `file:line:col: error[E001]: msg`, the line, a caret underline, hint."""
     sources = {} if sources is None else sources
     out: list[str] = []

@@ -187,7 +187,9 @@ class ExprLowerer:
             case ("nr_cpus_allowed",):
                 return _call("schedc_int", _arrow("p", "nr_cpus_allowed"))
             case ("pinned",):
-                return c_ast.BinaryOp("==", _arrow("p", "nr_cpus_allowed"), c_ast.Constant("int", "1"))
+                return c_ast.BinaryOp(
+                    "==", _arrow("p", "nr_cpus_allowed"), c_ast.Constant("int", "1")
+                )
             case ("kthread",):
                 return c_ast.BinaryOp(
                     "!=",
@@ -197,7 +199,9 @@ class ExprLowerer:
             case ("avg_runtime",):
                 # A task that has not slept yet counts with its current burst, so a CPU hog is
                 # "long" before its first sleep.
-                return _call("schedc_max_u64", _arrow("tctx", "avg_runtime"), _arrow("tctx", "burst"))
+                return _call(
+                    "schedc_max_u64", _arrow("tctx", "avg_runtime"), _arrow("tctx", "burst")
+                )
             case ("wakeup_rate",):
                 return _call("schedc_int", _arrow("tctx", "wakeup_rate"))
             case ("since_ran",):
@@ -299,9 +303,7 @@ def _cpu_set_test(cpus: list[int]) -> str:
     terms = []
     for block, bits in sorted(words.items()):
         lo = block * 64
-        terms.append(
-            f"(cpu >= {lo} && cpu < {lo + 64} && ((0x{bits:x}ULL >> (cpu - {lo})) & 1))"
-        )
+        terms.append(f"(cpu >= {lo} && cpu < {lo + 64} && ((0x{bits:x}ULL >> (cpu - {lo})) & 1))")
     return " || ".join(terms)
 
 
@@ -364,11 +366,11 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
     queues: dict[int, LoweredQueue] = {}
     for q in policy.queues:
         queues[q.dsq_id] = _lower_queue(q, lower)
-    classes = [_lower_class(c, queues[c.queue.dsq_id], lower, policy) for c in policy.classes if c.queue]
+    classes = [
+        _lower_class(c, queues[c.queue.dsq_id], lower, policy) for c in policy.classes if c.queue
+    ]
     uses = {
-        "comm": any(
-            a == ("comm",) for a in policy.attrs
-        ),
+        "comm": any(a == ("comm",) for a in policy.attrs),
         "pcomm": ("parent", "comm") in policy.attrs,
         "avg_runtime": "avg_runtime" in policy.stats,
         "wakeup_rate": "wakeup_rate" in policy.stats or bool(policy.counters_for("wakeup")),
@@ -393,7 +395,9 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
         rng = ""
         if prm.low is not None and prm.high is not None:
             rng = f" (range {prm.low}..{prm.high})"
-        params.append({"name": prm.name, "ctype": ctype, "value": value, "line": prm.span.line, "range": rng})
+        params.append(
+            {"name": prm.name, "ctype": ctype, "value": value, "line": prm.span.line, "range": rng}
+        )
     context = {
         "p": policy,
         "description": _comment(policy.description),
@@ -439,7 +443,9 @@ def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
     )
 
 
-def _lower_class(c: TClass, queue: LoweredQueue, lower: ExprLowerer, policy: TypedPolicy) -> LoweredClass:
+def _lower_class(
+    c: TClass, queue: LoweredQueue, lower: ExprLowerer, policy: TypedPolicy
+) -> LoweredClass:
     counters = {
         event: [k.index for k in policy.counters_for(event, c)]
         for event in ("enqueue", "direct", "wakeup", "preempt")

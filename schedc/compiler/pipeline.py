@@ -52,8 +52,13 @@ def read_source(path: Path, result: CompileResult) -> str | None:
         data = path.read_bytes()
     except OSError as exc:
         result.diagnostics.append(
-            Diagnostic(Severity.ERROR, "E000", f"cannot read {path}: {exc.strerror}", str(path),
-                       hint="check the path")
+            Diagnostic(
+                Severity.ERROR,
+                "E000",
+                f"cannot read {path}: {exc.strerror}",
+                str(path),
+                hint="check the path",
+            )
         )
         return None
     try:
@@ -61,8 +66,15 @@ def read_source(path: Path, result: CompileResult) -> str | None:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         result.diagnostics.append(
-            Diagnostic(Severity.ERROR, "E000", "the file is not UTF-8 text", str(path), line, 1,
-                       hint="policies are plain UTF-8 text")
+            Diagnostic(
+                Severity.ERROR,
+                "E000",
+                "the file is not UTF-8 text",
+                str(path),
+                line,
+                1,
+                hint="policies are plain UTF-8 text",
+            )
         )
         return None
 
@@ -140,9 +152,7 @@ def compile_policy(
             return result
         tc = toolchain or load_toolchain(settings)
         t0 = time.perf_counter()
-        result.diagnostics += compile_c(
-            tc, path, out, include_dirs=include_dirs, use_pch=False
-        )
+        result.diagnostics += compile_c(tc, path, out, include_dirs=include_dirs, use_pch=False)
         result.timings["clang"] = time.perf_counter() - t0
         result.c_path = path
         if result.ok:
@@ -163,9 +173,11 @@ def compile_policy(
     if has_errors(clang_diags):
         result.diagnostics.append(
             Diagnostic(
-                Severity.ERROR, "S900",
+                Severity.ERROR,
+                "S900",
                 "internal error: the generated C did not compile; this is a schedc bug",
-                str(path), hint=f"please report it with the policy and {c_path}",
+                str(path),
+                hint=f"please report it with the policy and {c_path}",
             )
         )
     result.diagnostics += clang_diags

@@ -75,10 +75,18 @@ class Toolchain:
     @property
     def base_flags(self) -> list[str]:
         flags = [
-            "-target", "bpf", "-O2", "-g", "-mcpu=v3", "-mlittle-endian",
+            "-target",
+            "bpf",
+            "-O2",
+            "-g",
+            "-mcpu=v3",
+            "-mlittle-endian",
             f"-D__TARGET_ARCH_{target_arch()}",
-            "-Wall", "-Wno-compare-distinct-pointer-types", "-Wno-unused-function",
-            "-fno-color-diagnostics", "-fno-caret-diagnostics",
+            "-Wall",
+            "-Wno-compare-distinct-pointer-types",
+            "-Wno-unused-function",
+            "-fno-color-diagnostics",
+            "-fno-caret-diagnostics",
         ]
         return flags
 
@@ -101,7 +109,9 @@ def _vmlinux_header(settings: Settings, btf: Path, btf_hash: str, cache: Path) -
     bpftool = find_bpftool(settings)
     proc = subprocess.run(
         [bpftool, "btf", "dump", "file", str(btf), "format", "c"],
-        capture_output=True, timeout=120, check=False,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
     if proc.returncode != 0 or b"struct sched_ext_ops" not in proc.stdout:
         raise EnvironmentProblem(
@@ -141,8 +151,20 @@ def runtime_pch(tc: Toolchain) -> Path | None:
     pch.parent.mkdir(parents=True, exist_ok=True)
     tmp = pch.with_suffix(f".{os.getpid()}.tmp")
     proc = subprocess.run(
-        [tc.clang, *tc.base_flags, *tc.include_flags(), "-x", "c-header", str(header), "-o", str(tmp)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            tc.clang,
+            *tc.base_flags,
+            *tc.include_flags(),
+            "-x",
+            "c-header",
+            str(header),
+            "-o",
+            str(tmp),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -158,10 +180,16 @@ def parse_clang_output(text: str) -> list[Diagnostic]:
         if not m:
             continue
         sev = m.group("sev")
-        severity = Severity.ERROR if "error" in sev else (
-            Severity.WARNING if sev == "warning" else Severity.NOTE
+        severity = (
+            Severity.ERROR
+            if "error" in sev
+            else (Severity.WARNING if sev == "warning" else Severity.NOTE)
         )
-        code = "C001" if severity is Severity.ERROR else ("C002" if severity is Severity.WARNING else "C003")
+        code = (
+            "C001"
+            if severity is Severity.ERROR
+            else ("C002" if severity is Severity.WARNING else "C003")
+        )
         lno, col = int(m.group("line")), int(m.group("col"))
         msg = m.group("msg")
         if m.group("flag"):
@@ -190,17 +218,22 @@ def compile_c(
             cmd += ["-include-pch", str(pch)]
     cmd += ["-c", str(c_path), "-o", tmp]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, cwd=cwd)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=300, check=False, cwd=cwd
+        )
     except subprocess.TimeoutExpired as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise EnvironmentProblem("clang did not finish in 300 s", "check the machine's load") from exc
+        raise EnvironmentProblem(
+            "clang did not finish in 300 s", "check the machine's load"
+        ) from exc
     diags = parse_clang_output(proc.stderr)
     if proc.returncode != 0:
         Path(tmp).unlink(missing_ok=True)
         if not any(d.severity is Severity.ERROR for d in diags):
             diags.append(
                 Diagnostic(
-                    Severity.ERROR, "C001",
+                    Severity.ERROR,
+                    "C001",
                     "clang failed: " + (proc.stderr.strip()[-500:] or f"exit {proc.returncode}"),
                     str(c_path),
                 )

@@ -37,7 +37,9 @@ def _lark() -> Lark:
 
 def _span_of(node: Tree | Token) -> Span:
     if isinstance(node, Token):
-        return Span(node.line or 1, node.column or 1, node.end_line or 1, (node.end_column or 2) - 1)
+        return Span(
+            node.line or 1, node.column or 1, node.end_line or 1, (node.end_column or 2) - 1
+        )
     m = node.meta
     return Span(m.line, m.column, m.end_line, m.end_column - 1)
 
@@ -260,8 +262,14 @@ def _build_policy(tree: Tree, conv: _ToAst, file: str) -> ast.Policy:
                     direction = str(order.children[1])
             policy.queues.append(
                 ast.QueueDecl(
-                    _name(ch[0]), classes, str(order.data), key, direction, lag,
-                    _span_of(order), span,
+                    _name(ch[0]),
+                    classes,
+                    str(order.data),
+                    key,
+                    direction,
+                    lag,
+                    _span_of(order),
+                    span,
                 )
             )
         elif kind == "strict":
@@ -322,9 +330,17 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         hint = None
         if ch == '"':
-            code, msg, hint = "E003", "unterminated string", "close the string with '\"' on the same line"
+            code, msg, hint = (
+                "E003",
+                "unterminated string",
+                "close the string with '\"' on the same line",
+            )
         elif ch == "'":
-            code, msg, hint = "E002", "unexpected character \"'\"", "strings use double quotes: \"...\""
+            code, msg, hint = (
+                "E002",
+                'unexpected character "\'"',
+                'strings use double quotes: "..."',
+            )
         else:
             code, msg = "E002", f"unexpected character '{ch}'"
         span = Span.point(exc.line, exc.column)
@@ -344,9 +360,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         lines = text.splitlines() or [""]
         span = Span.point(len(lines), len(lines[-1]) + 1)
         msg = "unexpected end of file" + (f"; {expected}" if expected else "")
-        return Diagnostic.at(
-            Severity.ERROR, "E004", msg, file, span, "is a closing '}' missing?"
-        )
+        return Diagnostic.at(Severity.ERROR, "E004", msg, file, span, "is a closing '}' missing?")
     msg = f"unexpected {_token_text(tok)}" + (f"; {expected}" if expected else "")
     hint = None
     if "RBRACE" in exc.expected or "}" in expected:

@@ -424,9 +424,7 @@ class _Analyzer:
             hint = None
             if {lt, rt} == {Ty.INT, Ty.DURATION}:
                 hint = "durations need a unit: write 10ms, not 10"
-            self.error(
-                "E105", f"cannot compare {lt.describe()} with {rt.describe()}", e.span, hint
-            )
+            self.error("E105", f"cannot compare {lt.describe()} with {rt.describe()}", e.span, hint)
             return Ty.BOOL
         if lt == Ty.BOOL and op not in ("==", "!="):
             self.error("E105", f"conditions cannot be ordered with '{op}'", e.span)
@@ -471,7 +469,7 @@ class _Analyzer:
                 "E201",
                 f'task names are at most {COMM_LEN} characters: "{lit.value}" can never match',
                 lit.span,
-                f'the kernel truncates comm; use the first {COMM_LEN} characters or startswith',
+                f"the kernel truncates comm; use the first {COMM_LEN} characters or startswith",
             )
         elif lit.value == "":
             self.error("E201", "an empty task name never matches", lit.span)
@@ -484,11 +482,15 @@ class _Analyzer:
             return Ty.BOOL
         if e.op == "under":
             if lt != Ty.CGROUP:
-                self.error("E105", "'under' tests a cgroup path: task.cgroup under \"/a/b\"", e.span)
+                self.error(
+                    "E105", "'under' tests a cgroup path: task.cgroup under \"/a/b\"", e.span
+                )
                 return Ty.BOOL
             parts = pat.strip("/").split("/") if pat.strip("/") else []
-            if not pat.startswith("/") or any(p == "" for p in parts) or any(
-                p in (".", "..") for p in parts
+            if (
+                not pat.startswith("/")
+                or any(p == "" for p in parts)
+                or any(p in (".", "..") for p in parts)
             ):
                 self.error(
                     "E202",
@@ -506,8 +508,10 @@ class _Analyzer:
             return Ty.BOOL
         if lt != Ty.COMM:
             self.error(
-                "E105", f"'{e.op}' tests a task name, not {lt.describe()}", e.span,
-                "for cgroups write task.cgroup under \"/path\"" if lt == Ty.CGROUP else None,
+                "E105",
+                f"'{e.op}' tests a task name, not {lt.describe()}",
+                e.span,
+                'for cgroups write task.cgroup under "/path"' if lt == Ty.CGROUP else None,
             )
             return Ty.BOOL
         if e.op == "startswith":
@@ -540,7 +544,9 @@ class _Analyzer:
                 hint = "give it a unit: ns, us, ms or s"
             elif want == Ty.BOOL:
                 hint = "write a condition, e.g. task.avg_runtime > 5ms"
-            self.error(code, f"{what} must be {want.describe()}, got {got.describe()}", expr.span, hint)
+            self.error(
+                code, f"{what} must be {want.describe()}, got {got.describe()}", expr.span, hint
+            )
         if _depth(expr) > MAX_EXPR_DEPTH:
             self.error(
                 "E309",
@@ -587,7 +593,9 @@ class _Analyzer:
                 if op == "*":
                     return a * b
                 return a // b if b else None
-            case ast.Call(func=func, args=args) if func in FUNCTIONS and len(args) == FUNCTIONS[func]:
+            case ast.Call(func=func, args=args) if (
+                func in FUNCTIONS and len(args) == FUNCTIONS[func]
+            ):
                 vals = [self.const(a, literal_only) for a in args]
                 if any(v is None for v in vals):
                     return None
@@ -652,14 +660,18 @@ class _Analyzer:
 
     def _params(self) -> None:
         if len(self.p.params) > MAX_PARAMS:
-            self.error("E306", f"at most {MAX_PARAMS} params are allowed", self.p.params[MAX_PARAMS].span)
+            self.error(
+                "E306", f"at most {MAX_PARAMS} params are allowed", self.p.params[MAX_PARAMS].span
+            )
         for prm in self.p.params:
             name = prm.name.value
             if name in self.params:
                 self.error("E130", f"param '{name}' is defined twice", prm.name.span)
                 continue
             if name in FUNCTIONS or name in ("task", "true", "false"):
-                self.error("E130", f"'{name}' is a built-in name and cannot be a param", prm.name.span)
+                self.error(
+                    "E130", f"'{name}' is a built-in name and cannot be a param", prm.name.span
+                )
                 continue
             ty = self.typeof(prm.value)
             if prm.type_name is not None:
@@ -677,7 +689,9 @@ class _Analyzer:
                         f"param '{name}' is declared {declared.value} but its value is "
                         f"{ty.describe()}",
                         prm.value.span,
-                        "durations need a unit (20ms); ints have none" if Ty.DURATION in (declared, ty) else None,
+                        "durations need a unit (20ms); ints have none"
+                        if Ty.DURATION in (declared, ty)
+                        else None,
                     )
                     ty = declared
             value = self.const(prm.value) or 0
@@ -715,7 +729,9 @@ class _Analyzer:
             )
             return []
         if len(decls) > MAX_CLASSES:
-            self.error("E305", f"at most {MAX_CLASSES} classes are allowed", decls[MAX_CLASSES].span)
+            self.error(
+                "E305", f"at most {MAX_CLASSES} classes are allowed", decls[MAX_CLASSES].span
+            )
         seen: dict[str, TClass] = {}
         out: list[TClass] = []
         default: ast.ClassDecl | None = None
@@ -748,7 +764,11 @@ class _Analyzer:
                 if folded == 1:
                     catch_all = catch_all or name
                 elif folded == 0:
-                    self.warn("W003", f"class '{name}' never matches: its condition is false", decl.when.span)
+                    self.warn(
+                        "W003",
+                        f"class '{name}' never matches: its condition is false",
+                        decl.when.span,
+                    )
             cpus = None
             if decl.cpus is not None:
                 cpus = self._cpus(decl)
@@ -768,7 +788,12 @@ class _Analyzer:
         cpus: set[int] = set()
         for r in decl.cpus or []:
             if r.first > r.last:
-                self.error("E146", f"CPU range {r.first}-{r.last} is backwards", r.span, f"write {r.last}-{r.first}")
+                self.error(
+                    "E146",
+                    f"CPU range {r.first}-{r.last} is backwards",
+                    r.span,
+                    f"write {r.last}-{r.first}",
+                )
                 continue
             if r.last > MAX_CPU_ID:
                 self.error("E147", f"CPU {r.last} is above the limit of {MAX_CPU_ID}", r.span)
@@ -788,19 +813,25 @@ class _Analyzer:
         queues: list[TQueue] = []
         names: set[str] = set()
         if len(self.p.queues) > MAX_QUEUES:
-            self.error("E304", f"at most {MAX_QUEUES} queues are allowed", self.p.queues[MAX_QUEUES].span)
+            self.error(
+                "E304", f"at most {MAX_QUEUES} queues are allowed", self.p.queues[MAX_QUEUES].span
+            )
         for decl in self.p.queues:
             name = decl.name.value
             if name in names:
                 self.error("E130", f"queue '{name}' is defined twice", decl.name.span)
                 continue
             names.add(name)
-            q = TQueue(name, len(queues), decl.order, decl.key, decl.direction, decl.lag, span=decl.span)
+            q = TQueue(
+                name, len(queues), decl.order, decl.key, decl.direction, decl.lag, span=decl.span
+            )
             for ref in decl.classes:
                 cls = by_name.get(ref.value)
                 if cls is None:
                     self.error(
-                        "E150", f"unknown class '{ref.value}'", ref.span,
+                        "E150",
+                        f"unknown class '{ref.value}'",
+                        ref.span,
                         _did_you_mean(ref.value, list(by_name)),
                     )
                     continue
@@ -829,7 +860,9 @@ class _Analyzer:
             if decl.lag is not None:
                 if decl.order == "fifo":
                     self.error(
-                        "E152", "lag applies to ordered queues only", decl.lag.span,
+                        "E152",
+                        "lag applies to ordered queues only",
+                        decl.lag.span,
                         "a fifo queue has no credit to clamp; remove 'lag'",
                     )
                 elif self.expect(decl.lag, Ty.DURATION, "lag", "E112") == Ty.DURATION:
@@ -843,7 +876,12 @@ class _Analyzer:
                 hint = f"queue {cls.name}_q for {cls.name} fifo"
                 if len(self.p.queues) == 0:
                     hint = "add a queue: " + hint
-                self.error("E144", f"class '{cls.name}' has no queue: its tasks would never run", cls.span, hint)
+                self.error(
+                    "E144",
+                    f"class '{cls.name}' has no queue: its tasks would never run",
+                    cls.span,
+                    hint,
+                )
         return queues
 
     def _range(self, expr: ast.Expr, low: int, high: int, what: str, code: str) -> None:
@@ -862,7 +900,9 @@ class _Analyzer:
         by_name = {q.name: q for q in queues}
         if len(self.p.dispatches) > 1:
             self.error(
-                "E131", "the dispatch order is given twice", self.p.dispatches[1].span,
+                "E131",
+                "the dispatch order is given twice",
+                self.p.dispatches[1].span,
                 "one dispatch statement lists every queue",
             )
         if not self.p.dispatches:
@@ -881,10 +921,17 @@ class _Analyzer:
         for ref in d.queues:
             q = by_name.get(ref.value)
             if q is None:
-                self.error("E162", f"unknown queue '{ref.value}'", ref.span, _did_you_mean(ref.value, list(by_name)))
+                self.error(
+                    "E162",
+                    f"unknown queue '{ref.value}'",
+                    ref.span,
+                    _did_you_mean(ref.value, list(by_name)),
+                )
                 continue
             if q in order:
-                self.error("E163", f"queue '{q.name}' appears twice in the dispatch order", ref.span)
+                self.error(
+                    "E163", f"queue '{q.name}' appears twice in the dispatch order", ref.span
+                )
                 continue
             order.append(q)
         for rank, q in enumerate(order):
@@ -924,7 +971,9 @@ class _Analyzer:
                 + ", ".join(f"'{q.name}'" for q in order[1:])
                 + f" can starve while '{order[0].name}' is busy",
                 d.span,
-                "add an aging bound: dispatch " + " then ".join(q.name for q in order) + ", aging 100ms",
+                "add an aging bound: dispatch "
+                + " then ".join(q.name for q in order)
+                + ", aging 100ms",
             )
         return d.kind, order, weights, d.aging
 
@@ -933,7 +982,12 @@ class _Analyzer:
         for entry in self.p.slices:
             cls = by_name.get(entry.cls.value)
             if cls is None:
-                self.error("E170", f"unknown class '{entry.cls.value}'", entry.cls.span, _did_you_mean(entry.cls.value, list(by_name)))
+                self.error(
+                    "E170",
+                    f"unknown class '{entry.cls.value}'",
+                    entry.cls.span,
+                    _did_you_mean(entry.cls.value, list(by_name)),
+                )
                 self.typeof(entry.value)
                 continue
             if cls.slice is not None:
@@ -969,7 +1023,9 @@ class _Analyzer:
         mode = self.p.selects[0]
         if mode.value not in SELECT_MODES:
             self.error(
-                "E180", f"unknown CPU selection '{mode.value}'", mode.span,
+                "E180",
+                f"unknown CPU selection '{mode.value}'",
+                mode.span,
                 "choose one of: " + ", ".join(SELECT_MODES),
             )
         return mode.value
@@ -985,13 +1041,17 @@ class _Analyzer:
         value = self.const(expr, literal_only=True)
         if value is None:
             self.error(
-                "E114", "the watchdog timeout must be a constant", expr.span,
+                "E114",
+                "the watchdog timeout must be a constant",
+                expr.span,
                 "the kernel reads it when the scheduler attaches; params cannot change it",
             )
             return None
         if not WATCHDOG_MIN_NS <= value <= WATCHDOG_MAX_NS:
             self.error(
-                "E301", f"watchdog {_fmt_ns(value)} is outside 100ms..30s", expr.span,
+                "E301",
+                f"watchdog {_fmt_ns(value)} is outside 100ms..30s",
+                expr.span,
                 "sched_ext allows at most 30s (SCX_WATCHDOG_MAX_TIMEOUT)",
             )
             return None
@@ -1001,7 +1061,11 @@ class _Analyzer:
         by_name = {c.name: c for c in classes}
         out: list[TCounter] = []
         if len(self.p.counters) > MAX_COUNTERS:
-            self.error("E307", f"at most {MAX_COUNTERS} counters are allowed", self.p.counters[MAX_COUNTERS].span)
+            self.error(
+                "E307",
+                f"at most {MAX_COUNTERS} counters are allowed",
+                self.p.counters[MAX_COUNTERS].span,
+            )
         names: set[str] = set()
         for c in self.p.counters:
             if c.name.value in names:
@@ -1011,7 +1075,9 @@ class _Analyzer:
             event = c.event.value
             if event not in COUNTER_EVENTS:
                 self.error(
-                    "E190", f"unknown counter event '{event}'", c.event.span,
+                    "E190",
+                    f"unknown counter event '{event}'",
+                    c.event.span,
                     "events: " + ", ".join(COUNTER_EVENTS),
                 )
                 continue
@@ -1019,11 +1085,21 @@ class _Analyzer:
             for ref in c.classes:
                 cls = by_name.get(ref.value)
                 if cls is None:
-                    self.error("E191", f"unknown class '{ref.value}'", ref.span, _did_you_mean(ref.value, list(by_name)))
+                    self.error(
+                        "E191",
+                        f"unknown class '{ref.value}'",
+                        ref.span,
+                        _did_you_mean(ref.value, list(by_name)),
+                    )
                 else:
                     idx.append(cls.index)
             if event == "aging" and c.classes:
-                self.error("E192", "aging counts queues being served early, not classes", c.span, "remove 'of ...'")
+                self.error(
+                    "E192",
+                    "aging counts queues being served early, not classes",
+                    c.span,
+                    "remove 'of ...'",
+                )
             out.append(TCounter(c.name.value, len(out), event, idx, c.span))
         return out
 
