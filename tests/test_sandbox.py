@@ -25,6 +25,7 @@ from schedc.verifier.sandbox import (
     parse_load_log,
     sandbox_problem,
 )
+from tests.conftest import skip_or_fail
 
 DATA = Path(__file__).parent / "data" / "sandbox"
 # Each .log was captured from `bpftool -d prog loadall` on the .bpf.c of the same name, in the
@@ -120,13 +121,13 @@ def booted(tmp_path_factory) -> tuple[dict[str, LoadReport], list[str]]:
     settings = load_settings()
     problem = sandbox_problem(settings)
     if problem:
-        pytest.skip(problem)
+        skip_or_fail(problem)
     if not settings.libbpf_include or not settings.btf:
-        pytest.skip("set SCHEDC_LIBBPF_INCLUDE and SCHEDC_BTF (e.g. from the sandbox kit)")
+        skip_or_fail("set SCHEDC_LIBBPF_INCLUDE and SCHEDC_BTF (e.g. from the sandbox kit)")
     try:
         clang = find_clang(settings)
     except EnvironmentProblem as exc:
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
     build = tmp_path_factory.mktemp("sandbox")
     vmlinux_h = subprocess.run(
         [find_bpftool(settings), "btf", "dump", "file", settings.btf, "format", "c"],

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,15 @@ REMEDY = (
     "bpftool >= 7.2, install qemu-system-x86 (apt-get install qemu-system-x86) and "
     "`pip install virtme-ng`"
 )
+
+
+def find_vng() -> str | None:
+    """virtme-ng's `vng`: on PATH, or beside the running Python (a virtualenv not activated)."""
+    found = shutil.which("vng")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "vng"
+    return str(beside) if os.access(beside, os.X_OK) else None
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,7 @@ def _problems(settings: Settings) -> list[str]:
             )
     except EnvironmentProblem as exc:
         problems.append(exc.message)
-    if shutil.which("vng") is None:
+    if find_vng() is None:
         problems.append("virtme-ng's `vng` is not on PATH")
     if shutil.which("qemu-system-x86_64") is None:
         problems.append("qemu-system-x86_64 is not installed")
@@ -215,7 +225,7 @@ def _boot(
 
 
 def _vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
-    cmd = [str(shutil.which("vng")), "-r", str(settings.kernel), "--user", "root"]
+    cmd = [str(find_vng()), "-r", str(settings.kernel), "--user", "root"]
     cmd += ["--cpus", str(settings.vm_cpus), "--memory", settings.vm_memory, "--rwdir", str(outdir)]
     if settings.accel == "tcg":
         cmd.append("--disable-kvm")

@@ -1,0 +1,40 @@
+"""Shared fixtures: real tools from the settings, skipped with the remedy when absent.
+
+CI sets SCHEDC_REQUIRE_TOOLS=1: there a missing tool or sandbox is a failure, not a skip, so a
+green run means the clang and kernel-verifier tests really ran.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from schedc.compiler.toolchain import Toolchain, load_toolchain
+from schedc.settings import EnvironmentProblem, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.sched"))
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose tool is missing, or fail it where tools are required (CI)."""
+    if os.environ.get("SCHEDC_REQUIRE_TOOLS"):
+        pytest.fail(f"required tool missing (SCHEDC_REQUIRE_TOOLS is set): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    cache = os.environ.get("SCHEDC_CACHE") or str(tmp_path_factory.mktemp("schedc-cache"))
+    return load_settings(cache_dir=cache)
+
+
+@pytest.fixture(scope="session")
+def toolchain(settings: Settings) -> Toolchain:
+    try:
+        return load_toolchain(settings)
+    except EnvironmentProblem as problem:
+        skip_or_fail(f"{problem.message} ({problem.remedy})")
+        raise AssertionError("unreachable") from None
