@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up schedc on a Debian 12 machine: clang-19 and friends from apt, a virtualenv in .venv
+# with schedc and its test tools, and (with --kit DIR) a schedc.toml that points schedc at a
+# sched_ext sandbox kit: bzImage, vmlinux.btf, bpftool and libbpf headers.
+#
+#   scripts/setup.sh [--kit DIR] [--no-apt]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kit=""
+apt=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kit) kit=${2:?--kit needs a directory}; shift 2 ;;
+        --no-apt) apt=0; shift ;;
+        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$apt" = 1 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    echo "== apt: clang-19, llvm-19, qemu-system-x86, python3-venv"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        clang-19 llvm-19 qemu-system-x86 python3-venv git ca-certificates >/dev/null
+fi
+
+echo "== python: .venv with schedc and its test tools"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+
+if [ -n "$kit" ]; then
+    kit=$(cd "$kit" && pwd)
+    for f in bzImage vmlinux.btf bpftool include/bpf/bpf_helpers.h; do
+        [ -e "$kit/$f" ] || { echo "setup.sh: $kit has no $f: not a sandbox kit" >&2; exit 2; }
+    done
+    cat > schedc.toml <<TOML
+# Written by scripts/setup.sh --kit $kit
+[schedc]
+kernel = "$kit/bzImage"
+btf = "$kit/vmlinux.btf"
+bpftool = "$kit/bpftool"
+libbpf_include = "$kit/include"
+TOML
+    echo "== wrote schedc.toml for the kit in $kit"
+fi
+echo "== ready: .venv/bin/schedc --help"
