@@ -5,7 +5,6 @@
 #
 #   scripts/setup.sh [--kit DIR] [--no-apt]
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
 kit=""
 apt=1
@@ -17,12 +16,17 @@ while [ $# -gt 0 ]; do
         *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
+if [ -n "$kit" ]; then
+    [ -d "$kit" ] || { echo "setup.sh: kit folder $kit does not exist" >&2; exit 2; }
+    kit=$(cd "$kit" && pwd)  # relative to where the command was typed
+fi
+cd "$(dirname "$0")/.."
 
 if [ "$apt" = 1 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
     echo "== apt: clang-19, llvm-19, qemu-system-x86, python3-venv"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         clang-19 llvm-19 qemu-system-x86 python3-venv git ca-certificates >/dev/null
 fi
@@ -33,7 +37,6 @@ echo "== python: .venv with schedc and its test tools"
 .venv/bin/python -m pip install -q -e '.[test]'
 
 if [ -n "$kit" ]; then
-    kit=$(cd "$kit" && pwd)
     for f in bzImage vmlinux.btf bpftool include/bpf/bpf_helpers.h; do
         [ -e "$kit/$f" ] || { echo "setup.sh: $kit has no $f: not a sandbox kit" >&2; exit 2; }
     done
