@@ -45,7 +45,7 @@ def main() -> int:
         print()
         header = f"{'policy':20}" + "".join(f"{s:>9}" for s in STAGES)
         header += f"{'DSL→C':>9}{'total':>9}{'no-pch':>9}"
-        print(header + "   (ms, median of %d)" % args.repeat)
+        print(header + f"   (ms, median of {args.repeat})")
         all_front, all_total = [], []
         for ex in examples:
             times: dict[str, list[float]] = {s: [] for s in STAGES}

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from schedc.compiler.pipeline import compile_policy, translate
 from schedc.diagnostics import Severity
