@@ -157,7 +157,7 @@ def find_bpftool(settings: Settings) -> str:
         if not os.access(path, os.X_OK):
             raise EnvironmentProblem(
                 f"bpftool '{settings.bpftool}' (from {settings.sources.get('bpftool', 'settings')}) is not executable",
-                "point SCHEDC_BPFTOOL at bpftool >= 7.2 (scripts/build-sandbox-kernel.sh builds one)",
+                "point SCHEDC_BPFTOOL at bpftool >= 7.2 (a sched_ext sandbox kit has one)",
             )
         return path
     for name in ("bpftool",):
@@ -170,7 +170,7 @@ def find_bpftool(settings: Settings) -> str:
     raise EnvironmentProblem(
         "no bpftool found",
         "install one (apt-get install bpftool) or set SCHEDC_BPFTOOL; bpftool >= 7.2 is needed "
-        "to load sched_ext objects (scripts/build-sandbox-kernel.sh builds it)",
+        "to load sched_ext objects (a sched_ext sandbox kit has one)",
     )
 
 
@@ -204,5 +204,5 @@ def find_btf(settings: Settings) -> Path:
     raise EnvironmentProblem(
         "no BTF with sched_ext: this host's kernel has no sched_ext and no --btf was given",
         "pass --btf FILE or set SCHEDC_BTF to the vmlinux BTF of a sched_ext kernel "
-        "(scripts/build-sandbox-kernel.sh builds a kernel and its BTF)",
+        "(a sched_ext sandbox kit has one: vmlinux.btf; see the README's Settings)",
     )

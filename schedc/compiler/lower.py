@@ -147,7 +147,18 @@ class ExprLowerer:
             case ast.BoolLit(value=b):
                 return _const(int(b), Ty.BOOL)
             case ast.Ref(name=name):
-                return c_ast.ID(f"param_{name}")
+                param = self.policy.param(name)
+                ident = c_ast.ID(f"param_{name}")
+                if param.low is None or param.high is None or param.ty == Ty.BOOL:
+                    return ident
+                # A loader may set any value before load: keep it within the declared range.
+                suffix = "u64" if param.ty == Ty.DURATION else "s64"
+                return _call(
+                    f"schedc_clamp_{suffix}",
+                    ident,
+                    _const(param.low, param.ty),
+                    _const(param.high, param.ty),
+                )
             case ast.Attr(path=path):
                 return self._attr(path)
             case ast.Neg(operand=o):

@@ -26,6 +26,8 @@ _TERMINAL_WORDS = {
     "MUL_OP": "'*' or '/'",
     "DIRECTION": "'ascending' or 'descending'",
 }
+MAX_NUMBER = 2**63 - 1  # ints are s64 and durations u64 ns in C; both stay below 2^63
+_BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_]\w*")
 _STATEMENT_WORDS = "tags, param, counter, class, queue, dispatch, slice, select, watchdog"
 
 
@@ -78,6 +80,13 @@ class _ToAst(Transformer):
                 _span_of(tok),
                 "use a smaller unit, e.g. 1500us instead of 1.5ms",
             )
+        if num // den > MAX_NUMBER:
+            self._fail(
+                "E008",
+                f"duration '{tok}' is too large",
+                _span_of(tok),
+                "durations must stay below 292 years (2^63 ns)",
+            )
         return ast.DurationLit(_span_of(tok), num // den, str(tok))
 
     @v_args(tree=True)
@@ -87,10 +96,24 @@ class _ToAst(Transformer):
     @v_args(tree=True)
     def int(self, tree: Tree) -> ast.IntLit:
         tok = tree.children[0]
+        if int(str(tok)) > MAX_NUMBER:
+            self._fail(
+                "E008",
+                f"number {tok} is too large",
+                _span_of(tok),
+                "integers are 64-bit: at most 9223372036854775807",
+            )
         return ast.IntLit(_span_of(tok), int(str(tok)))
 
     @v_args(tree=True)
     def neg_int(self, tree: Tree) -> ast.IntLit:
+        if int(str(tree.children[0])) > MAX_NUMBER:
+            self._fail(
+                "E008",
+                f"number -{tree.children[0]} is too large",
+                _span_of(tree),
+                "integers are 64-bit",
+            )
         return ast.IntLit(_span_of(tree), -int(str(tree.children[0])))
 
     @v_args(tree=True)
@@ -325,6 +348,12 @@ def _token_text(tok: Token) -> str:
     return f"'{tok}'"
 
 
+def _word_start(text: str, pos: int) -> int:
+    while pos > 0 and (text[pos - 1].isalnum() or text[pos - 1] in "._"):
+        pos -= 1
+    return pos
+
+
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -344,6 +373,16 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         else:
             code, msg = "E002", f"unexpected character '{ch}'"
         span = Span.point(exc.line, exc.column)
+        word = _BAD_NUMBER.match(text, _word_start(text, exc.pos_in_stream))
+        if word:
+            code, msg = "E002", f"'{word.group()}' is not a number or a duration"
+            hint = "durations are a number and a unit: ns, us, ms or s (e.g. 10ms)"
+            span = Span(
+                exc.line,
+                exc.column - (exc.pos_in_stream - word.start()),
+                exc.line,
+                exc.column - (exc.pos_in_stream - word.start()) + len(word.group()) - 1,
+            )
         return Diagnostic.at(Severity.ERROR, code, msg, file, span, hint)
     if isinstance(exc, UnexpectedEOF):
         lines = text.splitlines() or [""]

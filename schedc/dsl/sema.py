@@ -26,7 +26,7 @@ MAX_TAGS = 16
 MAX_CPU_ID = 1023
 MAX_CPUS_PER_SET = 64
 MAX_WEIGHT = 100
-MAX_WEIGHT_SUM = 64
+MAX_WEIGHT_SUM = 1000
 COMM_LEN = 15  # TASK_COMM_LEN - 1
 MAX_GLOB_LEN = 32
 MAX_CGROUP_DEPTH = 8
@@ -39,6 +39,11 @@ WATCHDOG_MAX_NS = 30_000_000_000  # SCX_WATCHDOG_MAX_TIMEOUT
 DEFAULT_SLICE_NS = 20_000_000  # SCX_SLICE_DFL
 DEFAULT_LAG_NS = 20_000_000
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,23}")
+# Words of the expression language. Statement keywords (slice, lag, queue, ...) may name
+# things, as in `param slice = 20ms`; these may not, or `when or or or` would parse.
+EXPRESSION_KEYWORDS = frozenset(
+    {"and", "or", "not", "true", "false", "task", "in", "matches", "startswith", "under"}
+)
 
 
 class Ty(Enum):
@@ -239,6 +244,17 @@ class _Analyzer:
 
     def warn(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
         self.diags.append(Diagnostic.at(Severity.WARNING, code, message, self.file, span, hint))
+
+    def reserved(self, name: ast.Name, what: str) -> bool:
+        if name.value in EXPRESSION_KEYWORDS:
+            self.error(
+                "E012",
+                f"'{name.value}' is a keyword and cannot name a {what}",
+                name.span,
+                f"choose another name, e.g. '{name.value}_{what}'",
+            )
+            return True
+        return False
 
     # -- expressions -----------------------------------------------------------------------
     def typeof(self, expr: ast.Expr) -> Ty:
@@ -589,7 +605,10 @@ class _Analyzer:
                 if op == "+":
                     return a + b
                 if op == "-":
-                    return max(a - b, 0) if a >= 0 and b >= 0 else a - b
+                    # durations saturate at zero, as the generated C does; counts go negative
+                    if self.types.get(id(expr)) == Ty.DURATION:
+                        return max(a - b, 0)
+                    return a - b
                 if op == "*":
                     return a * b
                 return a // b if b else None
@@ -625,7 +644,7 @@ class _Analyzer:
         self._preempts(classes, dispatch_kind)
         select = self._select()
         watchdog_ms = self._watchdog()
-        counters = self._counters(classes, queues)
+        counters = self._counters(classes, aging, dispatch_kind)
         tags = self._tags()
         for param in self.params.values():
             if not param.used:
@@ -668,7 +687,8 @@ class _Analyzer:
             if name in self.params:
                 self.error("E130", f"param '{name}' is defined twice", prm.name.span)
                 continue
-            if name in FUNCTIONS or name in ("task", "true", "false"):
+            self.reserved(prm.name, "param")  # reported; still defined, to avoid follow-up errors
+            if name in FUNCTIONS:
                 self.error(
                     "E130", f"'{name}' is a built-in name and cannot be a param", prm.name.span
                 )
@@ -697,9 +717,11 @@ class _Analyzer:
             value = self.const(prm.value) or 0
             low = high = None
             if prm.low is not None and prm.high is not None:
+                bounds_ok = True
                 for bound in (prm.low, prm.high):
                     bt = self.typeof(bound)
                     if bt != ty:
+                        bounds_ok = False
                         self.error(
                             "E122",
                             f"range bound is {bt.describe()} but param '{name}' is {ty.describe()}",
@@ -708,7 +730,9 @@ class _Analyzer:
                 low, high = self.const(prm.low), self.const(prm.high)
                 if ty == Ty.BOOL:
                     self.error("E122", "a bool param cannot have a range", prm.low.span)
-                elif low is not None and high is not None and not low <= value <= high:
+                elif (
+                    bounds_ok and low is not None and high is not None and not low <= value <= high
+                ):
                     self.error(
                         "E122",
                         f"default of param '{name}' is outside its range",
@@ -741,6 +765,7 @@ class _Analyzer:
             if name in seen:
                 self.error("E130", f"class '{name}' is defined twice", decl.name.span)
                 continue
+            self.reserved(decl.name, "class")
             if catch_all is not None:
                 self.error(
                     "E143",
@@ -759,8 +784,10 @@ class _Analyzer:
                 default = decl
                 catch_all = catch_all or name
             else:
-                self.expect(decl.when, Ty.BOOL, f"the condition of class '{name}'", "E111")
-                folded = self.const(decl.when)
+                cond_ty = self.expect(
+                    decl.when, Ty.BOOL, f"the condition of class '{name}'", "E111"
+                )
+                folded = self.const(decl.when) if cond_ty == Ty.BOOL else None
                 if folded == 1:
                     catch_all = catch_all or name
                 elif folded == 0:
@@ -822,6 +849,7 @@ class _Analyzer:
                 self.error("E130", f"queue '{name}' is defined twice", decl.name.span)
                 continue
             names.add(name)
+            self.reserved(decl.name, "queue")
             q = TQueue(
                 name, len(queues), decl.order, decl.key, decl.direction, decl.lag, span=decl.span
             )
@@ -1057,7 +1085,12 @@ class _Analyzer:
             return None
         return max(1, value // 1_000_000)
 
-    def _counters(self, classes: list[TClass], queues: list[TQueue]) -> list[TCounter]:
+    def _counters(
+        self,
+        classes: list[TClass],
+        aging: ast.Expr | None,
+        dispatch_kind: str,
+    ) -> list[TCounter]:
         by_name = {c.name: c for c in classes}
         out: list[TCounter] = []
         if len(self.p.counters) > MAX_COUNTERS:
@@ -1072,6 +1105,7 @@ class _Analyzer:
                 self.error("E130", f"counter '{c.name.value}' is defined twice", c.name.span)
                 continue
             names.add(c.name.value)
+            self.reserved(c.name, "counter")
             event = c.event.value
             if event not in COUNTER_EVENTS:
                 self.error(
@@ -1099,6 +1133,22 @@ class _Analyzer:
                     "aging counts queues being served early, not classes",
                     c.span,
                     "remove 'of ...'",
+                )
+            elif event == "aging" and (aging is None or dispatch_kind != "strict"):
+                self.warn(
+                    "W009",
+                    f"counter '{c.name.value}' never counts: the dispatch order has no aging bound",
+                    c.span,
+                    "add ', aging 100ms' to a strict dispatch order, or remove the counter",
+                )
+            elif event == "preempt" and not any(
+                classes[i].preempts for i in (idx or range(len(classes)))
+            ):
+                self.warn(
+                    "W009",
+                    f"counter '{c.name.value}' never counts: no class it covers 'preempts'",
+                    c.span,
+                    "add 'preempts' to the class, or remove the counter",
                 )
             out.append(TCounter(c.name.value, len(out), event, idx, c.span))
         return out
