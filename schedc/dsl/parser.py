@@ -78,7 +78,7 @@ class _ToAst(Transformer):
                 "E005",
                 f"duration '{tok}' is not a whole number of nanoseconds",
                 _span_of(tok),
-                "use a smaller unit, e.g. 1500us instead of 1.5ms",
+                "durations are whole nanoseconds: round it, e.g. 2ns instead of 2.5ns",
             )
         if num // den > MAX_NUMBER:
             self._fail(
@@ -334,6 +334,8 @@ def _describe_expected(expected: set[str]) -> str:
             continue
         if isinstance(term.pattern, PatternStr):
             words.append(f"'{term.pattern.value}'")
+        elif name.startswith("_") and term.pattern.value.endswith("\\b"):
+            words.append(f"'{term.pattern.value[:-2]}'")  # a keyword: /word\b/
     words = sorted(set(words))
     if not words:
         return ""
@@ -372,6 +374,14 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
             )
         else:
             code, msg = "E002", f"unexpected character '{ch}'"
+            hint = {
+                "&": "write 'and'",
+                "|": "write 'or'",
+                "!": "write 'not' (and '!=' for 'not equal')",
+                "=": "compare with '=='",
+                ".": "numbers are integers; only durations have decimals (1.5ms)",
+                ";": "statements end at the line break; no ';' is needed",
+            }.get(ch)
         span = Span.point(exc.line, exc.column)
         word = _BAD_NUMBER.match(text, _word_start(text, exc.pos_in_stream))
         if word:
@@ -402,10 +412,20 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         return Diagnostic.at(Severity.ERROR, "E004", msg, file, span, "is a closing '}' missing?")
     msg = f"unexpected {_token_text(tok)}" + (f"; {expected}" if expected else "")
     hint = None
-    if "RBRACE" in exc.expected or "}" in expected:
+    if "RBRACE" in exc.expected and "'class'" in expected:
         hint = f"a statement starts with one of: {_STATEMENT_WORDS}"
-    if tok.type == "NAME" and str(tok) in {"elif", "else", "if", "for", "while", "loop"}:
+    if tok.type == "NAME" and str(tok) in {"elif", "if", "for", "while", "loop"}:
         hint = "the DSL has no control flow: describe classes, queues and their order instead"
+    elif tok.type == "NAME" and str(tok) in {"else", "default"}:
+        hint = "the default class is written: class NAME otherwise"
+    elif tok.type == "NAME" and str(tok) in _UNITS and re.search(r"\d\s+$", text[: tok.start_pos]):
+        hint = "no space between a number and its unit: 20ms"
+    elif str(tok) == "." and re.search(r"\d$", text[: tok.start_pos]):
+        hint = "numbers are integers; only durations have decimals (1.5ms)"
+    elif str(tok) == "=" or tok.type == "EQUAL":
+        hint = "compare with '=='"
+    elif "}" not in expected and "statement starts" in (hint or ""):
+        hint = None
     return Diagnostic.at(Severity.ERROR, "E001", msg, file, _span_of(tok), hint)
 
 
@@ -425,18 +445,43 @@ def parse_policy(text: str, file: str) -> tuple[ast.Policy | None, list[Diagnost
         ]
     if "\t" in text:
         text = text.replace("\t", " ")  # keep columns one char wide; lark counts a tab as 1 too
+    if not re.sub(r"#[^\n]*", "", text).strip():
+        return None, [
+            Diagnostic(
+                Severity.ERROR,
+                "E004",
+                "the file holds no policy",
+                file,
+                1,
+                1,
+                hint='a policy is: scheduler NAME "description" { ... }',
+            )
+        ]
     try:
         tree = _lark().parse(text)
-    except UnexpectedInput as exc:
-        return None, [_syntax_diagnostic(exc, text, file)]
-    conv = _ToAst(file)
-    try:
+        conv = _ToAst(file)
         converted = conv.transform(tree)
         return _build_policy(converted, conv, file), []
+    except UnexpectedInput as exc:
+        return None, [_syntax_diagnostic(exc, text, file)]
     except _ParseError as err:
         return None, [err.diagnostic]
+    except RecursionError:
+        return None, [_too_deep(file)]
     except Exception as exc:  # lark wraps transformer errors
         inner = getattr(exc, "orig_exc", None)
         if isinstance(inner, _ParseError):
             return None, [inner.diagnostic]
+        if isinstance(inner, RecursionError):
+            return None, [_too_deep(file)]
         raise
+
+
+def _too_deep(file: str) -> Diagnostic:
+    return Diagnostic(
+        Severity.ERROR,
+        "E009",
+        "an expression is too long or too deeply nested to compile",
+        file,
+        hint="split it: put parts into params, or use min/max/clamp",
+    )

@@ -21,7 +21,7 @@ MAX_QUEUES = 16
 MAX_PARAMS = 32
 MAX_COUNTERS = 32
 MAX_LIST_ITEMS = 32
-MAX_EXPR_DEPTH = 24
+MAX_EXPR_DEPTH = 64
 MAX_TAGS = 16
 MAX_CPU_ID = 1023
 MAX_CPUS_PER_SET = 64
@@ -275,8 +275,13 @@ class _Analyzer:
             case ast.Attr(path=path):
                 info = ATTRIBUTES.get(path)
                 if info is None:
-                    known = ["task." + ".".join(k) for k in ATTRIBUTES]
-                    hint = _did_you_mean(e.dotted, known) or "task attributes: " + ", ".join(known)
+                    known = [".".join(k) for k in ATTRIBUTES]
+                    close = _did_you_mean(".".join(e.path), known)
+                    hint = (
+                        close.replace("'", "'task.", 1)
+                        if close
+                        else "task attributes: " + ", ".join("task." + k for k in known)
+                    )
                     self.error("E106", f"unknown task attribute '{e.dotted}'", e.span, hint)
                     return Ty.ERROR
                 self.attrs.add(path)
@@ -439,7 +444,11 @@ class _Analyzer:
         if lt != rt or lt == Ty.STRING:
             hint = None
             if {lt, rt} == {Ty.INT, Ty.DURATION}:
-                hint = "durations need a unit: write 10ms, not 10"
+                count_side = e.left if lt == Ty.INT else e.right
+                if isinstance(count_side, ast.IntLit):
+                    hint = "durations need a unit: write 10ms, not 10"
+                else:
+                    hint = "a count and a duration cannot be compared: compare like with like"
             self.error("E105", f"cannot compare {lt.describe()} with {rt.describe()}", e.span, hint)
             return Ty.BOOL
         if lt == Ty.BOOL and op not in ("==", "!="):
@@ -479,13 +488,16 @@ class _Analyzer:
                 break
         return Ty.BOOL
 
-    def _check_comm_literal(self, lit: ast.StringLit) -> None:
+    def _check_comm_literal(self, lit: ast.StringLit, prefix: bool = False) -> None:
         if len(lit.value.encode()) > COMM_LEN:
+            hint = f"the kernel keeps the first {COMM_LEN} bytes of a task name"
+            if not prefix:
+                hint += f': compare with "{lit.value.encode()[:COMM_LEN].decode(errors="ignore")}"'
             self.error(
                 "E201",
-                f'task names are at most {COMM_LEN} characters: "{lit.value}" can never match',
+                f'task names are at most {COMM_LEN} bytes: "{lit.value}" can never match',
                 lit.span,
-                f"the kernel truncates comm; use the first {COMM_LEN} characters or startswith",
+                hint,
             )
         elif lit.value == "":
             self.error("E201", "an empty task name never matches", lit.span)
@@ -503,11 +515,21 @@ class _Analyzer:
                 )
                 return Ty.BOOL
             parts = pat.strip("/").split("/") if pat.strip("/") else []
-            if (
-                not pat.startswith("/")
-                or any(p == "" for p in parts)
-                or any(p in (".", "..") for p in parts)
-            ):
+            if any(p in (".", "..") for p in parts):
+                self.error(
+                    "E202",
+                    f'cgroup path "{pat}" contains "." or ".."',
+                    e.pattern.span,
+                    "write the path from the cgroup root without . or .. parts",
+                )
+            elif pat.startswith("/sys/fs/cgroup"):
+                self.error(
+                    "E202",
+                    f'"{pat}" is a file-system path; cgroup paths start at the cgroup root',
+                    e.pattern.span,
+                    f'drop the mount point: "{pat.removeprefix("/sys/fs/cgroup") or "/"}"',
+                )
+            elif not pat.startswith("/") or any(p == "" for p in parts):
                 self.error(
                     "E202",
                     f'"{pat}" is not an absolute cgroup path',
@@ -531,7 +553,7 @@ class _Analyzer:
             )
             return Ty.BOOL
         if e.op == "startswith":
-            self._check_comm_literal(e.pattern)
+            self._check_comm_literal(e.pattern, prefix=True)
             return Ty.BOOL
         # glob
         if len(pat) > MAX_GLOB_LEN or len(pat.replace("*", "")) > COMM_LEN:
@@ -738,8 +760,6 @@ class _Analyzer:
                         f"default of param '{name}' is outside its range",
                         prm.value.span,
                     )
-            if ty == Ty.DURATION and value < 0:
-                self.error("E104", "a duration cannot be negative", prm.value.span)
             self.params[name] = TParam(name, ty, value, low, high, prm.span)
 
     def _classes(self) -> list[TClass]:
@@ -766,7 +786,7 @@ class _Analyzer:
                 self.error("E130", f"class '{name}' is defined twice", decl.name.span)
                 continue
             self.reserved(decl.name, "class")
-            if catch_all is not None:
+            if catch_all is not None and not (decl.when is None and default is not None):
                 self.error(
                     "E143",
                     f"class '{name}' can never match: class '{catch_all}' above it takes every task",
@@ -787,7 +807,8 @@ class _Analyzer:
                 cond_ty = self.expect(
                     decl.when, Ty.BOOL, f"the condition of class '{name}'", "E111"
                 )
-                folded = self.const(decl.when) if cond_ty == Ty.BOOL else None
+                # Params can be changed by a loader: only literals decide reachability.
+                folded = self.const(decl.when, literal_only=True) if cond_ty == Ty.BOOL else None
                 if folded == 1:
                     catch_all = catch_all or name
                 elif folded == 0:
@@ -984,7 +1005,7 @@ class _Analyzer:
                     "E165",
                     f"weights add up to {sum(weights)}, above the limit of {MAX_WEIGHT_SUM}",
                     d.span,
-                    "use smaller numbers with the same ratio, e.g. 3:1 rather than 300:100",
+                    "use smaller numbers with the same ratio, e.g. 3:1 rather than 90:30",
                 )
             for q in order:
                 q.rank = 0
@@ -1010,12 +1031,10 @@ class _Analyzer:
         for entry in self.p.slices:
             cls = by_name.get(entry.cls.value)
             if cls is None:
-                self.error(
-                    "E170",
-                    f"unknown class '{entry.cls.value}'",
-                    entry.cls.span,
-                    _did_you_mean(entry.cls.value, list(by_name)),
-                )
+                hint = _did_you_mean(entry.cls.value, list(by_name))
+                if entry.cls.value in {q.name.value for q in self.p.queues}:
+                    hint = f"slices are given per class; '{entry.cls.value}' is a queue"
+                self.error("E170", f"unknown class '{entry.cls.value}'", entry.cls.span, hint)
                 self.typeof(entry.value)
                 continue
             if cls.slice is not None:
@@ -1080,7 +1099,9 @@ class _Analyzer:
                 "E301",
                 f"watchdog {_fmt_ns(value)} is outside 100ms..30s",
                 expr.span,
-                "sched_ext allows at most 30s (SCX_WATCHDOG_MAX_TIMEOUT)",
+                "sched_ext allows at most 30s (SCX_WATCHDOG_MAX_TIMEOUT)"
+                if value > WATCHDOG_MAX_NS
+                else "a shorter timeout ejects schedulers for ordinary scheduling delays",
             )
             return None
         return max(1, value // 1_000_000)
@@ -1167,6 +1188,18 @@ class _Analyzer:
 
 def analyze(policy: ast.Policy, source: str = "") -> tuple[TypedPolicy | None, list[Diagnostic]]:
     analyzer = _Analyzer(policy, source)
-    typed = analyzer.run()
+    try:
+        typed = analyzer.run()
+    except RecursionError:
+        # Only an expression of hundreds of nested terms gets here (E309 allows 64 levels).
+        return None, [
+            Diagnostic(
+                Severity.ERROR,
+                "E009",
+                "an expression is too long or too deeply nested to compile",
+                policy.file,
+                hint="split it: put parts into params, or use min/max/clamp",
+            )
+        ]
     diags = sorted(analyzer.diags, key=Diagnostic.sort_key)
     return typed, diags

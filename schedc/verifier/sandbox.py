@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
@@ -50,12 +50,108 @@ class ProgramReport:
 
 
 @dataclass(frozen=True)
+class RunReport:
+    """What happened when the scheduler was attached in the guest and ran under load."""
+
+    seconds: float
+    workload: str
+    attached: bool
+    attach_error: str | None
+    enabled_throughout: bool
+    samples: int  # how often /sys/kernel/sched_ext/state was read while the workload ran
+    ops: str | None  # /sys/kernel/sched_ext/root/ops right after attaching
+    exit_reason: str | None  # from the kernel log: "runnable task stall", "runtime error", ...
+    exit_message: str | None
+    kernel_log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.attached and self.enabled_throughout
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "seconds": self.seconds,
+            "workload": self.workload,
+            "attached": self.attached,
+            "attach_error": self.attach_error,
+            "enabled_throughout": self.enabled_throughout,
+            "samples": self.samples,
+            "ops": self.ops,
+            "exit_reason": self.exit_reason,
+            "exit_message": self.exit_message,
+        }
+
+
+@dataclass(frozen=True)
 class LoadReport:
     object: str
     ok: bool
     log: str
     programs: list[ProgramReport]
     error: str | None
+    run: RunReport | None = None
+
+
+# Workloads for run tests: shell commands for the guest, which sees the host's root file system.
+# `spin` needs nothing but a POSIX shell: CPU hogs plus a task that sleeps and wakes all the time.
+WORKLOADS = {
+    "spin": (
+        'sh -c \'p=; for i in 1 2 3 4; do (while :; do :; done) & p="$p $!"; done; '
+        '(while :; do sleep 0.01; done) & p="$p $!"; sleep {seconds}; kill $p\' >/dev/null 2>&1'
+    ),
+    "stress": "stress-ng --cpu 4 --timeout {seconds}s --quiet",
+    "mixed": "stress-ng --cpu 2 --switch 2 --timer 1 --timeout {seconds}s --quiet",
+    "hackbench": "timeout {seconds} hackbench -l 100000 >/dev/null 2>&1",
+}
+DEFAULT_WORKLOAD = "mixed"
+_DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
+
+
+def workload_problem(name: str) -> str | None:
+    """None when the workload can run in the guest (which uses the host's programs)."""
+    if name not in WORKLOADS:
+        return f"unknown workload '{name}'; choose one of: {', '.join(WORKLOADS)}"
+    needs = {"stress": "stress-ng", "mixed": "stress-ng", "hackbench": "hackbench"}.get(name)
+    if needs and shutil.which(needs) is None:
+        package = "rt-tests" if needs == "hackbench" else "stress-ng"
+        return f"workload '{name}' needs {needs}: apt-get install {package}, or use --workload spin"
+    return None
+
+
+def parse_run(outdir: Path, n: int, seconds: float, workload: str) -> RunReport:
+    def read(name: str) -> str:
+        path = outdir / f"{n}.{name}"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    attach_rc = read("attach.rc").strip()
+    attached = attach_rc == "0"
+    attach_error = None
+    if not attached:
+        log = read("attach.log")
+        attach_error = (
+            _loader_message(log) or f"bpftool struct_ops register exited {attach_rc or '?'}"
+        )
+    states = [s.strip() for s in read("states").splitlines() if s.strip()]
+    kernel_log = read("dmesg")
+    reason = message = None
+    for match in _DISABLED.finditer(kernel_log):
+        reason = match.group("reason")
+        prefix = f"sched_ext: {match.group('name')}: "
+        after = kernel_log[match.end() :].splitlines()
+        message = next((ln.split(prefix, 1)[1].strip() for ln in after if prefix in ln), None)
+        break
+    return RunReport(
+        seconds=seconds,
+        workload=workload,
+        attached=attached,
+        attach_error=attach_error,
+        enabled_throughout=attached and bool(states) and all(s == "enabled" for s in states),
+        samples=len(states),
+        ops=read("ops").strip() or None,
+        exit_reason=reason,
+        exit_message=message,
+        kernel_log=kernel_log,
+    )
 
 
 # libbpf (debug output of `bpftool -d`) wraps the kernel's log for each program it loads in
@@ -169,19 +265,49 @@ def sandbox_problem(settings: Settings) -> str | None:
     return f"The sched_ext sandbox cannot be booted: {'; '.join(problems)}. To get one, {REMEDY}."
 
 
-def _guest_script(outdir: Path, bpftool: str, copies: list[Path]) -> str:
+def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: str) -> list[str]:
+    """Attach through a pinned link, sample the state while the workload runs, detach by
+    removing the pin, and keep the kernel log of that window."""
+    link = f"/sys/fs/bpf/schedc-run-{n}"
+    state = "/sys/kernel/sched_ext/state"
+    samples = max(1, int(seconds * 4))
+    command = WORKLOADS[workload].format(seconds=seconds)
+    return [
+        f'if [ "$(cat {out}/{n}.rc.tmp)" = 0 ]; then',
+        f"  before=$(dmesg | wc -l); mkdir -p {link}",
+        f"  {tool} struct_ops register {obj} {link} > {out}/{n}.attach.log 2>&1",
+        f"  echo $? > {out}/{n}.attach.rc",
+        f"  cat /sys/kernel/sched_ext/root/ops > {out}/{n}.ops 2>/dev/null",
+        f"  ( {command} ) & wl=$!",
+        f"  i=0; while [ $i -lt {samples} ]; do cat {state} >> {out}/{n}.states; sleep 0.25; i=$((i+1)); done",
+        "  kill $wl 2>/dev/null; wait $wl 2>/dev/null",
+        f"  rm -rf {link}",
+        f'  j=0; while [ "$(cat {state})" != disabled ] && [ $j -lt 40 ]; do sleep 0.25; j=$((j+1)); done',
+        f"  dmesg | tail -n +$((before + 1)) > {out}/{n}.dmesg",
+        "fi",
+    ]
+
+
+def _guest_script(
+    outdir: Path, bpftool: str, copies: list[Path], run: tuple[float, str] | None = None
+) -> str:
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
     for n, obj in enumerate(copies):
         pin = f"/sys/fs/bpf/schedc-{n}"
-        # The .rc is renamed into place so that the host, polling for progress, never reads
-        # half of one; the pins go at once so that many objects do not fill the guest's memory.
+        quoted = shlex.quote(str(obj))
+        # The pins go at once so that many objects do not fill the guest's memory. The .rc is
+        # renamed into place last, after any run test, so that the host, polling for progress,
+        # never reads half of one object's results.
         lines += [
             f"mkdir -p {pin}",
-            f"{tool} -d prog loadall {shlex.quote(str(obj))} {pin} > {out}/{n}.log 2>&1",
-            f"echo $? > {out}/{n}.rc.tmp && mv {out}/{n}.rc.tmp {out}/{n}.rc",
+            f"{tool} -d prog loadall {quoted} {pin} > {out}/{n}.log 2>&1",
+            f"echo $? > {out}/{n}.rc.tmp",
             f"rm -rf {pin}",
         ]
+        if run is not None:
+            lines += _run_lines(n, quoted, out, tool, run[0], run[1])
+        lines.append(f"mv {out}/{n}.rc.tmp {out}/{n}.rc")
     return "\n".join([*lines, f"touch {out}/done", ""])
 
 
@@ -232,14 +358,19 @@ def _vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
     return [*cmd, "--", f"sh {shlex.quote(str(script))}"]
 
 
-def _report(obj: Path, n: int, outdir: Path, status: int | None) -> LoadReport:
+def _report(
+    obj: Path, n: int, outdir: Path, status: int | None, run: tuple[float, str] | None
+) -> LoadReport:
     rc_file = outdir / f"{n}.rc"
     if not rc_file.exists():
         # The guest stopped part-way (time limit or guest crash): say so rather than guess.
         why = "the time limit ran out" if status is None else "the guest stopped"
         return LoadReport(str(obj), False, "", [], f"not verified: {why} before this object")
     log = (outdir / f"{n}.log").read_text(encoding="utf-8", errors="replace")
-    return parse_load_log(str(obj), log, int(rc_file.read_text().strip() or 1))
+    report = parse_load_log(str(obj), log, int(rc_file.read_text().strip() or 1))
+    if run is not None and report.ok:
+        report = replace(report, run=parse_run(outdir, n, run[0], run[1]))
+    return report
 
 
 def load_in_sandbox(
@@ -248,8 +379,11 @@ def load_in_sandbox(
     *,
     progress: Callable[[str], None] | None = None,
     timeout_s: float = 900,
+    run_seconds: float | None = None,
+    workload: str = DEFAULT_WORKLOAD,
 ) -> list[LoadReport]:
     """Verifies every object in one boot of the sandbox kernel: one LoadReport per object, in order.
+    With run_seconds, each object that loads is also attached and run under the workload.
 
     Raises EnvironmentProblem when the sandbox is unavailable or the guest writes no results.
     """
@@ -259,6 +393,12 @@ def load_in_sandbox(
         raise EnvironmentProblem(
             f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
         )
+    run = (run_seconds, workload) if run_seconds else None
+    if run is not None:
+        trouble = workload_problem(workload)
+        if trouble:
+            raise EnvironmentProblem(trouble, f"choose one of: {', '.join(WORKLOADS)}")
+        timeout_s += len(objects) * (run_seconds + 15)
     if not objects:
         return []
     outdir = Path(tempfile.mkdtemp(prefix="schedc-sandbox-"))
@@ -270,7 +410,7 @@ def load_in_sandbox(
             copy.parent.mkdir()
             shutil.copyfile(obj, copy)
         script = outdir / "run.sh"
-        script.write_text(_guest_script(outdir, find_bpftool(settings), copies))
+        script.write_text(_guest_script(outdir, find_bpftool(settings), copies, run))
         say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) …")
         # vng's exit status and stdout are unreliable (255 after a good run under TCG): only the
         # files that the guest wrote count.
@@ -288,6 +428,6 @@ def load_in_sandbox(
                 f"the end of vng's output:\n{_tail(outdir / 'vng.out')}",
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
             )
-        return [_report(obj, n, outdir, status) for n, obj in enumerate(objects)]
+        return [_report(obj, n, outdir, status, run) for n, obj in enumerate(objects)]
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
