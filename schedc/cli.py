@@ -15,6 +15,8 @@ from schedc import __version__
 from schedc.compiler.pipeline import compile_policy
 from schedc.diagnostics import render_human, summary_line
 from schedc.settings import EnvironmentProblem, load_settings
+from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
+from schedc.verifier.verify import verify_policies
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -60,6 +62,49 @@ def _build_parser() -> argparse.ArgumentParser:
         "--no-pch", action="store_true", help="do not use the precompiled runtime header"
     )
     comp.set_defaults(func=_cmd_compile)
+
+    ver = sub.add_parser(
+        "verify",
+        help="load policies into the kernel verifier (host or sandbox VM), optionally run them",
+        description="Compile and check each policy, then load all of them into a kernel with "
+        "sched_ext in one go: the host's when it has sched_ext and we are root, else a "
+        "throwaway QEMU guest booting SCHEDC_KERNEL. --run attaches each one in the guest "
+        "under a workload and checks that it stays enabled.",
+    )
+    ver.add_argument(
+        "policies", type=Path, nargs="+", metavar="POLICY", help=".sched, .bpf.c or .bpf.o"
+    )
+    where = ver.add_mutually_exclusive_group()
+    where.add_argument(
+        "--sandbox",
+        dest="mode",
+        action="store_const",
+        const="sandbox",
+        help="verify in the sandbox VM even if the host has sched_ext",
+    )
+    where.add_argument(
+        "--host",
+        dest="mode",
+        action="store_const",
+        const="host",
+        help="verify on this host (load only; never attaches)",
+    )
+    ver.add_argument(
+        "--run",
+        type=float,
+        metavar="SECONDS",
+        help="attach each policy in the sandbox and run the workload this long",
+    )
+    ver.add_argument(
+        "--workload",
+        default=DEFAULT_WORKLOAD,
+        choices=sorted(WORKLOADS),
+        help=f"load for --run (default {DEFAULT_WORKLOAD})",
+    )
+    ver.add_argument("-I", dest="include", type=Path, action="append", default=[], metavar="DIR")
+    ver.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the target kernel")
+    ver.add_argument("--format", choices=("human", "json"), default="human")
+    ver.set_defaults(func=_cmd_verify, mode="auto")
     return parser
 
 
@@ -83,6 +128,40 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         if result.ok and result.object_path:
             print(f"wrote {result.object_path}", file=sys.stderr)
     return EXIT_OK if result.ok else EXIT_ERRORS
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    settings = load_settings(btf=args.btf)
+    if args.run is not None and args.run <= 0:
+        print("schedc: error: --run needs a positive number of seconds", file=sys.stderr)
+        return EXIT_USAGE
+
+    def progress(message: str) -> None:
+        print(f"schedc: {message}", file=sys.stderr, flush=True)
+
+    results = verify_policies(
+        args.policies,
+        settings,
+        mode=args.mode,
+        run_seconds=args.run,
+        workload=args.workload,
+        include_dirs=args.include,
+        progress=progress,
+    )
+    if args.format == "json":
+        print(json.dumps({"results": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            sys.stdout.write(render_human(r.diagnostics))
+            insns = sum(p.insns_processed or 0 for p in r.programs)
+            if r.ok:
+                line = f"ok   {r.policy}: {len(r.programs)} programs, {insns} instructions verified"
+                if r.run is not None:
+                    line += f"; ran {r.run.seconds:g}s under '{r.run.workload}', stayed enabled"
+            else:
+                line = f"FAIL {r.policy}: stopped at the {r.stage} stage"
+            print(line)
+    return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

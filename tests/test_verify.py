@@ -1,0 +1,235 @@
+"""`schedc verify`: every example verified and run under load in one sandbox boot, a C policy
+with a missing NULL check rejected at its line, and a policy that never drains its queue ejected
+by the watchdog. Plus the parts that need no VM: log-to-source mapping, hints, mode choice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schedc.diagnostics import Severity
+from schedc.settings import EnvironmentProblem
+from schedc.verifier import verify
+from schedc.verifier.sandbox import LoadReport, RunReport, sandbox_problem
+from schedc.verifier.verify import (
+    VerifyResult,
+    choose_mode,
+    hint_for,
+    rejection_diagnostic,
+    run_diagnostic,
+    verify_policies,
+)
+from tests.conftest import EXAMPLES, ROOT, skip_or_fail
+
+DATA = ROOT / "tests" / "data" / "verify"
+RUN_SECONDS = 3
+
+
+# --- without a VM ------------------------------------------------------------------------------
+
+FAILED_LOG = """libbpf: prog 'x_enqueue': BPF program load failed: Permission denied
+libbpf: prog 'x_enqueue': -- BEGIN PROG LOAD LOG --
+0: R1=ctx() R10=fp0
+; class long when task.avg_runtime > 10ms @ examples/ljf.sched:9
+5: (85) call bpf_map_lookup_elem#1
+; slice long = slice * 2 @ examples/ljf.sched:16
+9: (79) r1 = *(u64 *)(r0 +0)
+R0 invalid mem access 'map_value_or_null'
+verification time 40 usec
+processed 10 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 1
+-- END PROG LOAD LOG --
+libbpf: prog 'x_enqueue': failed to load: -13
+"""
+
+
+def test_rejection_points_at_the_last_source_line_before_the_error():
+    report = LoadReport(
+        "x.bpf.o", False, FAILED_LOG, [], "R0 invalid mem access 'map_value_or_null'"
+    )
+    diag = rejection_diagnostic(report, "examples/ljf.sched")
+    assert (diag.code, diag.file, diag.line) == ("V001", "examples/ljf.sched", 16)
+    assert "x_enqueue" in diag.message and "map_value_or_null" in diag.message
+    assert "instruction 9" in diag.message
+    assert "NULL" in diag.hint
+
+
+def test_rejection_without_line_info_names_the_policy():
+    report = LoadReport(
+        "x.bpf.o", False, "Error: failed", [], "extern (func ksym) 'foo': not found in kernel"
+    )
+    diag = rejection_diagnostic(report, "p.bpf.c")
+    assert (diag.file, diag.line) == ("p.bpf.c", None)
+    assert "6.13" in diag.hint
+
+
+@pytest.mark.parametrize(
+    ("message", "word"),
+    [
+        ("R1 invalid mem access 'map_value_or_null'", "NULL"),
+        ("back-edge from insn 10 to 5", "loop"),
+        ("BPF program is too large. Processed 1000001 insn", "loop"),
+        ("combined stack size of 2 calls is 600. Too large", "512 bytes"),
+        ("calling kernel function scx_bpf_foo is not allowed", "callback"),
+        ("R2 invalid mem access 'scalar'", "pointer"),
+    ],
+)
+def test_common_rejections_get_a_hint(message, word):
+    assert word in (hint_for(message) or "")
+
+
+def test_run_reports_become_diagnostics():
+    common = dict(seconds=3, workload="spin", samples=12, ops="x", kernel_log="")
+    fine = RunReport(
+        attached=True,
+        attach_error=None,
+        enabled_throughout=True,
+        exit_reason=None,
+        exit_message=None,
+        **common,
+    )
+    assert run_diagnostic(fine, "p") is None
+    stalled = RunReport(
+        attached=True,
+        attach_error=None,
+        enabled_throughout=False,
+        exit_reason="runnable task stall",
+        exit_message="x[1] failed to run for 1s",
+        **common,
+    )
+    diag = run_diagnostic(stalled, "p")
+    assert diag.code == "V003" and "stall" in diag.message and "ops.dispatch" in diag.hint
+    unattached = RunReport(
+        attached=False,
+        attach_error="Invalid argument",
+        enabled_throughout=False,
+        exit_reason=None,
+        exit_message=None,
+        **common,
+    )
+    assert run_diagnostic(unattached, "p").code == "V002"
+
+
+def test_auto_mode_uses_the_sandbox_on_a_host_without_sched_ext(monkeypatch, tmp_path):
+    monkeypatch.setattr(verify, "HOST_SCHED_EXT", tmp_path / "missing")
+    assert choose_mode("auto") == "sandbox"
+    assert choose_mode("host") == "host"
+
+
+def test_host_mode_without_sched_ext_is_an_environment_error(monkeypatch, tmp_path, settings):
+    monkeypatch.setattr(verify, "HOST_SCHED_EXT", tmp_path / "missing")
+    with pytest.raises(EnvironmentProblem) as err:
+        verify_policies([EXAMPLES[0]], settings, mode="host")
+    assert "no sched_ext" in err.value.message and "--sandbox" in err.value.remedy
+
+
+def test_run_is_never_done_on_the_host(monkeypatch, tmp_path, settings):
+    monkeypatch.setattr(verify, "host_problem", lambda: None)
+    with pytest.raises(EnvironmentProblem) as err:
+        verify_policies([EXAMPLES[0]], settings, mode="host", run_seconds=1)
+    assert "only done in the sandbox" in err.value.message
+
+
+def test_policy_errors_stop_at_the_compile_stage_without_booting(settings, toolchain, tmp_path):
+    bad = tmp_path / "bad.sched"
+    bad.write_text('scheduler bad "x" {\n  class a when task.nice > 0\n  queue q for a fifo\n}\n')
+    # No sandbox is needed: nothing loadable means no boot (and no EnvironmentProblem).
+    [result] = verify_policies(
+        [bad], settings.with_overrides(kernel="/nonexistent"), mode="sandbox"
+    )
+    assert not result.ok and result.stage == "compile"
+    assert [d.code for d in result.diagnostics] == ["E141"]
+
+
+# --- one boot: verify and run -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def verified(settings, toolchain) -> dict[str, VerifyResult]:
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+    policies = [*EXAMPLES, DATA / "null_lookup.bpf.c", DATA / "stall.bpf.c"]
+    messages: list[str] = []
+    results = verify_policies(
+        policies,
+        settings,
+        mode="sandbox",
+        run_seconds=RUN_SECONDS,
+        workload="mixed",
+        progress=messages.append,
+    )
+    assert any("booting" in m for m in messages)
+    return {Path(r.policy).name: r for r in results}
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_example_is_verified_and_stays_enabled_under_load(verified, example):
+    result = verified[example.name]
+    assert result.ok, result.diagnostics
+    assert result.stage == "run"
+    assert result.programs and all(p.insns_processed for p in result.programs)
+    run = result.run
+    assert run.attached and run.enabled_throughout and run.samples >= RUN_SECONDS * 2
+    assert run.ops == example.stem.replace("tunables_counters", "tunables")
+
+
+@pytest.mark.vm
+def test_missing_null_check_is_rejected_at_its_line(verified):
+    result = verified["null_lookup.bpf.c"]
+    assert not result.ok and result.stage == "verifier"
+    [diag] = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    assert diag.code == "V001" and "map_value_or_null" in diag.message
+    source = (DATA / "null_lookup.bpf.c").read_text().splitlines()
+    assert diag.file == str(DATA / "null_lookup.bpf.c")
+    assert source[diag.line - 1].strip() == "*count += 1;"
+
+
+@pytest.mark.vm
+def test_a_queue_that_is_never_drained_is_ejected_by_the_watchdog(verified):
+    result = verified["stall.bpf.c"]
+    assert not result.ok and result.stage == "run"
+    assert result.run.attached and not result.run.enabled_throughout
+    assert result.run.exit_reason == "runnable task stall"
+    [diag] = result.diagnostics
+    assert diag.code == "V003" and "failed to run for" in diag.message
+
+
+@pytest.mark.vm
+def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
+    """The CLI contract, in a boot of its own with one good and one rejected policy."""
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schedc",
+            "verify",
+            "--sandbox",
+            "--format",
+            "json",
+            str(EXAMPLES[0]),
+            str(DATA / "null_lookup.bpf.c"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    good, bad = data["results"]
+    assert set(good) == {"policy", "ok", "stage", "diagnostics", "programs", "run"}
+    assert good["ok"] and good["stage"] == "verifier" and good["run"] is None
+    assert set(good["programs"][0]) == {"name", "insns_processed", "states", "verification_time_us"}
+    assert not bad["ok"] and bad["stage"] == "verifier"
+    assert [d["code"] for d in bad["diagnostics"] if d["severity"] == "error"] == ["V001"]
+    assert "booting sandbox kernel" in proc.stderr  # progress while the guest works
