@@ -1,0 +1,248 @@
+"""Time of `schedc check` per policy: the example policies, the kernel's example schedulers
+(when SCHEDC_KERNEL_EXAMPLES names them) and a generated 1,000-line C policy.
+
+    python benchmarks/check.py [--repeat N] [--btf FILE] [--lines 1000]
+
+cold:  a new process with an empty cache (vmlinux.h is generated from the BTF first)
+first: a new process with a warm cache (imports and loading libclang included)
+warm:  the median of N checks in one process (what an editor, agent or batch run sees)
+
+Target (issue 3): under 0.5 s warm for a 1,000-line policy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from schedc.compiler.toolchain import load_toolchain  # noqa: E402
+from schedc.diagnostics import render_human  # noqa: E402
+from schedc.settings import load_settings  # noqa: E402
+from schedc.verifier.checks import check_file  # noqa: E402
+
+KERNEL_SCHEDULERS = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
+
+
+def generated_policy(lines: int) -> str:
+    """A plausible hand-written policy of about `lines` lines: many small helpers (a bounded
+    loop, a checked lookup, arithmetic each), classes of tasks in their own DSQs, and the usual
+    callbacks."""
+    head = [
+        '#include "schedc_runtime.bpf.h"',
+        "",
+        'char _license[] SEC("license") = "GPL";',
+        "",
+        "#define NR_CLASSES 8",
+        "",
+        "struct task_ctx { u64 runtime; u64 wakeups; u32 cls; };",
+        "",
+        "struct {",
+        "\t__uint(type, BPF_MAP_TYPE_TASK_STORAGE);",
+        "\t__uint(map_flags, BPF_F_NO_PREALLOC);",
+        "\t__type(key, int);",
+        "\t__type(value, struct task_ctx);",
+        "} tasks SEC(\".maps\");",
+        "",
+        "u64 weights[NR_CLASSES];",
+        "",
+    ]
+    helpers: list[str] = []
+    count = 0
+    while len(head) + len(helpers) + 90 < lines:
+        helpers += [
+            f"/* score {count}: a weighted sum over the class weights */",
+            f"static __always_inline u64 score_{count}(struct task_struct *p, u64 base)",
+            "{",
+            "\tstruct task_ctx *tctx = bpf_task_storage_get(&tasks, p, 0, 0);",
+            "\tu64 sum = base;",
+            "",
+            "\tif (!tctx)",
+            "\t\treturn base;",
+            "\tfor (u32 i = 0; i < NR_CLASSES; i++) {",
+            f"\t\tif (weights[i] > {count})",
+            "\t\t\tsum += weights[i] >> 2;",
+            "\t\telse",
+            f"\t\t\tsum += tctx->runtime >> {count % 7 + 1};",
+            "\t}",
+            f"\tsum = schedc_min_u64(sum, {1000 + count}ULL * 1000000ULL);",
+            "\treturn schedc_max_u64(sum, tctx->wakeups);",
+            "}",
+            "",
+        ]
+        count += 1
+    calls = " + ".join(f"score_{i}(p, {i})" for i in range(min(count, 6)))
+    tail = [
+        "static __always_inline u32 classify(struct task_struct *p)",
+        "{",
+        f"\tu64 s = {calls};",
+        "",
+        "\treturn (u32)(s % NR_CLASSES);",
+        "}",
+        "",
+        's32 SEC("struct_ops/big_select_cpu") big_select_cpu(unsigned long long *ctx)',
+        "{",
+        "\tstruct task_struct *p = (struct task_struct *)ctx[0];",
+        "\tbool is_idle = false;",
+        "\ts32 cpu = scx_bpf_select_cpu_dfl(p, (s32)ctx[1], ctx[2], &is_idle);",
+        "",
+        "\tif (is_idle)",
+        "\t\tschedc_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);",
+        "\treturn cpu;",
+        "}",
+        "",
+        's32 SEC("struct_ops/big_enqueue") big_enqueue(unsigned long long *ctx)',
+        "{",
+        "\tstruct task_struct *p = (struct task_struct *)ctx[0];",
+        "\tu32 cls = classify(p);",
+        "",
+        "\tschedc_insert_vtime(p, cls, SCX_SLICE_DFL, p->scx.dsq_vtime, ctx[1]);",
+        "\treturn 0;",
+        "}",
+        "",
+        's32 SEC("struct_ops/big_dispatch") big_dispatch(unsigned long long *ctx)',
+        "{",
+        "\tfor (u32 i = 0; i < NR_CLASSES; i++)",
+        "\t\tif (schedc_move_to_local(i))",
+        "\t\t\treturn 0;",
+        "\treturn 0;",
+        "}",
+        "",
+        's32 SEC("struct_ops/big_running") big_running(unsigned long long *ctx)',
+        "{",
+        "\tstruct task_struct *p = (struct task_struct *)ctx[0];",
+        "\tstruct task_ctx *tctx = bpf_task_storage_get(&tasks, p, 0, 0);",
+        "",
+        "\tif (tctx)",
+        "\t\ttctx->wakeups++;",
+        "\treturn 0;",
+        "}",
+        "",
+        's32 SEC("struct_ops/big_stopping") big_stopping(unsigned long long *ctx)',
+        "{",
+        "\tstruct task_struct *p = (struct task_struct *)ctx[0];",
+        "\tstruct task_ctx *tctx = bpf_task_storage_get(&tasks, p, 0, 0);",
+        "",
+        "\tif (!tctx)",
+        "\t\treturn 0;",
+        "\ttctx->runtime += SCX_SLICE_DFL - p->scx.slice;",
+        "\tp->scx.dsq_vtime += (SCX_SLICE_DFL - p->scx.slice) * 100 / (p->scx.weight ?: 1);",
+        "\treturn 0;",
+        "}",
+        "",
+        's32 SEC("struct_ops/big_init_task") big_init_task(unsigned long long *ctx)',
+        "{",
+        "\tstruct task_struct *p = (struct task_struct *)ctx[0];",
+        "",
+        "\treturn bpf_task_storage_get(&tasks, p, 0, SCHEDC_STORAGE_CREATE) ? 0 : -ENOMEM;",
+        "}",
+        "",
+        's32 SEC("struct_ops.s/big_init") big_init(unsigned long long *ctx)',
+        "{",
+        "\tfor (u32 i = 0; i < NR_CLASSES; i++) {",
+        "\t\ts32 err = scx_bpf_create_dsq(i, SCHEDC_NUMA_NO_NODE);",
+        "",
+        "\t\tif (err)",
+        "\t\t\treturn err;",
+        "\t}",
+        "\treturn 0;",
+        "}",
+        "",
+        'SEC(".struct_ops.link")',
+        "struct sched_ext_ops big_ops = {",
+        "\t.select_cpu = (void *)big_select_cpu,",
+        "\t.enqueue = (void *)big_enqueue,",
+        "\t.dispatch = (void *)big_dispatch,",
+        "\t.running = (void *)big_running,",
+        "\t.stopping = (void *)big_stopping,",
+        "\t.init_task = (void *)big_init_task,",
+        "\t.init = (void *)big_init,",
+        '\t.name = "big",',
+        "};",
+    ]
+    return "\n".join(head + helpers + tail) + "\n"
+
+
+def kernel_examples() -> list[tuple[Path, list[Path]]]:
+    given = os.environ.get("SCHEDC_KERNEL_EXAMPLES")
+    if not given:
+        return []
+    for folder in (Path(given) / "tools" / "sched_ext", Path(given)):
+        if (folder / "scx_simple.bpf.c").is_file():
+            include = [folder / "include", folder / "include" / "bpf-compat"]
+            return [(folder / f"{name}.bpf.c", include) for name in KERNEL_SCHEDULERS]
+    return []
+
+
+def in_new_process(path: Path, include: list[Path], cache: Path, btf: str | None) -> float:
+    env = dict(os.environ, SCHEDC_CACHE=str(cache), PYTHONPATH=str(ROOT))
+    if btf:
+        env["SCHEDC_BTF"] = btf
+    args = [sys.executable, "-m", "schedc.check_cli", str(path)]
+    for folder in include:
+        args += ["-I", str(folder)]
+    t = time.perf_counter()
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"check of {path} failed: {proc.stderr}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--btf")
+    ap.add_argument("--lines", type=int, default=1000)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        big = work / "big_policy.bpf.c"
+        big.write_text(generated_policy(args.lines))
+        inputs = [(p, []) for p in sorted((ROOT / "examples").glob("*.sched"))]
+        inputs += kernel_examples() + [(big, [])]
+
+        settings = load_settings(btf=args.btf, cache_dir=str(work / "cache"))
+        tc = load_toolchain(settings)
+        print(f"{'policy':22}{'lines':>7}{'cold':>9}{'first':>9}{'warm':>9}{'parse':>9}{'rules':>9}"
+              f"   (ms; warm = median of {args.repeat})")
+        warm_all = []
+        for path, include in inputs:
+            cold = in_new_process(path, include, work / f"cold-{path.stem}", args.btf)
+            first = in_new_process(path, include, work / "cache", args.btf)
+            warm, parse, rules = [], [], []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                result = check_file(path, settings, toolchain=lambda: tc, include_dirs=include)
+                warm.append(time.perf_counter() - t)
+                parse.append(result.timings.get("parse", 0.0))
+                rules.append(result.timings.get("rules", 0.0))
+            if result.diagnostics:
+                print(render_human(result.diagnostics), file=sys.stderr)
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if path.suffix == ".sched" and result.c_path:
+                lines = len(result.c_path.read_text(encoding="utf-8").splitlines())
+            median = statistics.median(warm)
+            warm_all.append(median)
+            print(f"{path.name:22}{lines:>7}{1000 * cold:>9.0f}{1000 * first:>9.0f}"
+                  f"{1000 * median:>9.0f}{1000 * statistics.median(parse):>9.0f}"
+                  f"{1000 * statistics.median(rules):>9.0f}")
+        print()
+        big_warm = warm_all[-1]
+        verdict = "meets" if big_warm < 0.5 else "MISSES"
+        print(f"generated {args.lines}-line policy: {1000 * big_warm:.0f} ms warm, {verdict} the "
+              "0.5 s target. (.sched lines counted in the generated C.)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,392 @@
+"""Rules over the call graph from each callback: which kfuncs run where, which kfunc names the
+target kernel has, where tasks go (DSQs), and what runs on hot paths.
+
+In 6.12 the kernel checks the callback context of a kfunc only at run time (scx_kf_allowed()):
+a wrong call does not fail to load, it ejects the scheduler the first time it runs. These
+rules find such calls before that, through static helper functions too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from clang import cindex as ci
+from clang.cindex import CursorKind as CK
+
+from schedc.diagnostics import Diagnostic
+from schedc.verifier.check_base import CheckContext, describe_root
+from schedc.verifier.check_clang import Loc, const_int, loc_of, referenced_name
+from schedc.verifier.check_kernel import (
+    BUILTIN_DSQS,
+    CREATE_DSQ,
+    DRAIN_KFUNCS,
+    DSQ_ITER_NEW,
+    HOT_CALLBACKS,
+    INSERT_KFUNCS,
+    INSERT_VTIME_KFUNCS,
+    KFUNCS,
+    MOVE_KFUNCS,
+    PRINTK_HELPERS,
+    SCX_DSQ_FLAG_BUILTIN,
+    SLEEPABLE_CALLBACKS,
+    Allowed,
+    Kfunc,
+    allows,
+    version_text,
+)
+from schedc.verifier.check_model import Call, Function, Root
+
+
+@dataclass(frozen=True)
+class Reached:
+    root: Root
+    path: tuple[str, ...]
+    call: Call
+
+
+def reached_calls(ctx: CheckContext, root: Root) -> Iterator[Reached]:
+    for name, path in ctx.model.reach(root.function).items():
+        fn = ctx.model.functions.get(name)
+        if fn is not None:
+            for call in fn.calls:
+                yield Reached(root, path, call)
+
+
+def _key(cursor: ci.Cursor) -> Loc:
+    return loc_of(cursor)
+
+
+# ---- K020, K021: kfunc contexts -------------------------------------------------------------
+
+
+def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
+    wrong: dict[Loc, list[Reached]] = {}
+    sleeping: dict[Loc, list[Reached]] = {}
+    anchors: dict[Loc, ci.Cursor] = {}
+    for root in ctx.model.roots:
+        for reached in reached_calls(ctx, root):
+            kfunc = KFUNCS.get(reached.call.family)
+            if kfunc is None:
+                continue
+            anchor = ctx.anchor(reached.path, reached.call)
+            key = _key(anchor)
+            anchors[key] = anchor
+            if kfunc.allowed is Allowed.SLEEPABLE and not ctx.model.sleepable(root):
+                sleeping.setdefault(key, []).append(reached)
+            elif not allows(kfunc.allowed, root.callback):
+                wrong.setdefault(key, []).append(reached)
+    diags = [_context_diag(ctx, anchors[k], found) for k, found in wrong.items()]
+    diags += [_sleepable_diag(ctx, anchors[k], found) for k, found in sleeping.items()]
+    return diags
+
+
+def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
+    first = found[0]
+    kfunc = KFUNCS[first.call.family]
+    callers = _unique(describe_root(r.root, r.path) for r in found)
+    message = (
+        f"{first.call.name}() may be called only from {kfunc.allowed.value}, but "
+        f'{" and ".join(callers)} calls it: the kernel reports "kfunc with mask ... called from '
+        'an operation only allowing ..." and ejects the scheduler the first time it happens'
+    )
+    return ctx.diag("K020", message, anchor, _context_hint(kfunc))
+
+
+def _context_hint(kfunc: Kfunc) -> str:
+    hints = {
+        Allowed.SELECT_CPU: "pick the CPU in ops.select_cpu; elsewhere use "
+        "scx_bpf_pick_idle_cpu() or scx_bpf_test_and_clear_cpu_idle()",
+        Allowed.ENQUEUE_DISPATCH: "insert tasks from ops.enqueue (or ops.select_cpu for a direct "
+        "dispatch, or ops.dispatch)",
+        Allowed.DISPATCH: "move tasks to the local DSQ only in ops.dispatch",
+        Allowed.DISPATCH_OR_UNLOCKED: "move tasks between DSQs in ops.dispatch, or from a "
+        "bpf_timer callback or ops.init-like callbacks that hold no runqueue lock",
+        Allowed.CPU_RELEASE: "re-enqueue the local DSQ in ops.cpu_release",
+        Allowed.RQ_LOCKED: "call it from callbacks that run with the task's runqueue locked "
+        "(ops.enqueue, ops.running, ...)",
+    }
+    return hints.get(kfunc.allowed, "")
+
+
+def _sleepable_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
+    first = found[0]
+    callers = _unique(describe_root(r.root, r.path) for r in found)
+    message = (
+        f"{first.call.name}() may sleep, so it is allowed only in sleepable programs, but "
+        f"{' and '.join(callers)} is not sleepable: the verifier rejects the program "
+        '("program must be sleepable to call sleepable kfunc")'
+    )
+    if first.root.callback in SLEEPABLE_CALLBACKS:
+        hint = f'declare {first.root.function}() with BPF_STRUCT_OPS_SLEEPABLE (SEC("struct_ops.s/..."))'
+    else:
+        hint = "create DSQs in ops.init, declared with BPF_STRUCT_OPS_SLEEPABLE"
+    return ctx.diag("K021", message, anchor, hint)
+
+
+def _unique(items: Iterator[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# ---- K050, K051: kfunc names per kernel ------------------------------------------------------
+
+
+def check_kfunc_versions(ctx: CheckContext) -> list[Diagnostic]:
+    diags: dict[Loc, Diagnostic] = {}
+    for fn in ctx.model.own_functions:
+        for name, path in ctx.model.reach(fn.name).items():
+            callee = ctx.model.functions.get(name)
+            for call in callee.calls if callee else []:
+                kfunc = KFUNCS.get(call.family)
+                if kfunc is None or _guarded(ctx, call):
+                    continue
+                anchor = ctx.anchor(path, call)
+                diag = _version_diag(ctx, kfunc, call, anchor)
+                if diag is not None:
+                    diags.setdefault(_key(anchor), diag)
+    return list(diags.values())
+
+
+def _guarded(ctx: CheckContext, call: Call) -> bool:
+    """A weak kfunc called under `if (bpf_ksym_exists(...))` (or its else branch): libbpf leaves
+    a missing one at address 0 and the verifier drops the dead branch."""
+    return bool(call.guards) and ctx.model.is_weak(call.decl)
+
+
+def _version_diag(
+    ctx: CheckContext, kfunc: Kfunc, call: Call, anchor: ci.Cursor
+) -> Diagnostic | None:
+    target = version_text(ctx.target)
+    weak = (
+        "declare both names __weak and call the one that exists under "
+        "if (bpf_ksym_exists(...)), as schedc_runtime.bpf.h's schedc_insert() does"
+    )
+    if ctx.target < kfunc.since:
+        return ctx.diag(
+            "K050",
+            f"{call.name}() exists from Linux {version_text(kfunc.since)} on; "
+            f"{target} (--target-kernel) has only its old name {kfunc.other_name}(): the "
+            "program does not load there",
+            anchor,
+            f"call {kfunc.other_name}(), or {weak}",
+        )
+    if kfunc.removed is not None and ctx.target >= kfunc.removed:
+        return ctx.diag(
+            "K050",
+            f"{call.name}() was renamed {kfunc.other_name}() in "
+            f"{version_text(kfunc.deprecated or kfunc.since)} and removed in "
+            f"{version_text(kfunc.removed)}: Linux {target} (--target-kernel) does not have it",
+            anchor,
+            f"call {kfunc.other_name}(), or {weak}",
+        )
+    if kfunc.deprecated is not None and ctx.target >= kfunc.deprecated:
+        return ctx.diag(
+            "K051",
+            f"{call.name}() is deprecated since {version_text(kfunc.deprecated)} (now "
+            f"{kfunc.other_name}()): Linux {target} logs a warning when the scheduler loads, and "
+            f"{version_text(kfunc.removed or kfunc.deprecated)} removed it",
+            anchor,
+            f"call {kfunc.other_name}(), or {weak}",
+        )
+    return None
+
+
+# ---- K030, K031, K032: DSQs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DsqUse:
+    value: int | None
+    source: ci.Cursor  # the expression that names the DSQ
+    call: Call
+
+
+def _dsq_uses(
+    ctx: CheckContext, families: frozenset[str] | set[str], arg: int, functions: list[Function]
+) -> list[DsqUse]:
+    uses = []
+    for fn in functions:
+        for call in fn.calls:
+            if call.family in families and arg < len(call.args):
+                for value, source in ctx.model.value_sources(fn, call.args[arg]):
+                    uses.append(DsqUse(value, source, call))
+    return uses
+
+
+def _dispatch_functions(ctx: CheckContext) -> list[Function]:
+    names: set[str] = set()
+    for root in ctx.model.roots:
+        if root.callback == "dispatch":
+            names |= set(ctx.model.reach(root.function))
+    return [ctx.model.functions[n] for n in names if n in ctx.model.functions]
+
+
+def check_dsqs(ctx: CheckContext) -> list[Diagnostic]:
+    everything = list(ctx.model.functions.values())
+    inserts = _dsq_uses(ctx, INSERT_KFUNCS | INSERT_VTIME_KFUNCS, 1, everything)
+    created = {u.value for u in _dsq_uses(ctx, {CREATE_DSQ}, 0, everything)}
+    dispatch = _dispatch_functions(ctx)
+    drained = {u.value for u in _dsq_uses(ctx, DRAIN_KFUNCS, 0, dispatch)}
+    if any(c.family in MOVE_KFUNCS for f in everything for c in f.calls):
+        drained |= {u.value for u in _dsq_uses(ctx, {DSQ_ITER_NEW}, 1, everything)}
+    diags: dict[tuple[Loc, str], Diagnostic] = {}
+    for use in inserts:
+        for code, diag in _insert_findings(ctx, use, created, drained, bool(dispatch)):
+            diags.setdefault((_key(use.source), code), diag)
+    return list(diags.values())
+
+
+def _insert_findings(
+    ctx: CheckContext,
+    use: DsqUse,
+    created: set[int | None],
+    drained: set[int | None],
+    has_dispatch: bool,
+) -> Iterator[tuple[str, Diagnostic]]:
+    value, call = use.value, use.call
+    if call.family in INSERT_VTIME_KFUNCS and _is_builtin(use):
+        name = BUILTIN_DSQS.get(value or 0, "a built-in DSQ (SCX_DSQ_LOCAL_ON | cpu)")
+        yield (
+            "K032",
+            ctx.diag(
+                "K032",
+                f"{call.name}() into {name}: built-in DSQs are FIFO only; the kernel reports "
+                '"cannot use vtime ordering for built-in DSQs" and ejects the scheduler',
+                use.source,
+                "create a DSQ of your own in ops.init (scx_bpf_create_dsq) for vtime "
+                "ordering and move tasks from it to the local DSQ in ops.dispatch",
+            ),
+        )
+    if value is None or value & SCX_DSQ_FLAG_BUILTIN:
+        return
+    if value not in created and None not in created:
+        yield (
+            "K030",
+            ctx.diag(
+                "K030",
+                f"DSQ {value} is never created: inserting into it fails at run time "
+                '("non-existent DSQ") and the kernel ejects the scheduler',
+                use.source,
+                f"create it in ops.init: scx_bpf_create_dsq({value}, -1) in a "
+                "BPF_STRUCT_OPS_SLEEPABLE callback",
+            ),
+        )
+    if value not in drained and None not in drained:
+        where = "ops.dispatch" if has_dispatch else "any ops.dispatch (there is none)"
+        yield (
+            "K031",
+            ctx.diag(
+                "K031",
+                f"tasks inserted into DSQ {value} are never consumed: nothing in {where} "
+                f"moves them to a CPU (scx_bpf_dsq_move_to_local({value}) / scx_bpf_consume), so "
+                "they wait until the watchdog ejects the scheduler",
+                use.source,
+                f"in ops.dispatch, call scx_bpf_dsq_move_to_local({value}) (6.12: scx_bpf_consume)",
+            ),
+        )
+
+
+def _is_builtin(use: DsqUse) -> bool:
+    if use.value is not None:
+        return bool(use.value & SCX_DSQ_FLAG_BUILTIN)
+    return any(t.spelling == "SCX_DSQ_LOCAL_ON" for t in use.source.get_tokens())
+
+
+# ---- K070: strict priority without aging ----------------------------------------------------
+
+
+def check_aging(ctx: CheckContext) -> list[Diagnostic]:
+    diags = []
+    for root in ctx.model.roots:
+        if root.callback != "dispatch":
+            continue
+        fn = ctx.model.functions.get(f"____{root.function}") or ctx.model.functions[root.function]
+        diags += _strict_priority(ctx, fn)
+    return diags
+
+
+def _strict_priority(ctx: CheckContext, fn: Function) -> list[Diagnostic]:
+    nodes = fn.body.nodes
+    strict: list[tuple[int, Call]] = []  # DSQ tried by a top-level `if (move(dsq)) return`
+    strict_calls: set[int] = set()
+    for i, node in enumerate(nodes):
+        if node.parent != 0 or node.kind != CK.IF_STMT:
+            continue
+        cond_end = nodes[i + 1].end
+        then_has_return = any(n.kind == CK.RETURN_STMT for n in nodes[cond_end : node.end])
+        for call in fn.calls:
+            if i < call.node < cond_end and then_has_return:
+                for dsq in _drained_by(ctx, call):
+                    strict.append((dsq, call))
+                    strict_calls.add(call.node)
+    order = list(dict.fromkeys(dsq for dsq, _ in strict))
+    if len(order) < 2:
+        return []
+    aged = {
+        dsq for call in fn.calls if call.node not in strict_calls for dsq in _drained_by(ctx, call)
+    }
+    diags = []
+    for dsq in order[1:]:
+        if dsq in aged:
+            continue
+        call = next(c for d, c in strict if d == dsq)
+        higher = ", ".join(str(d) for d in order[: order.index(dsq)])
+        diags.append(
+            ctx.diag(
+                "K070",
+                f"DSQ {dsq} is served only when DSQ {higher} is empty: with strict priority "
+                "and no aging, its tasks starve while the higher queues stay busy, until the "
+                "watchdog ejects the scheduler",
+                call.cursor,
+                f"serve DSQ {dsq} first when its oldest task has waited too long (aging), e.g. "
+                "`dispatch a then b, aging 100ms` in the DSL",
+            )
+        )
+    return diags
+
+
+def _drained_by(ctx: CheckContext, call: Call) -> list[int]:
+    """Constant DSQs a call moves to the local DSQ: directly, or through a helper that passes
+    one of its parameters to scx_bpf_dsq_move_to_local()."""
+    if call.family in DRAIN_KFUNCS:
+        value = const_int(call.args[0]) if call.args else None
+        return [value] if value is not None else []
+    helper = ctx.model.functions.get(call.name)
+    if helper is None:
+        return []
+    found = []
+    for inner in helper.calls:
+        if inner.family in DRAIN_KFUNCS and inner.args:
+            name = referenced_name(inner.args[0])
+            if name in helper.params and helper.params.index(name) < len(call.args):
+                value = const_int(call.args[helper.params.index(name)])
+                if value is not None:
+                    found.append(value)
+    return list(dict.fromkeys(found))
+
+
+# ---- K071: bpf_printk on hot paths ------------------------------------------------------------
+
+
+def check_hot_printk(ctx: CheckContext) -> list[Diagnostic]:
+    diags: dict[Loc, Diagnostic] = {}
+    for root in ctx.model.roots:
+        if root.callback not in HOT_CALLBACKS:
+            continue
+        for reached in reached_calls(ctx, root):
+            if reached.call.name not in PRINTK_HELPERS:
+                continue
+            anchor = ctx.anchor(reached.path, reached.call)
+            diags.setdefault(
+                _key(anchor),
+                ctx.diag(
+                    "K071",
+                    f"bpf_printk() in {describe_root(root, reached.path)}, which runs for every task "
+                    "event: each call formats a message into the kernel trace buffer on the "
+                    "scheduling path",
+                    anchor,
+                    "count events in a map instead, or keep the print out of hot callbacks "
+                    "(#ifdef DEBUG)",
+                ),
+            )
+    return list(diags.values())

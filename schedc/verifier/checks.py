@@ -1,0 +1,304 @@
+"""`schedc check`: static checks of sched_ext policies, before clang and the kernel verifier.
+
+An LLM (or a person) writing sched_ext C fails in predictable ways that clang accepts and the
+kernel either rejects with an opaque verifier log or, worse, accepts and then ejects at run
+time. The rules (check_rules_*.py, listed in check_catalog.py, explained in docs/checks.md) look
+for those on the libclang AST of the policy's own file, and explain them in sched_ext terms.
+
+    check_c(path, toolchain, include_dirs, target_kernel) -> [Diagnostic]   a .bpf.c policy
+    check_file(path, settings, ...) -> CheckResult                          .sched or .bpf.c
+
+For a .sched policy the generated C is checked, and findings are mapped back to DSL lines
+through the `#line` directives the generator writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from clang import cindex as ci
+
+from schedc.compiler.pipeline import C_SUFFIX, DSL_SUFFIX, CompileResult, read_source, translate
+from schedc.compiler.toolchain import Toolchain, write_atomic
+from schedc.diagnostics import Diagnostic, Severity, has_errors
+from schedc.settings import Settings, cache_root
+from schedc.verifier.check_base import CheckContext
+from schedc.verifier.check_catalog import CLANG_ERROR
+from schedc.verifier.check_clang import ParseError, builtin_include_dir, parse
+from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion, parse_kernel_version
+from schedc.verifier.check_model import PolicyModel
+from schedc.verifier.check_rules_code import (
+    check_floats,
+    check_lookups,
+    check_loops,
+    check_recursion,
+    check_stack,
+)
+from schedc.verifier.check_rules_flow import (
+    check_aging,
+    check_dsqs,
+    check_hot_printk,
+    check_kfunc_contexts,
+    check_kfunc_versions,
+)
+from schedc.verifier.check_rules_ops import check_callbacks, check_license, check_ops
+from schedc.verifier.check_security import blocks_parsing, include_findings, scan_text
+
+Rule = Callable[[CheckContext], list[Diagnostic]]
+
+RULE_PASSES: list[Rule] = [
+    check_license,
+    check_ops,
+    check_callbacks,
+    check_kfunc_contexts,
+    check_kfunc_versions,
+    check_dsqs,
+    check_aging,
+    check_hot_printk,
+    check_loops,
+    check_floats,
+    check_stack,
+    check_recursion,
+    check_lookups,
+]
+
+_INCLUDE_FLAGS = ("-I", "-isystem", "-idirafter")
+_LINE_DIRECTIVE = re.compile(r'^\s*#\s*line\s+(\d+)\s+"([^"]*)"')
+
+
+@dataclass
+class CheckResult:
+    source: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    c_path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+def libclang_args(toolchain: Toolchain, include_dirs: Iterable[Path] = ()) -> list[str]:
+    """The compile's own flags (-target bpf, defines, include folders), plus clang's builtin
+    headers, which the PyPI libclang does not ship."""
+    args = [*toolchain.base_flags, *toolchain.include_flags(list(include_dirs))]
+    builtin = builtin_include_dir(toolchain.clang)
+    if builtin is not None:
+        args += ["-isystem", str(builtin)]
+    return args
+
+
+def include_dirs_of(args: list[str]) -> list[Path]:
+    return [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a in _INCLUDE_FLAGS]
+
+
+def _target(target_kernel: str | KernelVersion) -> KernelVersion:
+    return parse_kernel_version(target_kernel) if isinstance(target_kernel, str) else target_kernel
+
+
+def check_c(
+    path: Path,
+    toolchain: Toolchain,
+    include_dirs: Iterable[Path] | None = None,
+    target_kernel: str | KernelVersion = DEFAULT_TARGET,
+    *,
+    text: str | None = None,
+    line_files: Iterable[Path] = (),
+    timings: dict[str, float] | None = None,
+) -> list[Diagnostic]:
+    """Every finding in a C policy. `text` checks that text as the content of `path` (the file
+    need not exist); `line_files` are files its #line directives may name."""
+    timings = {} if timings is None else timings
+    if text is None:
+        holder = CompileResult(str(path))
+        text = read_source(path, holder)
+        if text is None:
+            return holder.diagnostics
+    findings = scan_text(text, str(path), line_files)
+    if blocks_parsing(findings):
+        return _sorted(findings)
+    args = libclang_args(toolchain, include_dirs or ())
+    t0 = time.perf_counter()
+    try:
+        tu = parse(path, args, text)
+    except ParseError as exc:
+        return [Diagnostic(Severity.ERROR, CLANG_ERROR, str(exc), str(path))]
+    timings["parse"] = time.perf_counter() - t0
+    errors = clang_errors(tu)
+    if errors:
+        return _sorted(findings + errors)
+    findings += include_findings(
+        _own_inclusions(tu, path), str(path), include_dirs_of(args) + [path.resolve().parent]
+    )
+    t1 = time.perf_counter()
+    context = CheckContext(PolicyModel(tu, path), _target(target_kernel))
+    for rule in RULE_PASSES:
+        findings += rule(context)
+    timings["rules"] = time.perf_counter() - t1
+    return _sorted(findings)
+
+
+def clang_errors(tu: ci.TranslationUnit) -> list[Diagnostic]:
+    """clang's own errors: the rules need a translation unit that compiles."""
+    out = []
+    for d in tu.diagnostics:
+        if d.severity < ci.Diagnostic.Error:
+            continue
+        loc = d.location
+        file = loc.file.name if loc.file else None
+        out.append(
+            Diagnostic(
+                Severity.ERROR,
+                CLANG_ERROR,
+                d.spelling,
+                file,
+                loc.line or None,
+                loc.column or None,
+                loc.line or None,
+                loc.column or None,
+            )
+        )
+    return out
+
+
+def _own_inclusions(tu: ci.TranslationUnit, path: Path) -> list[tuple[str, int]]:
+    """(file, line of the #include) for every file the policy's own text includes."""
+    own = str(path)
+    return [
+        (inc.include.name, inc.location.line)
+        for inc in tu.get_includes()
+        if inc.depth == 1 and inc.source is not None and inc.source.name == own
+    ]
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    unique = list(dict.fromkeys(diags))
+    return sorted(unique, key=Diagnostic.sort_key)
+
+
+# ---- files: .bpf.c as written, .sched through the generated C ----------------------------------
+
+
+def is_dsl(path: Path) -> bool:
+    return path.name.endswith(DSL_SUFFIX)
+
+
+def is_c(path: Path) -> bool:
+    return path.name.endswith(C_SUFFIX) or path.suffix == ".c"
+
+
+def check_file(
+    path: Path,
+    settings: Settings,
+    *,
+    toolchain: Callable[[], Toolchain],
+    include_dirs: Iterable[Path] = (),
+    target_kernel: str | KernelVersion = DEFAULT_TARGET,
+) -> CheckResult:
+    """Check one policy. `toolchain` is called only when C has to be parsed (a .sched policy
+    with DSL errors needs no clang). Raises EnvironmentProblem when a tool is missing."""
+    result = CheckResult(str(path))
+    if not is_dsl(path):
+        result.c_path = path
+        result.diagnostics = check_c(
+            path, toolchain(), include_dirs, target_kernel, timings=result.timings
+        )
+        return result
+    c_path = generated_c_path(cache_root(settings), path)
+    t0 = time.perf_counter()
+    translated = translate(path, c_name=str(c_path))
+    result.timings["translate"] = time.perf_counter() - t0
+    result.diagnostics = list(translated.diagnostics)
+    if translated.c_text is None or not translated.ok:
+        return result
+    write_atomic(c_path, translated.c_text)
+    result.c_path = c_path
+    found = check_c(
+        c_path,
+        toolchain(),
+        include_dirs,
+        target_kernel,
+        text=translated.c_text,
+        line_files=[path],
+        timings=result.timings,
+    )
+    dsl_codes = [d.code for d in translated.diagnostics]
+    result.diagnostics += map_to_dsl(found, c_path, translated.c_text, path, dsl_codes)
+    result.diagnostics = _sorted(result.diagnostics)
+    return result
+
+
+def generated_c_path(cache: Path, source: Path) -> Path:
+    """One file per source path, apart from the compile's: a check never races a compile."""
+    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
+    return cache / "check" / f"{source.stem}-{digest}{C_SUFFIX}"
+
+
+# Findings on generated C that the DSL front end already reports at the DSL line.
+DSL_EQUIVALENTS = {"K070": "W005"}  # strict priority without aging
+
+
+def map_to_dsl(
+    diags: list[Diagnostic], c_path: Path, c_text: str, source: Path, dsl_codes: Iterable[str] = ()
+) -> list[Diagnostic]:
+    """Move findings in generated C to the DSL line its `#line` directives name. A finding in C
+    that no DSL line produced is reported on the DSL file with the C position in its hint:
+    an error there is a schedc bug (every policy schedc accepts must load)."""
+    directives = _line_directives(c_text)
+    c_real = c_path.resolve()
+    known = set(dsl_codes)
+    out = []
+    for d in diags:
+        if DSL_EQUIVALENTS.get(d.code) in known:
+            continue
+        if d.file is None or Path(d.file).resolve() != c_real:
+            out.append(d)
+            continue
+        if d.line is None:
+            out.append(replace(d, file=str(source)))
+            continue
+        file, line = _presumed(directives, d.line, str(c_path))
+        if Path(file).resolve() == c_real:
+            out.append(_in_generated_code(d, source, c_path))
+        else:
+            out.append(
+                replace(d, file=file, line=line, column=None, end_line=None, end_column=None)
+            )
+    return out
+
+
+def _in_generated_code(d: Diagnostic, source: Path, c_path: Path) -> Diagnostic:
+    where = f"found at {c_path}:{d.line}, in the C schedc generated"
+    if d.severity is Severity.ERROR:
+        where += "; schedc should never generate this, please report it with the policy"
+    hint = f"{d.hint} ({where})" if d.hint else where
+    return replace(
+        d, file=str(source), line=None, column=None, end_line=None, end_column=None, hint=hint
+    )
+
+
+def _line_directives(c_text: str) -> list[tuple[int, int, str]]:
+    found = []
+    for number, line in enumerate(c_text.splitlines(), start=1):
+        m = _LINE_DIRECTIVE.match(line)
+        if m:
+            found.append((number, int(m.group(1)), m.group(2)))
+    return found
+
+
+def _presumed(directives: list[tuple[int, int, str]], line: int, own: str) -> tuple[str, int]:
+    """clang's presumed location of a physical line: the last #line before it decides."""
+    current: tuple[int, int, str] | None = None
+    for directive in directives:
+        if directive[0] >= line:
+            break
+        current = directive
+    if current is None:
+        return own, line
+    at, start, file = current
+    return file, start + (line - at - 1)

@@ -1,0 +1,21 @@
+/*
+ * K003 negative: an ops struct in .struct_ops (not .struct_ops.link) is registered too.
+ * expect: clean
+ */
+#include "check_test.h"
+
+char _license[] SEC("license") = "GPL";
+
+s32 SEC("struct_ops/t_enqueue") t_enqueue(unsigned long long *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+
+	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
+	return 0;
+}
+
+SEC(".struct_ops")
+struct sched_ext_ops t_ops = {
+	.enqueue = (void *)t_enqueue,
+	.name = "t",
+};

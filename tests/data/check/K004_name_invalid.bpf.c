@@ -1,0 +1,21 @@
+/*
+ * K004: a name with characters bpf_obj_name_cpy() refuses.
+ * expect: K004@20
+ */
+#include "check_test.h"
+
+char _license[] SEC("license") = "GPL";
+
+s32 SEC("struct_ops/t_enqueue") t_enqueue(unsigned long long *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+
+	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
+	return 0;
+}
+
+SEC(".struct_ops.link")
+struct sched_ext_ops t_ops = {
+	.enqueue = (void *)t_enqueue,
+	.name = "my sched!",
+};

@@ -1,0 +1,18 @@
+/*
+ * K006/K007 negative: 5 s, like scx_qmap; SCX_OPS_ENQ_LAST with an ops.enqueue.
+ * expect: clean
+ */
+#include "check_test.h"
+
+char _license[] SEC("license") = "GPL";
+
+s32 SEC("struct_ops/t_enqueue") t_enqueue(unsigned long long *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+
+	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
+	return 0;
+}
+
+TEST_OPS(t_ops, .enqueue = (void *)t_enqueue, .name = "t", .timeout_ms = 5000U,
+	 .flags = SCX_OPS_ENQ_LAST);

@@ -1,0 +1,17 @@
+/*
+ * K012: ops.enqueue runs under the runqueue lock and may not be sleepable.
+ * expect: K012@17
+ */
+#include "check_test.h"
+
+char _license[] SEC("license") = "GPL";
+
+s32 SEC("struct_ops.s/t_enqueue") t_enqueue(unsigned long long *ctx)
+{
+	struct task_struct *p = (struct task_struct *)ctx[0];
+
+	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
+	return 0;
+}
+
+TEST_OPS(t_ops, .enqueue = (void *)t_enqueue, .name = "t");
