@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schedc import __version__
+from schedc.check_cli import add_check_command
 from schedc.compiler.pipeline import compile_policy
 from schedc.diagnostics import render_human, summary_line
 from schedc.settings import EnvironmentProblem, load_settings
@@ -62,6 +63,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "--no-pch", action="store_true", help="do not use the precompiled runtime header"
     )
     comp.set_defaults(func=_cmd_compile)
+
+    add_check_command(sub)
 
     ver = sub.add_parser(
         "verify",

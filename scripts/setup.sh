@@ -25,10 +25,11 @@ cd "$(dirname "$0")/.."
 if [ "$apt" = 1 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
-    echo "== apt: clang-19, llvm-19, qemu-system-x86, python3-venv"
+    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, linux-source-6.12, python3-venv"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        clang-19 llvm-19 qemu-system-x86 python3-venv git ca-certificates >/dev/null
+        clang-19 llvm-19 qemu-system-x86 stress-ng linux-source-6.12 python3-venv git \
+        ca-certificates xz-utils >/dev/null
 fi
 
 echo "== python: .venv with schedc and its test tools"

@@ -18,7 +18,7 @@ _CODE_LITERAL = re.compile(r"""["']([A-Z]\d{3})["']""")
 _HEADING = re.compile(r"^## ([A-Z]\d{3})\b", re.MULTILINE)
 _SCHED_BLOCK = re.compile(r"^```sched\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 # Order of the code families in the document: errors, warnings, clang, internal.
-_FAMILY_ORDER = {"E": 0, "W": 1, "C": 2, "S": 3}
+_FAMILY_ORDER = {"E": 0, "W": 1, "C": 2, "V": 3, "S": 4}
 
 
 def _codes_in(paths: list[Path] | tuple[Path, ...]) -> set[str]:
@@ -33,8 +33,10 @@ def front_end_codes() -> set[str]:
 
 
 def all_codes() -> set[str]:
-    """Every code any part of schedc emits (front end, reading, clang, internal)."""
-    return _codes_in(sorted((ROOT / "schedc").rglob("*.py")))
+    """Every code any part of schedc emits (front end, reading, clang, verifier, internal).
+    The static checks' K codes have their own reference, docs/checks.md (test_check_doc.py)."""
+    codes = _codes_in(sorted((ROOT / "schedc").rglob("*.py")))
+    return {c for c in codes if not c.startswith("K")}
 
 
 def doc_text() -> str:
