@@ -475,11 +475,25 @@ def _lower_class(
 
 
 def _resolve_line_resets(text: str, c_name: str) -> str:
-    """Replace reset marks with `#line` directives that return to the C file's own numbering."""
-    out = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if line.strip() == RESET_MARK:
-            out.append(f'#line {i + 1} "{_c_string(c_name)}"')
-        else:
+    """Make `#line` mapping exact. A `#line N "policy.sched"` in the template maps the block
+    after it to DSL line N, so every further code line of the block gets the same directive
+    (plain `#line` would count on: N+1, N+2, ...); a reset mark returns to the C file's own
+    numbering."""
+    out: list[str] = []
+    mapped: str | None = None  # the directive of the DSL line the current block maps to
+    fresh = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == RESET_MARK:
+            mapped = None
+            out.append(f'#line {len(out) + 2} "{_c_string(c_name)}"')
+            continue
+        if stripped.startswith("#line "):
+            mapped, fresh = stripped, True
             out.append(line)
+            continue
+        if mapped is not None and stripped and not fresh:
+            out.append(mapped)
+        fresh = False
+        out.append(line)
     return "\n".join(out) + "\n"

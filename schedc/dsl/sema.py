@@ -166,6 +166,7 @@ class TypedPolicy:
     dispatch_order: list[TQueue]
     weights: list[int]
     aging: ast.Expr | None
+    dispatch_line: int  # the `dispatch` statement's line; 0 when implied (one queue)
     select: str
     watchdog_ms: int | None
     counters: list[TCounter]
@@ -690,6 +691,7 @@ class _Analyzer:
             dispatch_order=order,
             weights=weights,
             aging=aging,
+            dispatch_line=p.dispatches[0].span.line if p.dispatches else 0,
             select=select,
             watchdog_ms=watchdog_ms,
             counters=counters,
