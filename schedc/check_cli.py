@@ -46,13 +46,24 @@ def add_check_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", type=Path, nargs="+", metavar="FILE",
-                        help=".sched or .bpf.c policies, mixed")
-    parser.add_argument("-I", dest="include", type=Path, action="append", default=[],
-                        metavar="DIR", help="extra include directory (for .bpf.c policies)")
+    parser.add_argument(
+        "files", type=Path, nargs="+", metavar="FILE", help=".sched or .bpf.c policies, mixed"
+    )
+    parser.add_argument(
+        "-I",
+        dest="include",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra include directory (for .bpf.c policies)",
+    )
     parser.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the kernel (SCHEDC_BTF)")
     parser.add_argument(
-        "--target-kernel", type=_kernel_arg, default=DEFAULT_TARGET, metavar="VERSION",
+        "--target-kernel",
+        type=_kernel_arg,
+        default=DEFAULT_TARGET,
+        metavar="VERSION",
         help="the oldest kernel the policy must load on: decides which kfunc names and ops "
         f"flags exist (default {version_text(DEFAULT_TARGET)})",
     )
@@ -70,8 +81,10 @@ def _kernel_arg(text: str) -> KernelVersion:
 def run_check(args: argparse.Namespace) -> int:
     unknown = [f for f in args.files if not (is_dsl(f) or is_c(f))]
     if unknown:
-        print(f"schedc check: error: {unknown[0]} is neither a .sched nor a .bpf.c policy",
-              file=sys.stderr)
+        print(
+            f"schedc check: error: {unknown[0]} is neither a .sched nor a .bpf.c policy",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         diags = check_all(args)
@@ -90,8 +103,13 @@ def check_all(args: argparse.Namespace) -> list[Diagnostic]:
 
     diags: list[Diagnostic] = []
     for path in args.files:
-        result = check_file(path, settings, toolchain=toolchain, include_dirs=args.include,
-                            target_kernel=args.target_kernel)
+        result = check_file(
+            path,
+            settings,
+            toolchain=toolchain,
+            include_dirs=args.include,
+            target_kernel=args.target_kernel,
+        )
         diags += result.diagnostics
     return diags
 

@@ -34,8 +34,12 @@ def test_example_compiles_to_a_sched_ext_object(example, settings, toolchain, tm
     sections = _sections(out)
     name = result.policy.name
     assert ".struct_ops.link" in sections
-    for callback in ("select_cpu", "enqueue", "dispatch", "init_task", "exit"):
+    for callback in ("select_cpu", "enqueue", "dispatch", "exit"):
         assert f"struct_ops/{name}_{callback}" in sections
+    # Task-local storage (created in init_task) only when the policy keeps per-task state.
+    keeps_state = "schedc_tasks SEC" in result.c_text
+    assert (f"struct_ops/{name}_init_task" in sections) == keeps_state
+    assert keeps_state == (example.stem != "fifo")
     assert f"struct_ops.s/{name}_init" in sections  # create_dsq needs the sleepable init
     assert ".BTF.ext" in sections  # line info for the verifier's source mapping
 

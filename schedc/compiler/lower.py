@@ -392,6 +392,13 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
         "cpusets": any(q.cpus for q in queues.values()),
     }
     uses["running"] = uses["avg_runtime"] or uses["vtime"] or uses["preempt"]
+    # Task-local storage and the clock cost a helper call each on hot paths: only when used.
+    uses["tctx"] = bool(policy.stats) or uses["vtime"] or uses["preempt"] or uses["wakeup_rate"]
+    uses["clock"] = (
+        "since_ran" in policy.stats
+        or uses["aging"]
+        or any(q.order in ("ordered", "deadline") for q in policy.queues)
+    )
     uses["stopping"] = uses["avg_runtime"] or uses["vtime"] or uses["since_ran"]
     dispatch_order = [queues[q.dsq_id] for q in policy.dispatch_order]
     cumulative = []

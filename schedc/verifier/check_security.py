@@ -177,8 +177,9 @@ def _scan_directives(source: Source, file: str, line_files: set[str]) -> list[Di
         elif name == "pragma":
             diags += _pragma(rest.strip(), file, line)
         elif name == "line" or name.isdigit():
-            diags += _line_directive(rest if name == "line" else f"{name} {rest}", file,
-                                     line, line_files)
+            diags += _line_directive(
+                rest if name == "line" else f"{name} {rest}", file, line, line_files
+            )
         if name in ("if", "elif", "ifdef", "ifndef", "elifdef", "elifndef"):
             diags += _has_include_probes(rest, file, line)
     return diags
@@ -320,18 +321,37 @@ def _scan_tokens(source: Source, file: str) -> list[Diagnostic]:
     bare = blank_literals(source.code)
     for m in _ASM.finditer(bare):
         line, col = source.position(m.start())
-        diags.append(_diag("K063", f"inline assembly ('{m.group(1)}'): the checks and the "
-                           "kernel's rules for callbacks cannot see what it does",
-                           "write it in C; for loops use bpf_for() or can_loop from the BPF "
-                           "headers", file, line, col, len(m.group(1))))
+        diags.append(
+            _diag(
+                "K063",
+                f"inline assembly ('{m.group(1)}'): the checks and the "
+                "kernel's rules for callbacks cannot see what it does",
+                "write it in C; for loops use bpf_for() or can_loop from the BPF headers",
+                file,
+                line,
+                col,
+                len(m.group(1)),
+            )
+        )
     for m in _PRAGMA_OPERATOR.finditer(source.code):
         if bare[m.start()] != "_":  # inside a literal
             continue
         line, col = source.position(m.start())
         body = bytes(m.group(1).lstrip("L")[1:-1], "utf-8").decode("unicode_escape")
         for d in _pragma(body, file, line):
-            diags.append(Diagnostic(d.severity, d.code, d.message.replace("#pragma", "_Pragma", 1),
-                                    file, line, col, line, col + 6, d.hint))
+            diags.append(
+                Diagnostic(
+                    d.severity,
+                    d.code,
+                    d.message.replace("#pragma", "_Pragma", 1),
+                    file,
+                    line,
+                    col,
+                    line,
+                    col + 6,
+                    d.hint,
+                )
+            )
     return diags
 
 
