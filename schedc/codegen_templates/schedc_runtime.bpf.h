@@ -114,14 +114,18 @@ static __always_inline u64 schedc_div_u64(u64 a, u64 b)
 	return b ? a / b : 0;
 }
 
-/* Signed division through unsigned division: -mcpu=v3 has no signed divide. */
+/*
+ * Signed division through unsigned division: -mcpu=v3 has no signed divide. Signs are handled
+ * with arithmetic rather than branches, which would multiply the verifier's paths.
+ */
 static __always_inline s64 schedc_div_s64(s64 a, s64 b)
 {
-	u64 ua = a < 0 ? -(u64)a : (u64)a;
-	u64 ub = b < 0 ? -(u64)b : (u64)b;
+	u64 sa = (u64)(a >> 63), sb = (u64)(b >> 63);	/* all ones when negative */
+	u64 ua = ((u64)a ^ sa) - sa, ub = ((u64)b ^ sb) - sb;
 	u64 q = ub ? ua / ub : 0;
+	u64 s = sa ^ sb;
 
-	return (a < 0) != (b < 0) ? -(s64)q : (s64)q;
+	return (s64)((q ^ s) - s);
 }
 
 static __always_inline s64 schedc_int(s64 v)
@@ -184,6 +188,15 @@ static __always_inline s64 schedc_task_uid(struct task_struct *p)
 	if (cred)
 		bpf_probe_read_kernel(&uid, sizeof(uid), &cred->euid);
 	return uid.val;
+}
+
+/* Word i (8 bytes, little-endian) of a name buffer, for masked string comparisons. */
+static __always_inline u64 schedc_word(const u8 *buf, u32 i)
+{
+	u64 w;
+
+	__builtin_memcpy(&w, buf + 8 * i, sizeof(w));
+	return w;
 }
 
 /*

@@ -75,40 +75,53 @@ def _any(conds: list[c_ast.Node]) -> c_ast.Node:
     return node
 
 
+def _hex(value: int) -> c_ast.Constant:
+    return c_ast.Constant("unsigned long long", f"0x{value:x}ULL")
+
+
 def bytes_equal(buf: str, text: bytes, prefix: bool) -> c_ast.Node:
-    """`buf` starts with `text` (prefix) or equals it (the byte after it is NUL)."""
-    conds: list[c_ast.Node] = [
-        c_ast.BinaryOp("==", c_ast.ArrayRef(c_ast.ID(buf), c_ast.Constant("int", str(i))), _char(b))
-        for i, b in enumerate(text)
-    ]
-    if not prefix:
-        conds.append(
-            c_ast.BinaryOp(
-                "==",
-                c_ast.ArrayRef(c_ast.ID(buf), c_ast.Constant("int", str(len(text)))),
-                c_ast.Constant("int", "0"),
-            )
-        )
-    return _all(conds) if conds else c_ast.Constant("int", "1")
+    """`buf` starts with `text` (prefix) or equals it (the byte after it is NUL).
+
+    Compared eight bytes at a time with masks, and the words combined arithmetically, so the
+    test is one branch: a chain of byte comparisons lets clang produce code that rejoins after
+    every byte, and the kernel verifier then walks 2^n paths.
+    """
+    want = text if prefix else text + b"\0"
+    if not want:
+        return c_ast.Constant("int", "1")
+    terms: list[c_ast.Node] = []
+    for word in range((len(want) + 7) // 8):
+        chunk = want[word * 8 : word * 8 + 8]
+        value = int.from_bytes(chunk, "little")
+        mask = (1 << (8 * len(chunk))) - 1
+        load = _call("schedc_word", c_ast.ID(buf), c_ast.Constant("int", str(word)))
+        terms.append(c_ast.BinaryOp("&", c_ast.BinaryOp("^", load, _hex(value)), _hex(mask)))
+    diff = terms[0]
+    for t in terms[1:]:
+        diff = c_ast.BinaryOp("|", diff, t)
+    return c_ast.BinaryOp("==", diff, c_ast.Constant("int", "0"))
 
 
 class _Generator(c_generator.CGenerator):
-    """pycparser's generator with minimal parentheses, except that '&&' inside '||' keeps
-    its own, as clang's -Wparentheses (and a human reader) expects."""
+    """pycparser's generator with minimal parentheses, except where clang's -Wparentheses
+    (and a human reader) wants them: '&&' inside '||', '&' or '^' inside '|'."""
+
+    _KEEP = {"||": ("&&",), "|": ("&", "^")}
 
     def __init__(self) -> None:
         super().__init__(reduce_parentheses=True)
 
     def visit_BinaryOp(self, n: c_ast.BinaryOp) -> str:  # noqa: N802 (pycparser's naming)
-        if n.op == "||":
-            parts = []
-            for side in (n.left, n.right):
-                text = self.visit(side)
-                if isinstance(side, c_ast.BinaryOp) and side.op == "&&":
-                    text = f"({text})"
-                parts.append(text)
-            return f"{parts[0]} || {parts[1]}"
-        return super().visit_BinaryOp(n)
+        inner = self._KEEP.get(n.op)
+        if inner is None:
+            return super().visit_BinaryOp(n)
+        parts = []
+        for side in (n.left, n.right):
+            text = self.visit(side)
+            if isinstance(side, c_ast.BinaryOp) and side.op in inner:
+                text = f"({text})"
+            parts.append(text)
+        return f"{parts[0]} {n.op} {parts[1]}"
 
 
 @dataclass
