@@ -35,6 +35,7 @@ class Settings:
     btf: str | None = None
     kernel: str | None = None
     libbpf_include: str | None = None
+    libbpf: str | None = None  # libbpf.so >= 1.2, for the sandbox's quiet loader
     cache_dir: str | None = None
     accel: str = "tcg"
     vm_cpus: int = 2
@@ -56,6 +57,7 @@ _ENV = {
     "btf": "SCHEDC_BTF",
     "kernel": "SCHEDC_KERNEL",
     "libbpf_include": "SCHEDC_LIBBPF_INCLUDE",
+    "libbpf": "SCHEDC_LIBBPF",
     "cache_dir": "SCHEDC_CACHE",
     "accel": "SCHEDC_ACCEL",
     "vm_cpus": "SCHEDC_VM_CPUS",

@@ -49,6 +49,14 @@ btf = "$kit/vmlinux.btf"
 bpftool = "$kit/bpftool"
 libbpf_include = "$kit/include"
 TOML
+    # The kit's libbpf for the quiet verifier loader: the real file, not a link (copies of
+    # kits can turn symlinks into small text files).
+    for lib in "$kit"/lib/libbpf.so.*.*.*; do
+        if [ -f "$lib" ] && [ "$(head -c 4 "$lib" | od -An -c | tr -d ' ')" = "177ELF" ]; then
+            echo "libbpf = \"$lib\"" >> schedc.toml
+            break
+        fi
+    done
     echo "== wrote schedc.toml for the kit in $kit"
 fi
 echo "== ready: .venv/bin/schedc --help"

@@ -23,6 +23,7 @@ from schedc.verifier.sandbox import (
     LoadReport,
     load_in_sandbox,
     parse_load_log,
+    parse_prog_show,
     sandbox_problem,
 )
 from tests.conftest import skip_or_fail
@@ -181,3 +182,20 @@ def test_vm_reports_progress(booted):
     messages = booted[1]
     assert messages[0].startswith("booting sandbox kernel")
     assert sum(m.startswith("verified ") for m in messages) == len(OBJECTS)
+
+
+def test_parse_prog_show_gives_verified_instructions():
+    text = (
+        '@@ fifo_select_cpu\n{"id":5,"type":"struct_ops","name":"fifo_select_cp",'
+        '"verified_insns":42}\n'
+        "@@ fifo_enqueue\n{\"id\":6,\"name\":\"fifo_enqueue\",\"verified_insns\":17}\n"
+        "@@ broken\nError: not a program\n"
+    )
+    programs = parse_prog_show(text)
+    assert [(p.name, p.insns_processed) for p in programs] == [
+        ("fifo_select_cpu", 42),  # the pin's full name, not the kernel's 15-character one
+        ("fifo_enqueue", 17),
+        ("broken", None),
+    ]
+    report = parse_load_log("fifo.bpf.o", "", 0, text)
+    assert report.ok and len(report.programs) == 3

@@ -319,6 +319,7 @@ def load_object(libbpf: Libbpf, path: str) -> dict[str, object]:
 
 
 def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as out:
         out.write(text)

@@ -8,6 +8,7 @@ writes every result into a shared folder that the host reads after the guest pow
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -105,7 +106,15 @@ WORKLOADS = {
     "hackbench": "timeout {seconds} hackbench -l 100000 >/dev/null 2>&1",
 }
 DEFAULT_WORKLOAD = "mixed"
+MAX_LOG_BYTES = 8_000_000  # of a failing object's verbose verifier log, its end kept
 _DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
+
+
+def libbpf_library(settings: Settings) -> str | None:
+    """The libbpf library for the quiet loader, when configured and present."""
+    if settings.libbpf and Path(settings.libbpf).is_file():
+        return settings.libbpf
+    return None
 
 
 def workload_problem(name: str) -> str | None:
@@ -205,10 +214,30 @@ def _loader_message(log: str) -> str | None:
     return rest[-1] if rest else None
 
 
-def parse_load_log(obj: str, log: str, returncode: int) -> LoadReport:
-    """A LoadReport from the output of `bpftool -d prog loadall` and its exit status."""
+def parse_prog_show(text: str) -> list[ProgramReport]:
+    """Programs from `@@ NAME` + `bpftool -j prog show pinned` pairs: the kernel's count of
+    instructions it verified (verified_insns) for each program that loaded."""
+    programs = []
+    for chunk in text.split("@@ ")[1:]:
+        name, _, body = chunk.partition("\n")
+        try:
+            info = json.loads(body.strip() or "{}")
+        except json.JSONDecodeError:
+            info = {}
+        insns = info.get("verified_insns")
+        programs.append(
+            ProgramReport(name.strip(), insns if isinstance(insns, int) else None, None, None)
+        )
+    return programs
+
+
+def parse_load_log(obj: str, log: str, returncode: int, prog_show: str | None = None) -> LoadReport:
+    """A LoadReport from the output of `bpftool [-d] prog loadall` and its exit status, with
+    the programs from `prog show` when the quiet load passed."""
     blocks = {m.group("name"): m.group("body") for m in _BLOCK.finditer(log)}
     programs = [_program(name, body) for name, body in blocks.items()]
+    if prog_show is not None and returncode == 0:
+        programs = parse_prog_show(prog_show)
     error = None
     if returncode != 0:
         failed = _FAILED.search(log)
@@ -289,24 +318,62 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
     ]
 
 
+def _loader_lines(out: str, libbpf: str, copies: list[Path]) -> list[str]:
+    """All objects through schedc's libbpf loader (guest_loader.py) in one Python process: the
+    kernel logs only its statistics, and the trace only for a rejected program."""
+    package_root = Path(__file__).resolve().parent.parent.parent
+    objs = " ".join(shlex.quote(str(c)) for c in copies)
+    return [
+        f"mkdir -p {out}/load",
+        f"PYTHONPATH={shlex.quote(str(package_root))} {shlex.quote(sys.executable)} -m "
+        f"schedc.verifier.guest_loader --libbpf {shlex.quote(libbpf)} --out {out}/load {objs}"
+        f" > {out}/loader.log 2>&1",
+    ]
+
+
 def _guest_script(
-    outdir: Path, bpftool: str, copies: list[Path], run: tuple[float, str] | None = None
+    outdir: Path,
+    bpftool: str,
+    copies: list[Path],
+    run: tuple[float, str] | None = None,
+    libbpf: str | None = None,
 ) -> str:
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
     if run is not None:
         # The kernel's log as it happens, for the run tests and for a guest that dies.
         lines.append(f"dmesg -w > {out}/kernel.log 2>&1 &")
+    if libbpf:
+        lines += _loader_lines(out, libbpf, copies)
     for n, obj in enumerate(copies):
         pin = f"/sys/fs/bpf/schedc-{n}"
         quoted = shlex.quote(str(obj))
         # The pins go at once so that many objects do not fill the guest's memory. The .rc is
         # renamed into place last, after any run test, so that the host, polling for progress,
         # never reads half of one object's results.
+        if libbpf:
+            lines.append(
+                f"cat {out}/load/{n}.rc > {out}/{n}.rc.tmp 2>/dev/null || echo 1 > {out}/{n}.rc.tmp"
+            )
+            if run is not None:
+                lines += _run_lines(n, quoted, out, tool, run[0], run[1])
+            lines.append(f"mv {out}/{n}.rc.tmp {out}/{n}.rc")
+            continue
+        # Without the libbpf loader: bpftool, quiet first. `-d` asks the kernel for its most
+        # verbose log, hundreds of MB for a complex program that passes, so only a failing
+        # object is loaded again with `-d` for the trace (its tail: the error and the source
+        # lines before it). Passing programs report no counts this way.
         lines += [
             f"mkdir -p {pin}",
-            f"{tool} -d prog loadall {quoted} {pin} > {out}/{n}.log 2>&1",
+            f"{tool} prog loadall {quoted} {pin} > {out}/{n}.log 2>&1",
             f"echo $? > {out}/{n}.rc.tmp",
+            f'if [ "$(cat {out}/{n}.rc.tmp)" = 0 ]; then',
+            f'  for f in {pin}/*; do echo "@@ ${{f##*/}}"; {tool} -j prog show pinned "$f"; echo;'
+            f" done > {out}/{n}.progs 2>&1",
+            "else",
+            f"  rm -rf {pin}; mkdir -p {pin}",
+            f"  {tool} -d prog loadall {quoted} {pin} 2>&1 | tail -c {MAX_LOG_BYTES} > {out}/{n}.log",
+            "fi",
             f"rm -rf {pin}",
         ]
         if run is not None:
@@ -322,8 +389,13 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def _announce(outdir: Path, names: list[str], shown: int, say: Callable[[str], None]) -> int:
     """Reports the objects that the guest has finished since the last call, as it writes them."""
-    while shown < len(names) and (outdir / f"{shown}.rc").exists():
-        verdict = "passed" if (outdir / f"{shown}.rc").read_text().strip() == "0" else "rejected"
+
+    def rc_file(n: int) -> Path:
+        loaded = outdir / "load" / f"{n}.rc"
+        return loaded if loaded.exists() else outdir / f"{n}.rc"
+
+    while shown < len(names) and rc_file(shown).exists():
+        verdict = "passed" if rc_file(shown).read_text().strip() == "0" else "rejected"
         say(f"verified {shown + 1}/{len(names)} {names[shown]}: {verdict}")
         shown += 1
     return shown
@@ -365,6 +437,44 @@ def _vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
     return [*cmd, "--", f"sh {shlex.quote(str(script))}"]
 
 
+def parse_loader_json(obj: str, data: dict[str, object]) -> LoadReport:
+    """A LoadReport from one N.json of the guest loader."""
+    programs = []
+    for prog in data.get("programs") or []:  # type: ignore[union-attr]
+        if isinstance(prog, dict):
+            programs.append(
+                ProgramReport(
+                    str(prog.get("name")),
+                    prog.get("insns_processed"),
+                    prog.get("states"),
+                    prog.get("verification_time_us"),
+                )
+            )
+    ok = bool(data.get("ok"))
+    error = data.get("error")
+    if not ok and not error:
+        error = "the loader gave no reason"
+    return LoadReport(
+        str(obj), ok, str(data.get("log") or ""), programs, str(error) if error else None
+    )
+
+
+def _load_report(obj: Path, n: int, outdir: Path) -> LoadReport:
+    loaded = outdir / "load" / f"{n}.json"
+    if loaded.exists():
+        return parse_loader_json(str(obj), json.loads(loaded.read_text(errors="replace")))
+    log_file = outdir / f"{n}.log"
+    if not log_file.exists():
+        loader = outdir / "loader.log"
+        why = _tail(loader, 5) if loader.exists() else "no output"
+        return LoadReport(str(obj), False, "", [], f"the loader wrote no result: {why}")
+    log = log_file.read_text(encoding="utf-8", errors="replace")
+    progs = outdir / f"{n}.progs"
+    shown = progs.read_text(encoding="utf-8", errors="replace") if progs.exists() else None
+    rc = (outdir / f"{n}.rc.tmp") if not (outdir / f"{n}.rc").exists() else (outdir / f"{n}.rc")
+    return parse_load_log(str(obj), log, int(rc.read_text().strip() or 1), shown)
+
+
 def _report(
     obj: Path, n: int, outdir: Path, status: int | None, run: tuple[float, str] | None
 ) -> LoadReport:
@@ -377,7 +487,6 @@ def _report(
         and loaded.read_text().strip() == "0"
     ):
         # Loaded, then the guest died during its run test: that is this scheduler's verdict.
-        log = (outdir / f"{n}.log").read_text(encoding="utf-8", errors="replace")
         died = parse_run(outdir, n, run[0], run[1])
         kernel = outdir / "kernel.log"
         tail = kernel.read_text(errors="replace").splitlines()[-5:] if kernel.exists() else []
@@ -387,15 +496,14 @@ def _report(
             exit_reason=died.exit_reason or "the guest died while it ran",
             exit_message=died.exit_message or " / ".join(t.strip() for t in tail) or None,
         )
-        return replace(parse_load_log(str(obj), log, 0), run=died)
+        return replace(_load_report(obj, n, outdir), run=died)
     if not rc_file.exists():
         # The guest stopped part-way (time limit or guest crash): say so rather than guess.
         why = "the time limit ran out" if status is None else "the guest stopped"
         return LoadReport(
             str(obj), False, "", [], f"not verified: {why} before this object", verified=False
         )
-    log = (outdir / f"{n}.log").read_text(encoding="utf-8", errors="replace")
-    report = parse_load_log(str(obj), log, int(rc_file.read_text().strip() or 1))
+    report = _load_report(obj, n, outdir)
     if run is not None and report.ok:
         report = replace(report, run=parse_run(outdir, n, run[0], run[1]))
     return report
@@ -438,7 +546,9 @@ def load_in_sandbox(
             copy.parent.mkdir()
             shutil.copyfile(obj, copy)
         script = outdir / "run.sh"
-        script.write_text(_guest_script(outdir, find_bpftool(settings), copies, run))
+        script.write_text(
+            _guest_script(outdir, find_bpftool(settings), copies, run, libbpf_library(settings))
+        )
         say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) …")
         # vng's exit status and stdout are unreliable (255 after a good run under TCG): only the
         # files that the guest wrote count.

@@ -124,8 +124,8 @@ def hint_for(message: str) -> str | None:
 def _failed_program_log(log: str) -> str:
     """The verifier log of the program that failed (the last log block before the failure)."""
     marker = re.search(r"^libbpf: prog '([^']+)': BPF program load failed", log, re.M)
-    if not marker:
-        return ""
+    if not marker or "-- BEGIN PROG LOAD LOG --" not in log:
+        return log  # the guest loader's log: the rejected program's own log comes first
     name = re.escape(marker.group(1))
     block = re.search(
         rf"^libbpf: prog '{name}': -- BEGIN PROG LOAD LOG --\n(.*?)-- END PROG LOAD LOG --",
@@ -152,7 +152,7 @@ def rejection_diagnostic(report: LoadReport, policy: str) -> Diagnostic:
         elif _INSN.match(line):
             insn = line
     hint = hint_for(message)
-    failed = re.search(r"^libbpf: prog '([^']+)': BPF program load failed", report.log, re.M)
+    failed = re.search(r"prog '([^']+)': BPF program load failed", report.log)
     text = f"the kernel verifier rejected {failed.group(1) if failed else 'the object'}: {message}"
     if insn:
         text += f" (at instruction {insn.split(':', 1)[0]}: {insn.split(') ', 1)[-1]})"
