@@ -233,3 +233,16 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     assert not bad["ok"] and bad["stage"] == "verifier"
     assert [d["code"] for d in bad["diagnostics"] if d["severity"] == "error"] == ["V001"]
     assert "booting sandbox kernel" in proc.stderr  # progress while the guest works
+
+
+def test_cli_missing_sandbox_kernel_is_exit_2_with_the_remedy(tmp_path, monkeypatch):
+    """No host sched_ext and no sandbox kernel: an environment error, not a policy failure."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SCHEDC_KERNEL=str(tmp_path / "no-bzImage"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "schedc", "verify", "--sandbox", str(DATA / "null_lookup.bpf.c")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no-bzImage" in proc.stderr and "does not exist" in proc.stderr
+    assert "SCHEDC_KERNEL" in proc.stderr  # the remedy names the setting
+    assert "Traceback" not in proc.stderr
