@@ -406,7 +406,22 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
     }
     uses["running"] = uses["avg_runtime"] or uses["vtime"] or uses["preempt"]
     # Task-local storage and the clock cost a helper call each on hot paths: only when used.
-    uses["tctx"] = bool(policy.stats) or uses["vtime"] or uses["preempt"] or uses["wakeup_rate"]
+    # One class in one vtime queue (what scx_simple does): the slice a task was given is its
+    # class's, so the time used is known at stopping without per-task state.
+    uses["simple_vtime"] = (
+        uses["vtime"]
+        and len(policy.classes) == 1
+        and len(policy.queues) == 1
+        and not policy.stats
+        and not uses["preempt"]
+        and not uses["wakeup_rate"]
+    )
+    uses["tctx"] = (
+        bool(policy.stats)
+        or (uses["vtime"] and not uses["simple_vtime"])
+        or uses["preempt"]
+        or uses["wakeup_rate"]
+    )
     uses["clock"] = (
         "since_ran" in policy.stats
         or uses["aging"]
