@@ -1,0 +1,127 @@
+"""`repo init`: a new repository, optionally seeded with the project's example policies and
+with catalogue entries for the well-known scx schedulers (schedc/repo/catalog.json, package
+data), so that an agent can also pick and configure an existing scheduler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import schedc
+from schedc import __version__
+from schedc.repo import layout
+from schedc.repo.add import AddOptions, AddResult, add_policy
+from schedc.repo.gitstore import Change, GitStore, resolve_location
+from schedc.repo.models import SCHEMA_VERSION, PolicyMeta, now, to_json_text
+from schedc.settings import EnvironmentProblem, Settings
+
+README_TEXT = """# schedc policy repository
+
+Scheduling policies for Linux sched_ext, kept by [schedc](https://github.com/) (`schedc repo`).
+
+- `policies/<name>/policy.sched` or `policy.bpf.c`: the policy source
+- `policies/<name>/meta.json`: description, tags, tunables, lineage, verification summary
+- `policies/<name>/generated.bpf.c`: the C schedc generated from a DSL policy
+- `policies/<name>/verification.json`: what the checks and the kernel verifier said
+- `policies/<name>/perf/*.json`: performance records, one per measurement
+
+Entries without a source are catalogue entries for existing scx schedulers
+(`meta.json` says how to run and configure them). Change this repository with
+`schedc repo add` and `schedc repo record`, which validate before they commit.
+"""
+
+SEED_REASON = (
+    "seeded from the project's examples: compiled and checked here; the project's tests load "
+    "every example in the sandbox kernel"
+)
+GITATTRIBUTES = "*.json text eol=lf\n*.sched text eol=lf\n*.c text eol=lf\n*.md text eol=lf\n"
+
+
+def project_examples() -> Path | None:
+    """The examples/ folder of a source checkout (an installed wheel has none)."""
+    folder = Path(schedc.__file__).resolve().parent.parent / "examples"
+    return folder if folder.is_dir() else None
+
+
+def catalog_metas() -> list[PolicyMeta]:
+    text = resources.files("schedc.repo").joinpath("catalog.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    stamp = now()
+    return [
+        PolicyMeta(kind="catalog", created=stamp, updated=stamp, **entry)
+        for entry in data["entries"]
+    ]
+
+
+def init_repo(location: str | Path | None, clone_from: str | None = None) -> GitStore:
+    root = resolve_location(location)
+    if clone_from:
+        return GitStore.clone(clone_from, root)
+    marker = json.dumps({"schema_version": SCHEMA_VERSION, "created_by": f"schedc {__version__}"})
+    files = {
+        layout.MARKER: marker + "\n",
+        layout.README: README_TEXT,
+        ".gitattributes": GITATTRIBUTES,
+    }
+    return GitStore.create(root, files, "init: schedc policy repository\n\nSchedc-Action: init\n")
+
+
+@dataclass
+class SeedResult:
+    catalog: list[str] = field(default_factory=list)
+    catalog_commit: str | None = None
+    examples: list[AddResult] = field(default_factory=list)
+    skipped: str | None = None  # why the examples were not added
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "catalog": self.catalog,
+            "catalog_commit": self.catalog_commit,
+            "examples": [r.to_json() for r in self.examples],
+            "examples_skipped": self.skipped,
+        }
+
+
+def seed(
+    store: GitStore,
+    settings: Settings,
+    examples: Path | None,
+    progress: Callable[[str], None] | None = None,
+) -> SeedResult:
+    """The catalogue in one commit, then each example through `add` (compiled and checked;
+    recorded unverified: the project's own tests load every example in the sandbox kernel)."""
+    result = SeedResult()
+    metas = catalog_metas()
+
+    def plan() -> Change | None:
+        # Entries already there (a clone of a seeded repository) are left as they are.
+        new = [m for m in metas if store.read_kind(layout.policy_dir(m.name)) is None]
+        if not new:
+            return None
+        files = {layout.policy_file(m.name, layout.META): to_json_text(m) for m in new}
+        names = ", ".join(m.name for m in new)
+        message = (
+            f"seed: catalogue of {len(new)} scx schedulers\n\n{names}\n\nSchedc-Action: seed\n"
+        )
+        result.catalog = [m.name for m in new]
+        return Change(files, message)
+
+    scope = [layout.policy_dir(m.name) for m in metas]
+    result.catalog_commit = store.apply(scope, plan, store.identity())
+    if examples is None:
+        result.skipped = "no examples folder (pass --examples DIR)"
+        return result
+    for path in sorted(examples.glob("*.sched")):
+        if progress:
+            progress(f"adding {path.name}")
+        try:
+            options = AddOptions(verify="never", unverified_reason=SEED_REASON)
+            added = add_policy(store, path, settings, options, progress)
+        except EnvironmentProblem as problem:
+            result.skipped = f"{problem.message} (hint: {problem.remedy})"
+            break
+        result.examples.append(added)
+    return result

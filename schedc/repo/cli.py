@@ -1,0 +1,471 @@
+"""`schedc repo …`: the policy repository on the command line.
+
+    schedc repo init|add|list|show|log|diff|search|record|fsck|push|pull
+                [--repo PATH] [--format human|json]
+
+The repository is --repo, else SCHEDC_REPO, else ~/.local/share/schedc/policies. Exit status:
+0 success, 1 refused (a policy with errors, a conflict, fsck errors), 2 usage or environment
+(no repository, no remote, missing tools). `python -m schedc.repo` runs the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from schedc.diagnostics import has_errors, render_human, summary_line
+from schedc.repo import render
+from schedc.repo.add import AddOptions, add_policy
+from schedc.repo.catalog import init_repo, project_examples, seed
+from schedc.repo.entries import load_entries
+from schedc.repo.fsck import fsck
+from schedc.repo.gitstore import GitStore, RepoError, resolve_location
+from schedc.repo.history import policy_diff, policy_log, show_json, show_policy
+from schedc.repo.index import Query, SearchIndex, index_path
+from schedc.repo.perf import read_bench_file, record_performance
+from schedc.repo.sync import pull, push
+from schedc.settings import EnvironmentProblem, load_settings
+from schedc.verifier.check_kernel import DEFAULT_TARGET, parse_kernel_version
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+def add_repo_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `repo` on the `schedc` command line."""
+    parser = subparsers.add_parser(
+        "repo",
+        help="the git-backed policy repository: add, search, record results, share",
+        description="Keep policies with their metadata, verification and performance records "
+        "in a git repository; search it; share it through any git remote. See docs/repo.md.",
+    )
+    configure(parser)
+    return parser
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    _common(parser, top=True)
+    parser.set_defaults(func=_guarded(lambda _args: _usage(parser)))
+    sub = parser.add_subparsers(dest="repo_command", metavar="COMMAND")
+
+    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        _common(p)
+        p.set_defaults(func=_guarded(handler))
+        return p
+
+    p = command("init", _init, "create the repository (optionally seeded, or cloned)")
+    p.add_argument(
+        "--seed",
+        action="store_true",
+        help="add the scx scheduler catalogue and the project's example policies",
+    )
+    p.add_argument(
+        "--examples",
+        type=Path,
+        metavar="DIR",
+        help="example policies to seed from (default: the checkout's examples/)",
+    )
+    p.add_argument(
+        "--from",
+        dest="clone_from",
+        metavar="URL",
+        help="clone an existing shared repository instead",
+    )
+
+    p = command("add", _add, "compile, check and verify a policy, then commit it")
+    p.add_argument("policy", type=Path, metavar="POLICY", help=".sched or .bpf.c file")
+    p.add_argument("--name", help="repository name (default: the DSL name or the file name)")
+    p.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG")
+    p.add_argument(
+        "--workload",
+        dest="workloads",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a workload the policy is meant for",
+    )
+    p.add_argument("--description")
+    p.add_argument("--parent", metavar="NAME[@REV]", help="the policy this one derives from")
+    _who(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--verify",
+        dest="verify",
+        action="store_const",
+        const="always",
+        help="require the kernel verifier (host or sandbox); fail without one",
+    )
+    mode.add_argument(
+        "--unverified",
+        dest="verify",
+        action="store_const",
+        const="never",
+        help="skip the kernel verifier even if a kernel is at hand",
+    )
+    p.add_argument(
+        "--target-kernel",
+        default=None,
+        metavar="VERSION",
+        help="oldest kernel the policy must load on (default 6.12)",
+    )
+    p.add_argument("--btf", metavar="FILE", help="vmlinux BTF (SCHEDC_BTF)")
+    p.set_defaults(verify="auto")
+
+    p = command("list", _list, "list the policies at HEAD")
+    p.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG")
+    p.add_argument("--kind", choices=("dsl", "c", "catalog"))
+
+    p = command("show", _show, "a policy's metadata, source and records at a revision")
+    p.add_argument("spec", metavar="NAME[@REV]", help="REV: a git revision or vN (version N)")
+    p.add_argument("--source", action="store_true", help="print only the source")
+
+    p = command("log", _log, "the history of a policy")
+    p.add_argument("name", metavar="NAME")
+
+    p = command("diff", _diff, "the changes to a policy between two revisions")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("a", metavar="A", help="git revision or vN")
+    p.add_argument("b", metavar="B", nargs="?", help="git revision or vN (default HEAD)")
+
+    p = command("search", _search, "ranked full-text search with facets")
+    p.add_argument("query", nargs="?", default="", metavar="QUERY")
+    p.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG")
+    p.add_argument("--workload", metavar="ID")
+    p.add_argument("--kernel", metavar="VERSION", help="e.g. 6.12 (matches 6.12.x)")
+    p.add_argument("--limit", type=int, default=10)
+
+    p = command("record", _record, "append a performance record to a policy")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="BENCH.json",
+        help="records from a JSON file instead of the options below",
+    )
+    p.add_argument("--workload", metavar="ID")
+    p.add_argument("--workload-description")
+    p.add_argument("--metric")
+    p.add_argument("--value", dest="values", action="append", default=[], metavar="X[,X...]")
+    p.add_argument("--unit")
+    p.add_argument(
+        "--direction", choices=("higher", "lower"), help="which way is better for this metric"
+    )
+    p.add_argument(
+        "--baseline-value", dest="baseline_values", action="append", default=[], metavar="X[,X...]"
+    )
+    p.add_argument("--baseline-scheduler", metavar="NAME", help="e.g. eevdf, cfs, scx_simple")
+    p.add_argument(
+        "--tunable",
+        dest="tunables",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting the policy ran with",
+    )
+    p.add_argument("--kernel", help="kernel release it ran on (default: this host's)")
+    p.add_argument("--notes")
+    _who(p)
+
+    p = command("fsck", _fsck, "report broken entries, hand edits and uncommitted changes")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="also re-translate DSL sources and compare the generated C",
+    )
+
+    for name, handler, text in (
+        ("push", _push, "push to a git remote"),
+        ("pull", _pull, "fetch and merge from a git remote; conflicting edits are reported"),
+    ):
+        p = command(name, handler, text)
+        p.add_argument("remote", nargs="?", default="origin", metavar="REMOTE")
+        p.add_argument("--branch")
+
+
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    suffix = "_top" if top else ""
+    p.add_argument(
+        "--repo",
+        dest=f"repo{suffix}",
+        metavar="PATH",
+        help="repository folder (SCHEDC_REPO; default ~/.local/share/schedc/policies)",
+    )
+    p.add_argument("--format", dest=f"format{suffix}", choices=("human", "json"))
+
+
+def _who(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--author", help="who (default: git's user.name)")
+    p.add_argument("--agent", help="the agent or tool that produced it, e.g. a model name")
+
+
+# -- handlers ----------------------------------------------------------------------------------
+def _fmt(args: argparse.Namespace) -> str:
+    return getattr(args, "format", None) or getattr(args, "format_top", None) or "human"
+
+
+def _store(args: argparse.Namespace) -> GitStore:
+    return GitStore(resolve_location(args.repo or args.repo_top))
+
+
+def _out(args: argparse.Namespace, payload: dict[str, object], text: str) -> None:
+    if _fmt(args) == "json":
+        print(json.dumps(payload, indent=2, default=str))
+    elif text:
+        print(text)
+
+
+def _progress(message: str) -> None:
+    print(f"schedc: {message}", file=sys.stderr, flush=True)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def _init(args: argparse.Namespace) -> int:
+    store = init_repo(args.repo or args.repo_top, args.clone_from)
+    payload: dict[str, object] = {"ok": True, "repo": str(store.root), "head": store.head()}
+    text = f"initialised {store.root}" if not args.clone_from else f"cloned into {store.root}"
+    if args.seed:
+        examples = args.examples or project_examples()
+        result = seed(store, load_settings(), examples, _progress)
+        payload["seed"] = result.to_json()
+        payload["head"] = store.head()
+        text += "\n" + render.seeded(result)
+    _out(args, payload, text)
+    return EXIT_OK
+
+
+def _add(args: argparse.Namespace) -> int:
+    target = parse_kernel_version(args.target_kernel) if args.target_kernel else DEFAULT_TARGET
+    store = _store(args)
+    options = AddOptions(
+        name=args.name,
+        tags=args.tags,
+        workloads=args.workloads,
+        description=args.description,
+        parent=args.parent,
+        author=args.author,
+        agent=args.agent,
+        verify=args.verify,
+        target_kernel=target,
+    )
+    result = add_policy(store, args.policy, load_settings(btf=args.btf), options, _progress)
+    if _fmt(args) == "json":
+        _out(args, result.to_json(), "")
+    else:
+        sys.stderr.write(render_human(result.diagnostics))
+        summary = summary_line(result.diagnostics)
+        if summary:
+            print(summary, file=sys.stderr)
+        print(render.added(result))
+    return EXIT_REFUSED if result.status == "rejected" else EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = load_entries(_store(args))
+    if args.tags:
+        entries = [e for e in entries if e.meta and set(args.tags) <= set(e.meta.tags)]
+    if args.kind:
+        entries = [e for e in entries if e.meta and e.meta.kind == args.kind]
+    payload = {
+        "ok": True,
+        "policies": [
+            {
+                "name": e.name,
+                "ok": e.ok,
+                "kind": e.meta.kind if e.meta else None,
+                "version": e.meta.version if e.meta else None,
+                "description": e.meta.description if e.meta else None,
+                "tags": e.meta.tags if e.meta else [],
+                "verification": e.meta.verification.status
+                if e.meta and e.meta.verification
+                else None,
+                "records": len(e.records),
+                "problems": [{"path": p, "problem": w} for p, w in e.problems],
+            }
+            for e in entries
+        ],
+    }
+    _out(args, payload, render.listing(entries))
+    return EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    entry, sha = show_policy(_store(args), args.spec)
+    payload = show_json(entry, sha)
+    if args.source and _fmt(args) == "human":
+        source = payload["source"]
+        if source is None:
+            raise RepoError(f"'{entry.name}' has no source (a catalogue entry?)")
+        sys.stdout.write(str(source))
+        return EXIT_OK
+    _out(args, payload, render.shown(entry, sha))
+    return EXIT_OK
+
+
+def _log(args: argparse.Namespace) -> int:
+    entries = policy_log(_store(args), args.name)
+    _out(
+        args,
+        {"ok": True, "name": args.name, "log": [e.to_json() for e in entries]},
+        render.log(entries),
+    )
+    return EXIT_OK
+
+
+def _diff(args: argparse.Namespace) -> int:
+    text = policy_diff(_store(args), args.name, args.a, args.b)
+    _out(args, {"ok": True, "name": args.name, "diff": text}, text)
+    return EXIT_OK
+
+
+def _search(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise RepoError("--limit must be at least 1", exit_code=2)
+    store = _store(args)
+    index = SearchIndex(store, index_path(load_settings(), store.root))
+    try:
+        query = Query(args.query, args.tags, args.workload, args.kernel, args.limit)
+        payload = index.search(query)
+    finally:
+        index.close()
+    _out(args, payload, render.search(payload))
+    return EXIT_OK
+
+
+def _record(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.from_file:
+        given = read_bench_file(args.from_file, args.name)
+    else:
+        missing = [
+            o
+            for o, v in (
+                ("--workload", args.workload),
+                ("--metric", args.metric),
+                ("--value", args.values),
+                ("--direction", args.direction),
+            )
+            if not v
+        ]
+        if missing:
+            raise RepoError(
+                f"record needs {', '.join(missing)} (or --from BENCH.json)", exit_code=2
+            )
+        given = [
+            {
+                "workload": args.workload,
+                "workload_description": args.workload_description,
+                "metric": args.metric,
+                "unit": args.unit,
+                "direction": args.direction,
+                "values": _numbers(args.values, "--value"),
+                "baseline_values": _numbers(args.baseline_values, "--baseline-value"),
+                "baseline_scheduler": args.baseline_scheduler,
+                "tunables": _pairs(args.tunables),
+                "kernel": args.kernel,
+                "notes": args.notes,
+            }
+        ]
+    result = record_performance(store, args.name, given, author=args.author, agent=args.agent)
+    _out(args, result.to_json(), render.recorded(result))
+    return EXIT_OK
+
+
+def _numbers(items: list[str], option: str) -> list[float]:
+    try:
+        return [float(x) for item in items for x in item.split(",") if x.strip()]
+    except ValueError:
+        raise RepoError(f"{option} takes numbers, e.g. {option} 12.5,12.7", exit_code=2) from None
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise RepoError(f"--tunable takes NAME=VALUE, not '{item}'", exit_code=2)
+        out[key] = value
+    return out
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    store = _store(args)
+    found, count = fsck(store, deep=args.deep)
+    payload = {
+        "ok": not has_errors(found),
+        "policies": count,
+        "diagnostics": [d.to_json() for d in found],
+    }
+    if _fmt(args) == "json":
+        _out(args, payload, "")
+    else:
+        sys.stdout.write(render_human(found))
+        print(
+            summary_line(found)
+            or f"checked {count} polic{'y' if count == 1 else 'ies'}: no problems found."
+        )
+    return EXIT_REFUSED if has_errors(found) else EXIT_OK
+
+
+def _push(args: argparse.Namespace) -> int:
+    result = push(_store(args), args.remote, args.branch)
+    _out(args, result.to_json(), render.synced(result))
+    return EXIT_OK
+
+
+def _pull(args: argparse.Namespace) -> int:
+    result = pull(_store(args), args.remote, args.branch)
+    _out(args, result.to_json(), render.synced(result))
+    return EXIT_OK if result.ok else EXIT_REFUSED
+
+
+# -- entry points ------------------------------------------------------------------------------
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Problems become messages and exit codes, never tracebacks (also under `schedc repo`,
+    whose front end only knows EnvironmentProblem)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(handler(args))
+        except RepoError as problem:
+            return _problem(args, problem.message, problem.hint, problem.exit_code)
+        except EnvironmentProblem as problem:
+            return _problem(args, problem.message, problem.remedy, EXIT_USAGE)
+        except ValueError as exc:  # e.g. an invalid --target-kernel
+            return _problem(args, str(exc), None, EXIT_USAGE)
+
+    return run
+
+
+def _problem(args: argparse.Namespace, message: str, hint: str | None, code: int) -> int:
+    if _fmt(args) == "json":
+        print(json.dumps({"ok": False, "error": message, "hint": hint}))
+    else:
+        print(f"schedc repo: error: {message}", file=sys.stderr)
+        if hint:
+            print(f"  hint: {hint}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="schedc repo", description=__doc__.splitlines()[0])
+    configure(parser)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,302 @@
+"""From a policy file to a candidate entry: compile, check and (when a kernel is at hand)
+verify it, and collect what the metadata needs. Nothing here touches git.
+
+The policy is copied into a scratch folder under its repository file name first, so the
+generated C and every diagnostic name `policy.sched` the same way whatever the user's path
+was; diagnostics are mapped back to the user's path for display.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from schedc.compiler.lower import lower_policy
+from schedc.compiler.pipeline import CompileResult, compile_policy, read_source
+from schedc.compiler.toolchain import Toolchain, load_toolchain
+from schedc.diagnostics import Diagnostic, Severity, has_errors
+from schedc.dsl.sema import Ty, TypedPolicy
+from schedc.repo import layout
+from schedc.repo.machine import bzimage_release, host_kernel
+from schedc.repo.models import (
+    ProgramResult,
+    Tunable,
+    VerificationReport,
+    VerificationSummary,
+    name_problem,
+    now,
+)
+from schedc.settings import EnvironmentProblem, Settings, cache_root
+from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion, version_text
+from schedc.verifier.checks import check_file, is_c, is_dsl
+from schedc.verifier.checks import generated_c_path as check_c_path
+from schedc.verifier.sandbox import REMEDY, sandbox_problem
+from schedc.verifier.verify import host_problem, verify_policies
+
+VerifyMode = Literal["auto", "always", "never"]
+MAX_SOURCE_BYTES = 512 * 1024
+
+_C_TUNABLE = re.compile(
+    r"^\s*const\s+volatile\s+(?P<type>u64|u32|s64|s32|int|unsigned|bool|__u64|__u32)\s+"
+    r"(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<value>true|false|\d+)\s*(?:ULL|UL|U|LL)?\s*;",
+    re.M,
+)
+
+
+@dataclass
+class Candidate:
+    name: str
+    kind: Literal["dsl", "c"]
+    source_text: str
+    generated_c: str | None
+    description: str
+    tags: list[str]
+    tunables: list[Tunable]
+    verification: VerificationReport
+
+    @property
+    def source_file(self) -> str:
+        return layout.DSL_SOURCE if self.kind == "dsl" else layout.C_SOURCE
+
+    @property
+    def content_hash(self) -> str:
+        return "sha256:" + hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Prepared:
+    candidate: Candidate | None
+    diagnostics: list[Diagnostic]
+
+
+def _error(code: str, message: str, file: str, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, file, hint=hint)
+
+
+def prepare(
+    path: Path,
+    settings: Settings,
+    *,
+    name: str | None = None,
+    verify: VerifyMode = "auto",
+    target_kernel: KernelVersion = DEFAULT_TARGET,
+    progress: Callable[[str], None] | None = None,
+    unverified_reason: str = "skipped (--unverified): compiled and checked only",
+) -> Prepared:
+    """Raises EnvironmentProblem when a tool is missing (or no kernel with verify='always')."""
+    if not (is_dsl(path) or is_c(path)):
+        return Prepared(None, [_error("R001", "not a .sched or .bpf.c policy", str(path))])
+    holder = CompileResult(str(path))
+    text = read_source(path, holder)
+    if text is None:
+        return Prepared(None, holder.diagnostics)
+    if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
+        return Prepared(None, [_error("R001", "the policy is larger than 512 KiB", str(path))])
+    kind: Literal["dsl", "c"] = "dsl" if is_dsl(path) else "c"
+    toolchain = functools.cache(lambda: load_toolchain(settings))
+    with tempfile.TemporaryDirectory(prefix="schedc-repo-") as tmp:
+        staged = Path(tmp) / (layout.DSL_SOURCE if kind == "dsl" else layout.C_SOURCE)
+        staged.write_text(text, encoding="utf-8")
+        diags, compiled = _compile_and_check(staged, settings, toolchain, target_kernel)
+        diags = _relocate(diags, staged, path)
+        if has_errors(diags) or compiled is None:
+            return Prepared(None, diags)
+        policy = compiled.policy
+        final_name = name or (policy.name if policy else _c_name(path))
+        problem = name_problem(final_name)
+        if problem:
+            hint = "pass --name NAME" if not name else None
+            return Prepared(None, [*diags, _error("R002", problem, str(path), hint)])
+        report, verify_diags = _verification(
+            Path(tmp) / "policy.bpf.o",
+            settings,
+            verify,
+            target_kernel,
+            diags,
+            progress,
+            unverified_reason,
+        )
+        verify_diags = _relocate(verify_diags, staged, path)
+        if has_errors(verify_diags) or report is None:
+            return Prepared(None, diags + verify_diags)
+    candidate = Candidate(
+        name=final_name,
+        kind=kind,
+        source_text=text,
+        generated_c=lower_policy(policy, layout.DSL_SOURCE, layout.GENERATED) if policy else None,
+        description=policy.description if policy else _c_description(text),
+        tags=list(policy.tags) if policy else [],
+        tunables=_dsl_tunables(policy) if policy else _c_tunables(text),
+        verification=report,
+    )
+    return Prepared(candidate, diags)
+
+
+def _compile_and_check(
+    staged: Path,
+    settings: Settings,
+    toolchain: Callable[[], Toolchain],
+    target_kernel: KernelVersion,
+) -> tuple[list[Diagnostic], CompileResult | None]:
+    try:
+        checked = check_file(staged, settings, toolchain=toolchain, target_kernel=target_kernel)
+    finally:  # check keeps its C per source path; this path is a scratch one, never seen again
+        check_c_path(cache_root(settings), staged).unlink(missing_ok=True)
+    if has_errors(checked.diagnostics):
+        return checked.diagnostics, None
+    emit = staged.with_name("scratch.bpf.c") if is_dsl(staged) else None
+    compiled = compile_policy(
+        staged, settings, out=staged.with_name("policy.bpf.o"), emit_c=emit, toolchain=toolchain()
+    )
+    diags = list(dict.fromkeys([*checked.diagnostics, *compiled.diagnostics]))
+    return diags, compiled if compiled.ok else None
+
+
+def _relocate(diags: list[Diagnostic], staged: Path, original: Path) -> list[Diagnostic]:
+    staged_names = {str(staged), str(staged.resolve())}
+    return [replace(d, file=str(original)) if d.file in staged_names else d for d in diags]
+
+
+def _verification(
+    obj: Path,
+    settings: Settings,
+    mode: VerifyMode,
+    target_kernel: KernelVersion,
+    check_diags: list[Diagnostic],
+    progress: Callable[[str], None] | None,
+    unverified_reason: str,
+) -> tuple[VerificationReport | None, list[Diagnostic]]:
+    findings = [d.to_json() for d in check_diags]
+    warnings = sum(1 for d in check_diags if d.severity is Severity.WARNING)
+
+    def unverified(reason: str) -> VerificationReport:
+        summary = VerificationSummary(
+            status="unverified", stage="check", warnings=warnings, reason=reason, date=now()
+        )
+        return VerificationReport(
+            summary=summary, target_kernel=version_text(target_kernel), diagnostics=findings
+        )
+
+    if mode == "never":
+        return unverified(unverified_reason), []
+    where, reason = _kernel_at_hand(settings)
+    if where is None:
+        if mode == "always":
+            raise EnvironmentProblem(f"--verify needs a kernel with sched_ext: {reason}", REMEDY)
+        return unverified(reason), []
+    results = verify_policies([obj], settings, mode=where, progress=progress)
+    result = results[0]
+    if not result.ok:
+        return None, result.diagnostics
+    programs = [
+        ProgramResult(
+            name=p.name,
+            insns_processed=p.insns_processed,
+            states=p.states,
+            verification_time_us=p.verification_time_us,
+        )
+        for p in result.programs
+    ]
+    summary = VerificationSummary(
+        status="verified",
+        stage="run" if result.stage == "run" else "verifier",
+        kernel=_kernel_name(settings, where),
+        mode=where,  # type: ignore[arg-type]
+        insns_processed=_total([p.insns_processed for p in result.programs]),
+        programs=len(programs),
+        warnings=warnings,
+        date=now(),
+    )
+    report = VerificationReport(
+        summary=summary,
+        target_kernel=version_text(target_kernel),
+        diagnostics=findings + [d.to_json() for d in result.diagnostics],
+        programs=programs,
+    )
+    return report, []
+
+
+def _total(counts: list[int | None]) -> int | None:
+    """The verifier's instruction count over all programs; None when it reported none."""
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None
+
+
+def _kernel_at_hand(settings: Settings) -> tuple[str | None, str]:
+    """('host' | 'sandbox', '') when the verifier can run, else (None, why not)."""
+    host = host_problem()
+    if host is None:
+        return "host", ""
+    sandbox = sandbox_problem(settings)
+    if sandbox is None:
+        return "sandbox", ""
+    return None, f"no kernel verifier at hand ({host}; {sandbox})"
+
+
+def _kernel_name(settings: Settings, where: str) -> str:
+    if where == "host":
+        return host_kernel()
+    kernel = Path(settings.kernel or "")
+    return bzimage_release(kernel) or kernel.name
+
+
+def _c_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".bpf.c", ".c"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _c_description(text: str) -> str:
+    """The first sentence of the file's leading comment (after any SPDX line)."""
+    lines = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            if lines:
+                break
+            continue
+        if not line.startswith(("/*", "*", "//")):
+            break
+        line = line.lstrip("/*").rstrip("*/").strip()
+        if not line or line.startswith(("SPDX-License-Identifier", "Copyright")):
+            if lines:
+                break
+            continue
+        lines.append(line)
+    first = " ".join(lines)
+    return first.split(". ")[0].rstrip(".")[:200]
+
+
+def _dsl_tunables(policy: TypedPolicy) -> list[Tunable]:
+    out = []
+    for p in policy.params:
+        if p.ty is Ty.DURATION:
+            kind, unit, default = "duration", "ns", p.value
+        elif p.ty is Ty.BOOL:
+            kind, unit, default = "bool", None, bool(p.value)
+        else:
+            kind, unit, default = "int", None, p.value
+        out.append(
+            Tunable(name=p.name, type=kind, default=default, min=p.low, max=p.high, unit=unit)
+        )
+    return out
+
+
+def _c_tunables(text: str) -> list[Tunable]:
+    """`const volatile` globals with an initial value: what a loader sets before loading."""
+    out = []
+    for m in _C_TUNABLE.finditer(text):
+        value = m.group("value")
+        if m.group("type") == "bool" or value in ("true", "false"):
+            out.append(Tunable(name=m.group("name"), type="bool", default=value == "true"))
+        else:
+            out.append(Tunable(name=m.group("name"), type="int", default=int(value)))
+    return out

@@ -1,0 +1,311 @@
+"""The repository's metadata as pydantic models: what `meta.json`, `verification.json` and the
+performance records under `perf/` hold. Every file carries `schema_version`; a file written by
+a newer schedc is refused with a message rather than half-read.
+
+Models forbid unknown keys, so a typo in a hand-edited file is a validation error that `fsck`
+reports (and `search` skips), not a silently ignored field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from schedc.dsl.sema import NAME_RE
+
+SCHEMA_VERSION = 1
+NAME_RULES = "1-24 lowercase letters, digits and '_', starting with a letter"
+
+_TAG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_WORKLOAD_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_METRIC_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/%()-]{0,63}(?<! )")  # "cpu bogo ops/s"
+_TUNABLE_RE = re.compile(r"(--?)?[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a policy (it becomes a directory), or None. The rules are the
+    DSL's scheduler-name rules, so a DSL policy's own name always fits."""
+    if not name:
+        return "the policy name is empty"
+    if "/" in name or "\\" in name:
+        return f"'{name}' contains a path separator"
+    if ".." in name:
+        return f"'{name}' contains '..'"
+    if not NAME_RE.fullmatch(name):
+        return f"'{name}' is not a valid policy name: use {NAME_RULES}"
+    return None
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"'{value}' is not a valid {what} (pattern {regex.pattern})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _parent(value: str) -> str:
+    name, _, rev = value.partition("@")
+    _name(name)
+    if "@" in value and not rev:
+        raise ValueError("a parent is NAME or NAME@REV")
+    return value
+
+
+PolicyName = Annotated[str, AfterValidator(_name)]
+Tag = Annotated[str, _pattern(_TAG_RE, "tag")]
+WorkloadId = Annotated[str, _pattern(_WORKLOAD_RE, "workload id")]
+MetricName = Annotated[str, _pattern(_METRIC_RE, "metric name")]
+Parent = Annotated[str, AfterValidator(_parent)]
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Versioned(_Model):
+    schema_version: int = SCHEMA_VERSION
+
+    @model_validator(mode="after")
+    def _known_schema(self) -> _Versioned:
+        if self.schema_version > SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} was written by a newer schedc "
+                f"(this one reads {SCHEMA_VERSION}); upgrade schedc"
+            )
+        if self.schema_version < 1:
+            raise ValueError("schema_version must be >= 1")
+        return self
+
+
+Scalar = int | float | bool | str
+
+
+class Tunable(_Model):
+    """A knob: a DSL `param` (set before load) or an scx scheduler's command-line option."""
+
+    name: Annotated[str, _pattern(_TUNABLE_RE, "tunable name")]
+    type: Literal["duration", "int", "float", "bool", "flag", "string", "list"]
+    default: Scalar | list[Scalar] | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    unit: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _range(self) -> Tunable:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"tunable {self.name}: min {self.min} > max {self.max}")
+        numeric = isinstance(self.default, int | float) and not isinstance(self.default, bool)
+        if numeric:
+            low = self.min if self.min is not None else -math.inf
+            high = self.max if self.max is not None else math.inf
+            if not low <= self.default <= high:  # type: ignore[operator]
+                raise ValueError(f"tunable {self.name}: default {self.default} is out of range")
+        return self
+
+
+class ProgramResult(_Model):
+    name: str
+    insns_processed: int | None = None
+    states: int | None = None
+    verification_time_us: int | None = None
+
+
+class VerificationSummary(_Model):
+    """How far the policy got before it was accepted. `unverified` policies passed compile and
+    check only; `reason` says why the kernel verifier was not run."""
+
+    status: Literal["verified", "unverified"]
+    stage: Literal["check", "verifier", "run"]
+    kernel: str | None = None
+    mode: Literal["host", "sandbox"] | None = None
+    insns_processed: int | None = None
+    programs: int | None = None
+    warnings: int = 0
+    reason: str | None = None
+    date: datetime
+
+
+class VerificationReport(_Versioned):
+    """`verification.json`: the summary, plus every check finding and per-program figures."""
+
+    summary: VerificationSummary
+    target_kernel: str
+    diagnostics: list[dict[str, object]] = []
+    programs: list[ProgramResult] = []
+
+
+class Machine(_Model):
+    cpu_model: str
+    cores: int = Field(ge=1)
+    fingerprint: str
+
+
+class Upstream(_Model):
+    """Where a catalogue scheduler lives and how it is started."""
+
+    project: str
+    path: str | None = None
+    binary: str
+    language: str
+    maturity: Literal["production", "example", "experimental"]
+    usage: str
+    notes: str = ""
+
+
+class PolicyMeta(_Versioned):
+    """`meta.json` of one policy directory."""
+
+    name: PolicyName
+    kind: Literal["dsl", "c", "catalog"]
+    description: str = ""
+    tags: list[Tag] = []
+    workloads: list[WorkloadId] = []
+    author: str | None = None
+    agent: str | None = None
+    parent: Parent | None = None
+    version: int = Field(default=1, ge=1)
+    source: Literal["policy.sched", "policy.bpf.c"] | None = None
+    content_hash: str | None = None
+    compiler_version: str | None = None
+    target_kernels: list[str] = []
+    tunables: list[Tunable] = []
+    verification: VerificationSummary | None = None
+    upstream: Upstream | None = None
+    created: datetime
+    updated: datetime
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> PolicyMeta:
+        if self.kind == "catalog":
+            if self.upstream is None:
+                raise ValueError("a catalog entry needs 'upstream'")
+            if self.source is not None:
+                raise ValueError("a catalog entry has no source file")
+            return self
+        want = "policy.sched" if self.kind == "dsl" else "policy.bpf.c"
+        if self.source != want:
+            raise ValueError(f"a {self.kind} policy's source is '{want}'")
+        if not (self.content_hash or "").startswith("sha256:"):
+            raise ValueError("content_hash must be 'sha256:<hex>'")
+        return self
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def improvement_of(
+    median: float, baseline: float | None, direction: Literal["higher", "lower"]
+) -> float | None:
+    """Relative gain over the baseline in the good direction: +0.25 is 25% better."""
+    if baseline is None or baseline == 0:
+        return None
+    gain = (median - baseline) if direction == "higher" else (baseline - median)
+    return round(gain / abs(baseline), 6)
+
+
+class PerformanceRecord(_Versioned):
+    """One measurement of a policy under a workload, against a baseline scheduler. `n`,
+    `median`, `baseline_median` and `improvement` are derived from the values; when a file
+    states them they must agree (a hand-edit that breaks this is caught)."""
+
+    id: str = Field(pattern=r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
+    policy: PolicyName
+    policy_version: int | None = None
+    content_hash: str | None = None
+    workload: WorkloadId
+    workload_description: str = ""
+    metric: MetricName
+    unit: str = ""
+    direction: Literal["higher", "lower"]
+    values: list[float] = Field(min_length=1)
+    n: int
+    median: float
+    baseline_values: list[float] = []
+    baseline_median: float | None = None
+    baseline_scheduler: str | None = None
+    improvement: float | None = None
+    tunables: dict[str, str] = {}
+    kernel: str
+    machine: Machine
+    date: datetime
+    author: str | None = None
+    agent: str | None = None
+    notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        values = data.get("values")
+        if isinstance(values, list) and values and all(_is_number(v) for v in values):
+            data.setdefault("n", len(values))
+            data.setdefault("median", _median(values))
+        base = data.get("baseline_values")
+        if isinstance(base, list) and base and all(_is_number(v) for v in base):
+            data.setdefault("baseline_median", _median(base))
+        median, baseline = data.get("median"), data.get("baseline_median")
+        if (
+            _is_number(median)
+            and _is_number(baseline)
+            and data.get("direction")
+            in (
+                "higher",
+                "lower",
+            )
+        ):
+            data.setdefault("improvement", improvement_of(median, baseline, data["direction"]))
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PerformanceRecord:
+        if not all(math.isfinite(v) for v in [*self.values, *self.baseline_values]):
+            raise ValueError("values must be finite numbers")
+        if self.n != len(self.values):
+            raise ValueError(f"n is {self.n} but there are {len(self.values)} values")
+        if not math.isclose(self.median, _median(self.values), rel_tol=1e-9, abs_tol=1e-12):
+            raise ValueError(f"median {self.median} is not the median of the values")
+        if self.baseline_values:
+            expected = _median(self.baseline_values)
+            if self.baseline_median is None or not math.isclose(
+                self.baseline_median, expected, rel_tol=1e-9, abs_tol=1e-12
+            ):
+                raise ValueError("baseline_median is not the median of baseline_values")
+        want = improvement_of(self.median, self.baseline_median, self.direction)
+        if (want is None) != (self.improvement is None) or (
+            want is not None
+            and self.improvement is not None
+            and not math.isclose(want, self.improvement, rel_tol=1e-6, abs_tol=1e-9)
+        ):
+            raise ValueError("improvement does not follow from median and baseline_median")
+        return self
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def to_json_text(model: BaseModel) -> str:
+    """The stored form: indented, keys in field order, one trailing newline (diffs stay small)."""
+    return model.model_dump_json(indent=2) + "\n"

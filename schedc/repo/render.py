@@ -1,0 +1,164 @@
+"""Human-readable text for `schedc repo` results (JSON comes from each result's to_json)."""
+
+from __future__ import annotations
+
+from schedc.repo.add import AddResult
+from schedc.repo.catalog import SeedResult
+from schedc.repo.entries import Entry
+from schedc.repo.history import LogEntry
+from schedc.repo.models import PerformanceRecord, PolicyMeta
+from schedc.repo.perf import RecordResult, summary
+from schedc.repo.sync import SyncResult
+
+
+def short(sha: str | None) -> str:
+    return sha[:10] if sha else "-"
+
+
+def verification_text(meta: PolicyMeta) -> str:
+    v = meta.verification
+    if meta.kind == "catalog":
+        return "catalogue entry"
+    if v is None:
+        return "no verification record"
+    if v.status == "verified":
+        return f"verified on {v.kernel} ({v.mode}, {v.insns_processed} insns)"
+    return f"unverified: {v.reason}" if v.reason else "unverified"
+
+
+def added(result: AddResult) -> str:
+    meta = result.meta
+    if result.status == "rejected" or meta is None:
+        return f"rejected {result.source}: it was not added"
+    if result.status == "unchanged":
+        return f"unchanged: {meta.name} v{meta.version} already has this source and metadata"
+    return (
+        f"added {meta.name} v{meta.version} as {short(result.commit)} ({verification_text(meta)})"
+    )
+
+
+def recorded(result: RecordResult) -> str:
+    lines = [f"recorded for {result.name} as {short(result.commit)}:"]
+    lines += [f"  {summary(r)}" for r in result.records]
+    return "\n".join(lines)
+
+
+def listing(entries: list[Entry]) -> str:
+    rows = []
+    for e in entries:
+        if e.meta is None:
+            rows.append(f"{e.name:<24} BROKEN   {e.problems[0][1] if e.problems else ''}")
+            continue
+        m = e.meta
+        best = e.best()
+        status = (
+            "catalog" if m.kind == "catalog" else (m.verification.status if m.verification else "-")
+        )
+        line = f"{m.name:<24} v{m.version:<3} {m.kind:<7} {status:<10} {m.description[:60]}"
+        if best is not None and best.improvement is not None:
+            line += f"  [{best.workload} {best.improvement * 100:+.0f}%]"
+        rows.append(line)
+    return "\n".join(rows) if rows else "the repository has no policies yet"
+
+
+def record_lines(records: list[PerformanceRecord]) -> list[str]:
+    return [
+        f"  {r.date:%Y-%m-%d} v{r.policy_version} {summary(r)} on {r.kernel}, "
+        f"{r.machine.cpu_model} x{r.machine.cores}"
+        for r in records
+    ]
+
+
+def shown(entry: Entry, sha: str) -> str:
+    lines = [f"{entry.name} at {short(sha)}"]
+    m = entry.meta
+    for path, problem in entry.problems:
+        lines.append(f"  problem: {path}: {problem}")
+    if m is None:
+        return "\n".join(lines)
+    lines += [
+        f"  version {m.version} ({m.kind}), {verification_text(m)}",
+        f"  {m.description}" if m.description else "  (no description)",
+    ]
+    if m.tags:
+        lines.append(f"  tags: {', '.join(m.tags)}")
+    if m.workloads:
+        lines.append(f"  suits: {', '.join(m.workloads)}")
+    if m.parent:
+        lines.append(f"  parent: {m.parent}")
+    if m.upstream:
+        lines += [f"  run: {m.upstream.usage}", f"  {m.upstream.notes}"]
+    if m.tunables:
+        lines.append("  tunables:")
+        for t in m.tunables:
+            rng = _range(t.min, t.max)
+            unit = f" {t.unit}" if t.unit else ""
+            default = f" = {t.default}{unit}" if t.default is not None else ""
+            desc = f"  {t.description}" if t.description else ""
+            lines.append(f"    {t.name} ({t.type}){default}{rng}{desc}")
+    if entry.records:
+        lines.append("  performance:")
+        lines += record_lines(sorted(entry.records, key=lambda r: r.date))
+    return "\n".join(lines)
+
+
+def _range(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f" in {low}..{high}"
+    if low is not None:
+        return f" >= {low}"
+    return f" <= {high}" if high is not None else ""
+
+
+def log(entries: list[LogEntry]) -> str:
+    return "\n".join(f"{short(e.commit)} {e.date[:19]} {e.author:<16} {e.summary}" for e in entries)
+
+
+def seeded(result: SeedResult) -> str:
+    lines = [f"catalogue: {len(result.catalog)} scx schedulers ({', '.join(result.catalog)})"]
+    for r in result.examples:
+        lines.append(f"example: {added(r)}")
+    if result.skipped:
+        lines.append(f"examples not added: {result.skipped}")
+    return "\n".join(lines)
+
+
+def search(payload: dict[str, object]) -> str:
+    results = payload["results"]
+    assert isinstance(results, list)
+    if not results:
+        return "no policy matches"
+    lines = []
+    for r in results:
+        why = r["why"]["fields"]
+        matched = "; ".join(f"{k}: {', '.join(v)}" for k, v in why.items())
+        lines.append(f"{r['score']:9.4g}  {r['name']:<24} {r['description'][:60]}")
+        if matched:
+            lines.append(f"           matched {matched}")
+        best = r["best"]
+        if best and best.get("improvement") is not None:
+            base = best.get("baseline_scheduler") or "baseline"
+            lines.append(
+                f"           best: {best['workload']} {best['metric']} "
+                f"{best['improvement'] * 100:+.1f}% vs {base}"
+            )
+    skipped = payload.get("skipped") or []
+    if skipped:
+        names = ", ".join(s["name"] for s in skipped)  # type: ignore[index]
+        lines.append(f"(skipped broken entries: {names}; see schedc repo fsck)")
+    return "\n".join(lines)
+
+
+def synced(result: SyncResult) -> str:
+    if result.conflicts:
+        lines = [
+            f"pull from {result.remote}/{result.branch} stopped: conflicting edits, nothing "
+            "was merged"
+        ]
+        for c in result.conflicts:
+            ours = f"v{c.ours.get('version')}" if c.ours.get("exists") else "deleted"
+            theirs = f"v{c.theirs.get('version')}" if c.theirs.get("exists") else "deleted"
+            lines.append(f"  {c.name}: here {ours}, {result.remote} {theirs}")
+        return "\n".join(lines)
+    changed = f" ({len(result.changed)} policies changed)" if result.changed else ""
+    return f"{result.action}: {result.remote}/{result.branch} at {short(result.head)}{changed}"

@@ -1,0 +1,184 @@
+"""`repo push` / `repo pull`: share one repository between machines through any git remote.
+
+Pull merges, and refuses — without touching anything — when both sides changed the same
+policy since they last agreed (its source, metadata or verification, not its performance
+records: those are separate files and always merge). Git's own conflicts are caught too: the
+merge is aborted and the policies named. Nothing is ever overwritten silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import git
+
+from schedc.repo import layout
+from schedc.repo.gitstore import GitStore, RepoError
+from schedc.repo.models import PolicyMeta
+
+
+@dataclass
+class Conflict:
+    name: str
+    ours: dict[str, object]
+    theirs: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "ours": self.ours, "theirs": self.theirs}
+
+
+@dataclass
+class SyncResult:
+    action: str  # push: pushed | up-to-date;  pull: up-to-date | fast-forward | merged | conflict
+    remote: str
+    branch: str
+    head: str | None
+    changed: list[str] = field(default_factory=list)  # policies the pull brought in
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "action": self.action,
+            "remote": self.remote,
+            "branch": self.branch,
+            "head": self.head,
+            "changed": self.changed,
+            "conflicts": [c.to_json() for c in self.conflicts],
+        }
+
+
+def _remote(store: GitStore, name: str) -> git.Remote:
+    try:
+        return store.repo.remote(name)
+    except ValueError:
+        raise RepoError(
+            f"the repository has no remote '{name}'",
+            f"add one: git -C {store.root} remote add {name} URL (any git URL; a bare repository "
+            "on a shared disk works too)",
+            exit_code=2,
+        ) from None
+
+
+def _branch(store: GitStore, branch: str | None) -> str:
+    if branch:
+        return branch
+    try:
+        return store.repo.active_branch.name
+    except TypeError:
+        raise RepoError("HEAD is detached; pass --branch", exit_code=2) from None
+
+
+def push(store: GitStore, remote: str = "origin", branch: str | None = None) -> SyncResult:
+    _remote(store, remote)
+    branch = _branch(store, branch)
+    with store.lock():
+        head = store.head()
+        try:
+            out = store.repo.git.push("--porcelain", remote, f"HEAD:refs/heads/{branch}")
+        except git.GitCommandError as exc:
+            text = f"{exc.stdout}\n{exc.stderr}"
+            if "rejected" in text or "non-fast-forward" in text or "fetch first" in text:
+                raise RepoError(
+                    f"{remote}/{branch} has commits this repository does not have",
+                    "run `schedc repo pull` first, then push again",
+                ) from None
+            raise RepoError(f"push to {remote} failed: {exc.stderr.strip()}") from None
+    action = "up-to-date" if "[up to date]" in out else "pushed"
+    return SyncResult(action, remote, branch, head)
+
+
+def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> SyncResult:
+    _remote(store, remote)
+    branch = _branch(store, branch)
+    g = store.repo.git
+    with store.lock():
+        dirty = store.dirty(["."])
+        if dirty:
+            raise RepoError(
+                f"uncommitted changes: {', '.join(dirty[:5])}",
+                f"commit or discard them first (git -C {store.root} status)",
+            )
+        try:
+            g.fetch("--quiet", remote)
+        except git.GitCommandError as exc:
+            raise RepoError(f"fetch from {remote} failed: {exc.stderr.strip()}") from None
+        theirs_ref = f"refs/remotes/{remote}/{branch}"
+        if not store.has_commit(theirs_ref):  # the remote has no such branch yet
+            return SyncResult("up-to-date", remote, branch, store.head())
+        ours, theirs = store.commit("HEAD").hexsha, store.commit(theirs_ref).hexsha
+        bases = store.repo.merge_base(ours, theirs)
+        if not bases:
+            raise RepoError(
+                f"{remote}/{branch} shares no history with this repository",
+                "clone the shared repository instead: schedc repo init --from URL",
+            )
+        base = bases[0].hexsha
+        changed = _changed_policies(store, base, theirs)
+        if base == theirs:
+            return SyncResult("up-to-date", remote, branch, ours)
+        if base == ours:
+            g.merge("--ff-only", "--quiet", theirs)
+            return SyncResult("fast-forward", remote, branch, store.head(), changed)
+        conflicts = _policy_conflicts(store, base, ours, theirs)
+        if conflicts:
+            return SyncResult("conflict", remote, branch, ours, changed, conflicts)
+        try:
+            g.merge(
+                "--no-ff",
+                "--no-edit",
+                "-m",
+                f"merge {remote}/{branch}\n\nSchedc-Action: merge\n",
+                theirs,
+                env=store.identity().env(),
+            )
+        except git.GitCommandError:
+            unmerged = g.diff("--name-only", "--diff-filter=U").splitlines()
+            g.merge("--abort")
+            names = sorted({n for p in unmerged if (n := layout.policy_of(p))}) or unmerged
+            found = [Conflict(n, _side(store, n, ours), _side(store, n, theirs)) for n in names]
+            return SyncResult("conflict", remote, branch, ours, changed, found)
+        return SyncResult("merged", remote, branch, store.head(), changed)
+
+
+def _changed_policies(store: GitStore, old: str, new: str) -> list[str]:
+    return sorted({n for p in store.changed_paths(old, new) if (n := layout.policy_of(p))})
+
+
+def _edited(store: GitStore, base: str, head: str) -> set[str]:
+    """Policies whose files other than performance records differ between base and head."""
+    return {
+        n
+        for p in store.changed_paths(base, head)
+        if not layout.is_record(p) and (n := layout.policy_of(p))
+    }
+
+
+def _policy_conflicts(store: GitStore, base: str, ours: str, theirs: str) -> list[Conflict]:
+    both = _edited(store, base, ours) & _edited(store, base, theirs)
+    conflicts = []
+    for name in sorted(both):
+        if _content(store, name, ours) != _content(store, name, theirs):
+            conflicts.append(Conflict(name, _side(store, name, ours), _side(store, name, theirs)))
+    return conflicts
+
+
+def _content(store: GitStore, name: str, rev: str) -> dict[str, bytes]:
+    blobs = store.read_many(rev, [layout.policy_dir(name)])
+    return {p: d for p, d in blobs.items() if not layout.is_record(p)}
+
+
+def _side(store: GitStore, name: str, rev: str) -> dict[str, object]:
+    raw = store.read(layout.policy_file(name, layout.META), rev)
+    side: dict[str, object] = {"commit": rev, "exists": raw is not None}
+    if raw is not None:
+        try:
+            meta = PolicyMeta.model_validate_json(raw)
+            side.update(version=meta.version, content_hash=meta.content_hash)
+        except ValueError:
+            side.update(version=None, content_hash=None)
+    return side

@@ -1,0 +1,149 @@
+"""`repo push` / `repo pull` between two clones through a local bare remote: records from two
+machines merge, conflicting edits of one policy are reported and nothing is overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schedc.repo.gitstore import GitStore
+from tests import test_repo_support as support
+from tests.test_repo_support import (
+    cli,
+    commit_count,
+    git,
+    is_clean,
+    record_args,
+    synthetic,
+)
+
+repo_env = support.repo_env
+store = support.store  # fixtures
+
+
+def at(repo: GitStore | Path, *args: str):
+    root = repo.root if isinstance(repo, GitStore) else repo
+    return cli(*args, "--repo", str(root))
+
+
+@pytest.fixture
+def pair(store: GitStore, tmp_path) -> tuple[GitStore, GitStore]:
+    """Machine A (the store) and machine B, sharing a bare remote that A created."""
+    synthetic(store, "shared", "a policy both machines know", ("batch",))
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(store.root, "remote", "add", "origin", str(remote))
+    pushed = at(store, "push")
+    assert pushed.code == 0 and pushed.out.startswith("pushed: origin/main"), pushed.err
+    b = tmp_path / "machine_b"
+    assert cli("init", "--repo", str(b), "--from", str(remote)).code == 0
+    return store, GitStore(b)
+
+
+def test_a_record_travels_from_one_machine_to_the_other(pair):
+    a, b = pair
+    assert at(b, *record_args("shared", "build", "9", "10")).code == 0
+    assert at(b, "push").code == 0
+    assert at(a, "search", "build").out.count("shared") == 0  # not there yet
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 0, ran.err
+    assert ran.json()["action"] == "fast-forward" and ran.json()["changed"] == ["shared"]
+    assert a.head() == b.head() and is_clean(a.root)
+    found = at(a, "search", "build", "--format", "json").json()
+    assert found["results"][0]["name"] == "shared" and found["index"]["refresh"] != "none"
+    assert at(a, "pull").out.startswith("up-to-date")
+    assert at(a, "push").out.startswith("up-to-date")
+
+
+def test_records_from_both_sides_merge_without_conflict(pair):
+    a, b = pair
+    assert at(a, *record_args("shared", "web", "5", "8")).code == 0
+    synthetic(a, "only_a", "new on machine a")
+    assert at(b, *record_args("shared", "build", "9", "10")).code == 0
+    synthetic(b, "only_b", "new on machine b")
+    assert at(b, "push").code == 0
+    rejected = at(a, "push")
+    assert rejected.code == 1 and "schedc repo pull" in rejected.err
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 0 and ran.json()["action"] == "merged", ran.out
+    assert sorted(ran.json()["changed"]) == ["only_b", "shared"]
+    workloads = {
+        r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]
+    }
+    assert workloads == {"web", "build"}
+    assert (a.root / "policies/only_a").is_dir() and (a.root / "policies/only_b").is_dir()
+    assert "Schedc-Action: merge" in git(a.root, "log", "-1", "--format=%B")
+    assert at(a, "push").code == 0 and at(b, "pull").code == 0 and a.head() == b.head()
+    assert at(a, "fsck").code == 0
+
+
+def test_conflicting_edits_of_one_policy_are_reported_not_merged(pair):
+    a, b = pair
+    synthetic(a, "shared", "edited on a", source="# version from a\n", version=2)
+    synthetic(b, "shared", "edited on b", source="# version from b\n", version=2)
+    assert at(b, "push").code == 0
+    head = a.head()
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 1
+    out = ran.json()
+    assert out["ok"] is False and out["action"] == "conflict"
+    [conflict] = out["conflicts"]
+    assert conflict["name"] == "shared"
+    assert conflict["ours"]["version"] == conflict["theirs"]["version"] == 2
+    assert conflict["ours"]["content_hash"] != conflict["theirs"]["content_hash"]
+    assert a.head() == head and is_clean(a.root)
+    assert not (a.root / ".git" / "MERGE_HEAD").exists()
+    assert (a.root / "policies/shared/policy.sched").read_text() == "# version from a\n"
+    human = at(a, "pull")
+    assert human.code == 1 and "shared: here v2, origin v2" in human.out
+
+
+def test_the_same_edit_on_both_sides_is_not_a_conflict(pair):
+    a, b = pair
+    for repo, who in ((a, "a"), (b, "b")):
+        repo_meta = repo.root / "policies/shared/meta.json"
+        text = repo_meta.read_text().replace("a policy both machines know", "same words")
+        repo_meta.write_text(text)
+        git(repo.root, "commit", "-q", "-am", f"same edit, made on {who}")
+    assert at(b, "push").code == 0
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 0 and ran.json()["action"] == "merged"
+
+
+def test_a_git_conflict_outside_policies_aborts_the_merge(pair):
+    a, b = pair
+    for repo, words in ((a, "from a"), (b, "from b")):
+        (repo.root / "README.md").write_text(words + "\n")
+        git(repo.root, "commit", "-q", "-am", words)
+    assert at(b, "push").code == 0
+    head = a.head()
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 1 and [c["name"] for c in ran.json()["conflicts"]] == ["README.md"]
+    assert a.head() == head and is_clean(a.root)
+    assert not (a.root / ".git" / "MERGE_HEAD").exists()
+
+
+def test_pull_refuses_with_uncommitted_changes(pair):
+    a, b = pair
+    assert at(b, *record_args("shared", "w", "1", "2")).code == 0 and at(b, "push").code == 0
+    (a.root / "policies/shared/meta.json").write_text("{}")
+    ran = at(a, "pull")
+    assert ran.code == 1 and "uncommitted changes" in ran.err
+    assert (a.root / "policies/shared/meta.json").read_text() == "{}"
+
+
+def test_without_a_remote_push_and_pull_say_how_to_add_one(store: GitStore):
+    for command in ("push", "pull"):
+        ran = cli(command)
+        assert ran.code == 2 and "no remote 'origin'" in ran.err
+        assert "remote add origin URL" in ran.err
+
+
+def test_pull_from_an_empty_remote_is_up_to_date(store: GitStore, tmp_path):
+    remote = tmp_path / "empty.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(store.root, "remote", "add", "origin", str(remote))
+    ran = cli("pull", "--format", "json")
+    assert ran.code == 0 and ran.json()["action"] == "up-to-date"
+    assert commit_count(store.root) >= 1
