@@ -1,0 +1,205 @@
+"""Regenerates benchmarks/README.md: every example policy against EEVDF on every `schedc bench`
+workload, in the sched_ext sandbox guest — one boot per workload, all policies in it.
+
+    python benchmarks/report.py [--runs 5] [--duration 2] [--scale 0.5] [--cpus 2]
+                                [--workload NAME]... [--json results.json] [--plot out.png]
+    python benchmarks/report.py --from-json results.json   # rewrite the README only
+
+Needs the sandbox settings (SCHEDC_KERNEL, SCHEDC_BPFTOOL, SCHEDC_BTF), QEMU, virtme-ng,
+rt-tests, stress-ng, gcc and make. With the defaults it takes about 20 minutes under TCG on a
+2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from schedc.settings import EnvironmentProblem, load_settings  # noqa: E402
+from schedc.verifier.bench import TCG_NOTE, bench_objects, compile_for_bench  # noqa: E402
+from schedc.verifier.bench_workloads import RECIPES, WorkloadParams  # noqa: E402
+
+README = ROOT / "benchmarks" / "README.md"
+MARK = {"better": "**better**", "worse": "*worse*", "within noise": "≈", "failed": "FAILED",
+        "inconclusive": "?"}
+
+
+def _num(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    settings = load_settings()
+    if args.cpus:
+        settings = dataclasses.replace(settings, vm_cpus=args.cpus)
+    params = WorkloadParams(duration=args.duration, scale=args.scale, cpus=settings.vm_cpus)
+    examples = sorted((ROOT / "examples").glob("*.sched"))
+    results: list[dict[str, object]] = []
+    errors: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        compiled = compile_for_bench(examples, settings, Path(tmp))
+        if not compiled.ok:
+            raise SystemExit(f"examples did not compile: {compiled.failed}")
+        for workload in args.workload or list(RECIPES):
+            started = time.monotonic()
+            try:
+                found = bench_objects(
+                    compiled.policies, [workload], settings, runs=args.runs, warmup=1,
+                    params=params, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                )
+            except EnvironmentProblem as problem:
+                errors[workload] = problem.message
+                print(f"{workload}: {problem}", file=sys.stderr)
+                continue
+            timings[workload] = round(time.monotonic() - started, 1)
+            for r in found:
+                data = r.to_json()
+                data["policy"]["source"] = str(Path(r.policy.source).relative_to(ROOT))
+                results.append(data)
+    return {"results": results, "errors": errors, "boot_seconds": timings,
+            "params": params.to_json(), "runs": args.runs}
+
+
+def render(data: dict[str, object]) -> str:
+    results: list[dict] = data["results"]  # type: ignore[assignment]
+    workloads = list(dict.fromkeys(r["workload"] for r in results))
+    policies = list(dict.fromkeys(r["policy"]["name"] for r in results))
+    env = results[0]["environment"] if results else {}
+    by = {(r["workload"], r["policy"]["name"]): r for r in results}
+    lines = [
+        "# Policy benchmarks",
+        "",
+        "Every example policy (`examples/*.sched`) against the kernel's default scheduler",
+        "(EEVDF) on every `schedc bench` workload ([docs/bench.md](../docs/bench.md)). Generated",
+        "by `python benchmarks/report.py`; do not edit by hand.",
+        "",
+        f"> **Caveat.** {TCG_NOTE}. The figures say how the policies compare with each other",
+        "> and with EEVDF *in this sandbox*; they do not predict performance on real hardware.",
+        "> The runs are short and few: read the verdicts, which take the run-to-run noise into",
+        "> account, rather than the raw ratios.",
+        *([f"> {data['note']}"] if data.get("note") else []),
+        "",
+        f"- kernel {env.get('kernel')}, {env.get('vcpus')} vCPUs, {env.get('memory_kb')} kB, "
+        f"accelerator {env.get('accelerator')}, {env.get('qemu')}",
+        f"- host: {env.get('host_cpu')} ({env.get('host_cpus')} CPUs); "
+        f"packages: {', '.join(f'{k} {v}' for k, v in (env.get('packages') or {}).items())}",
+        f"- {data.get('runs')} measured runs per side after 1 warm-up; per run the baseline, then "
+        "each policy in turn (one boot per workload, all policies in it); workload parameters "
+        f"{json.dumps(data.get('params'))}",
+        f"- generated {env.get('date')} with schedc {env.get('schedc')}",
+        "",
+        "## Summary: ratio policy/EEVDF",
+        "",
+        "Each cell is the ratio of medians (policy over EEVDF) and the verdict: **better** or",
+        "*worse* when the 95% bootstrap interval excludes 1, ≈ when it contains 1 (within noise),",
+        "FAILED when the kernel ejected the policy. For time and latency lower is better, for",
+        "bogo ops/s higher is better.",
+        "",
+        "| policy | " + " | ".join(workloads) + " |",
+        "| --- | " + " | ".join("---" for _ in workloads) + " |",
+    ]
+    for p in policies:
+        cells = []
+        for w in workloads:
+            r = by.get((w, p))
+            if r is None:
+                cells.append("–")
+                continue
+            ratio = r["ratio"]
+            cells.append(f"{_num(ratio['value'])} {MARK.get(ratio['verdict'], ratio['verdict'])}")
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    for w in workloads:
+        first = next(r for r in results if r["workload"] == w)
+        base = first["baseline"]
+        recipe = first["environment"]["recipe"]
+        lines += [
+            "",
+            f"## {w}: {first['metric']} ({first['unit']}, {first['direction']} is better)",
+            "",
+            f"{recipe['summary']}. Command: `{recipe['command']}`.",
+            "",
+            f"EEVDF: median {_num(base['median'])} {first['unit']} "
+            f"(min {_num((base['spread'] or {}).get('min'))}, "
+            f"max {_num((base['spread'] or {}).get('max'))}; "
+            f"values {', '.join(_num(v) for v in base['values'])}).",
+            "",
+            "| policy | median | min – max | ratio | 95% interval | verdict | failed runs |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for p in policies:
+            r = by.get((w, p))
+            if r is None:
+                continue
+            pol, ratio = r["policy"], r["ratio"]
+            s = pol["spread"] or {}
+            ci = ratio["ci95"]
+            lines.append(
+                f"| {p} | {_num(pol['median'])} | {_num(s.get('min'))} – {_num(s.get('max'))} | "
+                f"{_num(ratio['value'])} | "
+                f"{f'{_num(ci[0])} – {_num(ci[1])}' if ci else '–'} | {ratio['verdict']} | "
+                f"{pol['failed_runs']} |"
+            )
+        beyond = sorted({
+            r["policy"]["name"] for r in results if r["workload"] == w
+            for run in r["policy"]["runs"] if run["extra"].get("overflow")
+        } | ({"EEVDF"} if any(run["extra"].get("overflow") for run in base["runs"]) else set()))
+        if beyond:
+            lines += ["", "p99 beyond the 100 ms histogram in some runs of: " + ", ".join(beyond)
+                      + " (such a run counts its largest latency, a lower bound of its p99)."]
+        failures = {
+            run["error"] for r in results if r["workload"] == w
+            for run in r["policy"]["runs"] if not run["ok"]
+        }
+        if failures:
+            lines += ["", "Failed runs: " + "; ".join(sorted(failures))]
+    errors: dict[str, str] = data.get("errors") or {}  # type: ignore[assignment]
+    if errors:
+        lines += ["", "## Not measured", ""]
+        lines += [f"- {w}: {e}" for w, e in errors.items()]
+    times = data.get("boot_seconds") or {}
+    if times:
+        lines += ["", "Wall-clock time per workload (one boot each, policy compilation excluded): "
+                  + ", ".join(f"{w} {s:.0f} s" for w, s in times.items()) + "."]  # type: ignore[union-attr]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=2.0)
+    ap.add_argument("--scale", type=float, default=0.5)
+    ap.add_argument("--cpus", type=int)
+    ap.add_argument("--workload", action="append", choices=list(RECIPES))
+    ap.add_argument("--json", type=Path, help="also keep the raw results here")
+    ap.add_argument("--from-json", type=Path, help="render the README from kept results")
+    ap.add_argument("--out", type=Path, default=README)
+    ap.add_argument("--note", help="a line for the README's caveat, e.g. about the host's load")
+    args = ap.parse_args()
+    if args.from_json:
+        data = json.loads(args.from_json.read_text())
+    else:
+        data = measure(args)
+        if args.json:
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+    if args.note:
+        data["note"] = args.note
+        if args.json:
+            args.json.write_text(json.dumps(data, indent=2) + "\n")
+    args.out.write_text(render(data))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

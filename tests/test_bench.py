@@ -1,0 +1,658 @@
+"""`schedc bench`: statistics, output parsers on captured tool output, the recipes run on the
+host, the guest script and result reading on made-up guest files, the CLI's early refusals,
+and one sandbox boot (marked `vm`) that runs every recipe once with fifo and with a policy the
+kernel ejects.
+
+Captured outputs in tests/data/bench/ (Debian 12: rt-tests 2.4, stress-ng 0.15.06):
+- hackbench.txt: `hackbench -g 2 -l 100`; hackbench-threads.txt: `hackbench -T -g 1 -f 5 -l 50`
+- stress-ng.txt: `stress-ng --cpu 4 --timeout 2s --metrics-brief`; stress-ng-two.txt: the same
+  with `--cpu 2 --switch 1 --timeout 1s` (two stressors and a 'miscellaneous metrics' line)
+- cyclictest.txt: `cyclictest -q -t 2 -i 1000 -D 2s -h 2000 --policy=other` (one overflow);
+  cyclictest-overflow.txt: `-i 500 -h 60` against four CPU hogs (most samples overflow)
+- *-guest.txt: the recipes' own output in the sandbox guest (Linux 6.12.117, TCG), the
+  cyclictest one with fifo attached and its zero rows dropped as the recipe does
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from schedc.bench_cli import main as bench_main
+from schedc.settings import EnvironmentProblem
+from schedc.verifier.bench import (
+    BASELINE,
+    BenchPolicy,
+    BenchResult,
+    Measurement,
+    RunOutcome,
+    bench_objects,
+    compile_for_bench,
+    guest_script,
+    plan_measurements,
+    read_outcome,
+    record_results,
+    render_human,
+    repository_problem,
+    results_json,
+)
+from schedc.verifier.bench_stats import (
+    bootstrap_ratio_interval,
+    compare,
+    median,
+    quantile,
+    spread,
+)
+from schedc.verifier.bench_workloads import (
+    RECIPES,
+    ParseError,
+    WorkloadParams,
+    parse_cyclictest,
+    parse_elapsed,
+    parse_hackbench,
+    parse_stress_ng,
+    parse_stress_ng_rows,
+    workload_problems,
+)
+from schedc.verifier.sandbox import sandbox_problem
+from tests.conftest import ROOT, skip_or_fail
+
+DATA = Path(__file__).parent / "data" / "bench"
+STALL = Path(__file__).parent / "data" / "verify" / "stall.bpf.c"
+JSON_KEYS = {
+    "workload",
+    "metric",
+    "unit",
+    "direction",
+    "baseline",
+    "policy",
+    "ratio",
+    "environment",
+}
+
+
+def captured(name: str) -> str:
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def test_median_and_quantiles():
+    assert median([3.0]) == 3.0
+    assert median([4.0, 1.0, 3.0]) == 3.0
+    assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert quantile([1.0, 2.0, 3.0, 4.0, 5.0], 0.25) == 2.0
+    assert quantile([1.0, 2.0, 3.0, 4.0], 0.75) == 3.25  # numpy's 'linear'
+    s = spread([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (s.minimum, s.maximum, s.q1, s.q3, s.iqr) == (1.0, 5.0, 2.0, 4.0, 2.0)
+    with pytest.raises(ValueError):
+        median([])
+
+
+def test_bootstrap_interval_is_deterministic_and_brackets_the_ratio():
+    base = [10.0, 10.4, 9.8, 10.1, 10.2]
+    pol = [8.0, 8.3, 7.9, 8.1, 8.2]
+    lo, hi = bootstrap_ratio_interval(base, pol)
+    assert (lo, hi) == bootstrap_ratio_interval(base, pol)
+    assert lo <= median(pol) / median(base) <= hi
+    assert 0.75 < lo < hi < 0.85
+
+
+def test_a_clear_difference_is_better_or_worse_by_direction():
+    base = [10.0, 10.4, 9.8, 10.1, 10.2]
+    faster = [8.0, 8.3, 7.9, 8.1, 8.2]
+    lower = compare(base, faster, "lower", policy_name="ljf", baseline_name="EEVDF")
+    assert lower.verdict == "better" and lower.ci95 is not None and lower.ci95[1] < 1
+    assert lower.value == pytest.approx(8.1 / 10.1)
+    assert "ljf is better than EEVDF" in lower.statement and "20% lower" in lower.statement
+    assert compare(base, faster, "higher").verdict == "worse"
+
+
+def test_overlapping_runs_are_within_noise():
+    result = compare([10.0, 12.0, 9.0, 11.0], [10.5, 9.5, 11.5, 10.0], "lower")
+    assert result.verdict == "within noise"
+    assert result.ci95 is not None and result.ci95[0] <= 1 <= result.ci95[1]
+    assert "contains 1" in result.statement
+
+
+def test_too_few_runs_give_a_ratio_without_an_interval():
+    result = compare([10.0], [9.0], "lower")
+    assert result.value == pytest.approx(0.9) and result.ci95 is None
+    assert result.verdict == "inconclusive" and "--runs" in result.statement
+
+
+def test_no_policy_values_is_a_failure():
+    result = compare([1.0, 2.0, 3.0], [], "lower", policy_name="stall")
+    assert result.verdict == "failed" and result.value is None
+    assert result.to_json() == {
+        "value": None,
+        "ci95": None,
+        "verdict": "failed",
+        "statement": "stall completed no run",
+    }
+
+
+# --- parsers, on captured output -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "tasks"),
+    [
+        ("hackbench.txt", 0.178, 80),
+        ("hackbench-threads.txt", 0.003, 10),
+        ("hackbench-guest.txt", 0.46, 80),
+    ],
+)
+def test_hackbench_time(name, value, tasks):
+    sample = parse_hackbench(captured(name))
+    assert sample.value == value and sample.extra["tasks"] == tasks
+
+
+def test_stress_ng_cpu_rate_of_wall_clock_time():
+    sample = parse_stress_ng(captured("stress-ng.txt"))
+    assert sample.value == 2023.69
+    assert sample.extra == {"bogo_ops": 4054, "real_s": 2.0}
+    assert parse_stress_ng(captured("stress-ng-guest.txt")).value == 361.82
+
+
+def test_stress_ng_rows_skip_headers_and_miscellaneous_metrics():
+    rows = parse_stress_ng_rows(captured("stress-ng-two.txt"))
+    assert list(rows) == ["cpu", "switch"]
+    assert rows["switch"]["ops_per_s"] == 189777.72 and rows["switch"]["bogo_ops"] == 189815
+    assert parse_stress_ng(captured("stress-ng-two.txt"), "switch").value == 189777.72
+
+
+def test_cyclictest_p99_from_the_histogram():
+    # 3994 samples in the histogram and 1 overflow: the 3956th smallest is 86 us.
+    sample = parse_cyclictest(captured("cyclictest.txt"))
+    assert sample.value == 86.0
+    assert sample.extra == {
+        "samples": 3995,
+        "max_us": 3452,
+        "overflows": 1,
+        "overflow": False,
+        "avg_us": 73.5,
+    }
+    assert parse_cyclictest(captured("cyclictest.txt"), 0.5).value < 86.0
+
+
+def test_cyclictest_p99_among_overflows_is_the_maximum():
+    sample = parse_cyclictest(captured("cyclictest-overflow.txt"))
+    assert sample.value == 7865.0 and sample.extra["overflow"] is True
+    assert sample.extra["overflows"] == 3457 + 2948
+
+
+def test_cyclictest_with_zero_rows_dropped():
+    sample = parse_cyclictest(captured("cyclictest-guest.txt"))
+    assert sample.value == 37056.0 and sample.extra["samples"] == 91
+    assert sample.extra["overflow"] is False
+
+
+def test_elapsed_between_time_stamps():
+    sample = parse_elapsed("start 1700000000.250000000\nnoise\nend 1700000002.750000000\n")
+    assert sample.value == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    "parse", [parse_hackbench, parse_stress_ng, parse_cyclictest, parse_elapsed]
+)
+def test_output_without_the_metric_is_a_parse_error(parse):
+    with pytest.raises(ParseError):
+        parse("sh: 1: tool: not found\n")
+
+
+def test_cyclictest_without_wakeups_is_a_parse_error():
+    with pytest.raises(ParseError, match="no wakeups"):
+        parse_cyclictest("# Max Latencies: 00000\n# Histogram Overflows: 00000\n")
+
+
+# --- the recipes -----------------------------------------------------------------------------
+
+
+def test_every_recipe_is_documented_with_metric_unit_and_direction():
+    doc = (ROOT / "docs" / "bench.md").read_text()
+    for name, recipe in RECIPES.items():
+        assert recipe.direction in ("lower", "higher") and recipe.unit and recipe.metric
+        assert f"`{name}`" in doc, f"docs/bench.md does not describe {name}"
+        script = recipe.script(WorkloadParams())
+        for text in (script, recipe.command_line(WorkloadParams())):
+            proc = subprocess.run(["sh", "-n", "-c", text], capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+
+
+def test_recipes_scale_with_their_parameters():
+    small, big = WorkloadParams(duration=1, scale=0.5, cpus=2), WorkloadParams(4, 2.0, 4)
+    for recipe in RECIPES.values():
+        assert recipe.expected_seconds(small) < recipe.expected_seconds(big)
+    assert "--timeout 4s" in RECIPES["stress-ng"].script(big)
+    assert "--cpu 8" in RECIPES["stress-ng"].script(big)
+    assert "-D 4 " in RECIPES["cyclictest"].script(big)
+    assert len(RECIPES["compile"].files(big)) == 24 + 1  # sources and the Makefile
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_recipe_runs_on_this_host_and_parses(name, tmp_path):
+    """The same script the guest runs, on the host, tiny: the recipe and its parser agree."""
+    recipe = RECIPES[name]
+    missing = [
+        f"{prog} (apt-get install {pkg})"
+        for prog, pkg in recipe.needs
+        if shutil.which(prog) is None
+    ]
+    if missing:
+        skip_or_fail(f"workload '{name}' needs {', '.join(missing)}")
+    params = WorkloadParams(duration=1, scale=0.2, cpus=2)
+    for rel, text in (recipe.files(params) if recipe.files else {}).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    script = tmp_path / "run.sh"
+    script.write_text(recipe.script(params))
+    proc = subprocess.run(
+        ["timeout", "60", "sh", str(script)], capture_output=True, text=True, cwd=tmp_path
+    )
+    sample = recipe.parse(proc.stdout + proc.stderr)
+    assert sample.value > 0
+
+
+def test_missing_workload_tools_name_the_package(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda _prog: None)
+    problems = workload_problems(["hackbench", "batch-makespan", "compile", "nope"])
+    assert "workload 'hackbench' needs hackbench: apt-get install rt-tests" in problems
+    assert any("apt-get install gcc" in p for p in problems)
+    assert any(p.startswith("unknown workload 'nope'") for p in problems)
+    assert not any("workload 'batch-makespan'" in p for p in problems)  # a shell is enough
+
+
+# --- the plan and the guest script -----------------------------------------------------------
+
+
+def test_plan_interleaves_baseline_and_policies_per_run():
+    plan = plan_measurements(["hackbench", "cyclictest"], policies=2, runs=2, warmup=1)
+    order = [(m.workload, m.run, m.policy) for m in plan]
+    assert order[:7] == [
+        ("hackbench", -1, None),  # warm-up
+        ("hackbench", 0, None),
+        ("hackbench", 0, 0),
+        ("hackbench", 0, 1),
+        ("hackbench", 1, None),
+        ("hackbench", 1, 0),
+        ("hackbench", 1, 1),
+    ]
+    assert [m.index for m in plan] == list(range(14))
+    assert plan[0].warmup and not plan[1].warmup
+
+
+def test_guest_script_attaches_runs_and_detaches(tmp_path):
+    plan = plan_measurements(["hackbench"], policies=1, runs=1, warmup=0)
+    objects = [tmp_path / "fifo.bpf.o"]
+    scripts = {"hackbench": tmp_path / "w" / "run.sh"}
+    text = guest_script(tmp_path, "/kit/bpftool", plan, objects, scripts, {"hackbench": 99})
+    assert subprocess.run(["sh", "-n", "-c", text]).returncode == 0
+    baseline, policy = text.index("measure 0 "), text.index("measure 1 ")
+    register = text.index(
+        f"/kit/bpftool struct_ops register {objects[0]} /sys/fs/bpf/schedc-bench-1"
+    )
+    assert baseline < register < policy < text.index("rm -rf /sys/fs/bpf/schedc-bench-1")
+    assert f"measure 1 {scripts['hackbench']} 99" in text
+    assert text.index("touch $O/1.done") > text.index("$O/1.dmesg")
+
+
+# --- reading what the guest wrote ------------------------------------------------------------
+
+
+def _write(outdir: Path, n: int, **files: str) -> None:
+    for name, text in files.items():
+        (outdir / f"{n}.{name.replace('_', '.')}").write_text(text)
+
+
+HACKBENCH_OUT = "Running in process mode with 2 groups\nTime: 1.25\n"
+ENABLED = "enabled\nenabled\nenabled\n"
+STALL_DMESG = (
+    '[ 9.4] sched_ext: BPF scheduler "stall" enabled\n'
+    '[ 11.0] sched_ext: BPF scheduler "stall" disabled (runnable task stall)\n'
+    "[ 11.0] sched_ext: stall: cat[152] failed to run for 1.246s\n"
+)
+RECIPE = RECIPES["hackbench"]
+
+
+def test_a_good_policy_run(tmp_path):
+    _write(
+        tmp_path,
+        1,
+        done="",
+        wall="10.0 12.5",
+        rc="0\n",
+        out=HACKBENCH_OUT,
+        states=ENABLED,
+        attach_rc="0\n",
+        ops="fifo\n",
+        dmesg='sched_ext: BPF scheduler "fifo" disabled (unregistered from user space)\n',
+    )
+    outcome = read_outcome(tmp_path, Measurement(1, "hackbench", 0, 0), RECIPE, 60, True)
+    assert outcome.ok and outcome.value == 1.25 and outcome.seconds == 2.5 and outcome.run == 1
+
+
+def test_a_policy_ejected_mid_run_fails_with_the_kernels_reason(tmp_path):
+    _write(
+        tmp_path,
+        3,
+        done="",
+        wall="1 2",
+        rc="0\n",
+        out=HACKBENCH_OUT,
+        states="enabled\nenabled\ndisabled\n",
+        attach_rc="0\n",
+        dmesg=STALL_DMESG,
+    )
+    outcome = read_outcome(tmp_path, Measurement(3, "hackbench", 0, 0), RECIPE, 60, True)
+    assert not outcome.ok and outcome.value is None
+    assert outcome.error == (
+        "the kernel ejected the scheduler during the run (runnable task stall): "
+        "cat[152] failed to run for 1.246s"
+    )
+    assert outcome.extra["value_after_ejection"] == 1.25
+
+
+def test_a_policy_ejected_before_the_run_started(tmp_path):
+    _write(
+        tmp_path,
+        3,
+        done="",
+        wall="1 2",
+        rc="0\n",
+        out=HACKBENCH_OUT,
+        states="disabled\ndisabled\n",
+        attach_rc="0\n",
+        dmesg=STALL_DMESG,
+    )
+    outcome = read_outcome(tmp_path, Measurement(3, "hackbench", 0, 0), RECIPE, 60, True)
+    assert outcome.error.startswith("the kernel ejected the scheduler before the run")
+
+
+def test_a_policy_that_does_not_attach(tmp_path):
+    _write(
+        tmp_path,
+        2,
+        done="",
+        attach_rc="255\n",
+        attach_log="libbpf: struct_ops init_kern: unsupported member\n",
+    )
+    outcome = read_outcome(tmp_path, Measurement(2, "hackbench", 0, 0), RECIPE, 60, True)
+    assert outcome.error == "the scheduler did not attach: struct_ops init_kern: unsupported member"
+
+
+def test_timeouts_parse_failures_and_unfinished_runs(tmp_path):
+    _write(tmp_path, 0, done="", rc="124\n", out="", states="disabled\n")
+    outcome = read_outcome(tmp_path, Measurement(0, "hackbench", 0, None), RECIPE, 77, True)
+    assert outcome.error == "the run did not finish within 77 s"
+    _write(tmp_path, 4, done="", rc="127\n", out="sh: 1: hackbench: not found\n")
+    outcome = read_outcome(tmp_path, Measurement(4, "hackbench", 0, None), RECIPE, 77, True)
+    assert outcome.error == (
+        "hackbench printed no 'Time:' line (exit status 127; sh: 1: hackbench: not found)"
+    )
+    (tmp_path / "kernel.log").write_text("BUG: kernel NULL pointer dereference\n")
+    outcome = read_outcome(tmp_path, Measurement(5, "hackbench", 1, 0), RECIPE, 77, True)
+    assert outcome.error == (
+        "not measured: the guest stopped before this run ended "
+        "(kernel log: BUG: kernel NULL pointer dereference)"
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def _result(
+    name: str = "fifo", policy_values: tuple[float | None, ...] = (1.0, 1.1, 0.9)
+) -> BenchResult:
+    base = [RunOutcome(i + 1, v) for i, v in enumerate((1.2, 1.3, 1.25))]
+    pol = [
+        RunOutcome(i + 1, v, None if v is not None else "the kernel ejected the scheduler")
+        for i, v in enumerate(policy_values)
+    ]
+    env = {"kernel": "6.12.117", "vcpus": 2, "accelerator": "tcg", "emulated": True}
+    policy = BenchPolicy(name, f"examples/{name}.sched", Path(f"/x/{name}.bpf.o"))
+    return BenchResult(RECIPE, policy, base, pol, env, ops=name)
+
+
+def test_json_shape():
+    data = results_json([_result()])
+    assert set(data) == JSON_KEYS
+    assert (data["workload"], data["metric"], data["unit"], data["direction"]) == (
+        "hackbench",
+        "time",
+        "s",
+        "lower",
+    )
+    assert data["baseline"]["scheduler"] == BASELINE == "EEVDF"
+    assert data["baseline"]["values"] == [1.2, 1.3, 1.25] and data["baseline"]["median"] == 1.25
+    assert data["policy"]["name"] == "fifo" and data["policy"]["median"] == 1.0
+    assert data["policy"]["spread"]["min"] == 0.9 and data["policy"]["spread"]["max"] == 1.1
+    assert data["ratio"]["value"] == pytest.approx(0.8) and data["ratio"]["verdict"] == "better"
+    assert data["environment"]["kernel"] == "6.12.117"
+    json.dumps(data)  # serializable as it is
+
+
+def test_several_results_go_under_results():
+    data = results_json([_result("fifo"), _result("ljf")])
+    assert list(data) == ["results"]
+    assert [r["policy"]["name"] for r in data["results"]] == ["fifo", "ljf"]
+
+
+def test_failed_runs_are_kept_and_not_counted():
+    result = _result(policy_values=(1.0, None, 0.9))
+    data = result.to_json()
+    assert data["policy"]["values"] == [1.0, 0.9] and data["policy"]["failed_runs"] == 1
+    assert data["policy"]["runs"][1]["ok"] is False
+    assert not result.ok
+    text = render_human([result])
+    assert "FAILED" in text and "run 2 failed: the kernel ejected the scheduler" in text
+    assert "emulated" in text and "TCG" in text
+
+
+def test_record_without_a_repository_says_so(monkeypatch):
+    fake = types.ModuleType("schedc.repo")  # a repository package without the API
+    monkeypatch.setitem(sys.modules, "schedc.repo", fake)
+    assert "the policy repository is not available" in (repository_problem() or "")
+    with pytest.raises(EnvironmentProblem, match="the policy repository is not available"):
+        record_results([_result()])
+
+
+def test_record_hands_each_result_to_the_repository(monkeypatch):
+    seen: list[tuple[str, dict]] = []
+    fake = types.ModuleType("schedc.repo")
+    fake.record_performance = lambda source, record: seen.append((source, record)) or "rec-1"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "schedc.repo", fake)
+    assert repository_problem() is None
+    assert record_results([_result()]) == ["rec-1"]
+    assert seen[0][0] == "examples/fifo.sched" and set(seen[0][1]) == JSON_KEYS
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from schedc.verifier.bench_plot import plot_results
+
+    out = plot_results([_result(), _result("ljf", (1.0, None, 1.3))], tmp_path / "p.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_an_environment_problem(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    from schedc.verifier.bench_plot import plot_results
+
+    with pytest.raises(EnvironmentProblem, match="matplotlib"):
+        plot_results([_result()], tmp_path / "p.png")
+    code = bench_main(["x.sched", "--workload", "hackbench", "--plot", str(tmp_path / "p.png")])
+    assert code == 2 and not (tmp_path / "p.png").exists()
+
+
+# --- the command line, before any boot -------------------------------------------------------
+
+
+def test_unknown_workload_is_a_usage_error(capsys):
+    assert bench_main(["examples/fifo.sched", "--workload", "nope"]) == 2
+    assert "unknown workload nope" in capsys.readouterr().err
+
+
+def test_record_without_repository_refuses_before_compiling(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "schedc.repo", types.ModuleType("schedc.repo"))
+    assert bench_main(["/no/such.sched", "--workload", "hackbench", "--record"]) == 2
+    assert "the policy repository is not available" in capsys.readouterr().err
+
+
+def test_policy_that_does_not_compile_is_not_benchmarked(tmp_path, capsys, toolchain, monkeypatch):
+    bad = tmp_path / "bad.sched"
+    bad.write_text('scheduler bad "x" {\n  class a when task.avg_runtime < 5\n}\n')
+    import schedc.bench_cli as cli
+
+    def no_boot(*_args, **_kwargs):
+        raise AssertionError("booted for a policy that did not compile")
+
+    monkeypatch.setattr(cli, "check_environment", lambda *_a: None)
+    monkeypatch.setattr(cli, "bench_objects", no_boot)
+    assert bench_main([str(bad), "--workload", "hackbench"]) == 1
+    assert "did not compile" in capsys.readouterr().err
+
+
+def test_missing_sandbox_stops_the_command_before_compiling(monkeypatch, capsys):
+    monkeypatch.setenv("SCHEDC_KERNEL", "/nonexistent")
+    assert bench_main(["examples/fifo.sched", "--workload", "hackbench", "--format", "json"]) == 2
+    out, err = capsys.readouterr()
+    assert "compiling" not in err
+    data = json.loads(out)
+    assert (
+        data["ok"] is False and "/nonexistent" in data["error"] and "SCHEDC_KERNEL" in data["hint"]
+    )
+
+
+def test_missing_sandbox_is_an_environment_problem(tmp_path, settings, toolchain):
+    compiled = compile_for_bench([ROOT / "examples" / "fifo.sched"], settings, tmp_path)
+    assert compiled.ok and compiled.policies[0].name == "fifo"
+    with pytest.raises(EnvironmentProblem, match="SCHEDC_KERNEL|does not exist"):
+        bench_objects(
+            compiled.policies, ["hackbench"], settings.with_overrides(kernel="/nonexistent")
+        )
+
+
+# --- one boot: every recipe, fifo and a policy the kernel ejects ----------------------------
+
+
+@pytest.fixture(scope="module")
+def benched(settings, toolchain, tmp_path_factory) -> tuple[list[BenchResult], list[str]]:
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+    trouble = workload_problems(list(RECIPES))
+    if trouble:
+        skip_or_fail("; ".join(trouble))
+    build = tmp_path_factory.mktemp("bench-build")
+    compiled = compile_for_bench([ROOT / "examples" / "fifo.sched", STALL], settings, build)
+    assert compiled.ok, compiled.diagnostics
+    messages: list[str] = []
+    results = bench_objects(
+        compiled.policies,
+        list(RECIPES),
+        settings,
+        runs=1,
+        warmup=0,
+        params=WorkloadParams(duration=1, scale=0.25, cpus=settings.vm_cpus),
+        progress=messages.append,
+    )
+    return results, messages
+
+
+@pytest.mark.vm
+def test_vm_every_recipe_measures_fifo_and_the_baseline(benched):
+    results, _ = benched
+    fifo = [r for r in results if r.policy.name == "fifo"]
+    assert [r.workload.name for r in fifo] == list(RECIPES)
+    for r in fifo:
+        data = json.loads(json.dumps(r.to_json()))
+        assert set(data) == JSON_KEYS
+        assert data["workload"] == r.workload.name
+        assert data["baseline"]["scheduler"] == "EEVDF" and data["policy"]["name"] == "fifo"
+        for side in ("baseline", "policy"):
+            assert len(data[side]["values"]) == 1 and data[side]["values"][0] > 0, data[side]
+            assert data[side]["median"] == data[side]["values"][0]
+        assert data["policy"]["ops"] == "fifo"
+        assert data["ratio"]["value"] > 0 and data["ratio"]["verdict"] == "inconclusive"
+        env = data["environment"]
+        assert env["kernel"].startswith("6.") and env["vcpus"] >= 1
+        assert env["accelerator"] in ("tcg", "kvm") and "timing_note" in env
+
+
+@pytest.mark.vm
+def test_vm_a_policy_the_kernel_ejects_has_its_runs_failed_with_the_reason(benched):
+    results, _ = benched
+    stalled = [r for r in results if r.policy.name == "stall"]
+    assert len(stalled) == len(RECIPES)
+    for r in stalled:
+        assert not r.ok and r.policy_values == []
+        [run] = r.policy_runs
+        assert "runnable task stall" in (run.error or ""), run.error
+        assert r.comparison.verdict == "failed"
+        assert r.baseline_values  # the baseline is unaffected
+
+
+@pytest.mark.vm
+def test_vm_progress_is_reported_per_run(benched):
+    _, messages = benched
+    assert messages[0].startswith("booting sandbox kernel")
+    runs = [m for m in messages if m.startswith("[")]
+    assert len(runs) == 3 * len(RECIPES) and runs[-1].startswith(f"[{len(runs)}/{len(runs)}]")
+
+
+def test_bench_registers_as_a_subcommand():
+    import argparse
+
+    from schedc.bench_cli import add_bench_command, run_bench_command
+
+    parser = argparse.ArgumentParser(prog="schedc")
+    add_bench_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            "bench",
+            "a.sched",
+            "b.bpf.o",
+            "--workload",
+            "hackbench,cyclictest",
+            "--workload",
+            "stress-ng",
+            "--runs",
+            "3",
+            "--cpus",
+            "4",
+            "--plot",
+            "o.png",
+            "--format",
+            "json",
+        ]
+    )
+    assert args.func is run_bench_command
+    assert [str(p) for p in args.policies] == ["a.sched", "b.bpf.o"]
+    assert args.workload == ["hackbench,cyclictest", "stress-ng"]
+    assert (args.runs, args.cpus, args.warmup, args.record) == (3, 4, 1, False)
+
+
+def test_workload_lists_and_all():
+    from schedc.bench_cli import _workloads
+
+    assert _workloads(["hackbench, cyclictest", "hackbench"]) == ["hackbench", "cyclictest"]
+    assert _workloads(["all"]) == list(RECIPES)
+
+
+def test_record_when_the_repository_fails_to_import(monkeypatch):
+    fake = types.ModuleType("schedc.repo")
+
+    def lazy(name: str):
+        raise ImportError(f"No module named 'schedc.repo.{name}_impl'")
+
+    fake.__getattr__ = lazy  # type: ignore[attr-defined]  # as a lazy package does
+    monkeypatch.setitem(sys.modules, "schedc.repo", fake)
+    assert "the policy repository is not available" in (repository_problem() or "")
