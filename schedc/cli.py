@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schedc import __version__
+from schedc.bench_cli import add_bench_command
 from schedc.check_cli import add_check_command
 from schedc.compiler.pipeline import compile_policy
 from schedc.diagnostics import render_human, summary_line
+from schedc.repo.cli import add_repo_command
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
 from schedc.verifier.verify import verify_policies
@@ -65,6 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=_cmd_compile)
 
     add_check_command(sub)
+    add_repo_command(sub)
 
     ver = sub.add_parser(
         "verify",
@@ -108,6 +111,8 @@ def _build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the target kernel")
     ver.add_argument("--format", choices=("human", "json"), default="human")
     ver.set_defaults(func=_cmd_verify, mode="auto")
+
+    add_bench_command(sub)
     return parser
 
 

@@ -25,17 +25,17 @@ cd "$(dirname "$0")/.."
 if [ "$apt" = 1 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
-    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, linux-source-6.12, python3-venv"
+    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, rt-tests, linux-source-6.12, python3-venv"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        clang-19 llvm-19 qemu-system-x86 stress-ng linux-source-6.12 python3-venv git \
+        clang-19 llvm-19 qemu-system-x86 stress-ng rt-tests gcc make linux-source-6.12 python3-venv git \
         ca-certificates xz-utils >/dev/null
 fi
 
 echo "== python: .venv with schedc and its test tools"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,plot]'
 
 if [ -n "$kit" ]; then
     for f in bzImage vmlinux.btf bpftool include/bpf/bpf_helpers.h; do

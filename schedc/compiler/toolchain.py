@@ -206,6 +206,7 @@ def compile_c(
     include_dirs: list[Path] | None = None,
     use_pch: bool = True,
     cwd: Path | None = None,
+    extra_flags: list[str] | None = None,
 ) -> list[Diagnostic]:
     """clang -target bpf; the object is written atomically and only on success."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +217,7 @@ def compile_c(
         pch = runtime_pch(tc)
         if pch is not None:
             cmd += ["-include-pch", str(pch)]
-    cmd += ["-c", str(c_path), "-o", tmp]
+    cmd += [*(extra_flags or []), "-c", str(c_path), "-o", tmp]
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=300, check=False, cwd=cwd
