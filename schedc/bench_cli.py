@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schedc.diagnostics import render_human as render_diagnostics
+from schedc.diagnostics import report_environment_problem
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.bench import (
     DEFAULT_RUNS,
@@ -231,11 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_bench_command(args)
     except EnvironmentProblem as problem:
-        if args.format == "json":
-            print(json.dumps({"ok": False, "error": problem.message, "hint": problem.remedy}))
-        else:
-            print(f"schedc: error: {problem.message}\n  hint: {problem.remedy}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_environment_problem(problem, args.format)
     except KeyboardInterrupt:
         return 130
 

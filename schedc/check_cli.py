@@ -18,7 +18,13 @@ from functools import cache
 from pathlib import Path
 
 from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.diagnostics import Diagnostic, has_errors, render_human, summary_line
+from schedc.diagnostics import (
+    Diagnostic,
+    has_errors,
+    render_human,
+    report_environment_problem,
+    summary_line,
+)
 from schedc.sarif import SarifRule, sarif_log
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.check_catalog import DOCS_URL, RULES
@@ -89,7 +95,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         diags = check_all(args)
     except EnvironmentProblem as problem:
-        return _environment_problem(problem, args.format)
+        return report_environment_problem(problem, args.format)
     _print(diags, args.format, len(args.files))
     return EXIT_ERRORS if has_errors(diags) else EXIT_OK
 
@@ -132,14 +138,6 @@ def sarif_rules() -> list[SarifRule]:
         SarifRule(r.code, r.name, r.summary, str(r.severity), f"{DOCS_URL}#{r.code.lower()}")
         for r in RULES.values()
     ]
-
-
-def _environment_problem(problem: EnvironmentProblem, fmt: str) -> int:
-    if fmt == "json":
-        print(json.dumps({"ok": False, "error": problem.message, "hint": problem.remedy}))
-    else:
-        print(f"schedc: error: {problem.message}\n  hint: {problem.remedy}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from schedc import __version__
 from schedc.bench_cli import add_bench_command
 from schedc.check_cli import add_check_command
 from schedc.compiler.pipeline import compile_policy
-from schedc.diagnostics import render_human, summary_line
+from schedc.diagnostics import render_human, report_environment_problem, summary_line
 from schedc.repo.cli import add_repo_command
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
@@ -181,12 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except EnvironmentProblem as problem:
-        fmt = getattr(args, "format", "human")
-        if fmt == "json":
-            print(json.dumps({"ok": False, "error": problem.message, "hint": problem.remedy}))
-        else:
-            print(f"schedc: error: {problem.message}\n  hint: {problem.remedy}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_environment_problem(problem, getattr(args, "format", "human"))
     except KeyboardInterrupt:
         return 130
 
