@@ -1,0 +1,149 @@
+"""`schedc mcp`: the operations as Model Context Protocol tools, on the official SDK's server.
+
+Each tool's parameters are its operation's pydantic model, so the schema a client sees and the
+validation the server does are the same thing. Every result is a structured object (also sent
+as JSON text for clients that read only text); a failure that is not the policy's own is a
+result with `is_error` set and `{"ok": false, "error": {...}}`, never a dead server.
+Resources: the DSL reference and the example policies.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resources import FunctionResource
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+
+from schedc import __version__
+from schedc.agent.operations import OPERATIONS, Operation
+from schedc.agent.reference import (
+    EXAMPLE_URI,
+    REFERENCE_URI,
+    dsl_reference,
+    example_source,
+    examples,
+)
+from schedc.agent.runner import Runner
+
+MAX_HTTP_BODY = 1024 * 1024
+
+INSTRUCTIONS = (
+    "schedc compiles sched_ext CPU scheduling policies for Linux. To write a policy: "
+    "search_policies for one that fits the workload (get_policy shows its source), read "
+    "dsl_reference (or the resource " + REFERENCE_URI + ") once, write the policy in the DSL, "
+    "then call submit_policy: it compiles, checks, runs the kernel verifier and stores the "
+    "policy in one call, and returns diagnostics with line, column and a hint when something "
+    "is wrong. compile_policy and check_policy are quicker for drafts; verify_policy proves a "
+    "policy without storing it."
+)
+
+_READ_ONLY = {"search_policies", "get_policy", "compile_policy", "check_policy", "dsl_reference"}
+
+
+def _result(payload: dict[str, Any]) -> CallToolResult:
+    failed = payload.get("ok") is False and "error" in payload
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload, indent=1, default=str))],
+        structured_content=payload,
+        is_error=failed,
+    )
+
+
+def _tool(op: Operation, runner: Runner) -> Any:
+    """An async function whose signature is the operation's argument model, field by field."""
+
+    async def tool(ctx: Context, **arguments: Any) -> CallToolResult:
+        count = 0
+
+        def progress(message: str) -> None:
+            nonlocal count
+            count += 1
+            try:
+                anyio.from_thread.run(ctx.report_progress, count, None, message)
+            except Exception:  # noqa: BLE001 (a client that went away must not stop the work)
+                pass
+
+        call = functools.partial(runner.call, op.name, arguments, progress)
+        payload = await anyio.to_thread.run_sync(call)
+        return _result(payload)
+
+    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    annotations: dict[str, Any] = {"ctx": Context}
+    for name, info in op.args.model_fields.items():
+        annotation = Annotated[info.annotation, info]  # type: ignore[name-defined]
+        default = inspect.Parameter.empty if info.is_required() else info.get_default()
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+            )
+        )
+        annotations[name] = annotation
+    returns = Annotated[CallToolResult, dict[str, Any]]
+    tool.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    tool.__annotations__ = {**annotations, "return": returns}
+    tool.__name__ = op.name
+    tool.__doc__ = op.description
+    return tool
+
+
+def build_server(runner: Runner) -> MCPServer:
+    server: MCPServer = MCPServer(
+        "schedc", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
+    )
+    for op in OPERATIONS.values():
+        read_only = op.name in _READ_ONLY
+        server.add_tool(
+            _tool(op, runner),
+            name=op.name,
+            description=op.description,
+            annotations=ToolAnnotations(
+                read_only_hint=read_only,
+                destructive_hint=False,
+                idempotent_hint=read_only,
+                open_world_hint=False,
+            ),
+        )
+
+    @server.resource(
+        REFERENCE_URI,
+        name="dsl-reference",
+        description="the schedc policy language in brief, with a template and a checklist",
+        mime_type="text/markdown",
+    )
+    def reference() -> str:
+        return dsl_reference()
+
+    for example in examples():
+        server.add_resource(_example_resource(example.name, example.description))
+
+    return server
+
+
+def _example_resource(name: str, description: str) -> FunctionResource:
+    return FunctionResource(
+        uri=EXAMPLE_URI.format(name=name),
+        name=name,
+        description=description or f"example policy {name}",
+        mime_type="text/plain",
+        fn=lambda: example_source(name) or "",
+    )
+
+
+def serve(runner: Runner, http_port: int | None = None) -> None:
+    server = build_server(runner)
+    if http_port is None:
+        server.run("stdio")
+    else:
+        server.run(
+            "streamable-http",
+            host="127.0.0.1",
+            port=http_port,
+            max_request_body_size=MAX_HTTP_BODY,
+        )
