@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schedc.compiler.lower import lower_policy
 from schedc.compiler.pipeline import compile_policy
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
@@ -66,8 +67,10 @@ LanguageField = Annotated[
     Language,
     Field(description="'dsl' for the schedc policy language (see dsl_reference), 'c' for BPF C"),
 ]
-Name = Annotated[
-    PolicyName, Field(pattern=_NAME_PATTERN, description="policy name: [a-z][a-z0-9_]{0,23}")
+Name = Annotated[  # the pattern first, so that it shows in the JSON schema
+    str,
+    Field(pattern=_NAME_PATTERN, description="policy name: [a-z][a-z0-9_]{0,23}"),
+    *PolicyName.__metadata__,  # and the repository's own name check
 ]
 Revision = Annotated[
     str,
@@ -272,8 +275,8 @@ def do_compile(ctx: Context, a: CompileArgs) -> dict[str, Any]:
                 "name": result.policy.name,
                 "description": result.policy.description,
             }
-        if a.emit_c and a.language == "dsl":
-            payload["c"] = result.c_text
+        if a.emit_c and result.policy is not None:  # with #line names the agent knows
+            payload["c"] = lower_policy(result.policy, layout.DSL_SOURCE, layout.C_SOURCE)
         return payload
 
 

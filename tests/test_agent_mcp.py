@@ -1,0 +1,332 @@
+"""`schedc mcp` driven by the official SDK's client over stdio: the server is a real subprocess
+(`python -m schedc mcp`), the tools run the real compiler, libclang, git and (verify_policy)
+the sandbox kernel's verifier. Each tool: its happy path and its bad-input path; and the server
+keeps answering after every kind of bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from schedc.repo.catalog import init_repo
+from schedc.verifier.sandbox import sandbox_problem
+from tests.conftest import ROOT, skip_or_fail
+
+T = TypeVar("T")
+LJF = (ROOT / "examples" / "ljf.sched").read_text(encoding="utf-8")
+FIFO = (ROOT / "examples" / "fifo.sched").read_text(encoding="utf-8")
+TOOLS = {
+    "search_policies",
+    "get_policy",
+    "compile_policy",
+    "check_policy",
+    "verify_policy",
+    "submit_policy",
+    "record_result",
+    "dsl_reference",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, toolchain) -> Path:
+    """An empty policy repository (and, through `toolchain`, clang and a BTF, or a skip)."""
+    root = tmp_path / "policies"
+    init_repo(root)
+    return root
+
+
+def serve(repo: Path, settings, body: Callable[[Client], Awaitable[T]], *extra: str) -> T:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if settings.cache_dir:
+        env["SCHEDC_CACHE"] = settings.cache_dir
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "schedc", "mcp", "--repo", str(repo), *extra],
+        env=env,
+        cwd=str(ROOT),
+    )
+
+    async def main() -> T:
+        async with Client(params, read_timeout_seconds=600) as client:
+            return await body(client)
+
+    return anyio.run(main)
+
+
+async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[bool, Any]:
+    """(is_error, structured content or, for SDK-level rejections, the text)."""
+    result = await client.call_tool(name, arguments)
+    if result.structured_content is not None:
+        return bool(result.is_error), result.structured_content
+    return bool(result.is_error), "".join(getattr(c, "text", "") for c in result.content)
+
+
+def test_lists_every_tool_with_typed_schemas_and_the_resources(repo, settings):
+    async def body(client: Client) -> dict[str, Any]:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        resources = (await client.list_resources()).resources
+        reference = await client.read_resource("schedc://dsl-reference")
+        example = await client.read_resource("schedc://examples/ljf")
+        return {
+            "tools": tools,
+            "resources": {str(r.uri) for r in resources},
+            "reference": reference.contents[0].text,
+            "example": example.contents[0].text,
+            "instructions": client.instructions,
+        }
+
+    got = serve(repo, settings, body)
+    assert set(got["tools"]) == TOOLS
+    compile_schema = got["tools"]["compile_policy"].input_schema
+    assert compile_schema["properties"]["source"]["maxLength"] == 256 * 1024
+    assert compile_schema["properties"]["language"]["enum"] == ["dsl", "c"]
+    assert compile_schema["required"] == ["source"]
+    submit_schema = got["tools"]["submit_policy"].input_schema
+    assert submit_schema["properties"]["name"]["pattern"] == "^[a-z][a-z0-9_]{0,23}$"
+    assert got["tools"]["search_policies"].annotations.read_only_hint is True
+    assert got["tools"]["submit_policy"].annotations.read_only_hint is False
+    assert "schedc://dsl-reference" in got["resources"]
+    assert {f"schedc://examples/{p.stem}" for p in (ROOT / "examples").glob("*.sched")} <= got[
+        "resources"
+    ]
+    assert "## 7. Writing a policy with an LLM" in got["reference"]
+    assert got["example"] == LJF
+    assert "submit_policy" in got["instructions"]
+
+
+def test_compile_and_check_report_diagnostics_on_the_agents_lines(repo, settings):
+    broken = LJF.replace("task.avg_runtime > 10ms", "task.avg_runtime > 10")
+
+    async def body(client: Client) -> dict[str, Any]:
+        return {
+            "good": await call(client, "compile_policy", {"source": LJF, "emit_c": True}),
+            "broken": await call(client, "compile_policy", {"source": broken}),
+            "check": await call(client, "check_policy", {"source": LJF}),
+            "check_broken": await call(client, "check_policy", {"source": broken}),
+            "language": await call(client, "compile_policy", {"source": LJF, "language": "rust"}),
+            "empty": await call(client, "compile_policy", {"source": ""}),
+            "after": await call(client, "compile_policy", {"source": FIFO}),
+        }
+
+    got = serve(repo, settings, body)
+    is_error, good = got["good"]
+    assert not is_error and good["ok"] and good["diagnostics"] == []
+    assert good["artifacts"]["object_bytes"] > 1000
+    assert good["policy"]["name"] == "ljf"
+    assert '#line 9 "' in good["c"] and "SEC(" in good["c"]
+
+    is_error, broken_result = got["broken"]
+    assert not is_error, "a policy's own errors are a normal result, not a tool failure"
+    assert broken_result["ok"] is False
+    [diag] = broken_result["diagnostics"]
+    assert (diag["code"], diag["file"], diag["line"]) == ("E105", "policy.sched", 9)
+    assert broken.splitlines()[diag["line"] - 1][diag["column"] - 1 :].startswith(
+        "task.avg_runtime > 10"
+    )
+    assert "10ms" in diag["hint"]
+
+    assert got["check"][1]["ok"] is True
+    assert [d["code"] for d in got["check_broken"][1]["diagnostics"]] == ["E105"]
+
+    for key in ("language", "empty"):
+        is_error, text = got[key]
+        assert is_error, key
+        assert "language" in str(text) or "source" in str(text)
+    assert got["after"][1]["ok"] is True, "the server answers after bad input"
+
+
+def test_c_sources_compile_and_hostile_includes_never_reach_clang(repo, settings):
+    async def body(client: Client) -> dict[str, Any]:
+        _, generated = await call(client, "compile_policy", {"source": FIFO, "emit_c": True})
+        c_text = generated["c"]
+        hostile = '#include "/etc/shadow"\n' + c_text
+        return {
+            "c": await call(client, "compile_policy", {"source": c_text, "language": "c"}),
+            "check_c": await call(client, "check_policy", {"source": c_text, "language": "c"}),
+            "hostile": await call(client, "compile_policy", {"source": hostile, "language": "c"}),
+            "hostile_check": await call(
+                client, "check_policy", {"source": hostile, "language": "c"}
+            ),
+        }
+
+    got = serve(repo, settings, body)
+    assert got["c"][1]["ok"] is True and got["c"][1]["artifacts"]["object_bytes"] > 1000
+    assert got["check_c"][1]["ok"] is True
+    for key in ("hostile", "hostile_check"):
+        result = got[key][1]
+        assert result["ok"] is False
+        assert result["diagnostics"][0]["code"] == "K060"
+        assert (result["diagnostics"][0]["file"], result["diagnostics"][0]["line"]) == (
+            "policy.bpf.c",
+            1,
+        )
+        assert "shadow" not in json.dumps(result).replace("/etc/shadow", "")
+
+
+def test_submit_get_search_record_round_trip_and_their_bad_inputs(repo, settings):
+    broken = FIFO.replace("class all otherwise", "class all when task.nice")
+    base = {"language": "dsl", "description": "FIFO for the MCP test", "verify": "never"}
+
+    async def body(client: Client) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        out["submit"] = await call(
+            client,
+            "submit_policy",
+            {**base, "source": FIFO, "name": "fifo_mcp", "tags": ["test"], "parent": "fifo"},
+        )
+        out["again"] = await call(
+            client,
+            "submit_policy",
+            {**base, "source": FIFO, "name": "fifo_mcp", "tags": ["test"], "parent": "fifo"},
+        )
+        out["broken"] = await call(
+            client, "submit_policy", {**base, "source": broken, "name": "fifo_broken"}
+        )
+        out["bad_name"] = await call(
+            client, "submit_policy", {**base, "source": FIFO, "name": "../../etc"}
+        )
+        out["get"] = await call(client, "get_policy", {"name": "fifo_mcp"})
+        out["get_v1"] = await call(client, "get_policy", {"name": "fifo_mcp", "revision": "v1"})
+        out["get_missing"] = await call(client, "get_policy", {"name": "nothere"})
+        out["get_option"] = await call(
+            client, "get_policy", {"name": "fifo_mcp", "revision": "--output=/tmp/x"}
+        )
+        out["record"] = await call(
+            client,
+            "record_result",
+            {
+                "name": "fifo_mcp",
+                "workload": "hackbench",
+                "metric": "time",
+                "unit": "s",
+                "direction": "lower",
+                "values": [1.0, 1.1, 0.9],
+                "baseline_values": [2.0, 2.1, 1.9],
+                "baseline_scheduler": "eevdf",
+            },
+        )
+        out["record_missing"] = await call(
+            client,
+            "record_result",
+            {
+                "name": "nothere",
+                "workload": "w",
+                "metric": "m",
+                "direction": "lower",
+                "values": [1],
+            },
+        )
+        out["record_empty"] = await call(
+            client,
+            "record_result",
+            {"name": "fifo_mcp", "workload": "w", "metric": "m", "direction": "up", "values": []},
+        )
+        out["search"] = await call(client, "search_policies", {"query": "fifo", "limit": 3})
+        out["search_workload"] = await call(client, "search_policies", {"workload": "hackbench"})
+        out["search_bad"] = await call(client, "search_policies", {"limit": 0})
+        return out
+
+    got = serve(repo, settings, body)
+    is_error, submitted = got["submit"]
+    assert not is_error and submitted["status"] == "added" and submitted["version"] == 1
+    assert submitted["verification"]["status"] == "unverified"
+    assert "R010" in [d["code"] for d in submitted["diagnostics"]], "unknown parent: a warning"
+    assert got["again"][1]["status"] == "unchanged"
+
+    is_error, broken = got["broken"]
+    assert not is_error and broken["status"] == "rejected" and broken["commit"] is None
+    assert broken["diagnostics"][0]["file"] == "policy.sched"
+    assert got["bad_name"][0] is True
+
+    is_error, shown = got["get"]
+    assert not is_error and shown["source"] == FIFO
+    assert shown["meta"]["parent"] == "fifo" and shown["meta"]["tags"][-1] == "test"
+    assert [h["version"] for h in shown["history"]] == [1]
+    assert got["get_v1"][1]["commit"] == shown["commit"]
+    is_error, missing = got["get_missing"]
+    assert is_error and missing["error"]["kind"] == "repository"
+    assert got["get_option"][0] is True
+
+    is_error, recorded = got["record"]
+    assert not is_error and recorded["ok"], recorded
+    assert got["record_missing"][1]["error"]["kind"] == "repository"
+    assert got["record_empty"][0] is True
+
+    is_error, found = got["search"]
+    assert not is_error and found["results"][0]["name"] == "fifo_mcp"
+    assert "fifo" in json.dumps(found["results"][0]["why"]["fields"])
+    by_workload = got["search_workload"][1]["results"]
+    assert [r["name"] for r in by_workload] == ["fifo_mcp"]
+    assert by_workload[0]["best"]["workload"] == "hackbench"
+    assert got["search_bad"][0] is True
+
+
+def test_oversized_and_malformed_arguments_leave_the_server_answering(repo, settings):
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        return [
+            await call(client, "compile_policy", {"source": "#" * (256 * 1024 + 1)}),
+            await call(client, "check_policy", {"source": FIFO, "target_kernel": "six"}),
+            await call(client, "verify_policy", {"source": FIFO, "name": "fifo"}),
+            await call(client, "verify_policy", {"source": FIFO, "run_seconds": 3600}),
+            await call(client, "search_policies", {"tags": ["Not A Tag"]}),
+            await call(client, "compile_policy", {"source": FIFO}),
+        ]
+
+    results = serve(repo, settings, body)
+    for is_error, content in results[:-1]:
+        assert is_error, content
+    assert "262144" in str(results[0][1])
+    assert "exactly one of source and name" in str(results[2][1])
+    assert results[-1][1]["ok"] is True
+
+
+def test_a_compile_that_hangs_is_stopped_at_the_limit(repo, settings):
+    # 2**40 tokens from 40 macro lines: clang would expand for hours.
+    bomb = "#define A0 x\n" + "".join(f"#define A{i} A{i - 1} A{i - 1}\n" for i in range(1, 41))
+    bomb += "int v = A40;\n"
+
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        with anyio.fail_after(60):
+            first = await call(client, "compile_policy", {"source": bomb, "language": "c"})
+        return [first, await call(client, "compile_policy", {"source": FIFO})]
+
+    (is_error, stopped), (_, after) = serve(repo, settings, body, "--compile-timeout", "3")
+    assert is_error
+    assert stopped["error"]["kind"] == "timeout" and "3 s" in stopped["error"]["message"]
+    assert after["ok"] is True
+
+
+def test_verify_policy_runs_the_kernel_verifier_on_a_repository_policy(repo, settings):
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        await call(
+            client,
+            "submit_policy",
+            {"source": LJF, "name": "ljf", "description": "LJF", "verify": "never"},
+        )
+        return [
+            await call(client, "verify_policy", {"name": "ljf"}),
+            await call(client, "verify_policy", {"name": "nothere"}),
+        ]
+
+    (is_error, verified), (missing_error, missing) = serve(repo, settings, body)
+    assert not is_error and verified["ok"] is True, verified
+    assert verified["stage"] == "verifier"
+    assert verified["from_repository"]["name"] == "ljf"
+    assert len(verified["programs"]) >= 5
+    assert all(p["insns_processed"] for p in verified["programs"])
+    assert "accepted" in verified["summary"]
+    assert missing_error and missing["error"]["kind"] == "repository"
