@@ -17,11 +17,8 @@ from typing import Any
 
 import httpx2
 
-Turn = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]]
-
-
-class ScriptExhausted(Exception):
-    pass
+Reply = dict[str, Any] | httpx2.Response  # a response body, or a whole response (an API error)
+Turn = Reply | Callable[[dict[str, Any]], Reply]
 
 
 def message(
@@ -88,16 +85,23 @@ class ScriptedTransport(httpx2.BaseTransport):
         self.requests.append(body)
         index = len(self.requests) - 1
         if index >= len(self.turns):
-            raise ScriptExhausted(
-                f"the script has {len(self.turns)} turns; the client asked for turn {index + 1}"
+            return api_error(
+                400,
+                "invalid_request_error",
+                f"the script has {len(self.turns)} turns; the client asked for turn {index + 1}",
             )
         turn = self.turns[index]
         reply = turn(body) if callable(turn) else turn
-        return httpx2.Response(200, json=reply)
+        return reply if isinstance(reply, httpx2.Response) else httpx2.Response(200, json=reply)
 
 
 def _api_error(kind: str, words: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": words}}
+
+
+def api_error(status: int, kind: str, words: str) -> httpx2.Response:
+    """An error response as the Messages API sends it, e.g. (401, "authentication_error")."""
+    return httpx2.Response(status, json=_api_error(kind, words))
 
 
 def load_recording(path: Path) -> list[Turn]:
