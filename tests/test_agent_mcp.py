@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -330,3 +333,37 @@ def test_verify_policy_runs_the_kernel_verifier_on_a_repository_policy(repo, set
     assert all(p["insns_processed"] for p in verified["programs"])
     assert "accepted" in verified["summary"]
     assert missing_error and missing["error"]["kind"] == "repository"
+
+
+def test_streamable_http_on_a_loopback_port(repo, settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "schedc", "mcp", "--repo", str(repo), "--http", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            time.sleep(0.2)
+
+        async def main() -> tuple[set[str], tuple[bool, Any]]:
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                return names, await call(client, "compile_policy", {"source": FIFO})
+
+        names, (is_error, compiled) = anyio.run(main)
+        assert names == TOOLS
+        assert not is_error and compiled["ok"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
