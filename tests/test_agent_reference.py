@@ -52,3 +52,17 @@ def test_examples_are_every_example_policy_with_its_description():
     assert all(e.description for e in found.values())
     assert example_source("fifo") == (EXAMPLES[0].parent / "fifo.sched").read_text()
     assert example_source("../README") is None
+
+
+def test_docs_agent_md_lists_every_tool_and_every_error_kind():
+    from schedc.agent.operations import OPERATIONS  # noqa: PLC0415
+    from tests.conftest import ROOT  # noqa: PLC0415
+
+    doc = (ROOT / "docs" / "agent.md").read_text(encoding="utf-8")
+    for name in OPERATIONS:
+        assert f"| `{name}` |" in doc, name
+    sources = "".join(p.read_text() for p in (ROOT / "schedc" / "agent").glob("*.py"))
+    kinds = set(re.findall(r'(?<![\w.])error\(\s*"([a-z_]+)"', sources))
+    assert {"timeout", "invalid_arguments", "repository", "environment"} <= kinds
+    for kind in kinds:
+        assert f"`{kind}`" in doc, kind
