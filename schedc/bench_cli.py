@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -133,6 +134,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the results into the policy repository's performance records",
     )
+    parser.add_argument(
+        "--host",
+        action="store_true",
+        help="bench on THIS machine's sched_ext kernel instead of the sandbox VM: each policy "
+        "is attached to this machine for its runs (root; no other scheduler attached)",
+    )
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="plot the runs (matplotlib)")
     parser.add_argument("-I", dest="include", type=Path, action="append", default=[], metavar="DIR")
     parser.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the target kernel")
@@ -170,12 +177,20 @@ def run_bench_command(args: argparse.Namespace) -> int:
                 trouble, "run without --record, and keep the JSON (--format json) for later"
             )
     settings = load_settings(btf=args.btf)
+    where = "host" if args.host else "sandbox"
     if args.cpus is not None:
         settings = dataclasses.replace(
             settings, vm_cpus=args.cpus, sources={**settings.sources, "vm_cpus": "option"}
         )
-    params = WorkloadParams(duration=args.duration, scale=args.scale, cpus=settings.vm_cpus)
-    check_environment(settings, workloads)
+    # On a host the workloads size themselves to its CPUs, or to --cpus.
+    cpus = settings.vm_cpus if not args.host else (args.cpus or os.cpu_count() or 1)
+    params = WorkloadParams(duration=args.duration, scale=args.scale, cpus=cpus)
+    check_environment(settings, workloads, where)
+    if args.host:
+        progress(
+            "--host: policies will be attached to this machine's kernel, one at a time; "
+            "sched_ext's watchdog and the detach at the end return it to EEVDF"
+        )
     build = Path(tempfile.mkdtemp(prefix="schedc-bench-build-"))
     try:
         compiled = compile_for_bench(
@@ -208,6 +223,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             params=params,
             progress=progress,
+            where=where,
         )
     finally:
         shutil.rmtree(build, ignore_errors=True)

@@ -16,6 +16,7 @@ Captured outputs in tests/data/bench/ (Debian 12: rt-tests 2.4, stress-ng 0.15.0
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from schedc.bench_cli import main as bench_main
-from schedc.settings import EnvironmentProblem
+from schedc.settings import EnvironmentProblem, find_bpftool
 from schedc.verifier.bench import (
     BASELINE,
     BenchPolicy,
@@ -60,7 +61,7 @@ from schedc.verifier.bench_workloads import (
     parse_stress_ng_rows,
     workload_problems,
 )
-from schedc.verifier.sandbox import sandbox_problem
+from schedc.verifier.sandbox import _boot, _vng_command, sandbox_problem
 from tests.conftest import ROOT, skip_or_fail
 
 DATA = Path(__file__).parent / "data" / "bench"
@@ -656,3 +657,83 @@ def test_record_when_the_repository_fails_to_import(monkeypatch):
     fake.__getattr__ = lazy  # type: ignore[attr-defined]  # as a lazy package does
     monkeypatch.setitem(sys.modules, "schedc.repo", fake)
     assert "the policy repository is not available" in (repository_problem() or "")
+
+
+# --- bench --host, on a sched_ext kernel that is not this machine's --------------------------
+
+
+def test_host_mode_refuses_a_host_without_sched_ext(tmp_path, settings, toolchain, monkeypatch):
+    import schedc.verifier.bench as bench_module  # noqa: PLC0415
+
+    monkeypatch.setattr(bench_module, "host_problem", lambda: "this host's kernel has no sched_ext")
+    compiled = compile_for_bench([ROOT / "examples" / "fifo.sched"], settings, tmp_path)
+    with pytest.raises(EnvironmentProblem, match="cannot bench on this host") as info:
+        bench_objects(compiled.policies, ["hackbench"], settings, where="host")
+    assert "leave out --host" in info.value.remedy
+
+
+def test_host_mode_script_keeps_an_existing_bpffs_and_uses_its_own_pins(tmp_path):
+    plan = plan_measurements(["hackbench"], 1, 1, 0)
+    script = guest_script(
+        tmp_path,
+        "bpftool",
+        plan,
+        [tmp_path / "fifo.bpf.o"],
+        {"hackbench": tmp_path / "run.sh"},
+        {"hackbench": 60},
+        "/sys/fs/bpf/schedc-bench-4242-",
+    )
+    assert "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf" in script
+    assert "/sys/fs/bpf/schedc-bench-4242-1" in script
+    assert "/sys/fs/bpf/schedc-bench-1" not in script
+
+
+@pytest.mark.vm
+def test_vm_bench_host_mode_runs_inside_the_sandbox_guest(settings, toolchain, tmp_path):
+    """`schedc bench --host` must attach to the kernel it runs on, and tests never attach to
+    this machine: so the command runs inside the sandbox guest, whose kernel has sched_ext.
+    The guest sees this checkout and its virtualenv read-only."""
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+    if workload_problems(["hackbench"]):
+        skip_or_fail("; ".join(workload_problems(["hackbench"])))
+    compiled = compile_for_bench([ROOT / "examples" / "fifo.sched"], settings, tmp_path / "b")
+    assert compiled.ok
+    obj = compiled.policies[0].object_path
+    out = tmp_path / "out"
+    out.mkdir()
+    script = out / "guest.sh"
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "HOME": "/tmp",
+        "SCHEDC_CACHE": "/tmp/schedc-cache",
+        "SCHEDC_BPFTOOL": find_bpftool(settings),
+    }
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = [
+        sys.executable, "-m", "schedc", "bench", "--host", str(obj), "--workload", "hackbench",
+        "--runs", "1", "--warmup", "0", "--scale", "0.1", "--format", "json",
+    ]  # fmt: skip
+    script.write_text(
+        "#!/bin/sh\n"
+        f"O={shlex.quote(str(out))}\n"
+        f"cd {shlex.quote(str(ROOT))}\n"
+        f"export {exports}\n"
+        f"{shlex.join(command)} > $O/bench.json 2> $O/bench.err; echo $? > $O/bench.rc\n"
+        "ls /sys/fs/bpf > $O/pins.after; cat /sys/kernel/sched_ext/state > $O/state.after\n"
+    )
+    status = _boot(_vng_command(settings, out, script), out, [], 900, lambda _m: None)
+    assert status is not None, "the guest did not power off in time"
+    err = (out / "bench.err").read_text()
+    assert (out / "bench.rc").read_text().strip() == "0", err
+    result = json.loads((out / "bench.json").read_text())  # one result: the object itself
+    assert result["policy"]["name"] == "fifo" and result["policy"]["ops"] == "fifo"
+    assert result["baseline"]["values"][0] > 0 and result["policy"]["values"][0] > 0
+    env_facts = result["environment"]
+    assert env_facts["where"].startswith("host") and env_facts["accelerator"] == "none"
+    assert env_facts["emulated"] is False
+    assert "attaching each policy" in err and "--host" in err
+    # Everything was detached and unpinned when it finished.
+    assert (out / "state.after").read_text().strip() == "disabled"
+    assert "schedc-bench" not in (out / "pins.after").read_text()

@@ -22,6 +22,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from schedc import __version__
 from schedc.compiler.pipeline import compile_policy
@@ -43,7 +45,19 @@ from schedc.verifier.bench_workloads import (
     WorkloadParams,
     workload_problems,
 )
-from schedc.verifier.sandbox import REMEDY, _boot, _problems, _tail, _vng_command, parse_run
+from schedc.verifier.sandbox import (
+    MIN_BPFTOOL,
+    REMEDY,
+    _boot,
+    _bpftool_version,
+    _problems,
+    _tail,
+    _vng_command,
+    parse_run,
+)
+from schedc.verifier.verify import HOST_SCHED_EXT, host_problem
+
+HOST_STATE = HOST_SCHED_EXT / "state"
 
 BASELINE = "EEVDF"
 DEFAULT_RUNS = 5
@@ -55,6 +69,11 @@ TCG_NOTE = (
     "emulated, only comparable within one boot, and not those of real hardware"
 )
 KVM_NOTE = "KVM: a hardware-virtualized guest; timings include virtualization overhead"
+HOST_NOTE = (
+    "host: this machine's own kernel and CPUs; real timings, with whatever else runs on the "
+    "machine as noise"
+)
+Where = Literal["sandbox", "host"]
 
 
 @dataclass(frozen=True)
@@ -224,15 +243,18 @@ def guest_script(
     objects: Sequence[Path],
     scripts: dict[str, Path],
     limits: dict[str, int],
+    pin_prefix: str = "/sys/fs/bpf/schedc-bench-",
 ) -> str:
     """The guest's sh script: environment facts, then every measurement of the plan; each
-    one ends by creating N.done, which the host watches for progress."""
+    one ends by creating N.done, which the host watches for progress. The same script runs
+    on a sched_ext host with `bench --host` (pin_prefix then names this process's pins)."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = [
         "#!/bin/sh",
         f"O={out}",
         "S=/sys/kernel/sched_ext/state",
-        "mount -t bpf bpf /sys/fs/bpf 2>/dev/null",
+        # Mounted in the guest; on a host, a second bpffs on top would hide its pins.
+        "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf 2>/dev/null",
         "cd /tmp  # a writable working folder for the workloads (stress-ng needs one)",
         "uname -r > $O/env.kernel; nproc > $O/env.vcpus",
         "grep MemTotal /proc/meminfo > $O/env.memory",
@@ -248,7 +270,7 @@ def guest_script(
         if m.policy is None:
             lines.append(measure)
         else:
-            link = f"/sys/fs/bpf/schedc-bench-{n}"
+            link = f"{pin_prefix}{n}"
             obj = shlex.quote(str(objects[m.policy]))
             lines += [
                 f"mkdir -p {link}",
@@ -365,17 +387,24 @@ def _environment(
     runs: int,
     warmup: int,
     host: dict[str, object],
+    where: Where = "sandbox",
 ) -> dict[str, object]:
     vcpus = _read(outdir, "env.vcpus").strip()
     memory = _read(outdir, "env.memory").split()
+    if where == "host":
+        accel, note = "none", HOST_NOTE
+        place = "host: this machine's sched_ext kernel (schedc bench --host)"
+    else:
+        accel, note = settings.accel, TCG_NOTE if settings.accel == "tcg" else KVM_NOTE
+        place = "sandbox: a virtme-ng QEMU guest booting the sched_ext kernel"
     return {
         "kernel": _read(outdir, "env.kernel").strip() or None,
         "vcpus": int(vcpus) if vcpus.isdigit() else settings.vm_cpus,
         "memory_kb": int(memory[1]) if len(memory) > 1 and memory[1].isdigit() else None,
-        "accelerator": settings.accel,
-        "emulated": settings.accel == "tcg",
-        "timing_note": TCG_NOTE if settings.accel == "tcg" else KVM_NOTE,
-        "where": "sandbox: a virtme-ng QEMU guest booting the sched_ext kernel",
+        "accelerator": accel,
+        "emulated": accel == "tcg",
+        "timing_note": note,
+        "where": place,
         "order": "per run: the baseline, then each policy (interleaved A B A B)",
         "runs": runs,
         "warmup_runs": warmup,
@@ -418,14 +447,78 @@ def _watch(
 # --- the whole bench -------------------------------------------------------------------------
 
 
-def check_environment(settings: Settings, workloads: Sequence[str]) -> None:
-    """Raises EnvironmentProblem, with the remedy, when the sandbox cannot boot or a
-    workload's program is missing: what would otherwise fail only inside the guest."""
-    problems = _problems(settings)
-    if problems:
-        raise EnvironmentProblem(
-            f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
+def run_on_host(script: Path, outdir: Path, timeout_s: float, pin_prefix: str) -> int | None:
+    """The bench script on this machine: the script's exit status, None at the time limit.
+    However it ends (limit, Ctrl-C, an error), its process group is killed (the kernel-log
+    follower with it) and every pin it made is removed, which detaches an attached policy."""
+    with open(outdir / "host.out", "ab") as sink:
+        proc = subprocess.Popen(
+            ["sh", str(script)],
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
         )
+        status: int | None = None
+        try:
+            status = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            status = None
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            for pin in Path(pin_prefix).parent.glob(Path(pin_prefix).name + "*"):
+                shutil.rmtree(pin, ignore_errors=True)
+    return status
+
+
+def host_bench_problem(settings: Settings) -> str | None:
+    """None when policies can be attached on this host for `bench --host`."""
+    trouble = host_problem()
+    if trouble:
+        return trouble
+    try:
+        state = HOST_STATE.read_text().strip()
+    except OSError as exc:
+        return f"cannot read {HOST_STATE}: {exc.strerror}"
+    if state != "disabled":
+        return (
+            f"a sched_ext scheduler is already attached on this host ({HOST_STATE} is "
+            f"'{state}'); detach it first"
+        )
+    try:
+        bpftool = find_bpftool(settings)
+    except EnvironmentProblem as exc:
+        return exc.message
+    version = _bpftool_version(bpftool)
+    if version is None or version < MIN_BPFTOOL:
+        return f"bpftool '{bpftool}' is missing or older than v{MIN_BPFTOOL[0]}.{MIN_BPFTOOL[1]}"
+    return None
+
+
+def check_environment(
+    settings: Settings, workloads: Sequence[str], where: Where = "sandbox"
+) -> None:
+    """Raises EnvironmentProblem, with the remedy, when the sandbox cannot boot (or, with
+    where='host', this host cannot attach policies) or a workload's program is missing: what
+    would otherwise fail only in the middle of the bench."""
+    if where == "host":
+        trouble = host_bench_problem(settings)
+        if trouble:
+            raise EnvironmentProblem(
+                f"cannot bench on this host: {trouble}",
+                "run as root on a kernel with CONFIG_SCHED_CLASS_EXT=y and no scheduler "
+                "attached, or leave out --host to bench in the sandbox VM",
+            )
+    else:
+        problems = _problems(settings)
+        if problems:
+            raise EnvironmentProblem(
+                f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
+            )
     trouble = workload_problems(workloads)
     if trouble:
         raise EnvironmentProblem(
@@ -443,17 +536,25 @@ def bench_objects(
     warmup: int = DEFAULT_WARMUP,
     params: WorkloadParams | None = None,
     progress: Callable[[str], None] | None = None,
+    where: Where = "sandbox",
 ) -> list[BenchResult]:
     """Benchmarks compiled policies on the workloads in ONE boot of the sandbox: a result per
     (workload, policy), workloads outer. Raises EnvironmentProblem when the sandbox or a
-    workload's tool is missing, or when the guest wrote nothing at all."""
+    workload's tool is missing, or when the guest wrote nothing at all.
+
+    where='host' runs the same script on this machine's sched_ext kernel instead, attaching
+    each policy to it for its runs: only when a person asks for it (`bench --host`)."""
     say = progress or (lambda _m: None)
     if runs < 1 or warmup < 0:
         raise ValueError("runs must be at least 1 and warmup not negative")
     if not policies or not workloads:
         raise ValueError("bench needs at least one policy and one workload")
-    check_environment(settings, workloads)
-    params = params or WorkloadParams(cpus=settings.vm_cpus)
+    check_environment(settings, workloads, where)
+    cpus = settings.vm_cpus if where == "sandbox" else (os.cpu_count() or 1)
+    params = params or WorkloadParams(cpus=cpus)
+    pin_prefix = "/sys/fs/bpf/schedc-bench-"
+    if where == "host":  # this process's own pins, never another bench's
+        pin_prefix += f"{os.getpid()}-"
     recipes = {name: RECIPES[name] for name in workloads}
     limits = {name: time_limit(r, params) for name, r in recipes.items()}
     plan = plan_measurements(list(recipes), len(policies), runs, warmup)
@@ -478,7 +579,7 @@ def bench_objects(
             scripts[name].write_text(f"#!/bin/sh\n# {recipe.summary}\n{recipe.script(params)}")
         script = outdir / "bench.sh"
         script.write_text(
-            guest_script(outdir, find_bpftool(settings), plan, objects, scripts, limits)
+            guest_script(outdir, find_bpftool(settings), plan, objects, scripts, limits, pin_prefix)
         )
         timeout_s = BOOT_ALLOWANCE_S + sum(
             limits[m.workload] + (ATTACH_ALLOWANCE_S if m.policy is not None else 0) for m in plan
@@ -492,11 +593,17 @@ def bench_objects(
             )
             return f"{_label(m, runs, policies)}: {shown}"
 
-        say(
-            f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) for "
+        what = (
             f"{len(plan)} runs: {', '.join(recipes)} x {BASELINE} + "
             f"{', '.join(p.name for p in policies)} …"
         )
+        if where == "host":
+            say(
+                f"running on this host's kernel ({os.uname().release}), attaching each policy "
+                f"for its runs; {what}"
+            )
+        else:
+            say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) for {what}")
         stop = threading.Event()
         watcher = threading.Thread(
             target=_watch, args=(outdir, plan, describe, say, stop), daemon=True
@@ -504,23 +611,36 @@ def bench_objects(
         watcher.start()
         started = time.monotonic()
         try:
-            status = _boot(_vng_command(settings, outdir, script), outdir, [], timeout_s, say)
+            if where == "host":
+                status = run_on_host(script, outdir, timeout_s - BOOT_ALLOWANCE_S, pin_prefix)
+            else:
+                status = _boot(_vng_command(settings, outdir, script), outdir, [], timeout_s, say)
         finally:
             stop.set()
             watcher.join(timeout=5)
         seconds = time.monotonic() - started
-        say(f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s")
+        if where == "host":
+            say(
+                f"host runs {'finished' if status is not None else 'stopped'} after {seconds:.1f} s"
+            )
+        else:
+            say(
+                f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s"
+            )
         if not (outdir / "env.kernel").exists():
             how = "hit the time limit" if status is None else f"exited with status {status}"
+            log = "host.out" if where == "host" else "vng.out"
             raise EnvironmentProblem(
-                f"the sandbox guest wrote no results (vng {how} after {seconds:.1f} s); "
-                f"the end of vng's output:\n{_tail(outdir / 'vng.out')}",
-                f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
+                f"the bench script wrote no results ({how} after {seconds:.1f} s); "
+                f"the end of its output:\n{_tail(outdir / log)}",
+                f"check that {settings.kernel} boots with virtme-ng; {REMEDY}"
+                if where == "sandbox"
+                else "check that sh, timeout and the workload tools run on this host",
             )
         finished = status is not None
         results = []
         for name, recipe in recipes.items():
-            env = _environment(outdir, settings, recipe, params, runs, warmup, host)
+            env = _environment(outdir, settings, recipe, params, runs, warmup, host, where)
             measured = [m for m in plan if m.workload == name and not m.warmup]
             baseline = [
                 read_outcome(outdir, m, recipe, limits[name], finished)
