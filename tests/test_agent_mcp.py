@@ -314,18 +314,27 @@ def test_verify_policy_runs_the_kernel_verifier_on_a_repository_policy(repo, set
     if problem:
         skip_or_fail(problem)
 
+    progress: list[str] = []
+
+    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
     async def body(client: Client) -> list[tuple[bool, Any]]:
         await call(
             client,
             "submit_policy",
             {"source": LJF, "name": "ljf", "description": "LJF", "verify": "never"},
         )
+        result = await client.call_tool(
+            "verify_policy", {"name": "ljf"}, progress_callback=on_progress
+        )
         return [
-            await call(client, "verify_policy", {"name": "ljf"}),
+            (bool(result.is_error), result.structured_content),
             await call(client, "verify_policy", {"name": "nothere"}),
         ]
 
     (is_error, verified), (missing_error, missing) = serve(repo, settings, body)
+    assert any("booting sandbox kernel" in m for m in progress), progress
     assert not is_error and verified["ok"] is True, verified
     assert verified["stage"] == "verifier"
     assert verified["from_repository"]["name"] == "ljf"

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
@@ -61,12 +62,13 @@ def _tool(op: Operation, runner: Runner) -> Any:
 
     async def tool(ctx: Context, **arguments: Any) -> CallToolResult:
         count = 0
+        loop = anyio.lowlevel.current_token()  # progress comes from the runner's reader thread
 
         def progress(message: str) -> None:
             nonlocal count
             count += 1
             try:
-                anyio.from_thread.run(ctx.report_progress, count, None, message)
+                anyio.from_thread.run(ctx.report_progress, count, None, message, token=loop)
             except Exception:  # noqa: BLE001 (a client that went away must not stop the work)
                 pass
 
