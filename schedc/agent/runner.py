@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -87,23 +88,40 @@ class Runner:
             "memory_bytes": None if op.slow else self.limits.memory_bytes,
         }
         limit = self.timeout(op)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "schedc.agent.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group: clang and QEMU die with it
-        )
-        tail: list[str] = []
-        reader = threading.Thread(target=_read_progress, args=(proc, progress, tail), daemon=True)
-        reader.start()
         started = time.monotonic()
-        try:
-            out, _ = proc.communicate(json.dumps(request).encode(), timeout=limit)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            proc.communicate()
-            reader.join(timeout=5)
+        # The answer goes to a file and only the reader thread reads stderr: with two readers
+        # on one pipe (communicate() reads stderr too) progress lines went missing.
+        with tempfile.TemporaryFile() as answer:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "schedc.agent.worker"],
+                stdin=subprocess.PIPE,
+                stdout=answer,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its own process group: clang and QEMU die with it
+            )
+            tail: list[str] = []
+            reader = threading.Thread(
+                target=_read_progress, args=(proc, progress, tail), daemon=True
+            )
+            reader.start()
+            timed_out = False
+            try:
+                assert proc.stdin is not None
+                try:
+                    proc.stdin.write(json.dumps(request).encode())
+                    proc.stdin.close()
+                except BrokenPipeError:  # it died before reading: its status says why
+                    pass
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                _kill_group(proc)  # the worker, and whatever it left running
+                proc.wait()
+                reader.join(timeout=5)
+            answer.seek(0)
+            out = answer.read(MAX_RESULT_BYTES + 1)
+        if timed_out:
             return error(
                 "timeout",
                 f"{op.name} took longer than {limit:g} s and was stopped",
@@ -113,10 +131,6 @@ class Runner:
                 else "the sandbox VM may be slow on this machine; raise the limit "
                 "(schedc mcp --verify-timeout SECONDS)",
             )
-        finally:
-            if proc.poll() is None:
-                _kill_group(proc)
-        reader.join(timeout=5)
         if proc.returncode != 0 or not out:
             why = _signal_name(proc.returncode)
             return error(
