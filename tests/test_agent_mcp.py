@@ -376,3 +376,42 @@ def test_streamable_http_on_a_loopback_port(repo, settings):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_submit_after_verify_in_one_session_records_that_verification(repo, settings):
+    """An agent that proves a draft with verify_policy and then submits the same text does not
+    wait for a second VM boot: the server remembers passing verifications for its session."""
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+    progress: list[str] = []
+
+    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async def body(client: Client) -> list[Any]:
+        verified = await client.call_tool(
+            "verify_policy", {"source": FIFO}, progress_callback=on_progress
+        )
+        submitted = await client.call_tool(
+            "submit_policy",
+            {"source": FIFO, "name": "fifo", "description": "FIFO", "verify": "always"},
+            progress_callback=on_progress,
+        )
+        changed = FIFO.replace("fifo", "fifo_other", 1)
+        other = await client.call_tool(
+            "submit_policy",
+            {"source": changed, "name": "fifo_other", "description": "x", "verify": "never"},
+        )
+        return [verified.structured_content, submitted.structured_content, other]
+
+    verified, submitted, other = serve(repo, settings, body)
+    assert verified["ok"] is True
+    assert submitted["status"] == "added" and submitted["verification_reused"] is True
+    assert submitted["verification"]["status"] == "verified"
+    assert submitted["verification"]["insns_processed"] == sum(
+        p["insns_processed"] for p in verified["programs"]
+    )
+    assert sum("booting sandbox kernel" in m for m in progress) == 1, progress
+    assert any("verified earlier in this session" in m for m in progress)
+    assert other.structured_content["verification_reused"] is False

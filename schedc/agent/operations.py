@@ -15,6 +15,7 @@ agent sent.
 from __future__ import annotations
 
 import functools
+import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,8 +42,8 @@ from schedc.verifier.check_kernel import parse_kernel_version
 from schedc.verifier.check_security import blocks_parsing, scan_text
 from schedc.verifier.checks import check_file
 from schedc.verifier.checks import generated_c_path as check_c_path
-from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
-from schedc.verifier.verify import verify_policies
+from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport
+from schedc.verifier.verify import VerifyResult, verify_policies
 
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
 MAX_VALUES = 1000
@@ -191,6 +192,9 @@ class Context:
     repo: Path | None
     settings: Settings
     progress: Progress = field(default=lambda _m: None)
+    # A passing verify_policy result for the very source being submitted (the runner keeps
+    # them per session): submit_policy records it instead of booting the kernel again.
+    prior_verification: dict[str, Any] | None = None
 
     def store(self) -> GitStore:
         return GitStore(resolve_location(self.repo))
@@ -326,6 +330,7 @@ def do_verify(ctx: Context, a: VerifyArgs) -> dict[str, Any]:
         result.policy = path.name
         payload = result.to_json()
         payload["summary"] = _verify_summary(payload)
+        payload["source_key"] = source_key(language, source)
         if origin:
             payload["from_repository"] = origin
         return payload
@@ -359,12 +364,35 @@ def do_submit(ctx: Context, a: SubmitArgs) -> dict[str, Any]:
             blocked = _security(path, a.source)
             if blocked is not None:
                 return {**_diagnostics(blocked), "status": "rejected"}
-        result = add_policy(store, path, ctx.settings, options, ctx.progress)
+        prior = ctx.prior_verification if a.verify != "never" else None
+        verified = _verify_result(prior) if prior else None
+        result = add_policy(store, path, ctx.settings, options, ctx.progress, verified)
         result.diagnostics = relocate(result.diagnostics, path)
         payload = result.to_json()
+        payload["verification_reused"] = verified is not None and result.status != "rejected"
         payload["source"] = path.name
         payload["summary"] = summary_line(result.diagnostics) or "no errors, no warnings"
         return payload
+
+
+def source_key(language: str, source: str) -> str:
+    """What identifies a verified source: its language and its text."""
+    return language + ":" + hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _verify_result(payload: dict[str, Any]) -> VerifyResult:
+    """A verify_policy answer back as the VerifyResult that the repository records."""
+    return VerifyResult(
+        policy=str(payload.get("policy")),
+        ok=bool(payload.get("ok")),
+        stage=str(payload.get("stage")),
+        programs=[
+            ProgramReport(
+                str(p["name"]), p["insns_processed"], p["states"], p["verification_time_us"]
+            )
+            for p in payload.get("programs") or []
+        ],
+    )
 
 
 def do_record(ctx: Context, a: RecordArgs) -> dict[str, Any]:

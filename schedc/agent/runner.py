@@ -24,7 +24,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schedc.agent.operations import OPERATIONS, Context, Operation, Progress, error
+from schedc.agent.operations import (
+    OPERATIONS,
+    Context,
+    Operation,
+    Progress,
+    error,
+    source_key,
+)
 from schedc.agent.reference import ReferenceMissing
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
@@ -34,6 +41,7 @@ DEFAULT_COMPILE_TIMEOUT = 60.0
 DEFAULT_VERIFY_TIMEOUT = 900.0
 WORKER_MEMORY_BYTES = 4 * 1024**3  # address space of a compile or check worker
 MAX_RESULT_BYTES = 16 * 1024 * 1024
+MAX_REMEMBERED = 64  # passing verifications kept per runner
 
 
 @dataclass
@@ -49,6 +57,11 @@ class Runner:
     overrides: dict[str, str | None] = field(default_factory=dict)  # settings, e.g. btf
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
+    # Passing verify_policy results of this session, by source and kernel: a later
+    # submit_policy of the same source records one instead of booting the kernel again.
+    verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # MCP tool calls run in parallel threads.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def call(
         self, name: str, arguments: dict[str, Any] | None, progress: Progress | None = None
@@ -66,9 +79,36 @@ class Runner:
             args = op.args.model_validate(arguments or {})
         except ValidationError as exc:
             return error("invalid_arguments", describe(exc), f"see the input schema of {name}")
+        prior = None
+        if op.name == "submit_policy" and args.verify != "never":  # type: ignore[attr-defined]
+            key = self._verified_key(args)
+            with self._lock:
+                prior = self.verified.get(key)
         if op.isolated and self.isolate:
-            return self._in_worker(op, args.model_dump(mode="json"), progress)
-        return run_guarded(op, args, self.context(progress))
+            result = self._in_worker(op, args.model_dump(mode="json"), progress, prior)
+        else:
+            ctx = self.context(progress)
+            ctx.prior_verification = prior
+            result = run_guarded(op, args, ctx)
+        if op.name == "verify_policy" and result.get("ok") is True and "source_key" in result:
+            key = (result["source_key"], self._kernel_identity())
+            with self._lock:
+                self.verified[key] = result
+                while len(self.verified) > MAX_REMEMBERED:
+                    del self.verified[next(iter(self.verified))]  # the oldest
+        return result
+
+    def _verified_key(self, args: Any) -> tuple[str, str]:
+        return source_key(args.language, args.source), self._kernel_identity()
+
+    def _kernel_identity(self) -> str:
+        """The sandbox kernel as it is on disk now: a replaced bzImage is another kernel."""
+        kernel = load_settings(**self.overrides).kernel or ""
+        try:
+            st = os.stat(kernel)
+        except OSError:
+            return kernel
+        return f"{kernel}:{st.st_size}:{st.st_mtime_ns}"
 
     def context(self, progress: Progress | None = None) -> Context:
         settings = load_settings(**self.overrides)
@@ -78,11 +118,16 @@ class Runner:
         return self.limits.verify_timeout if op.slow else self.limits.compile_timeout
 
     def _in_worker(
-        self, op: Operation, arguments: dict[str, Any], progress: Progress | None
+        self,
+        op: Operation,
+        arguments: dict[str, Any],
+        progress: Progress | None,
+        prior: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         request = {
             "op": op.name,
             "arguments": arguments,
+            "prior_verification": prior,
             "repo": str(self.repo) if self.repo else None,
             "overrides": self.overrides,
             "memory_bytes": None if op.slow else self.limits.memory_bytes,

@@ -40,7 +40,9 @@ def main() -> int:
         print(f"progress: {message}", file=sys.stderr, flush=True)
 
     args = op.args.model_validate(request["arguments"])
-    result = run_guarded(op, args, runner.context(progress))
+    ctx = runner.context(progress)
+    ctx.prior_verification = request.get("prior_verification")
+    result = run_guarded(op, args, ctx)
     answer.write(json.dumps(result, default=str))
     answer.close()
     return 0

@@ -31,6 +31,7 @@ from schedc.repo.models import (
 )
 from schedc.settings import Settings
 from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion
+from schedc.verifier.verify import VerifyResult
 
 
 @dataclass
@@ -76,7 +77,9 @@ def add_policy(
     settings: Settings,
     options: AddOptions,
     progress: Callable[[str], None] | None = None,
+    verified: VerifyResult | None = None,
 ) -> AddResult:
+    """`verified`: a passing verification of this very source, already done (see prepare)."""
     _check_options(options)  # before compiling (or booting a VM) for nothing
     prepared = prepare(
         path,
@@ -86,6 +89,7 @@ def add_policy(
         target_kernel=options.target_kernel,
         progress=progress,
         unverified_reason=options.unverified_reason,
+        verified=verified,
     )
     candidate = prepared.candidate
     if candidate is None:

@@ -37,7 +37,7 @@ from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion, version_
 from schedc.verifier.checks import check_file, is_c, is_dsl
 from schedc.verifier.checks import generated_c_path as check_c_path
 from schedc.verifier.sandbox import REMEDY, sandbox_problem
-from schedc.verifier.verify import host_problem, verify_policies
+from schedc.verifier.verify import VerifyResult, host_problem, verify_policies
 
 VerifyMode = Literal["auto", "always", "never"]
 MAX_SOURCE_BYTES = 512 * 1024
@@ -88,8 +88,11 @@ def prepare(
     target_kernel: KernelVersion = DEFAULT_TARGET,
     progress: Callable[[str], None] | None = None,
     unverified_reason: str = "skipped (--unverified): compiled and checked only",
+    verified: VerifyResult | None = None,
 ) -> Prepared:
-    """Raises EnvironmentProblem when a tool is missing (or no kernel with verify='always')."""
+    """Raises EnvironmentProblem when a tool is missing (or no kernel with verify='always').
+    `verified` is a passing verification of this very source, done earlier by the caller
+    (the agent runner remembers them): it is recorded instead of booting the kernel again."""
     if not (is_dsl(path) or is_c(path)):
         return Prepared(None, [_error("R001", "not a .sched or .bpf.c policy", str(path))])
     holder = CompileResult(str(path))
@@ -121,6 +124,7 @@ def prepare(
             diags,
             progress,
             unverified_reason,
+            verified,
         )
         verify_diags = _relocate(verify_diags, staged, path)
         if has_errors(verify_diags) or report is None:
@@ -171,6 +175,7 @@ def _verification(
     check_diags: list[Diagnostic],
     progress: Callable[[str], None] | None,
     unverified_reason: str,
+    verified: VerifyResult | None = None,
 ) -> tuple[VerificationReport | None, list[Diagnostic]]:
     findings = [d.to_json() for d in check_diags]
     warnings = sum(1 for d in check_diags if d.severity is Severity.WARNING)
@@ -190,8 +195,12 @@ def _verification(
         if mode == "always":
             raise EnvironmentProblem(f"--verify needs a kernel with sched_ext: {reason}", REMEDY)
         return unverified(reason), []
-    results = verify_policies([obj], settings, mode=where, progress=progress)
-    result = results[0]
+    if verified is not None and verified.ok:
+        result = verified
+        if progress is not None:
+            progress("verified earlier in this session: recording that verification")
+    else:
+        result = verify_policies([obj], settings, mode=where, progress=progress)[0]
     if not result.ok:
         return None, result.diagnostics
     programs = [
