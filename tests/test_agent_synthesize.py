@@ -232,3 +232,15 @@ def test_cli_needs_an_api_key_and_replays_a_transcript(runner, tmp_path):
     broken.write_text("{}", encoding="utf-8")
     ran = _cli("x", "--repo", str(other), "--replay", str(broken))
     assert ran.returncode == 2 and "not a schedc synthesize transcript" in ran.stderr
+
+
+def test_the_workload_description_reaches_the_model_and_a_huge_one_is_refused(runner, tmp_path):
+    transport = ScriptedTransport([message([text("ok")])])
+    synthesize(client_for(transport), runner, "goal", workload="nginx, 64 workers, p99 matters")
+    first = transport.requests[0]["messages"][0]["content"]
+    assert "Goal: goal" in first and "<workload>\nnginx, 64 workers, p99 matters" in first
+
+    huge = tmp_path / "workload.txt"
+    huge.write_text("x" * (64 * 1024))
+    ran = _cli("goal", "--workload", str(huge), env={"ANTHROPIC_API_KEY": "unused"})
+    assert ran.returncode == 2 and "larger than 32 KiB" in ran.stderr
