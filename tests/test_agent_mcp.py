@@ -20,6 +20,7 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 from schedc.repo.catalog import init_repo
 from schedc.verifier.sandbox import sandbox_problem
@@ -80,7 +81,19 @@ def test_lists_every_tool_with_typed_schemas_and_the_resources(repo, settings):
         resources = (await client.list_resources()).resources
         reference = await client.read_resource("schedc://dsl-reference")
         example = await client.read_resource("schedc://examples/ljf")
+        prompts = (await client.list_prompts()).prompts
+        prompt = await client.get_prompt(
+            "write_policy", {"goal": "keep audio glitch-free", "workload": "pipewire, a build"}
+        )
+        try:
+            await client.get_prompt("write_policy", {"goal": "x" * 5000})
+            too_long = "accepted"
+        except MCPError as exc:
+            too_long = str(exc)
         return {
+            "too_long": too_long,
+            "prompts": {p.name: p for p in prompts},
+            "prompt": prompt.messages[0].content.text,
             "tools": tools,
             "resources": {str(r.uri) for r in resources},
             "reference": reference.contents[0].text,
@@ -105,6 +118,17 @@ def test_lists_every_tool_with_typed_schemas_and_the_resources(repo, settings):
     assert "## 7. Writing a policy with an LLM" in got["reference"]
     assert got["example"] == LJF
     assert "submit_policy" in got["instructions"]
+    [goal, workload] = got["prompts"]["write_policy"].arguments
+    assert (goal.name, goal.required, workload.name, workload.required) == (
+        "goal",
+        True,
+        "workload",
+        False,
+    )
+    assert got["too_long"] == "the goal is longer than 2000 bytes"
+    assert "Goal: keep audio glitch-free" in got["prompt"]
+    assert "<workload>\npipewire, a build" in got["prompt"]
+    assert "## 7. Writing a policy with an LLM" in got["prompt"] and "submit_policy" in got["prompt"]
 
 
 def test_compile_and_check_report_diagnostics_on_the_agents_lines(repo, settings):

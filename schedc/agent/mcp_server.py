@@ -4,7 +4,8 @@ Each tool's parameters are its operation's pydantic model, so the schema a clien
 validation the server does are the same thing. Every result is a structured object (also sent
 as JSON text for clients that read only text); a failure that is not the policy's own is a
 result with `is_error` set and `{"ok": false, "error": {...}}`, never a dead server.
-Resources: the DSL reference and the example policies.
+Resources: the DSL reference and the example policies. Prompt: `write_policy`, the same
+workflow and reference that `schedc synthesize` gives its model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.resources import FunctionResource
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 
 from schedc import __version__
 from schedc.agent.operations import OPERATIONS, Operation
@@ -32,8 +34,10 @@ from schedc.agent.reference import (
     examples,
 )
 from schedc.agent.runner import Runner
+from schedc.agent.synthesize import MAX_WORKLOAD_BYTES, SYSTEM, first_message
 
 MAX_HTTP_BODY = 1024 * 1024
+MAX_GOAL_CHARS = 2000
 
 INSTRUCTIONS = (
     "schedc compiles sched_ext CPU scheduling policies for Linux. To write a policy: "
@@ -124,6 +128,21 @@ def build_server(runner: Runner) -> MCPServer:
 
     for example in examples():
         server.add_resource(_example_resource(example.name, example.description))
+
+    @server.prompt(
+        name="write_policy",
+        title="Write a sched_ext policy",
+        description="the workflow and the DSL reference that `schedc synthesize` gives its "
+        "model, with your goal: an MCP client's model writes, fixes and submits the policy",
+    )
+    def write_policy(goal: str, workload: str = "") -> str:
+        for what, value, most in (("goal", goal, MAX_GOAL_CHARS), ("workload", workload, None)):
+            limit = most or MAX_WORKLOAD_BYTES
+            if len(value.encode("utf-8")) > limit:
+                raise MCPError(INVALID_PARAMS, f"the {what} is longer than {limit} bytes")
+        if not goal.strip():
+            raise MCPError(INVALID_PARAMS, "the goal is empty: say what the scheduler should do")
+        return SYSTEM + dsl_reference() + "\n\n" + first_message(goal, workload or None)
 
     return server
 
