@@ -67,6 +67,22 @@ def serve(repo: Path, settings, body: Callable[[Client], Awaitable[T]], *extra: 
     return anyio.run(main)
 
 
+def needs_sandbox(settings) -> None:
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+
+
+def progress_sink() -> tuple[list[str], Callable[[float, float | None, str | None], Any]]:
+    """A progress callback for call_tool, and the list of messages it receives."""
+    messages: list[str] = []
+
+    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    return messages, on_progress
+
+
 async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[bool, Any]:
     """(is_error, structured content or, for SDK-level rejections, the text)."""
     result = await client.call_tool(name, arguments)
@@ -334,14 +350,8 @@ def test_a_compile_that_hangs_is_stopped_at_the_limit(repo, settings):
 
 
 def test_verify_policy_runs_the_kernel_verifier_on_a_repository_policy(repo, settings):
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
-
-    progress: list[str] = []
-
-    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+    needs_sandbox(settings)
+    progress, on_progress = progress_sink()
 
     async def body(client: Client) -> list[tuple[bool, Any]]:
         await call(
@@ -405,13 +415,8 @@ def test_streamable_http_on_a_loopback_port(repo, settings):
 def test_submit_after_verify_in_one_session_records_that_verification(repo, settings):
     """An agent that proves a draft with verify_policy and then submits the same text does not
     wait for a second VM boot: the server remembers passing verifications for its session."""
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
-    progress: list[str] = []
-
-    async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
-        progress.append(message or "")
+    needs_sandbox(settings)
+    progress, on_progress = progress_sink()
 
     async def body(client: Client) -> list[Any]:
         verified = await client.call_tool(
