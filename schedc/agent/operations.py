@@ -19,7 +19,7 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,7 +30,7 @@ from schedc.compiler.pipeline import compile_policy
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.dsl.sema import NAME_RE
-from schedc.repo import layout
+from schedc.repo import ingest, layout
 from schedc.repo.add import AddOptions, add_policy
 from schedc.repo.gitstore import GitStore, resolve_location
 from schedc.repo.history import policy_log, show_json, show_policy
@@ -226,8 +226,7 @@ def staged(source: str, language: Language) -> Iterator[Path]:
 
 def relocate(diags: list[Diagnostic], path: Path) -> list[Diagnostic]:
     """Diagnostics about the scratch file name it as the agent knows it: policy.sched."""
-    names = {str(path), str(path.resolve())}
-    return [replace(d, file=path.name) if d.file in names else d for d in diags]
+    return ingest.relocate(diags, path, Path(path.name))
 
 
 def _diagnostics(diags: list[Diagnostic]) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def prepare(
         staged = Path(tmp) / (layout.DSL_SOURCE if kind == "dsl" else layout.C_SOURCE)
         staged.write_text(text, encoding="utf-8")
         diags, compiled = _compile_and_check(staged, settings, toolchain, target_kernel)
-        diags = _relocate(diags, staged, path)
+        diags = relocate(diags, staged, path)
         if has_errors(diags) or compiled is None:
             return Prepared(None, diags)
         policy = compiled.policy
@@ -126,7 +126,7 @@ def prepare(
             unverified_reason,
             verified,
         )
-        verify_diags = _relocate(verify_diags, staged, path)
+        verify_diags = relocate(verify_diags, staged, path)
         if has_errors(verify_diags) or report is None:
             return Prepared(None, diags + verify_diags)
     candidate = Candidate(
@@ -162,7 +162,8 @@ def _compile_and_check(
     return diags, compiled if compiled.ok else None
 
 
-def _relocate(diags: list[Diagnostic], staged: Path, original: Path) -> list[Diagnostic]:
+def relocate(diags: list[Diagnostic], staged: Path, original: Path) -> list[Diagnostic]:
+    """Diagnostics about a staged copy name the file the caller knows instead."""
     staged_names = {str(staged), str(staged.resolve())}
     return [replace(d, file=str(original)) if d.file in staged_names else d for d in diags]
 
