@@ -200,15 +200,25 @@ def test_c_sources_compile_and_hostile_includes_never_reach_clang(repo, settings
             "hostile_check": await call(
                 client, "check_policy", {"source": hostile, "language": "c"}
             ),
+            "hostile_verify": await call(
+                client, "verify_policy", {"source": hostile, "language": "c"}
+            ),
+            "hostile_submit": await call(
+                client,
+                "submit_policy",
+                {"source": hostile, "language": "c", "name": "hostile", "description": "x"},
+            ),
         }
 
     got = serve(repo, settings, body)
     assert got["c"][1]["ok"] is True and got["c"][1]["artifacts"]["object_bytes"] > 1000
     assert got["check_c"][1]["ok"] is True
-    for key in ("hostile", "hostile_check"):
+    assert got["hostile_verify"][1]["stage"] == "check"
+    assert got["hostile_submit"][1]["status"] == "rejected"
+    for key in ("hostile", "hostile_check", "hostile_verify", "hostile_submit"):
         result = got[key][1]
         assert result["ok"] is False
-        assert result["diagnostics"][0]["code"] == "K060"
+        assert [d["code"] for d in result["diagnostics"]] == ["K060"], "stopped before clang"
         assert (result["diagnostics"][0]["file"], result["diagnostics"][0]["line"]) == (
             "policy.bpf.c",
             1,

@@ -312,11 +312,7 @@ def do_verify(ctx: Context, a: VerifyArgs) -> dict[str, Any]:
         source, language = str(got["source"]), meta["kind"]
         origin = {"name": a.name, "commit": got["commit"]}
     assert source is not None
-    with staged(source, language) as path:
-        if language == "c":
-            blocked = _security(path, source)
-            if blocked is not None:
-                return {**_diagnostics(blocked), "stage": "check", "programs": [], "run": None}
+    with staged(source, language) as path:  # verify scans C before clang sees it
         results = verify_policies(
             [path],
             ctx.settings,
@@ -358,11 +354,7 @@ def do_submit(ctx: Context, a: SubmitArgs) -> dict[str, Any]:
         verify=a.verify,
         unverified_reason="submitted with verify='never': compiled and checked only",
     )
-    with staged(a.source, a.language) as path:
-        if a.language == "c":
-            blocked = _security(path, a.source)
-            if blocked is not None:
-                return {**_diagnostics(blocked), "status": "rejected"}
+    with staged(a.source, a.language) as path:  # add checks (and so scans C) before clang
         prior = ctx.prior_verification if a.verify != "never" else None
         verified = _verify_result(prior) if prior else None
         result = add_policy(store, path, ctx.settings, options, ctx.progress, verified)

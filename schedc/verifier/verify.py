@@ -242,6 +242,20 @@ def _checker() -> Callable[..., list[Diagnostic]] | None:
     return getattr(checks, "check_c", None)
 
 
+def _unsafe_source(path: Path) -> list[Diagnostic]:
+    """The security findings that stop a C policy before clang (schedc check's K060-K062)."""
+    try:
+        from schedc.verifier.check_security import blocks_parsing, scan_text  # noqa: PLC0415
+    except ImportError:
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []  # compile_policy reports an unreadable file
+    found = scan_text(text, str(path))
+    return found if blocks_parsing(found) else []
+
+
 def _prepare(
     path: Path,
     settings: Settings,
@@ -263,6 +277,13 @@ def _prepare(
         result.object_path = str(path)
         return result
     result.source_kind = "c" if path.name.endswith(".c") else "dsl"
+    if result.source_kind == "c":
+        # Before clang: a C policy whose #include or #line names host files is not compiled.
+        blocked = _unsafe_source(path)
+        if blocked:
+            result.stage = "check"
+            result.diagnostics += blocked
+            return result
     out = build / str(index) / (path.name.split(".")[0] + ".bpf.o")
     compiled = compile_policy(path, settings, out=out, include_dirs=include_dirs, toolchain=tc)
     result.diagnostics += compiled.diagnostics
