@@ -46,13 +46,12 @@ from schedc.verifier.bench_workloads import (
     workload_problems,
 )
 from schedc.verifier.sandbox import (
-    MIN_BPFTOOL,
     REMEDY,
     _boot,
-    _bpftool_version,
     _problems,
     _tail,
     _vng_command,
+    bpftool_problem,
     parse_run,
 )
 from schedc.verifier.verify import HOST_SCHED_EXT, host_problem
@@ -489,14 +488,7 @@ def host_bench_problem(settings: Settings) -> str | None:
             f"a sched_ext scheduler is already attached on this host ({HOST_STATE} is "
             f"'{state}'); detach it first"
         )
-    try:
-        bpftool = find_bpftool(settings)
-    except EnvironmentProblem as exc:
-        return exc.message
-    version = _bpftool_version(bpftool)
-    if version is None or version < MIN_BPFTOOL:
-        return f"bpftool '{bpftool}' is missing or older than v{MIN_BPFTOOL[0]}.{MIN_BPFTOOL[1]}"
-    return None
+    return bpftool_problem(settings)
 
 
 def check_environment(

@@ -258,6 +258,20 @@ def _bpftool_version(path: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
+def bpftool_problem(settings: Settings) -> str | None:
+    """None when a bpftool that can load sched_ext objects is at hand, else why not."""
+    try:
+        bpftool = find_bpftool(settings)
+    except EnvironmentProblem as exc:
+        return exc.message
+    version = _bpftool_version(bpftool)
+    if version is None:
+        return f"bpftool '{bpftool}' does not run or print its version"
+    if version < MIN_BPFTOOL:
+        return f"bpftool '{bpftool}' is v{version[0]}.{version[1]}, too old for sched_ext objects"
+    return None
+
+
 def _problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     if not settings.kernel:
@@ -265,17 +279,9 @@ def _problems(settings: Settings) -> list[str]:
     elif not Path(settings.kernel).is_file():
         where = settings.sources.get("kernel", "settings")
         problems.append(f"the sandbox kernel '{settings.kernel}' (from {where}) does not exist")
-    try:
-        bpftool = find_bpftool(settings)
-        version = _bpftool_version(bpftool)
-        if version is None:
-            problems.append(f"bpftool '{bpftool}' does not run or print its version")
-        elif version < MIN_BPFTOOL:
-            problems.append(
-                f"bpftool '{bpftool}' is v{version[0]}.{version[1]}, too old for sched_ext objects"
-            )
-    except EnvironmentProblem as exc:
-        problems.append(exc.message)
+    trouble = bpftool_problem(settings)
+    if trouble:
+        problems.append(trouble)
     if find_vng() is None:
         problems.append("virtme-ng's `vng` is not on PATH")
     if shutil.which("qemu-system-x86_64") is None:
