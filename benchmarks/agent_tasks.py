@@ -29,9 +29,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import anthropic  # noqa: E402
-import httpx2  # noqa: E402
-
 from schedc.agent.runner import Runner  # noqa: E402
 from schedc.agent.synthesize import synthesize  # noqa: E402
 from schedc.agent.transport import (  # noqa: E402
@@ -39,6 +36,7 @@ from schedc.agent.transport import (  # noqa: E402
     Turn,
     last_tool_results,
     message,
+    scripted_client,
     text,
     tool_use,
 )
@@ -240,9 +238,7 @@ def run(verify: str) -> list[dict[str, Any]]:
         seed(runner)
         for task in TASKS:
             transport = ScriptedTransport(task.turns(verify))
-            client = anthropic.Anthropic(
-                api_key="scripted", http_client=httpx2.Client(transport=transport), max_retries=0
-            )
+            client = scripted_client(transport)
             t0 = time.monotonic()
             report = synthesize(client, runner, task.goal)
             rows.append(

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import anthropic
-import httpx2
 import pytest
 
 from schedc.agent.runner import Runner
@@ -23,6 +21,7 @@ from schedc.agent.transport import (
     api_error,
     last_tool_results,
     message,
+    scripted_client,
     text,
     tool_use,
 )
@@ -35,12 +34,6 @@ from tests.conftest import ROOT, skip_or_fail
 LJF = (ROOT / "examples" / "ljf.sched").read_text(encoding="utf-8")
 GOOD = LJF.replace("scheduler ljf ", "scheduler batch_ljf ")
 BROKEN = GOOD.replace("task.avg_runtime > 10ms", "task.avg_runtime > 10")
-
-
-def client_for(transport: ScriptedTransport) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
-        api_key="test-key", http_client=httpx2.Client(transport=transport), max_retries=0
-    )
 
 
 @pytest.fixture
@@ -105,7 +98,7 @@ def test_the_loop_fixes_a_broken_policy_from_diagnostics_and_submits_it_verified
     )
     lines: list[str] = []
     report = synthesize(
-        client_for(transport), runner, "finish a batch of jobs sooner", say=lines.append
+        scripted_client(transport), runner, "finish a batch of jobs sooner", say=lines.append
     )
 
     assert report.outcome == "submitted", render(report)
@@ -145,7 +138,7 @@ def test_bad_tool_input_from_the_model_is_an_error_result_and_the_loop_goes_on(r
             message([submit(GOOD, verify="never")]),
         ]
     )
-    report = synthesize(client_for(transport), runner, "batch")
+    report = synthesize(scripted_client(transport), runner, "batch")
     assert report.outcome == "submitted"
     [bad] = last_tool_results(transport.requests[1])
     assert bad["error"]["kind"] == "invalid_arguments" and "name" in bad["error"]["message"]
@@ -158,20 +151,20 @@ def test_bad_tool_input_from_the_model_is_an_error_result_and_the_loop_goes_on(r
 
 def test_the_loop_stops_when_the_model_stops_or_at_the_iteration_limit(runner):
     finished = synthesize(
-        client_for(ScriptedTransport([message([text("I cannot do that.")])])), runner, "x"
+        scripted_client(ScriptedTransport([message([text("I cannot do that.")])])), runner, "x"
     )
     assert finished.outcome == "model_finished" and finished.submitted is None
     assert finished.final_text == "I cannot do that."
 
     looping = ScriptedTransport([message([tool_use("search_policies", {})])] * 5)
-    limited = synthesize(client_for(looping), runner, "x", max_iterations=2)
+    limited = synthesize(scripted_client(looping), runner, "x", max_iterations=2)
     assert limited.outcome == "max_iterations" and limited.iterations == 2
     assert len(looping.requests) == 2
 
 
 def test_api_errors_end_the_loop_with_the_reason(runner):
     refused = ScriptedTransport([api_error(401, "authentication_error", "invalid x-api-key")])
-    report = synthesize(client_for(refused), runner, "x")
+    report = synthesize(scripted_client(refused), runner, "x")
     assert report.outcome == "api_error"
     assert "401" in report.error and "invalid x-api-key" in report.error
     assert "nothing submitted (api_error)" in render(report)
@@ -204,7 +197,7 @@ def test_cli_needs_an_api_key_and_replays_a_transcript(runner, tmp_path):
             message([submit(GOOD, verify="never")]),
         ]
     )
-    synthesize(client_for(transport), runner, "batch", recording=recording)
+    synthesize(scripted_client(transport), runner, "batch", recording=recording)
     transcript = tmp_path / "run.json"
     transcript.write_text(json.dumps({"responses": recording}), encoding="utf-8")
     other = tmp_path / "other"
@@ -236,7 +229,7 @@ def test_cli_needs_an_api_key_and_replays_a_transcript(runner, tmp_path):
 
 def test_the_workload_description_reaches_the_model_and_a_huge_one_is_refused(runner, tmp_path):
     transport = ScriptedTransport([message([text("ok")])])
-    synthesize(client_for(transport), runner, "goal", workload="nginx, 64 workers, p99 matters")
+    synthesize(scripted_client(transport), runner, "goal", workload="nginx, 64 workers, p99 matters")
     first = transport.requests[0]["messages"][0]["content"]
     assert "Goal: goal" in first and "<workload>\nnginx, 64 workers, p99 matters" in first
 

@@ -296,15 +296,15 @@ def render(report: Report) -> str:
 
 def _client(args: argparse.Namespace) -> Any:
     import anthropic  # noqa: PLC0415
-    import httpx2  # noqa: PLC0415
 
     if args.replay:
-        from schedc.agent.transport import ScriptedTransport, load_recording  # noqa: PLC0415
-
-        transport = ScriptedTransport(load_recording(args.replay))
-        return anthropic.Anthropic(
-            api_key="replay", http_client=httpx2.Client(transport=transport), max_retries=0
+        from schedc.agent.transport import (  # noqa: PLC0415
+            ScriptedTransport,
+            load_recording,
+            scripted_client,
         )
+
+        return scripted_client(ScriptedTransport(load_recording(args.replay)))
     return anthropic.Anthropic(api_key=os.environ["ANTHROPIC_API_KEY"])
 
 

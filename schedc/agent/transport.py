@@ -104,6 +104,15 @@ def api_error(status: int, kind: str, words: str) -> httpx2.Response:
     return httpx2.Response(status, json=_api_error(kind, words))
 
 
+def scripted_client(transport: ScriptedTransport) -> Any:
+    """The real `anthropic` client, talking to `transport` instead of the network."""
+    import anthropic  # noqa: PLC0415
+
+    return anthropic.Anthropic(
+        api_key="scripted", http_client=httpx2.Client(transport=transport), max_retries=0
+    )
+
+
 def load_recording(path: Path) -> list[Turn]:
     """The model responses of a `--transcript` file, in order."""
     data = json.loads(path.read_text(encoding="utf-8"))
