@@ -49,9 +49,6 @@ INSTRUCTIONS = (
     "policy without storing it."
 )
 
-_READ_ONLY = {"search_policies", "get_policy", "compile_policy", "check_policy", "dsl_reference"}
-
-
 def _result(payload: dict[str, Any]) -> CallToolResult:
     failed = payload.get("ok") is False and "error" in payload
     return CallToolResult(
@@ -104,15 +101,14 @@ def build_server(runner: Runner) -> MCPServer:
         "schedc", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
     for op in OPERATIONS.values():
-        read_only = op.name in _READ_ONLY
         server.add_tool(
             _tool(op, runner),
             name=op.name,
             description=op.description,
             annotations=ToolAnnotations(
-                read_only_hint=read_only,
+                read_only_hint=op.read_only,
                 destructive_hint=False,
-                idempotent_hint=read_only,
+                idempotent_hint=op.read_only,
                 open_world_hint=False,
             ),
         )

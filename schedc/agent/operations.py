@@ -208,6 +208,7 @@ class Operation:
     handler: Callable[[Context, Any], dict[str, Any]]
     isolated: bool = False  # runs clang, libclang or a VM: in a worker, with a time limit
     slow: bool = False  # may boot the sandbox VM: the long time limit
+    read_only: bool = False  # changes nothing: no repository commit, no VM
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -417,6 +418,7 @@ OPERATIONS: dict[str, Operation] = {
             "which field (why.fields), and carry each policy's best measured result (best).",
             SearchArgs,
             do_search,
+            read_only=True,
         ),
         Operation(
             "get_policy",
@@ -424,6 +426,7 @@ OPERATIONS: dict[str, Operation] = {
             "performance records and a history summary. revision: a git revision or vN.",
             GetArgs,
             do_get,
+            read_only=True,
         ),
         Operation(
             "compile_policy",
@@ -433,6 +436,7 @@ OPERATIONS: dict[str, Operation] = {
             CompileArgs,
             do_compile,
             isolated=True,
+            read_only=True,
         ),
         Operation(
             "check_policy",
@@ -442,6 +446,7 @@ OPERATIONS: dict[str, Operation] = {
             CheckArgs,
             do_check,
             isolated=True,
+            read_only=True,
         ),
         Operation(
             "verify_policy",
@@ -476,6 +481,7 @@ OPERATIONS: dict[str, Operation] = {
             "template and the checklist of common mistakes, plus the example policies.",
             ReferenceArgs,
             do_reference,
+            read_only=True,
         ),
     )
 }
