@@ -46,7 +46,7 @@ def add_bench_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     """Register `bench` on the `schedc` command line."""
     parser = subparsers.add_parser(
         "bench",
-        help="benchmark policies against EEVDF on a workload in the sandbox VM",
+        help="benchmark policies against EEVDF on a workload in the sandbox VM (or --host)",
         description="Measure each policy against the kernel's default scheduler (EEVDF) on "
         "named workloads, in one boot of the sched_ext sandbox: per run the baseline, then "
         "each policy attached (A B A B). Reports every run, medians, spread and the ratio "
