@@ -103,6 +103,15 @@ def policy_repo(tmp_path: Path, settings, toolchain) -> tuple[Path, dict[str, st
     env.pop("PYTHONPATH", None)  # the hook must run from its own virtualenv, not this tree
     env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
     env["SCHEDC_CACHE"] = settings.cache_dir or str(tmp_path / "cache")
+    # The hook runs in the policy repository, where this checkout's schedc.toml is not found:
+    # hand it the tools this run uses (from the environment or that config file).
+    for field, variable in (
+        ("clang", "SCHEDC_CLANG"),
+        ("btf", "SCHEDC_BTF"),
+        ("libbpf_include", "SCHEDC_LIBBPF_INCLUDE"),
+    ):
+        if getattr(settings, field):
+            env.setdefault(variable, str(getattr(settings, field)))
     installed = subprocess.run([*pre_commit(), "install", "--install-hooks"], cwd=repo, env=env,
                                capture_output=True, text=True, timeout=900, check=False)
     assert installed.returncode == 0, installed.stdout + installed.stderr
