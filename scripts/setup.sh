@@ -25,10 +25,10 @@ cd "$(dirname "$0")/.."
 if [ "$apt" = 1 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
-    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, rt-tests, linux-source-6.12, python3-venv"
+    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, rt-tests, linux-source-6.12, python3-venv, bubblewrap"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        clang-19 llvm-19 qemu-system-x86 stress-ng rt-tests gcc make linux-source-6.12 python3-venv git \
+        clang-19 llvm-19 qemu-system-x86 stress-ng rt-tests gcc make linux-source-6.12 python3-venv git bubblewrap \
         ca-certificates xz-utils >/dev/null
 fi
 
