@@ -36,6 +36,8 @@ class Settings:
     kernel: str | None = None
     libbpf_include: str | None = None
     libbpf: str | None = None  # libbpf.so >= 1.2, for the sandbox's quiet loader
+    # The kernel's tools/sched_ext, a test input only (scripts/fetch-kernel-examples.sh).
+    kernel_examples: str | None = None
     cache_dir: str | None = None
     accel: str = "tcg"
     vm_cpus: int = 2
@@ -58,6 +60,7 @@ _ENV = {
     "kernel": "SCHEDC_KERNEL",
     "libbpf_include": "SCHEDC_LIBBPF_INCLUDE",
     "libbpf": "SCHEDC_LIBBPF",
+    "kernel_examples": "SCHEDC_KERNEL_EXAMPLES",
     "cache_dir": "SCHEDC_CACHE",
     "accel": "SCHEDC_ACCEL",
     "vm_cpus": "SCHEDC_VM_CPUS",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up schedc on a Debian 12 machine: clang-19 and friends from apt, a virtualenv in .venv
 # with schedc and its test tools, and (with --kit DIR) a schedc.toml that points schedc at a
-# sched_ext sandbox kit: bzImage, vmlinux.btf, bpftool and libbpf headers.
+# sched_ext sandbox kit: bzImage, vmlinux.btf, bpftool and libbpf headers, and the kernel's
+# example schedulers (a test input) in .cache/kernel-examples.
 #
 #   scripts/setup.sh [--kit DIR] [--no-apt]
 set -euo pipefail
@@ -12,7 +13,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --kit) kit=${2:?--kit needs a directory}; shift 2 ;;
         --no-apt) apt=0; shift ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -57,6 +58,9 @@ TOML
             break
         fi
     done
-    echo "== wrote schedc.toml for the kit in $kit"
+    # The kernel's example schedulers: a test input for check and verify, never project code.
+    examples=$(bash scripts/fetch-kernel-examples.sh "$PWD/.cache/kernel-examples")
+    echo "kernel_examples = \"$examples\"" >> schedc.toml
+    echo "== wrote schedc.toml for the kit in $kit (kernel examples in $examples)"
 fi
 echo "== ready: .venv/bin/schedc --help"

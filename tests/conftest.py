@@ -25,6 +25,25 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def kernel_examples_dir() -> Path | None:
+    """The kernel's tools/sched_ext (a test input): SCHEDC_KERNEL_EXAMPLES or `kernel_examples`
+    in schedc.toml, which scripts/setup.sh --kit writes."""
+    root = load_settings().kernel_examples
+    if not root:
+        return None
+    base = Path(root)
+    for cand in (base / "tools" / "sched_ext", base / "linux-source-6.12" / "tools" / "sched_ext", base):
+        if (cand / "scx_simple.bpf.c").is_file():
+            return cand
+    return None
+
+
+KERNEL_EXAMPLES_REMEDY = (
+    "the kernel's example schedulers are not available: run scripts/setup.sh --kit KIT (it "
+    "fetches them), or scripts/fetch-kernel-examples.sh DEST and set SCHEDC_KERNEL_EXAMPLES=DEST"
+)
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     cache = os.environ.get("SCHEDC_CACHE") or str(tmp_path_factory.mktemp("schedc-cache"))

@@ -7,7 +7,6 @@ a folder made by `scripts/fetch-kernel-examples.sh DEST` (CI does).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,25 +14,24 @@ import pytest
 from schedc.compiler.pipeline import translate
 from schedc.diagnostics import Diagnostic, Severity, render_human
 from schedc.verifier.checks import check_c, check_file, map_to_dsl
-from tests.conftest import EXAMPLES, ROOT, skip_or_fail
+from tests.conftest import (
+    EXAMPLES,
+    KERNEL_EXAMPLES_REMEDY,
+    ROOT,
+    kernel_examples_dir,
+    skip_or_fail,
+)
 
 KERNEL_SCHEDULERS = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
 TARGETS = ("6.12", "6.13", "6.17")
 
 
-def kernel_examples_dir() -> Path:
-    given = os.environ.get("SCHEDC_KERNEL_EXAMPLES")
-    if not given:
-        skip_or_fail(
-            "SCHEDC_KERNEL_EXAMPLES is not set: run scripts/fetch-kernel-examples.sh DEST "
-            "and set SCHEDC_KERNEL_EXAMPLES=DEST"
-        )
-    base = Path(given)
-    for candidate in (base / "tools" / "sched_ext", base / "linux-source-6.12" / "tools" / "sched_ext", base):
-        if (candidate / "scx_simple.bpf.c").is_file():
-            return candidate
-    skip_or_fail(f"SCHEDC_KERNEL_EXAMPLES={given} has no tools/sched_ext/scx_simple.bpf.c")
-    raise AssertionError("unreachable")
+def kernel_examples() -> Path:
+    found = kernel_examples_dir()
+    if found is None:
+        skip_or_fail(KERNEL_EXAMPLES_REMEDY)
+        raise AssertionError("unreachable")
+    return found
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -45,7 +43,7 @@ def test_example_policies_are_spotless(settings, toolchain, example: Path, targe
 
 @pytest.mark.parametrize("name", KERNEL_SCHEDULERS)
 def test_kernel_example_schedulers_have_no_errors(toolchain, name: str):
-    folder = kernel_examples_dir()
+    folder = kernel_examples()
     include = [folder / "include", folder / "include" / "bpf-compat"]
     if toolchain.libbpf_include is None:
         skip_or_fail("the kernel examples include <bpf/bpf_helpers.h>: set SCHEDC_LIBBPF_INCLUDE")
@@ -57,7 +55,7 @@ def test_kernel_example_schedulers_have_no_errors(toolchain, name: str):
 def test_kernel_examples_on_a_kernel_without_the_old_names(toolchain):
     """The same schedulers call scx_bpf_dispatch() and friends directly: on 6.17 that is an
     error, and the message says what to call instead."""
-    folder = kernel_examples_dir()
+    folder = kernel_examples()
     include = [folder / "include", folder / "include" / "bpf-compat"]
     diags = check_c(folder / "scx_simple.bpf.c", toolchain, include, "6.17")
     assert {d.code for d in diags} == {"K050"}

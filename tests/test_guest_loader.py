@@ -208,10 +208,11 @@ def test_every_object_gets_a_record_even_without_libbpf(tmp_path):
 
 
 def libbpf_library() -> str:
-    path = os.environ.get("SCHEDC_LIBBPF")
+    path = load_settings().libbpf
     if not path:
         skip_or_fail(
-            "set SCHEDC_LIBBPF to libbpf >= 1.2 (e.g. the sandbox kit's lib/libbpf.so.1.5.0)"
+            "set SCHEDC_LIBBPF (or `libbpf` in schedc.toml, which scripts/setup.sh --kit writes) "
+            "to libbpf >= 1.2, e.g. the sandbox kit's lib/libbpf.so.1.5.0"
         )
     elif not Path(path).is_file():
         skip_or_fail(f"SCHEDC_LIBBPF is '{path}', which does not exist")

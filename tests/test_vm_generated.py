@@ -8,7 +8,6 @@ run in tests/test_verify.py."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -16,21 +15,11 @@ import pytest
 
 from schedc.compiler.pipeline import compile_policy
 from schedc.verifier.sandbox import LoadReport, load_in_sandbox, sandbox_problem
-from tests.conftest import skip_or_fail
+from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, skip_or_fail
 from tests.policygen import PolicyGen
 
 GENERATED_SEEDS = range(1000, 1060)
 KERNEL_EXAMPLES = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
-
-
-def kernel_examples_dir() -> Path | None:
-    root = os.environ.get("SCHEDC_KERNEL_EXAMPLES")
-    if not root:
-        return None
-    for cand in (Path(root), Path(root) / "tools" / "sched_ext"):
-        if (cand / "scx_simple.bpf.c").is_file():
-            return cand
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +62,5 @@ def test_kernel_verifier_accepts_at_least_50_generated_policies(loaded):
 @pytest.mark.parametrize("name", KERNEL_EXAMPLES)
 def test_kernel_example_scheduler_loads(loaded, name):
     if name not in loaded:
-        skip_or_fail(
-            "the kernel's example schedulers are not available: run "
-            "scripts/fetch-kernel-examples.sh DIR and set SCHEDC_KERNEL_EXAMPLES=DIR "
-            "(and SCHEDC_LIBBPF_INCLUDE to libbpf >= 1.2 headers)"
-        )
+        skip_or_fail(KERNEL_EXAMPLES_REMEDY)
     assert loaded[name].ok, loaded[name].error
