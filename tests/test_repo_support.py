@@ -70,8 +70,11 @@ def cli_process(*args: str, env: dict[str, str] | None = None, timeout: float = 
 
 
 def git(root: Path, *args: str) -> str:
+    """Plain git, as a person edits a store by hand; with an identity of its own, since a fresh
+    HOME (CI's env -i) has no user.name."""
+    identity = ["-c", "user.name=schedc test", "-c", "user.email=test@schedc.invalid"]
     return subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        ["git", *identity, "-C", str(root), *args], capture_output=True, text=True, check=True
     ).stdout
 
 
