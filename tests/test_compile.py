@@ -130,3 +130,13 @@ def test_btf_line_info_points_at_the_dsl(settings, toolchain, tmp_path):
     condition = example.read_text().splitlines()[8]
     assert condition.startswith("  class long  when")
     assert f"; {condition}" in listing
+
+
+def test_comment_markers_in_a_description_stay_inside_the_c_comment(settings, toolchain, tmp_path):
+    src = tmp_path / "c.sched"
+    src.write_text(
+        'scheduler c "opens /* and closes */ a comment" {\n'
+        "  class all otherwise\n  queue q for all fifo\n  dispatch q\n}\n"
+    )
+    result = compile_policy(src, settings, out=tmp_path / "c.bpf.o", toolchain=toolchain)
+    assert result.ok and result.diagnostics == [], result.diagnostics

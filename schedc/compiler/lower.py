@@ -380,7 +380,8 @@ def _c_string(text: str) -> str:
 
 
 def _comment(text: str) -> str:
-    return text.replace("*/", "* /").replace("\n", " ")
+    # Both markers: "*/" would end the comment, "/*" inside one is clang's -Wcomment warning.
+    return text.replace("*/", "* /").replace("/*", "/ *").replace("\n", " ")
 
 
 def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
