@@ -124,6 +124,46 @@ def test_brackets_in_strings_and_comments_do_not_count(tmp_path: Path) -> None:
     assert "E009" not in _codes(_run(text, tmp_path))
 
 
+# ---- constant folding past 64 bits ------------------------------------------------------
+def _balanced(depth: int) -> str:
+    return "9" if depth == 0 else f"({_balanced(depth - 1)}*{_balanced(depth - 1)})"
+
+
+def test_constant_overflow_is_e115_not_a_crash(tmp_path: Path) -> None:
+    # ValueError in sema's _fmt_ns: 9^16384 has more than 4300 digits
+    diags = _run(_policy(body=f"  slice b = 1ns * {_balanced(14)}\n"), tmp_path)
+    assert _codes(diags) == ["E115"]
+    assert diags[0].line == 4
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["9223372036854775807 + 1 > 0", "-9223372036854775807 - 2 < 0", "5000000000s * 5 > 1ms"],
+)
+def test_constant_overflow_in_a_condition(expr: str, tmp_path: Path) -> None:
+    assert "E115" in _codes(_run(_policy(expr), tmp_path))
+
+
+def test_constant_at_the_limit_is_fine(tmp_path: Path) -> None:
+    diags = _run(_policy("9223372036854775806 + 1 > task.nice"), tmp_path)
+    assert "E115" not in _codes(diags)
+
+
+def test_sema_e009_has_a_location_even_for_a_tree_the_parser_never_builds() -> None:
+    from schedc.dsl import ast
+    from schedc.dsl.parser import parse_policy
+    from schedc.dsl.sema import analyze
+
+    policy, _ = parse_policy(_policy(body="  slice b = 1ms\n"), "p.sched")
+    assert policy is not None
+    deep: ast.Expr = policy.slices[0].value
+    for _ in range(20_000):  # far deeper than the parser's limit allows
+        deep = ast.Binary(deep.span, "+", deep, ast.DurationLit(deep.span, 1, "1ns"))
+    policy.slices[0] = ast.SliceEntry(policy.slices[0].cls, deep, policy.slices[0].span)
+    _, diags = analyze(policy)
+    assert [(d.code, d.line, d.column) for d in diags] == [("E009", 1, 11)]
+
+
 # ---- line numbers are lark's: '\n' only ----------------------------------------------------
 @pytest.mark.parametrize("sep", ["\x0c", "\u2028", "\x1c", "\x85"])
 def test_end_of_file_after_other_line_breaks_is_inside_the_file(sep: str, tmp_path: Path):
