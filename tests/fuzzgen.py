@@ -67,17 +67,18 @@ def _tokens(text: str) -> list[str]:
 
 
 def _huge_number(r: random.Random) -> str:
+    """Digits only. (Hypothesis's Random draws 0 and 0.0 often: those pick the worst case.)"""
     number = r.choice(_HUGE)
-    if r.random() < 0.3:
+    if r.random() > 0.7:
         number = str(r.randrange(10 ** r.randrange(1, 30)))
-    if r.random() < 0.2:
+    if r.random() > 0.8:
         number += "." + "0" * r.choice([1, 9, 10, 5000]) + r.choice(["", "5"])
-    return number + r.choice(_UNITS)
+    return number
 
 
 def _deep(r: random.Random) -> str:
-    n = r.choice([2, 10, 63, 64, 65, 127, 128, 129, 200, 1000, 5000])
-    if r.random() < 0.01:
+    n = r.choice([5000, 1000, 200, 129, 128, 127, 65, 64, 63, 10, 2])
+    if r.random() > 0.99:
         n = 100_000  # slow to parse: rare
     kind = r.randrange(6)
     if kind == 0:
@@ -97,11 +98,14 @@ def _indices(toks: list[str], pattern: str) -> list[int]:
     return [i for i, t in enumerate(toks) if re.fullmatch(pattern, t)]
 
 
-def _mutate_once(r: random.Random, toks: list[str]) -> list[str]:
+MUTATIONS = 17
+
+
+def _mutate_once(r: random.Random, toks: list[str], op: int | None = None) -> list[str]:
     if not toks:
         return [r.choice(_WORDS)]
     i = r.randrange(len(toks))
-    op = r.randrange(17)
+    op = r.randrange(MUTATIONS) if op is None else op
     numbers = _indices(toks, r"\d+(?:\.\d+)?[a-z]*")
     names = _indices(toks, r"[A-Za-z_]\w*")
     if op == 0:
@@ -115,7 +119,7 @@ def _mutate_once(r: random.Random, toks: list[str]) -> list[str]:
         toks.insert(i, r.choice(_WORDS) + r.choice(["", " "]))
     elif op in (4, 5) and numbers:  # a number stays a number, but a huge or odd one
         k = r.choice(numbers)
-        unit = re.sub(r"[\d.]", "", toks[k]) if r.random() < 0.7 else r.choice(_UNITS)
+        unit = re.sub(r"[\d.]", "", toks[k]) if r.random() < 0.8 else r.choice(_UNITS)
         toks[k] = (_huge_number(r) if op == 4 else str(r.randint(0, 1100))) + unit
     elif op == 6:  # an expression made deep or long, in place of the rest of a line
         ends = [k for k, t in enumerate(toks) if "\n" in t]
@@ -165,11 +169,11 @@ def _mutate_once(r: random.Random, toks: list[str]) -> list[str]:
     return toks
 
 
-def mutate(r: random.Random, text: str, rounds: int | None = None) -> str:
-    """Apply a few token-level mutations to a policy."""
+def mutate(r: random.Random, text: str, rounds: int | None = None, op: int | None = None) -> str:
+    """Apply a few token-level mutations to a policy; the first is `op` when given."""
     toks = _tokens(text)
-    for _ in range(rounds if rounds is not None else r.choice([1, 1, 2, 3, 8])):
-        toks = _mutate_once(r, toks)
+    for n in range(rounds if rounds is not None else r.choice([1, 1, 2, 3, 8])):
+        toks = _mutate_once(r, toks, op if n == 0 else None)
     return "".join(toks)
 
 

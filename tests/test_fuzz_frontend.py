@@ -7,14 +7,18 @@ tests/fuzzgen.py. The long run is `python benchmarks/fuzz_frontend.py`.
 
 from __future__ import annotations
 
+import random
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from schedc.compiler.pipeline import translate
 from schedc.diagnostics import Diagnostic, render_human
-from tests.fuzzgen import check_front_end
+from tests.fuzzgen import EXAMPLES, MUTATIONS, STRATEGIES, check_front_end, mutate
+from tests.policygen import PolicyGen
 
 
 def _policy(cls: str = "", body: str = "") -> str:
@@ -185,3 +189,34 @@ def test_non_printable_character_is_named(tmp_path: Path) -> None:
     diags = _run(_policy("task.nice < 0\x00"), tmp_path)
     assert _codes(diags) == ["E002"]
     assert "U+0000" in diags[0].message
+
+
+# ---- the fuzz test ---------------------------------------------------------------------
+@settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    strategy=st.sampled_from(sorted(STRATEGIES)),
+    op=st.none() | st.integers(0, MUTATIONS - 1),
+    rnd=st.randoms(use_true_random=False),
+)
+def test_front_end_never_raises(
+    strategy: str, op: int | None, rnd: random.Random, tmp_path: Path
+) -> None:
+    """Random inputs; or an example or generated policy with mutation `op` applied first
+    (hypothesis picks the op, so that each kind of mutation is tried in a short run)."""
+    if op is None or strategy == "random":
+        data = STRATEGIES[strategy](rnd)
+    else:
+        base = rnd.choice(EXAMPLES) if strategy == "mutated-example" else PolicyGen(rnd).policy()
+        data = mutate(rnd, base, rounds=rnd.choice([1, 2]), op=op)
+    check_front_end(data, tmp_path / "fuzz.sched")
+
+
+def test_every_example_passes_the_check(tmp_path: Path) -> None:
+    for example in sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.sched")):
+        assert _run(example.read_text(encoding="utf-8"), tmp_path) == []
