@@ -400,7 +400,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
                 'strings use double quotes: "..."',
             )
         else:
-            shown = ch if ch.isprintable() else f"U+{ord(ch):04X}" if ch else "end of input"
+            shown = (ch if ch.isprintable() else f"U+{ord(ch):04X}") if ch else "end of input"
             code, msg = "E002", f"unexpected character '{shown}'"
             hint = {
                 "&": "write 'and'",
