@@ -90,9 +90,9 @@ def _source_line(path: str | None, line: int, sources: dict[str, str]) -> str | 
         except OSError:
             return None
         sources[path] = text
-    lines = text.splitlines()
+    lines = text.split("\n")  # as the parser and clang count lines, not str.splitlines()
     if 1 <= line <= len(lines):
-        return lines[line - 1]
+        return lines[line - 1].removesuffix("\r")
     return None
 
 

@@ -7,7 +7,13 @@ from functools import lru_cache
 from importlib import resources
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.lexer import PatternStr
 
 from schedc.diagnostics import Diagnostic, Severity, Span
@@ -27,6 +33,12 @@ _TERMINAL_WORDS = {
     "DIRECTION": "'ascending' or 'descending'",
 }
 MAX_NUMBER = 2**63 - 1  # ints are s64 and durations u64 ns in C; both stay below 2^63
+_MAX_DIGITS = len(str(MAX_NUMBER))  # more significant digits than this is too large
+# Brackets, or operators, nested deeper than this are refused before the tree is converted:
+# the conversion, sema and lowering recurse once or twice per level. Sema's own limit (E309,
+# 64 levels) is lower and more precise; this one keeps the recursion far from Python's.
+MAX_NESTING = 128
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[(\[]|[)\]]')
 _BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_]\w*")
 _STATEMENT_WORDS = "tags, param, counter, class, queue, dispatch, slice, select, watchdog"
 
@@ -66,28 +78,49 @@ class _ToAst(Transformer):
         raise _ParseError(Diagnostic.at(Severity.ERROR, code, message, self.file, span, hint))
 
     # literals
+    def _too_large(self, what: str, span: Span, hint: str) -> None:
+        self._fail("E008", f"{what} is too large", span, hint)
+
+    def number(self, tok: Token, negative: bool = False, span: Span | None = None) -> int:
+        """An INT token's value; E008 when it is above MAX_NUMBER (checked on the digits
+        first: Python refuses to convert strings of more than 4300 digits)."""
+        text = str(tok)
+        digits = text.lstrip("0")
+        span = span or _span_of(tok)
+        if len(digits) > _MAX_DIGITS or int(digits or "0") > MAX_NUMBER:
+            self._too_large(
+                "number " + _shorten(("-" if negative else "") + text, unit="digits"),
+                span,
+                "integers are 64-bit: at most 9223372036854775807",
+            )
+        value = int(digits or "0")
+        return -value if negative else value
+
     def _duration(self, tok: Token) -> ast.DurationLit:
         m = re.fullmatch(r"(\d+)(?:\.(\d+))?(ns|us|ms|s)", str(tok))
         assert m is not None
-        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
+        whole, frac, unit = m.group(1).lstrip("0"), (m.group(2) or "").rstrip("0"), m.group(3)
+        too_large = "durations must stay below 292 years (2^63 ns)"
+        if len(whole) > _MAX_DIGITS:
+            self._too_large(f"duration '{_shorten(str(tok))}'", _span_of(tok), too_large)
         scale = _UNITS[unit]
-        num = int(whole + frac) * scale
+        if len(frac) > len(str(scale)) - 1:  # finer than 1ns whatever the digits
+            self._not_whole(tok)
+        num = int(whole + frac or "0") * scale
         den = 10 ** len(frac)
         if num % den:
-            self._fail(
-                "E005",
-                f"duration '{tok}' is not a whole number of nanoseconds",
-                _span_of(tok),
-                "durations are whole nanoseconds: round it, e.g. 2ns instead of 2.5ns",
-            )
+            self._not_whole(tok)
         if num // den > MAX_NUMBER:
-            self._fail(
-                "E008",
-                f"duration '{tok}' is too large",
-                _span_of(tok),
-                "durations must stay below 292 years (2^63 ns)",
-            )
+            self._too_large(f"duration '{_shorten(str(tok))}'", _span_of(tok), too_large)
         return ast.DurationLit(_span_of(tok), num // den, str(tok))
+
+    def _not_whole(self, tok: Token) -> None:
+        self._fail(
+            "E005",
+            f"duration '{_shorten(str(tok))}' is not a whole number of nanoseconds",
+            _span_of(tok),
+            "durations are whole nanoseconds: round it, e.g. 2ns instead of 2.5ns",
+        )
 
     @v_args(tree=True)
     def duration(self, tree: Tree) -> ast.DurationLit:
@@ -96,25 +129,12 @@ class _ToAst(Transformer):
     @v_args(tree=True)
     def int(self, tree: Tree) -> ast.IntLit:
         tok = tree.children[0]
-        if int(str(tok)) > MAX_NUMBER:
-            self._fail(
-                "E008",
-                f"number {tok} is too large",
-                _span_of(tok),
-                "integers are 64-bit: at most 9223372036854775807",
-            )
-        return ast.IntLit(_span_of(tok), int(str(tok)))
+        return ast.IntLit(_span_of(tok), self.number(tok))
 
     @v_args(tree=True)
     def neg_int(self, tree: Tree) -> ast.IntLit:
-        if int(str(tree.children[0])) > MAX_NUMBER:
-            self._fail(
-                "E008",
-                f"number -{tree.children[0]} is too large",
-                _span_of(tree),
-                "integers are 64-bit",
-            )
-        return ast.IntLit(_span_of(tree), -int(str(tree.children[0])))
+        value = self.number(tree.children[0], negative=True, span=_span_of(tree))
+        return ast.IntLit(_span_of(tree), value)
 
     @v_args(tree=True)
     def true(self, tree: Tree) -> ast.BoolLit:
@@ -220,6 +240,13 @@ class _ToAst(Transformer):
         return ast.Not(_span_of(tree), tree.children[0])
 
 
+def _shorten(text: str, keep: int = 24, unit: str = "characters") -> str:
+    """A literal for a message: very long ones are cut, with their length."""
+    if len(text) <= 2 * keep:
+        return text
+    return f"{text[:keep]}...{text[-8:]} ({len(text.lstrip('-'))} {unit})"
+
+
 def _name(tok: Token) -> ast.Name:
     return ast.Name(str(tok), _span_of(tok))
 
@@ -263,8 +290,8 @@ def _build_policy(tree: Tree, conv: _ToAst, file: str) -> ast.Policy:
                     cpus = cpus or []
                     cpus_span = _span_of(opt)
                     for r in opt.children:
-                        first = int(str(r.children[0]))
-                        last = int(str(r.children[-1]))
+                        first = conv.number(r.children[0])
+                        last = conv.number(r.children[-1])
                         cpus.append(ast.CpuRange(first, last, _span_of(r)))
                 else:
                     preempts = _span_of(opt)
@@ -305,7 +332,7 @@ def _build_policy(tree: Tree, conv: _ToAst, file: str) -> ast.Policy:
             )
         elif kind == "weighted":
             queues = [_name(w.children[0]) for w in ch]
-            weights = [(int(str(w.children[1])), _span_of(w.children[1])) for w in ch]
+            weights = [(conv.number(w.children[1]), _span_of(w.children[1])) for w in ch]
             policy.dispatches.append(ast.Dispatch("weighted", queues, weights, None, span))
         elif kind == "slice_stmt":
             for entry in ch:
@@ -373,7 +400,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
                 'strings use double quotes: "..."',
             )
         else:
-            code, msg = "E002", f"unexpected character '{ch}'"
+            shown = (ch if ch.isprintable() else f"U+{ord(ch):04X}") if ch else "end of input"
+            code, msg = "E002", f"unexpected character '{shown}'"
             hint = {
                 "&": "write 'and'",
                 "|": "write 'or'",
@@ -395,7 +423,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
             )
         return Diagnostic.at(Severity.ERROR, code, msg, file, span, hint)
     if isinstance(exc, UnexpectedEOF):
-        lines = text.splitlines() or [""]
+        lines = _lines(text)
         span = Span.point(len(lines), len(lines[-1]) + 1)
         expected = _describe_expected(set(exc.expected))
         msg = "unexpected end of file" + (f"; {expected}" if expected else "")
@@ -406,7 +434,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     tok = exc.token
     expected = _describe_expected(set(exc.expected))
     if tok.type == "$END":
-        lines = text.splitlines() or [""]
+        lines = _lines(text)
         span = Span.point(len(lines), len(lines[-1]) + 1)
         msg = "unexpected end of file" + (f"; {expected}" if expected else "")
         return Diagnostic.at(Severity.ERROR, "E004", msg, file, span, "is a closing '}' missing?")
@@ -457,31 +485,94 @@ def parse_policy(text: str, file: str) -> tuple[ast.Policy | None, list[Diagnost
                 hint='a policy is: scheduler NAME "description" { ... }',
             )
         ]
+    deep = _deep_brackets(text, file)
+    if deep is not None:
+        return None, [deep]
     try:
         tree = _lark().parse(text)
-        conv = _ToAst(file)
-        converted = conv.transform(tree)
-        return _build_policy(converted, conv, file), []
     except UnexpectedInput as exc:
         return None, [_syntax_diagnostic(exc, text, file)]
+    except RecursionError:
+        return None, [_too_deep(file, Span.point(1, 1))]
+    deep = _deep_tree(tree, file)
+    if deep is not None:
+        return None, [deep]
+    conv = _ToAst(file)
+    try:
+        converted = conv.transform(tree)
+        return _build_policy(converted, conv, file), []
+    except VisitError as exc:  # lark wraps what a transformer method raises
+        if isinstance(exc.orig_exc, _ParseError):
+            return None, [exc.orig_exc.diagnostic]
+        if isinstance(exc.orig_exc, RecursionError):
+            return None, [_too_deep(file, _span_of(exc.obj))]
+        raise exc.orig_exc from exc
     except _ParseError as err:
         return None, [err.diagnostic]
     except RecursionError:
-        return None, [_too_deep(file)]
-    except Exception as exc:  # lark wraps transformer errors
-        inner = getattr(exc, "orig_exc", None)
-        if isinstance(inner, _ParseError):
-            return None, [inner.diagnostic]
-        if isinstance(inner, RecursionError):
-            return None, [_too_deep(file)]
-        raise
+        return None, [_too_deep(file, _span_of(tree.children[0]))]
 
 
-def _too_deep(file: str) -> Diagnostic:
-    return Diagnostic(
+def _lines(text: str) -> list[str]:
+    """The lines as lark counts them (at '\\n' only, unlike str.splitlines), without the
+    empty one after a final newline."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _position(text: str, pos: int) -> tuple[int, int]:
+    """1-based line and column of a string index, counted as lark counts them."""
+    return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
+
+
+def _deep_brackets(text: str, file: str) -> Diagnostic | None:
+    """E009 at the first bracket nested deeper than MAX_NESTING (strings and comments are
+    skipped), before the parser spends seconds on it."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        ch = m.group()
+        if ch in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                line, col = _position(text, m.start())
+                return Diagnostic.at(
+                    Severity.ERROR,
+                    "E009",
+                    f"brackets are nested more than {MAX_NESTING} levels deep",
+                    file,
+                    Span.point(line, col),
+                    "split the expression: put parts into params, or use min/max/clamp",
+                )
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+    return None
+
+
+def _deep_tree(tree: Tree, file: str) -> Diagnostic | None:
+    """E009 for a statement whose expression is more than MAX_NESTING operators deep (a
+    chain like `a or b or ...` of hundreds of terms), found without recursion."""
+    policy = tree.children[0]
+    for stmt in policy.children:
+        if not isinstance(stmt, Tree):
+            continue
+        stack: list[tuple[Tree, int]] = [(stmt, 0)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > MAX_NESTING:
+                return _too_deep(file, _span_of(stmt))
+            stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
+def _too_deep(file: str, span: Span) -> Diagnostic:
+    return Diagnostic.at(
         Severity.ERROR,
         "E009",
-        "an expression is too long or too deeply nested to compile",
+        f"an expression is too long or too deeply nested to compile (more than {MAX_NESTING} "
+        "operators deep)",
         file,
-        hint="split it: put parts into params, or use min/max/clamp",
+        span,
+        "split it: put parts into params, or use min/max/clamp",
     )

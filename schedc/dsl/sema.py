@@ -27,6 +27,7 @@ MAX_CPU_ID = 1023
 MAX_CPUS_PER_SET = 64
 MAX_WEIGHT = 100
 MAX_WEIGHT_SUM = 1000
+MAX_VALUE = 2**63 - 1  # constants stay within s64, as literals do (E008)
 COMM_LEN = 15  # TASK_COMM_LEN - 1
 MAX_GLOB_LEN = 32
 MAX_CGROUP_DEPTH = 8
@@ -238,6 +239,8 @@ class _Analyzer:
         self.params: dict[str, TParam] = {}
         self.stats: set[str] = set()
         self.attrs: set[tuple[str, ...]] = set()
+        self.folded: dict[tuple[int, bool], int | None] = {}
+        self.overflows: dict[int, ast.Expr] = {}
 
     # -- reporting -------------------------------------------------------------------------
     def error(self, code: str, message: str, span: Span | None, hint: str | None = None) -> None:
@@ -261,6 +264,8 @@ class _Analyzer:
     def typeof(self, expr: ast.Expr) -> Ty:
         ty = self._typeof(expr)
         self.types[id(expr)] = ty
+        if ty in (Ty.INT, Ty.DURATION) and isinstance(expr, (ast.Binary, ast.Neg, ast.Call)):
+            self.const(expr)  # folds it once, so that a constant overflow is reported (E115)
         return ty
 
     def _typeof(self, e: ast.Expr) -> Ty:
@@ -608,7 +613,19 @@ class _Analyzer:
         return True
 
     def const(self, expr: ast.Expr, literal_only: bool = False) -> int | None:
-        """Value of a task-independent expression (params at their defaults), else None."""
+        """Value of a task-independent expression (params at their defaults), else None.
+        A value outside s64 is None too, and the expression is reported (E115) by `run`."""
+        key = (id(expr), literal_only)
+        if key in self.folded:
+            return self.folded[key]
+        value = self._const(expr, literal_only)
+        if value is not None and not -MAX_VALUE - 1 <= value <= MAX_VALUE:
+            self.overflows.setdefault(id(expr), expr)
+            value = None
+        self.folded[key] = value
+        return value
+
+    def _const(self, expr: ast.Expr, literal_only: bool) -> int | None:
         match expr:
             case ast.IntLit(value=v):
                 return v
@@ -669,6 +686,17 @@ class _Analyzer:
         watchdog_ms = self._watchdog()
         counters = self._counters(classes, aging, dispatch_kind)
         tags = self._tags()
+        lines: set[int] = set()
+        for expr in self.overflows.values():
+            if expr.span.line in lines:
+                continue  # one per line: the parts of one long product are one mistake
+            lines.add(expr.span.line)
+            self.error(
+                "E115",
+                "this constant expression overflows 64 bits",
+                expr.span,
+                "counts and durations (in ns) stay below 2^63; the C would wrap around",
+            )
         for param in self.params.values():
             if not param.used:
                 self.warn(
@@ -1195,12 +1223,13 @@ def analyze(policy: ast.Policy, source: str = "") -> tuple[TypedPolicy | None, l
     except RecursionError:
         # Only an expression of hundreds of nested terms gets here (E309 allows 64 levels).
         return None, [
-            Diagnostic(
+            Diagnostic.at(
                 Severity.ERROR,
                 "E009",
                 "an expression is too long or too deeply nested to compile",
                 policy.file,
-                hint="split it: put parts into params, or use min/max/clamp",
+                policy.name.span,
+                "split it: put parts into params, or use min/max/clamp",
             )
         ]
     diags = sorted(analyzer.diags, key=Diagnostic.sort_key)
