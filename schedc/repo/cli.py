@@ -21,7 +21,7 @@ import git
 from schedc.diagnostics import has_errors, render_human, summary_line
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
-from schedc.repo.catalog import init_repo, project_examples, seed
+from schedc.repo.catalog import init_repo, open_store, project_examples, seed
 from schedc.repo.entries import Entry, load_entries
 from schedc.repo.fsck import fsck, repair
 from schedc.repo.gitstore import GitStore, RepoError, resolve_location
@@ -219,8 +219,13 @@ def _fmt(args: argparse.Namespace) -> str:
     return getattr(args, "format", None) or getattr(args, "format_top", None) or "human"
 
 
-def _store(args: argparse.Namespace) -> GitStore:
-    store = GitStore(resolve_location(args.repo or args.repo_top))
+def _store(args: argparse.Namespace, create: bool = False) -> GitStore:
+    """The repository; `create`: the default one is created (and seeded) on first use."""
+    option = args.repo or args.repo_top
+    if create:
+        store = open_store(option, load_settings(), _progress)
+    else:
+        store = GitStore(resolve_location(option))
     args.opened = store  # its notices (what recovery did) are told after the command
     return store
 
@@ -350,7 +355,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise RepoError("--limit must be at least 1", exit_code=2)
-    store = _store(args)
+    store = _store(args, create=True)
     index = SearchIndex(store, index_path(load_settings(), store.root))
     try:
         query = Query(args.query, args.tags, args.workload, args.kernel, args.limit)
