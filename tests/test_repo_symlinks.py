@@ -171,3 +171,15 @@ def test_pull_refuses_a_tree_with_a_link_before_merging(store: GitStore, canary,
     cloned = cli("--repo", str(target), "init", "--from", str(bare))
     assert cloned.code == 1 and "policies/evil/meta.json is a symbolic link" in cloned.err
     assert not target.exists()
+
+
+def test_search_reports_a_linked_folder_that_arrives_incrementally(store: GitStore, canary):
+    synthetic(store, "good", "a good policy for batch work", ("batch",))
+    assert cli("search", "batch").code == 0  # the index is built, then HEAD moves by one link
+    commit_link(store.root, "policies/evil", canary.parent)
+    ran = cli("search", "batch", "--format", "json")
+    assert ran.code == 0 and ran.json()["index"]["refresh"] == "incremental"
+    assert [s["name"] for s in ran.json()["skipped"]] == ["evil"]
+    assert "policies/evil" in ran.json()["skipped"][0]["problem"]
+    assert [r["name"] for r in ran.json()["results"]] == ["good"]
+    outside_untouched(canary)
