@@ -50,12 +50,15 @@ def test_search_creates_and_seeds_the_default_repository(toolchain, empty_home: 
 def test_an_installed_schedc_seeds_the_catalogue_alone(empty_home: Path, monkeypatch, settings):
     """A wheel has no examples/ folder; the MCP operations open the repository the same way."""
     monkeypatch.setattr(catalog, "project_examples", lambda: None)
+    killed = empty_home.parent / ".policies.new-abcd1234"  # a seeding process killed midway
+    (killed / ".git").mkdir(parents=True)
     told: list[str] = []
     store = Context(None, settings, told.append).store()
     assert store.root == empty_home
     assert any("creating it (first use)" in m for m in told)
     assert any("11 catalogue entries, 0 example policies" in m for m in told)
     assert len(os.listdir(empty_home / "policies")) == 11
+    assert not killed.exists()
 
 
 def test_two_first_uses_at_once_make_one_repository(empty_home: Path):

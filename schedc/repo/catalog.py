@@ -171,6 +171,9 @@ def create_default(root: Path, settings: Settings, notice: Callable[[str], None]
         except RepoError:
             if not _creatable(root):
                 raise
+        for stale in root.parent.glob(f".{root.name}.new-*"):  # its maker was killed
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
         examples = project_examples()
         notice(
             f"no policy repository at {root} yet: creating it (first use), seeded with the "
