@@ -168,3 +168,26 @@ def test_the_kill_hook_is_inert_without_the_variable(store: GitStore):
     assert "SCHEDC_TEST_KILL_AT" not in os.environ
     synthetic(store, "shared", "x")
     assert cli(*record_args("shared", "w", "1", "2")).code == 0
+
+
+def test_git_killed_inside_its_commit_is_recovered_from(store: GitStore):
+    """For real: a pre-commit hook SIGKILLs the `git commit` that runs it, which leaves git's
+    own .git/index.lock behind and the record staged. The writer says so clearly; fsck
+    reports both; the next write removes the lock and rolls the entry back."""
+    synthetic(store, "shared", "x")
+    head = store.head()
+    hook = store.root / ".git/hooks/pre-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\nkill -9 $PPID\n")
+    hook.chmod(0o755)
+    ran = cli(*record_args("shared", "w", "1", "2"))
+    assert ran.code == 1 and "Traceback" not in ran.err and "git" in ran.err, ran.err
+    assert (store.root / ".git/index.lock").exists() and store.head() == head
+    fsck = cli("fsck", "--format", "json")
+    assert fsck.code == 1 and {"R116", "R117"} <= codes(fsck), fsck.out
+    hook.unlink()
+    again = cli(*record_args("shared", "w", "3", "4"))
+    assert again.code == 0, again.err
+    assert "removed .git/index.lock" in again.err and "rolled back" in again.err
+    assert is_clean(store.root) and cli("fsck").code == 0
+    assert len(list((store.root / "policies/shared/perf").iterdir())) == 1
