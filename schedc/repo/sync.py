@@ -149,9 +149,16 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
                     theirs,
                     env=store.identity().env(),
                 )
-            except git.GitCommandError:
+            except git.GitCommandError as exc:
                 unmerged = g.diff("--name-only", "--diff-filter=U").splitlines()
-                g.merge("--abort")
+                if (store.git_dir / "MERGE_HEAD").exists():
+                    g.merge("--abort")
+                if not unmerged:  # not a conflict: a hook said no, git was killed, ...
+                    raise RepoError(
+                        f"merging {remote}/{branch} failed: "
+                        f"{(exc.stderr or '').strip() or exc}; nothing was merged",
+                        "`schedc repo fsck` says what is wrong",
+                    ) from None
                 names = sorted({n for p in unmerged if (n := layout.policy_of(p))}) or unmerged
                 found = [Conflict(n, _side(store, n, ours), _side(store, n, theirs)) for n in names]
                 return SyncResult("conflict", remote, branch, ours, changed, found)
