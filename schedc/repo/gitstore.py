@@ -38,6 +38,7 @@ JOURNAL = "schedc-pending.json"
 # Lock files git leaves behind when it is killed: found while holding the repository lock and
 # with no git process at work in the repository, they are stale.
 GIT_LOCKS = ("index.lock", "HEAD.lock", "packed-refs.lock", "config.lock")
+FRESH_LOCK_S = 1.0  # a git lock file younger than this may belong to a git just starting
 
 
 class RepoError(Exception):
@@ -303,8 +304,23 @@ class GitStore:
 
     # -- crash recovery ----------------------------------------------------------------------
     def stale_git_locks(self) -> list[str]:
-        """Lock files of git's (relative to .git) that exist now. Holding the repository lock,
-        with no git process at work in the repository, they were left by a killed git."""
+        """Lock files of git's (relative to .git) that exist and are at least FRESH_LOCK_S old
+        (a younger one is waited for: a git that has just started may not be visible yet).
+        Holding the repository lock, with no git process at work in the repository, they were
+        left by a killed git."""
+        found = self._git_lock_files()
+        ages = []
+        for rel in found:
+            try:
+                ages.append(time.time() - os.lstat(self.git_dir / rel).st_mtime)
+            except FileNotFoundError:
+                pass
+        if ages and min(ages) < FRESH_LOCK_S:
+            time.sleep(max(0.0, FRESH_LOCK_S - min(ages)))
+            found = self._git_lock_files()
+        return found
+
+    def _git_lock_files(self) -> list[str]:
         found = [name for name in GIT_LOCKS if os.path.lexists(self.git_dir / name)]
         for folder, _dirs, files in os.walk(self.git_dir / "refs"):
             found += [
