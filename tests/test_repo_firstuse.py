@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +95,34 @@ def test_only_the_default_location_is_created(tmp_path: Path, settings):
     with pytest.raises(RepoError, match="no policy repository"):
         catalog.open_store(tmp_path / "typo", settings)
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_mcp_server_creates_it_on_the_first_call(toolchain, empty_home: Path, settings):
+    """`schedc mcp` (no --repo) with no repository yet: the first search_policies seeds the
+    default one and answers from it, and says so as progress (and on the server's stderr)."""
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from tests.test_agent_mcp import progress_sink
+
+    progress, on_progress = progress_sink()
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "schedc", "mcp"],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),  # HOME and XDG_DATA_HOME from empty_home
+        cwd=str(ROOT),
+    )
+
+    async def main() -> tuple[bool, Any]:
+        async with Client(params, read_timeout_seconds=600) as client:
+            result = await client.call_tool(
+                "search_policies", {"query": "lavd"}, progress_callback=on_progress
+            )
+            return bool(result.is_error), result.structured_content
+
+    is_error, found = anyio.run(main)
+    assert not is_error, found
+    assert "scx_lavd" in {r["name"] for r in found["results"]}
+    assert any("creating it (first use)" in m for m in progress), progress
+    assert GitStore(empty_home).head() is not None
