@@ -21,7 +21,7 @@ repo_env = support.repo_env
 store = support.store  # fixtures
 
 COMMANDS = [
-    ("list",), ("show", "x"), ("log", "x"), ("diff", "x", "v1"), ("search", "x"),
+    ("list",), ("show", "x"), ("log", "x"), ("diff", "x", "v1"),
     ("record", "x", "--from", "f.json"), ("fsck",), ("push",), ("pull",),
 ]  # fmt: skip
 
@@ -51,6 +51,15 @@ def test_every_command_on_a_missing_repository_says_how_to_create_it(repo_env, c
     assert as_json.code == 2 and as_json.json()["ok"] is False
     assert "schedc repo init" in as_json.json()["hint"]
     assert not repo_env.exists()
+
+
+def test_search_on_a_missing_repository_named_by_repo_says_how_to_create_it(tmp_path):
+    """Only the default repository is created on first use (test_repo_firstuse.py): a --repo
+    that holds none may be a typo, and stays an error."""
+    missing = tmp_path / "typo"
+    ran = cli("search", "x", "--repo", str(missing))
+    assert ran.code == 2 and f"no policy repository at {missing}" in ran.err
+    assert not missing.exists()
 
 
 def test_a_plain_git_repository_is_not_taken_for_a_policy_repository(repo_env):

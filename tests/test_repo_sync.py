@@ -147,3 +147,47 @@ def test_pull_from_an_empty_remote_is_up_to_date(store: GitStore, tmp_path):
     ran = cli("pull", "--format", "json")
     assert ran.code == 0 and ran.json()["action"] == "up-to-date"
     assert commit_count(store.root) >= 1
+
+
+def _diverged(pair) -> tuple[GitStore, GitStore]:
+    """A and B each recorded something: A's pull has to make a merge commit."""
+    a, b = pair
+    assert at(b, *record_args("shared", "build", "9", "10")).code == 0
+    assert at(b, "push").code == 0
+    assert at(a, *record_args("shared", "game", "5", "6")).code == 0
+    return a, b
+
+
+def _hook(repo: GitStore, text: str) -> Path:
+    hook = repo.root / ".git/hooks/pre-merge-commit"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(f"#!/bin/sh\n{text}\n")
+    hook.chmod(0o755)
+    return hook
+
+
+def test_a_merge_that_fails_without_a_conflict_is_an_error_not_a_conflict(pair):
+    a, _b = _diverged(pair)
+    head = a.head()
+    hook = _hook(a, "echo 'merges are frozen' >&2; exit 1")
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 1 and ran.json()["ok"] is False, ran.out
+    assert "merging origin/main failed" in ran.json()["error"]
+    assert "merges are frozen" in ran.json()["error"]
+    assert a.head() == head and is_clean(a.root)
+    hook.unlink()
+    assert at(a, "pull").code == 0 and a.head() != head
+
+
+def test_a_pull_whose_git_merge_is_killed_is_recovered_by_the_next_pull(pair):
+    a, _b = _diverged(pair)
+    head = a.head()
+    hook = _hook(a, "kill -9 $PPID")  # the merge is in the worktree, not committed
+    ran = at(a, "pull")
+    assert ran.code == 1 and "Traceback" not in ran.err, ran.err
+    assert a.head() == head
+    hook.unlink()
+    again = at(a, "pull", "--format", "json")
+    assert again.code == 0 and again.json()["action"] == "merged", again.out + again.err
+    assert is_clean(a.root) and at(a, "fsck").code == 0
+    assert not (a.root / ".git/MERGE_HEAD").exists()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,8 @@ from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.dsl.sema import NAME_RE
 from schedc.repo import ingest, layout
 from schedc.repo.add import AddOptions, add_policy
-from schedc.repo.gitstore import GitStore, resolve_location
+from schedc.repo.catalog import open_store
+from schedc.repo.gitstore import GitStore
 from schedc.repo.history import policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
 from schedc.repo.models import Parent, PolicyName, Tag, WorkloadId
@@ -197,7 +199,13 @@ class Context:
     prior_verification: dict[str, Any] | None = None
 
     def store(self) -> GitStore:
-        return GitStore(resolve_location(self.repo))
+        """The repository; the default one is created and seeded on first use (said on
+        stderr and as progress)."""
+        return open_store(self.repo, self.settings, self._notice)
+
+    def _notice(self, message: str) -> None:
+        print(f"schedc: {message}", file=sys.stderr, flush=True)
+        self.progress(message)
 
 
 @dataclass(frozen=True)

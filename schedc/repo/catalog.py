@@ -4,7 +4,11 @@ data), so that an agent can also pick and configure an existing scheduler."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,7 +18,7 @@ import schedc
 from schedc import __version__
 from schedc.repo import layout
 from schedc.repo.add import AddOptions, AddResult, add_policy
-from schedc.repo.gitstore import Change, GitStore, resolve_location
+from schedc.repo.gitstore import Change, GitStore, RepoError, resolve_location
 from schedc.repo.models import SCHEMA_VERSION, PolicyMeta, now, to_json_text
 from schedc.settings import EnvironmentProblem, Settings
 
@@ -125,3 +129,72 @@ def seed(
             break
         result.examples.append(added)
     return result
+
+
+def open_store(
+    option: str | Path | None,
+    settings: Settings,
+    notice: Callable[[str], None] | None = None,
+) -> GitStore:
+    """The repository at --repo `option`, else the default location (SCHEDC_REPO, else the
+    XDG data folder). The default one is created on first use — when that folder does not
+    exist or is empty — seeded like `init --seed` (the catalogue, and the examples when this is
+    a checkout with clang at hand), and `notice` says so. A --repo that is no repository stays
+    an error: a mistyped path must not grow a repository."""
+    root = resolve_location(option)
+    try:
+        return GitStore(root)
+    except RepoError:
+        if option or not _creatable(root):
+            raise
+    return create_default(root, settings, notice or (lambda _m: None))
+
+
+def _creatable(root: Path) -> bool:
+    if not os.path.lexists(root):
+        return True
+    return root.is_dir() and not any(root.iterdir())
+
+
+def create_default(root: Path, settings: Settings, notice: Callable[[str], None]) -> GitStore:
+    """Create and seed the repository at `root` in a scratch folder beside it, then rename it
+    into place: a process killed while seeding leaves no half-made repository, and processes
+    that start at once (two MCP servers) wait on one lock and find the finished one."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(
+        root.parent / f".{root.name}.schedc-create.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+    )
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            return GitStore(root)  # made by another process while this one waited
+        except RepoError:
+            if not _creatable(root):
+                raise
+        for stale in root.parent.glob(f".{root.name}.new-*"):  # its maker was killed
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+        examples = project_examples()
+        notice(
+            f"no policy repository at {root} yet: creating it (first use), seeded with the "
+            "scx scheduler catalogue"
+            + (f" and the example policies of {examples}" if examples else "")
+        )
+        scratch = Path(tempfile.mkdtemp(prefix=f".{root.name}.new-", dir=root.parent))
+        try:
+            result = seed(init_repo(scratch), settings, examples, notice)
+            if root.exists():
+                root.rmdir()  # empty (checked above, under the lock)
+            os.rename(scratch, root)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        added = [r for r in result.examples if r.status == "added"]
+        notice(
+            f"created the policy repository {root}: {len(result.catalog)} catalogue entries, "
+            f"{len(added)} example policies"
+            + (f" (examples skipped: {result.skipped})" if result.skipped and examples else "")
+        )
+        return GitStore(root)
+    finally:
+        os.close(fd)

@@ -16,12 +16,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import git
+
 from schedc.diagnostics import has_errors, render_human, summary_line
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
-from schedc.repo.catalog import init_repo, project_examples, seed
-from schedc.repo.entries import load_entries
-from schedc.repo.fsck import fsck
+from schedc.repo.catalog import init_repo, open_store, project_examples, seed
+from schedc.repo.entries import Entry, load_entries
+from schedc.repo.fsck import fsck, repair
 from schedc.repo.gitstore import GitStore, RepoError, resolve_location
 from schedc.repo.history import policy_diff, policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
@@ -31,6 +33,10 @@ from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.check_kernel import DEFAULT_TARGET, parse_kernel_version
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+FSCK_HINT = (
+    "`schedc repo fsck` says what is wrong; `schedc repo fsck --repair` undoes what an "
+    "interrupted schedc left"
+)
 
 
 def add_repo_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -176,6 +182,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also re-translate DSL sources and compare the generated C",
     )
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="first undo what an interrupted schedc left: stale git locks, half-written "
+        "changes (back to HEAD; committed data and your own edits are kept)",
+    )
 
     for name, handler, text in (
         ("push", _push, "push to a git remote"),
@@ -207,8 +219,15 @@ def _fmt(args: argparse.Namespace) -> str:
     return getattr(args, "format", None) or getattr(args, "format_top", None) or "human"
 
 
-def _store(args: argparse.Namespace) -> GitStore:
-    return GitStore(resolve_location(args.repo or args.repo_top))
+def _store(args: argparse.Namespace, create: bool = False) -> GitStore:
+    """The repository; `create`: the default one is created (and seeded) on first use."""
+    option = args.repo or args.repo_top
+    if create:
+        store = open_store(option, load_settings(), _progress)
+    else:
+        store = GitStore(resolve_location(option))
+    args.opened = store  # its notices (what recovery did) are told after the command
+    return store
 
 
 def _out(args: argparse.Namespace, payload: dict[str, object], text: str) -> None:
@@ -267,8 +286,16 @@ def _add(args: argparse.Namespace) -> int:
     return EXIT_REFUSED if result.status == "rejected" else EXIT_OK
 
 
+def _warn_broken(entries: list[Entry]) -> None:
+    for e in entries:
+        if not e.ok:
+            path, what = e.problems[0] if e.problems else (e.name, "unreadable")
+            print(f"schedc repo: warning: skipped {e.name}: {path}: {what}", file=sys.stderr)
+
+
 def _list(args: argparse.Namespace) -> int:
     entries = load_entries(_store(args))
+    _warn_broken(entries)
     if args.tags:
         entries = [e for e in entries if e.meta and set(args.tags) <= set(e.meta.tags)]
     if args.kind:
@@ -328,13 +355,16 @@ def _diff(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise RepoError("--limit must be at least 1", exit_code=2)
-    store = _store(args)
+    store = _store(args, create=True)
     index = SearchIndex(store, index_path(load_settings(), store.root))
     try:
         query = Query(args.query, args.tags, args.workload, args.kernel, args.limit)
         payload = index.search(query)
     finally:
         index.close()
+    skipped = payload.get("skipped")
+    for item in skipped if isinstance(skipped, list) else []:
+        print(f"schedc repo: warning: skipped {item['name']}: {item['problem']}", file=sys.stderr)
     _out(args, payload, render.search(payload))
     return EXIT_OK
 
@@ -397,15 +427,22 @@ def _pairs(items: list[str]) -> dict[str, str]:
 
 def _fsck(args: argparse.Namespace) -> int:
     store = _store(args)
+    repaired = repair(store) if args.repair else []
+    store.notices.clear()  # told here, as what --repair did
     found, count = fsck(store, deep=args.deep)
     payload = {
         "ok": not has_errors(found),
         "policies": count,
+        "repaired": repaired,
         "diagnostics": [d.to_json() for d in found],
     }
     if _fmt(args) == "json":
         _out(args, payload, "")
     else:
+        for done in repaired:
+            print(f"repaired: {done}")
+        if args.repair and not repaired:
+            print("repaired: nothing to undo")
         sys.stdout.write(render_human(found))
         print(
             summary_line(found)
@@ -443,6 +480,17 @@ def _guarded(handler: Handler) -> Handler:
             return _problem(args, problem.message, problem.remedy, EXIT_USAGE)
         except ValueError as exc:  # e.g. an invalid --target-kernel
             return _problem(args, str(exc), None, EXIT_USAGE)
+        except git.GitError as exc:  # a backstop: the store turns git's failures into RepoError
+            said = getattr(exc, "stderr", None) or str(exc)
+            return _problem(args, f"git failed: {said.strip()}", FSCK_HINT, EXIT_REFUSED)
+        except OSError as exc:
+            return _problem(args, str(exc), None, EXIT_USAGE)
+        except RecursionError:  # a backstop: every reader bounds what it parses
+            return _problem(args, "input nested too deeply", FSCK_HINT, EXIT_REFUSED)
+        finally:
+            opened = getattr(args, "opened", None)
+            for notice in opened.notices if opened is not None else []:
+                _progress(notice)
 
     return run
 

@@ -6,7 +6,6 @@ problem string, so `list`, `search` and `fsck` can report it and carry on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -14,11 +13,13 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from schedc.repo import layout
+from schedc.repo import bounded, layout
+from schedc.repo.bounded import JSONBoundsError
 from schedc.repo.gitstore import GitStore
 from schedc.repo.models import PerformanceRecord, PolicyMeta, VerificationReport
 
 M = TypeVar("M", bound=BaseModel)
+V = TypeVar("V")
 
 
 @dataclass
@@ -55,20 +56,32 @@ def describe(exc: Exception) -> str:
 
 
 def parse_model(model: type[M], raw: bytes) -> tuple[M | None, str | None]:
+    """The model, or why not; never raises for bad data (size, depth and number bounds
+    included: see bounded.loads)."""
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"not valid JSON: {exc}"
+        data = bounded.loads(raw)
+    except JSONBoundsError as exc:
+        return None, str(exc)
     try:
         return model.model_validate(data), None
     except ValidationError as exc:
         return None, describe(exc)
+    except (ValueError, RecursionError) as exc:  # a validator's own error, or too deep
+        return None, f"invalid: {exc}"
 
 
-def build_entry(name: str, files: Mapping[str, bytes]) -> Entry:
-    """An entry from its files (paths relative to the policy dir, e.g. 'perf/<id>.json')."""
+def build_entry(
+    name: str, files: Mapping[str, bytes], refused: Mapping[str, str] | None = None
+) -> Entry:
+    """An entry from its files (paths relative to the policy dir, e.g. 'perf/<id>.json').
+    `refused`: files of the entry that were not read (a symbolic link, too large), with why
+    ('' for the policy folder itself); such an entry is broken: readers skip it."""
     entry = Entry(name, files=dict(files))
     base = layout.policy_dir(name)
+    if refused:
+        for rel, why in sorted(refused.items()):
+            entry.problems.append((f"{base}/{rel}" if rel else base, why))
+        return entry
     raw = files.get(layout.META)
     if raw is None:
         entry.problems.append((f"{base}/{layout.META}", "missing"))
@@ -95,24 +108,40 @@ def build_entry(name: str, files: Mapping[str, bytes]) -> Entry:
     return entry
 
 
-def group_blobs(blobs: Mapping[str, bytes]) -> dict[str, dict[str, bytes]]:
-    """Repository paths → {policy name: {path inside its dir: data}}."""
-    grouped: dict[str, dict[str, bytes]] = {}
+def group_blobs(blobs: Mapping[str, V], folders: bool = False) -> dict[str, dict[str, V]]:
+    """Repository paths → {policy name: {path inside its dir: data}}. `folders`: a path that
+    is a policy folder itself (a symbolic link in its place) comes back under ''."""
+    grouped: dict[str, dict[str, V]] = {}
     for path, data in blobs.items():
+        parts = PurePosixPath(path).parts
+        if folders and len(parts) == 2 and parts[0] == layout.POLICIES:
+            grouped.setdefault(parts[1], {})[""] = data
+            continue
         name = layout.policy_of(path)
         if name is None:
             continue
-        inner = str(PurePosixPath(*PurePosixPath(path).parts[2:]))
+        inner = str(PurePosixPath(*parts[2:]))
         grouped.setdefault(name, {})[inner] = data
     return grouped
+
+
+def build_entries(blobs: Mapping[str, bytes], refused: Mapping[str, str]) -> list[Entry]:
+    """Entries from `GitStore.read_many`'s blobs and the paths it refused to read."""
+    grouped = group_blobs(blobs)
+    bad = group_blobs(refused, folders=True)
+    return [
+        build_entry(name, grouped.get(name, {}), bad.get(name))
+        for name in sorted(set(grouped) | set(bad))
+    ]
 
 
 def load_entries(store: GitStore, rev: str = "HEAD", names: list[str] | None = None) -> list[Entry]:
     paths = [layout.policy_dir(n) for n in names] if names is not None else None
     if paths == []:
         return []
-    grouped = group_blobs(store.read_many(rev, paths))
-    return [build_entry(name, grouped[name]) for name in sorted(grouped)]
+    refused: dict[str, str] = {}
+    blobs = store.read_many(rev, paths, refused)
+    return build_entries(blobs, refused)
 
 
 def load_entry(store: GitStore, name: str, rev: str = "HEAD") -> Entry | None:

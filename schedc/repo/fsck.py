@@ -1,25 +1,26 @@
 """`repo fsck`: everything wrong with the repository at HEAD (and in the worktree), as
-diagnostics. It reads; it never repairs. Codes:
+diagnostics. It reads; `repair` (fsck --repair) undoes only what an interrupted schedc or git
+left behind. Codes:
 
 R101 uncommitted changes          R106 binary file in a policy dir   R111 parent not in repo
 R102 invalid policy dir name      R107 source file missing           R112 stale generated C
 R103 meta.json missing/invalid    R108 source edited by hand         R113 record for a newer version
 R104 performance record invalid   R109 generated C missing           R114 not a policy directory
 R105 unexpected file              R110 verification.json problem     R100 repository marker
+R115 symbolic link                R116 stale git lock file           R117 interrupted change
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 
 from schedc.compiler.lower import lower_policy
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import analyze
-from schedc.repo import layout
-from schedc.repo.entries import Entry, build_entry, group_blobs, verification_of
-from schedc.repo.gitstore import GitStore
+from schedc.repo import bounded, layout
+from schedc.repo.entries import Entry, build_entries, verification_of
+from schedc.repo.gitstore import SYMLINK_MODE, GitStore
 from schedc.repo.models import SCHEMA_VERSION, name_problem
 
 
@@ -35,9 +36,22 @@ def _warn(code: str, path: str, message: str, hint: str | None = None) -> Diagno
     return _d(Severity.WARNING, code, path, message, hint)
 
 
+REPAIR_HINT = "run `schedc repo fsck --repair` (or any schedc write) to undo it"
+
+
+def repair(store: GitStore) -> list[str]:
+    """Take the lock and undo what a killed schedc or git left: stale git lock files, a
+    half-written change (its folders back to HEAD). Committed data and changes schedc did not
+    start are never touched. Returns what was done."""
+    with store.lock():
+        pass  # taking the lock recovers (GitStore.recover)
+    return list(store.notices)
+
+
 def fsck(store: GitStore, deep: bool = False) -> tuple[list[Diagnostic], int]:
     """(findings, number of policies looked at)."""
     found = _marker(store)
+    found += _interrupted(store)
     dirty = store.dirty(["."])
     if dirty:
         found.append(
@@ -50,25 +64,73 @@ def fsck(store: GitStore, deep: bool = False) -> tuple[list[Diagnostic], int]:
             )
         )
     head = store.head()
+    committed_links = set(store.symlinks(head)) if head else set()
+    for path in sorted(committed_links | set(store.worktree_links())):
+        where = "committed" if path in committed_links else "in the worktree"
+        found.append(
+            _err(
+                "R115",
+                path,
+                f"a symbolic link ({where}): the repository holds regular files only, and "
+                "schedc refuses to read or write through links",
+                f"remove it: git -C {store.root} rm PATH (then commit), or delete it",
+            )
+        )
     if head is None:
         return found, 0
-    blobs = store.read_many(head)
+    refused: dict[str, str] = {}
+    blobs = store.read_many(head, None, refused)
     for path in sorted(blobs):
         if layout.policy_of(path) is None and path.startswith(f"{layout.POLICIES}/"):
             found.append(_warn("R114", path, "a file directly under policies/ is not a policy"))
-    grouped = group_blobs(blobs)
-    names = set(grouped)
-    for name in sorted(grouped):
-        found += _policy(build_entry(name, grouped[name]), names, deep)
-    return found, len(grouped)
+    entries = build_entries(blobs, refused)
+    names = {e.name for e in entries}
+    for entry in entries:
+        found += _policy(entry, names, deep, refused)
+    return found, len(entries)
+
+
+def _interrupted(store: GitStore) -> list[Diagnostic]:
+    """What a killed writer left: only while no writer holds the lock (a live writer's lock
+    files and journal are not stale)."""
+    out: list[Diagnostic] = []
+    with store.lock_if_free() as free:
+        if not free:
+            return out
+        busy = store.git_processes()
+        for rel in [] if busy else store.stale_git_locks():
+            out.append(
+                _err(
+                    "R116",
+                    f".git/{rel}",
+                    "a stale git lock file: git was killed while it held it, and every git "
+                    "command that writes now fails",
+                    REPAIR_HINT,
+                )
+            )
+        scope = store.pending()
+        if scope is not None:
+            dirty = store.dirty(scope)
+            left = f": {', '.join(dirty[:5])} uncommitted" if dirty else ""
+            out.append(
+                _err(
+                    "R117",
+                    scope[0],
+                    f"a change to {', '.join(scope)} was interrupted before it committed{left}",
+                    REPAIR_HINT,
+                )
+            )
+    return out
 
 
 def _marker(store: GitStore) -> list[Diagnostic]:
+    if store.read_mode(layout.MARKER) == SYMLINK_MODE:
+        return [_err("R100", layout.MARKER, "the repository marker is a symbolic link")]
     raw = store.read(layout.MARKER)
     if raw is None:
         return [_err("R100", layout.MARKER, "the repository marker is not committed")]
     try:
-        version = json.loads(raw)["schema_version"]
+        version = bounded.loads(raw)["schema_version"]
     except (ValueError, KeyError, TypeError):
         return [_err("R100", layout.MARKER, "the repository marker is not valid JSON")]
     if not isinstance(version, int) or version > SCHEMA_VERSION:
@@ -76,13 +138,15 @@ def _marker(store: GitStore) -> list[Diagnostic]:
     return []
 
 
-def _policy(entry: Entry, names: set[str], deep: bool) -> list[Diagnostic]:
+def _policy(entry: Entry, names: set[str], deep: bool, refused: dict[str, str]) -> list[Diagnostic]:
     base = layout.policy_dir(entry.name)
     out: list[Diagnostic] = []
     problem = name_problem(entry.name)
     if problem:
         out.append(_err("R102", base, problem, "rename the folder with git mv"))
     for path, what in entry.problems:
+        if path in refused and what.startswith("a symbolic link"):
+            continue  # reported as R115 with every other link
         code = "R104" if f"/{layout.PERF}/" in path else "R103"
         out.append(_err(code, path, what, "fix the file by hand, or restore it with git"))
     out += _files(entry)

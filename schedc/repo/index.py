@@ -158,7 +158,7 @@ class SearchIndex:
 
     def _update(self, old: str, head: str) -> Refresh:
         names = sorted(
-            {n for p in self.store.changed_paths(old, head) if (n := layout.policy_of(p))}
+            {n for p in self.store.changed_paths(old, head) if (n := layout.entry_of(p))}
         )
         for name in names:
             self._delete(name)

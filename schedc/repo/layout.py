@@ -47,6 +47,15 @@ def policy_of(path: str) -> str | None:
     return None
 
 
+def entry_of(path: str) -> str | None:
+    """Like policy_of, and also policies/<name> itself (a file or link where a policy folder
+    belongs: the entry is broken, and readers must say so)."""
+    parts = PurePosixPath(path).parts
+    if len(parts) >= 2 and parts[0] == POLICIES:
+        return parts[1]
+    return None
+
+
 def is_record(path: str) -> bool:
     parts = PurePosixPath(path).parts
     return len(parts) == 4 and parts[0] == POLICIES and parts[2] == PERF

@@ -3,7 +3,6 @@ per `record` call. A record is tied to the policy version (and source hash) it m
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +10,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schedc.repo import layout
+from schedc.repo import bounded, layout
 from schedc.repo.bench_bridge import bench_inputs
+from schedc.repo.bounded import JSONBoundsError
 from schedc.repo.entries import describe, load_entry
 from schedc.repo.gitstore import Change, GitStore, RepoError
 from schedc.repo.machine import host_kernel, machine
 from schedc.repo.models import PerformanceRecord, now, to_json_text
+
+BENCH_FILE_LIMIT = 16 << 20  # a `schedc bench --format json` file with many runs fits
 
 # Fields a caller may give; the rest (id, policy, version, hash, derived figures) are ours.
 INPUT_FIELDS = frozenset(
@@ -57,8 +59,10 @@ def read_bench_file(path: Path, name: str | None = None) -> list[dict[str, Any]]
     """A JSON file with one record, a list of them, {"records": [...]}, or the output of
     `schedc bench --format json` (for policy `name` when it measured several)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        with path.open("rb") as f:
+            raw = f.read(BENCH_FILE_LIMIT + 1)
+        data = bounded.loads(raw, limit=BENCH_FILE_LIMIT)
+    except (OSError, JSONBoundsError) as exc:
         raise RepoError(f"cannot read {path}: {exc}", exit_code=2) from exc
     from_bench = bench_inputs(data, name)
     if from_bench is not None:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import git
 
 from schedc.repo import layout
-from schedc.repo.gitstore import GitStore, RepoError
+from schedc.repo.entries import parse_model
+from schedc.repo.gitstore import GitStore, RepoError, git_errors
 from schedc.repo.models import PolicyMeta
 
 
@@ -76,7 +77,7 @@ def _branch(store: GitStore, branch: str | None) -> str:
 def push(store: GitStore, remote: str = "origin", branch: str | None = None) -> SyncResult:
     _remote(store, remote)
     branch = _branch(store, branch)
-    with store.lock():
+    with store.lock(), git_errors():
         head = store.head()
         try:
             out = store.repo.git.push("--porcelain", remote, f"HEAD:refs/heads/{branch}")
@@ -96,7 +97,8 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
     _remote(store, remote)
     branch = _branch(store, branch)
     g = store.repo.git
-    with store.lock():
+    with store.lock(), git_errors():
+        store.refuse_links(["."])
         dirty = store.dirty(["."])
         if dirty:
             raise RepoError(
@@ -111,6 +113,15 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
         if not store.has_commit(theirs_ref):  # the remote has no such branch yet
             return SyncResult("up-to-date", remote, branch, store.head())
         ours, theirs = store.commit("HEAD").hexsha, store.commit(theirs_ref).hexsha
+        links = store.symlinks(theirs)  # before anything of theirs reaches the worktree
+        if links:
+            raise RepoError(
+                f"refusing to merge {remote}/{branch}: {', '.join(links[:5])} "
+                f"{'is a symbolic link' if len(links) == 1 else 'are symbolic links'}; "
+                "nothing was merged",
+                "a policy repository holds regular files only, and a link could point "
+                "anywhere outside it: have the links removed on the remote, then pull again",
+            )
         bases = store.repo.merge_base(ours, theirs)
         if not bases:
             raise RepoError(
@@ -122,26 +133,35 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
         if base == theirs:
             return SyncResult("up-to-date", remote, branch, ours)
         if base == ours:
-            g.merge("--ff-only", "--quiet", theirs)
+            with store.journal(["."], "pull"):
+                g.merge("--ff-only", "--quiet", theirs)
             return SyncResult("fast-forward", remote, branch, store.head(), changed)
         conflicts = _policy_conflicts(store, base, ours, theirs)
         if conflicts:
             return SyncResult("conflict", remote, branch, ours, changed, conflicts)
-        try:
-            g.merge(
-                "--no-ff",
-                "--no-edit",
-                "-m",
-                f"merge {remote}/{branch}\n\nSchedc-Action: merge\n",
-                theirs,
-                env=store.identity().env(),
-            )
-        except git.GitCommandError:
-            unmerged = g.diff("--name-only", "--diff-filter=U").splitlines()
-            g.merge("--abort")
-            names = sorted({n for p in unmerged if (n := layout.policy_of(p))}) or unmerged
-            found = [Conflict(n, _side(store, n, ours), _side(store, n, theirs)) for n in names]
-            return SyncResult("conflict", remote, branch, ours, changed, found)
+        with store.journal(["."], "pull"):
+            try:
+                g.merge(
+                    "--no-ff",
+                    "--no-edit",
+                    "-m",
+                    f"merge {remote}/{branch}\n\nSchedc-Action: merge\n",
+                    theirs,
+                    env=store.identity().env(),
+                )
+            except git.GitCommandError as exc:
+                unmerged = g.diff("--name-only", "--diff-filter=U").splitlines()
+                if (store.git_dir / "MERGE_HEAD").exists():
+                    g.merge("--abort")
+                if not unmerged:  # not a conflict: a hook said no, git was killed, ...
+                    raise RepoError(
+                        f"merging {remote}/{branch} failed: "
+                        f"{(exc.stderr or '').strip() or exc}; nothing was merged",
+                        "`schedc repo fsck` says what is wrong",
+                    ) from None
+                names = sorted({n for p in unmerged if (n := layout.policy_of(p))}) or unmerged
+                found = [Conflict(n, _side(store, n, ours), _side(store, n, theirs)) for n in names]
+                return SyncResult("conflict", remote, branch, ours, changed, found)
         return SyncResult("merged", remote, branch, store.head(), changed)
 
 
@@ -176,9 +196,9 @@ def _side(store: GitStore, name: str, rev: str) -> dict[str, object]:
     raw = store.read(layout.policy_file(name, layout.META), rev)
     side: dict[str, object] = {"commit": rev, "exists": raw is not None}
     if raw is not None:
-        try:
-            meta = PolicyMeta.model_validate_json(raw)
-            side.update(version=meta.version, content_hash=meta.content_hash)
-        except ValueError:
-            side.update(version=None, content_hash=None)
+        meta, _problem = parse_model(PolicyMeta, raw)
+        side.update(
+            version=meta.version if meta else None,
+            content_hash=meta.content_hash if meta else None,
+        )
     return side
