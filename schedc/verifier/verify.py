@@ -242,17 +242,20 @@ def _checker() -> Callable[..., list[Diagnostic]] | None:
     return getattr(checks, "check_c", None)
 
 
-def _unsafe_source(path: Path) -> list[Diagnostic]:
-    """The security findings that stop a C policy before clang (schedc check's K060-K062)."""
+def _unsafe_source(path: Path, tc: Toolchain, include_dirs: list[Path]) -> list[Diagnostic]:
+    """The security findings that stop a C policy before clang (schedc check's K044,
+    K060-K062), from the sandboxed scan compile_policy also runs."""
     try:
-        from schedc.verifier.check_security import blocks_parsing, scan_text  # noqa: PLC0415
+        from schedc.verifier.checks import scan_c  # noqa: PLC0415 (optional stage)
     except ImportError:
         return []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return []  # compile_policy reports an unreadable file
-    found = scan_text(text, str(path))
+    from schedc.verifier.check_security import blocks_parsing  # noqa: PLC0415
+
+    found = scan_c(path, tc, text, include_dirs)
     return found if blocks_parsing(found) else []
 
 
@@ -279,7 +282,7 @@ def _prepare(
     result.source_kind = "c" if path.name.endswith(".c") else "dsl"
     if result.source_kind == "c":
         # Before clang: a C policy whose #include or #line names host files is not compiled.
-        blocked = _unsafe_source(path)
+        blocked = _unsafe_source(path, tc, include_dirs)
         if blocked:
             result.stage = "check"
             result.diagnostics += blocked
