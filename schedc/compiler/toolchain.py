@@ -120,7 +120,9 @@ class Toolchain:
         """Everything a caged clang run on `source` may read: the toolchain, the include
         folders, `source` itself, the headers beside it and the other `inputs` (read-only)."""
         paths: list[Path | tuple[Path, Path]] = [*cage.clang_paths(self.clang)]
-        paths += self.include_dirs(include_dirs)
+        for folder in self.include_dirs(include_dirs):
+            named = Path(os.path.abspath(folder))
+            paths.append((Path(os.path.realpath(named)), named))
         for path in [source, *inputs, *beside(source)]:
             named = Path(os.path.abspath(path))
             paths.append((Path(os.path.realpath(named)), named))
