@@ -297,3 +297,18 @@ def test_one_huge_expression_is_a_clear_error_not_a_segfault(toolchain, settings
     assert ran.returncode == 1, ran.stderr[-500:]
     codes = [d["code"] for d in json.loads(ran.stdout)["diagnostics"]]
     assert codes == ["K044"]
+
+
+def test_a_crashed_or_hung_libclang_worker_is_a_finding(
+    toolchain: Toolchain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Whatever the token pre-check misses (macros can build huge expressions) and crashes
+    libclang is reported as K044 on the policy, not as a crash of schedc."""
+    from schedc.verifier import checks  # noqa: PLC0415
+
+    policy = tmp_path / "p.bpf.c"
+    policy.write_text("int x;\n")
+    for outcome in (cage.Outcome(139, b"", b""), cage.Outcome(-9, b"", b"", timed_out=True)):
+        monkeypatch.setattr(cage, "run", lambda *_a, _o=outcome, **_k: _o)
+        found = checks.check_c(policy, toolchain)
+        assert [(d.code, d.file) for d in found] == [("K044", str(policy))], found
