@@ -218,8 +218,8 @@ def bwrap_argv(
         argv += ["--ro-bind", str(src), str(dest)]
     for folder in rw:
         argv += ["--bind", str(folder), str(folder)]
-    if chdir is not None:
-        argv += ["--dir", str(chdir), "--chdir", str(chdir)]
+    if chdir is not None and str(chdir) != "/":
+        argv += ["--dir", str(chdir), "--chdir", str(chdir)]  # exists, empty: names resolve
     argv.append("--")
     return argv
 

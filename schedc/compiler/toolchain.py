@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -76,7 +76,7 @@ class Toolchain:
     btf_hash: str
     libbpf_include: Path | None
     cache: Path
-    cage: Cage = field(default_factory=lambda: Cage(None))  # how policy C is run
+    cage: Cage  # how policy C is run: in bubblewrap, or (sandbox = "off") as is
 
     @property
     def base_flags(self) -> list[str]:

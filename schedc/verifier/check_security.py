@@ -404,11 +404,12 @@ class _Scanner:
 
 
 def _starts(word: str, piece: str) -> bool:
-    return 2 <= len(piece) < len(word) and word.startswith(piece)
+    """A piece of three or more characters (`__a`, `_Pr`; not `__`) that begins `word`."""
+    return 3 <= len(piece) < len(word) and word.startswith(piece)
 
 
 def _ends(word: str, piece: str) -> bool:
-    return 2 <= len(piece) < len(word) and word.endswith(piece)
+    return 3 <= len(piece) < len(word) and word.endswith(piece)
 
 
 def _include_directive(name: str, target: str | None, file: str, line: int) -> list[Diagnostic]:
