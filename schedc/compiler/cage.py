@@ -67,8 +67,9 @@ class Cage:
         return self.bwrap is not None
 
 
-def find_cage(settings: Settings) -> Cage:
-    """The sandbox the settings ask for; EnvironmentProblem when it is on and cannot run."""
+def find_cage(settings: Settings, clang: str) -> Cage:
+    """The sandbox the settings ask for; EnvironmentProblem when it is on and cannot run
+    `clang` (tried once a process: `bwrap ... clang --version`)."""
     mode = (settings.sandbox or "on").strip().lower()
     if mode not in SANDBOX_MODES:
         raise EnvironmentProblem(
@@ -80,7 +81,7 @@ def find_cage(settings: Settings) -> Cage:
         return Cage(None)
     name = settings.bwrap or "bwrap"
     path = _which(name)
-    problem = probe(path) if path else f"'{name}' is not installed or not on PATH"
+    problem = probe(path, clang) if path else f"'{name}' is not installed or not on PATH"
     if problem:
         raise EnvironmentProblem(
             f"cannot run clang on untrusted C: the bubblewrap sandbox does not work ({problem})",
@@ -100,10 +101,10 @@ def _which(name: str) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def probe(bwrap: str) -> str | None:
-    """None when `bwrap` can build this module's sandbox here, else why not (once a process)."""
-    true = os.path.realpath(_which("true") or "/bin/true")
-    argv = bwrap_argv(bwrap, [*library_paths([true]), Path(true)], [], None) + [true]
+def probe(bwrap: str, clang: str) -> str | None:
+    """None when `bwrap` can build this module's sandbox here and run `clang` in it, else why
+    not. Cached: once a process."""
+    argv = bwrap_argv(bwrap, clang_paths(clang), [], None) + [clang, "--version"]
     try:
         proc = subprocess.run(
             argv, capture_output=True, timeout=30, check=False, env=dict(MINIMAL_ENV)

@@ -163,7 +163,7 @@ def load_toolchain(settings: Settings) -> Toolchain:
             f"SCHEDC_LIBBPF_INCLUDE={libbpf} has no bpf/bpf_helpers.h",
             "point it at the include folder of libbpf >= 1.2 (the one that contains bpf/)",
         )
-    return Toolchain(clang, vmlinux_dir, btf, btf_hash, libbpf, cache, find_cage(settings))
+    return Toolchain(clang, vmlinux_dir, btf, btf_hash, libbpf, cache, find_cage(settings, clang))
 
 
 def beside(source: Path) -> list[Path]:
