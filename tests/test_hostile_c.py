@@ -312,3 +312,18 @@ def test_a_crashed_or_hung_libclang_worker_is_a_finding(
         monkeypatch.setattr(cage, "run", lambda *_a, _o=outcome, **_k: _o)
         found = checks.check_c(policy, toolchain)
         assert [(d.code, d.file) for d in found] == [("K044", str(policy))], found
+
+
+def test_a_file_the_sandbox_hides_is_explained(toolchain: Toolchain, tmp_path: Path):
+    """Only *.h files beside the policy are visible to clang: an .inc there is 'not found',
+    with a hint that says why, in check and in compile."""
+    from schedc.verifier import checks  # noqa: PLC0415
+
+    (tmp_path / "consts.inc").write_text("#define X 1\n")
+    policy = tmp_path / "p.bpf.c"
+    policy.write_text('#include "schedc_runtime.bpf.h"\n#include "consts.inc"\n' + TAIL)
+    checked = checks.check_c(policy, toolchain)
+    compiled = compile_c(toolchain, policy, tmp_path / "p.bpf.o", use_pch=False)
+    for found in (checked, compiled):
+        assert [d.code for d in found] == ["C001"], found
+        assert "sandbox" in (found[0].hint or "")

@@ -303,6 +303,8 @@ def _compile_into(
         )
     stderr = proc.stderr.decode("utf-8", errors="replace")
     diags = confine(parse_clang_output(stderr), visible, c_path)
+    folders = [Path(os.path.abspath(c_path)).parent, *tc.include_dirs(include_dirs or [])]
+    diags = explain_hidden(diags, folders)
     if proc.returncode != 0 or not tmp.is_file():
         if not any(d.severity is Severity.ERROR for d in diags):
             why = f"killed by signal {proc.signal}" if proc.signal else f"exit {proc.returncode}"
@@ -317,6 +319,36 @@ def _compile_into(
         return diags
     os.replace(tmp, out)
     return diags
+
+
+_NOT_FOUND = re.compile(r"'([^']+)' file not found")
+HIDDEN_HINT = (
+    "clang runs in a sandbox that shows it only the *.h files beside the policy and the -I "
+    "folders (not links out of them): name the file *.h or pass its folder with -I DIR"
+)
+
+
+def hidden_header(message: str, folders: Iterable[Path]) -> Path | None:
+    """For clang's "'NAME' file not found": the host file NAME would have been, if it exists
+    in one of `folders` (the sandbox did not show it). Existence only: nothing is read."""
+    m = _NOT_FOUND.search(message)
+    if m is None or os.path.isabs(m.group(1)):
+        return None
+    for folder in folders:
+        candidate = Path(folder) / m.group(1)
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+def explain_hidden(diags: list[Diagnostic], folders: Iterable[Path]) -> list[Diagnostic]:
+    folders = list(folders)
+    return [
+        replace(d, hint=HIDDEN_HINT)
+        if d.code == "C001" and d.hint is None and hidden_header(d.message, folders)
+        else d
+        for d in diags
+    ]
 
 
 def confine(

@@ -29,7 +29,13 @@ from clang import cindex as ci
 
 from schedc.compiler import cage
 from schedc.compiler.pipeline import C_SUFFIX, DSL_SUFFIX, CompileResult, read_source, translate
-from schedc.compiler.toolchain import Toolchain, confine, write_atomic
+from schedc.compiler.toolchain import (
+    HIDDEN_HINT,
+    Toolchain,
+    confine,
+    hidden_header,
+    write_atomic,
+)
 from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.settings import EnvironmentProblem, Settings, cache_root
 from schedc.verifier.check_base import CheckContext
@@ -217,30 +223,20 @@ def analyse(
     return _explain_hidden(confine(found, visible, path), path, allowed)
 
 
-_NOT_FOUND = re.compile(r"'([^']+)' file not found")
-
-
 def _explain_hidden(diags: list[Diagnostic], path: Path, allowed: list[Path]) -> list[Diagnostic]:
     """The sandbox shows no file outside the allowed folders, so clang says 'file not found'
     for a header that links out of them: say what really happened (K061)."""
     out = []
     for d in diags:
-        m = _NOT_FOUND.search(d.message) if d.code == CLANG_ERROR else None
-        hidden = _hidden_header(m.group(1), allowed) if m else None
+        hidden = hidden_header(d.message, allowed) if d.code == CLANG_ERROR else None
         if hidden is None:
             out.append(d)
             continue
         found = include_findings([(str(hidden), d.line or 0)], d.file or str(path), allowed)
-        out += [replace(f, line=d.line, column=d.column) for f in found] or [d]
+        out += [replace(f, line=d.line, column=d.column) for f in found] or [
+            replace(d, hint=HIDDEN_HINT)
+        ]
     return out
-
-
-def _hidden_header(name: str, folders: list[Path]) -> Path | None:
-    for folder in folders:
-        candidate = folder / name
-        if os.path.lexists(candidate) and not os.path.isabs(name):
-            return candidate
-    return None
 
 
 def _too_complex(path: Path, why: str) -> Diagnostic:
