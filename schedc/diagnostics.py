@@ -72,6 +72,30 @@ class Diagnostic:
         data["severity"] = str(self.severity)
         return data
 
+    @staticmethod
+    def from_json(data: dict[str, object]) -> Diagnostic:
+        """The inverse of to_json (a worker's answer)."""
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return value if isinstance(value, int) else None
+
+        return Diagnostic(
+            Severity(str(data["severity"])),
+            str(data["code"]),
+            str(data["message"]),
+            text("file"),
+            number("line"),
+            number("column"),
+            number("end_line"),
+            number("end_column"),
+            text("hint"),
+        )
+
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file or "", self.line or 0, self.column or 0, self.code)
 

@@ -42,6 +42,8 @@ class Settings:
     accel: str = "tcg"
     vm_cpus: int = 2
     vm_memory: str = "1G"
+    sandbox: str = "on"  # "off": clang and libclang run on policy C without bubblewrap
+    bwrap: str | None = None  # the bubblewrap binary (default: bwrap on PATH)
     sources: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **values: str | None) -> Settings:
@@ -65,6 +67,8 @@ _ENV = {
     "accel": "SCHEDC_ACCEL",
     "vm_cpus": "SCHEDC_VM_CPUS",
     "vm_memory": "SCHEDC_VM_MEMORY",
+    "sandbox": "SCHEDC_SANDBOX",
+    "bwrap": "SCHEDC_BWRAP",
 }
 
 

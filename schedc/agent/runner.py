@@ -33,13 +33,14 @@ from schedc.agent.operations import (
     source_key,
 )
 from schedc.agent.reference import ReferenceMissing
+from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
 from schedc.settings import EnvironmentProblem, load_settings
 
-DEFAULT_COMPILE_TIMEOUT = 60.0
+DEFAULT_COMPILE_TIMEOUT = COMPILE_TIMEOUT  # the limits of every sandboxed clang run too
 DEFAULT_VERIFY_TIMEOUT = 900.0
-WORKER_MEMORY_BYTES = 4 * 1024**3  # address space of a compile or check worker
+WORKER_MEMORY_BYTES = MEMORY_BYTES  # address space of a compile or check worker
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 MAX_REMEMBERED = 64  # passing verifications kept per runner
 

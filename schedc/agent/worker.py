@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 from pathlib import Path
 
 from schedc.agent.operations import OPERATIONS
 from schedc.agent.runner import Runner, run_guarded
-
-
-def _limit_memory(limit: int | None) -> None:
-    if limit:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from schedc.compiler.cage import limit_memory
 
 
 def main() -> int:
@@ -31,7 +26,7 @@ def main() -> int:
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray prints (ours, a library's, a child's) cannot corrupt the answer
     sys.stdout = sys.stderr
-    _limit_memory(request.get("memory_bytes"))
+    limit_memory(request.get("memory_bytes"))
     op = OPERATIONS[request["op"]]
     repo = request.get("repo")
     runner = Runner(repo=Path(repo) if repo else None, overrides=request.get("overrides") or {})

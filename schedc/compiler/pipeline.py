@@ -148,9 +148,20 @@ def compile_policy(
     out = out or default_object_path(path)
     if is_c:
         result = CompileResult(str(path))
-        if read_source(path, result) is None:
+        text = read_source(path, result)
+        if text is None:
             return result
         tc = toolchain or load_toolchain(settings)
+        t0 = time.perf_counter()
+        # The security rules first, as in `schedc check`: C is untrusted (clang runs in the
+        # sandbox anyway; this says clearly what is refused and why).
+        from schedc.verifier.checks import scan_c  # noqa: PLC0415 (checks imports this module)
+
+        blocked = scan_c(path, tc, text, include_dirs or [])
+        result.timings["scan"] = time.perf_counter() - t0
+        if has_errors(blocked):
+            result.diagnostics += blocked
+            return result
         t0 = time.perf_counter()
         result.diagnostics += compile_c(tc, path, out, include_dirs=include_dirs, use_pch=False)
         result.timings["clang"] = time.perf_counter() - t0
@@ -177,6 +188,7 @@ def compile_policy(
         include_dirs=include_dirs,
         use_pch=use_pch,
         extra_flags=["-Wno-tautological-compare"],
+        inputs=[path],  # the #line directives name the DSL file: clang reads its lines
     )
     result.timings["clang"] = time.perf_counter() - t0
     if has_errors(clang_diags):

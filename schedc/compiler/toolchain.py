@@ -7,12 +7,16 @@ import hashlib
 import os
 import platform
 import re
+import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+from schedc.compiler import cage
+from schedc.compiler.cage import Cage, find_cage
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.settings import (
     EnvironmentProblem,
@@ -24,6 +28,7 @@ from schedc.settings import (
 )
 
 RUNTIME_HEADER = "schedc_runtime.bpf.h"
+_PCH_TIMEOUT = 300.0  # vmlinux.h, once per toolchain; our own header, not a policy
 _CLANG_MSG = re.compile(
     r"^(?P<file>[^\n:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|warning|note|fatal error): "
     r"(?P<msg>.*?)(?: \[(?P<flag>-W[^\]]+)\])?$"
@@ -71,6 +76,7 @@ class Toolchain:
     btf_hash: str
     libbpf_include: Path | None
     cache: Path
+    cage: Cage  # how policy C is run: in bubblewrap, or (sandbox = "off") as is
 
     @property
     def base_flags(self) -> list[str]:
@@ -87,6 +93,7 @@ class Toolchain:
             "-Wno-unused-function",
             "-fno-color-diagnostics",
             "-fno-caret-diagnostics",
+            "-fno-crash-diagnostics",  # no preprocessed reproducers of the policy in /tmp
         ]
         return flags
 
@@ -99,6 +106,27 @@ class Toolchain:
         for d in dirs:
             flags += ["-I", str(d)]
         return flags + ["-idirafter", "/usr/include"]
+
+    def include_dirs(self, extra: Iterable[Path] = ()) -> list[Path]:
+        """The folders include_flags() names, in order."""
+        dirs = [runtime_dir(), self.vmlinux_dir]
+        if self.libbpf_include is not None:
+            dirs.append(self.libbpf_include)
+        return [*dirs, *extra, Path("/usr/include")]
+
+    def visible(
+        self, source: Path, include_dirs: Iterable[Path] = (), inputs: Iterable[Path] = ()
+    ) -> list[Path | tuple[Path, Path]]:
+        """Everything a caged clang run on `source` may read: the toolchain, the include
+        folders, `source` itself, the headers beside it and the other `inputs` (read-only)."""
+        paths: list[Path | tuple[Path, Path]] = [*cage.clang_paths(self.clang)]
+        for folder in self.include_dirs(include_dirs):
+            named = Path(os.path.abspath(folder))
+            paths.append((Path(os.path.realpath(named)), named))
+        for path in [source, *inputs, *beside(source)]:
+            named = Path(os.path.abspath(path))
+            paths.append((Path(os.path.realpath(named)), named))
+        return paths
 
 
 def _vmlinux_header(settings: Settings, btf: Path, btf_hash: str, cache: Path) -> Path:
@@ -135,7 +163,30 @@ def load_toolchain(settings: Settings) -> Toolchain:
             f"SCHEDC_LIBBPF_INCLUDE={libbpf} has no bpf/bpf_helpers.h",
             "point it at the include folder of libbpf >= 1.2 (the one that contains bpf/)",
         )
-    return Toolchain(clang, vmlinux_dir, btf, btf_hash, libbpf, cache)
+    return Toolchain(clang, vmlinux_dir, btf, btf_hash, libbpf, cache, find_cage(settings, clang))
+
+
+def beside(source: Path) -> list[Path]:
+    """The headers next to a policy, which it may include by name: `*.h` files of its folder
+    that are (or link to) files in that same folder. Nothing else of the folder is visible."""
+    folder = Path(os.path.abspath(source)).parent
+    real_folder = os.path.realpath(folder)
+    try:
+        names = sorted(p for p in folder.iterdir() if p.name.endswith(".h"))
+    except OSError:
+        return []
+    return [
+        p
+        for p in names
+        if os.path.dirname(os.path.realpath(p)) == real_folder and os.path.isfile(p)
+    ]
+
+
+def _cwd() -> Path | None:
+    try:
+        return Path(os.getcwd())
+    except OSError:
+        return None
 
 
 def runtime_pch(tc: Toolchain) -> Path | None:
@@ -149,27 +200,33 @@ def runtime_pch(tc: Toolchain) -> Path | None:
     if pch.is_file():
         return pch
     pch.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pch.with_suffix(f".{os.getpid()}.tmp")
-    proc = subprocess.run(
-        [
-            tc.clang,
-            *tc.base_flags,
-            *tc.include_flags(),
-            "-x",
-            "c-header",
-            str(header),
-            "-o",
-            str(tmp),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        return None  # compile without it; the error, if real, shows in the compile itself
-    os.replace(tmp, pch)
+    work = Path(tempfile.mkdtemp(dir=pch.parent, prefix=".runtime.pch.", suffix=".tmp"))
+    try:
+        tmp = work / "runtime.pch"
+        try:
+            proc = cage.run(
+                tc.cage,
+                [
+                    tc.clang,
+                    *tc.base_flags,
+                    *tc.include_flags(),
+                    "-x",
+                    "c-header",
+                    str(header),
+                    "-o",
+                    str(tmp),
+                ],
+                ro=tc.visible(header),
+                rw=[work],
+                timeout=_PCH_TIMEOUT,
+            )
+        except OSError:
+            return None
+        if proc.returncode != 0 or proc.timed_out or not tmp.is_file():
+            return None  # compile without it; the error, if real, shows in the compile itself
+        os.replace(tmp, pch)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return pch
 
 
@@ -205,40 +262,124 @@ def compile_c(
     *,
     include_dirs: list[Path] | None = None,
     use_pch: bool = True,
-    cwd: Path | None = None,
     extra_flags: list[str] | None = None,
+    inputs: Iterable[Path] = (),
 ) -> list[Diagnostic]:
-    """clang -target bpf; the object is written atomically and only on success."""
+    """clang -target bpf in the sandbox; the object is written atomically and only on success.
+    `inputs` are other files clang may read (the DSL source the #line directives name)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        return _compile_into(tc, c_path, out, work, include_dirs, use_pch, extra_flags, inputs)
+    finally:  # every path, Ctrl-C and SystemExit included: no half object is left
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compile_into(
+    tc: Toolchain,
+    c_path: Path,
+    out: Path,
+    work: Path,
+    include_dirs: list[Path] | None,
+    use_pch: bool,
+    extra_flags: list[str] | None,
+    inputs: Iterable[Path],
+) -> list[Diagnostic]:
+    tmp = work / out.name
     cmd = [tc.clang, *tc.base_flags, *tc.include_flags(include_dirs)]
+    visible = tc.visible(c_path, include_dirs or [], inputs)
     if use_pch:
         pch = runtime_pch(tc)
         if pch is not None:
             cmd += ["-include-pch", str(pch)]
-    cmd += [*(extra_flags or []), "-c", str(c_path), "-o", tmp]
-    try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=300, check=False, cwd=cwd
-        )
-    except subprocess.TimeoutExpired as exc:
-        Path(tmp).unlink(missing_ok=True)
+            visible.append(pch)
+    cmd += [*(extra_flags or []), "-c", str(c_path), "-o", str(tmp)]
+    proc = cage.run(tc.cage, cmd, ro=visible, rw=[work], chdir=_cwd())
+    if proc.timed_out:
         raise EnvironmentProblem(
-            "clang did not finish in 300 s", "check the machine's load"
-        ) from exc
-    diags = parse_clang_output(proc.stderr)
-    if proc.returncode != 0:
-        Path(tmp).unlink(missing_ok=True)
+            f"clang did not finish in {cage.COMPILE_TIMEOUT:g} s",
+            "check the machine's load; a policy that takes this long to build is not one the "
+            "kernel would load quickly either",
+        )
+    stderr = proc.stderr.decode("utf-8", errors="replace")
+    diags = confine(parse_clang_output(stderr), visible, c_path)
+    folders = [Path(os.path.abspath(c_path)).parent, *tc.include_dirs(include_dirs or [])]
+    diags = explain_hidden(diags, folders)
+    if proc.returncode != 0 or not tmp.is_file():
         if not any(d.severity is Severity.ERROR for d in diags):
+            why = f"killed by signal {proc.signal}" if proc.signal else f"exit {proc.returncode}"
             diags.append(
                 Diagnostic(
                     Severity.ERROR,
                     "C001",
-                    "clang failed: " + (proc.stderr.strip()[-500:] or f"exit {proc.returncode}"),
+                    "clang failed: " + (stderr.strip()[-500:] or why),
                     str(c_path),
                 )
             )
         return diags
     os.replace(tmp, out)
     return diags
+
+
+_NOT_FOUND = re.compile(r"'([^']+)' file not found")
+HIDDEN_HINT = (
+    "clang runs in a sandbox that shows it only the *.h files beside the policy and the -I "
+    "folders (not links out of them): name the file *.h or pass its folder with -I DIR"
+)
+
+
+def hidden_header(message: str, folders: Iterable[Path]) -> Path | None:
+    """For clang's "'NAME' file not found": the host file NAME would have been, if it exists
+    in one of `folders` (the sandbox did not show it). Existence only: nothing is read."""
+    m = _NOT_FOUND.search(message)
+    if m is None or os.path.isabs(m.group(1)):
+        return None
+    for folder in folders:
+        candidate = Path(folder) / m.group(1)
+        if os.path.lexists(candidate):
+            return candidate
+    return None
+
+
+def explain_hidden(diags: list[Diagnostic], folders: Iterable[Path]) -> list[Diagnostic]:
+    folders = list(folders)
+    return [
+        replace(d, hint=HIDDEN_HINT)
+        if d.code == "C001" and d.hint is None and hidden_header(d.message, folders)
+        else d
+        for d in diags
+    ]
+
+
+def confine(
+    diags: list[Diagnostic], visible: Iterable[Path | tuple[Path, Path]], source: Path
+) -> list[Diagnostic]:
+    """Diagnostics placed in a file the sandbox did not show (a `#line` naming a host file)
+    move to the source, without line: showing them would read that host file's lines."""
+    roots = [str(v[1] if isinstance(v, tuple) else v) for v in visible]
+    out = []
+    for d in diags:
+        if d.file is None or _within(os.path.abspath(d.file), roots):
+            out.append(d)
+            continue
+        where = f"{d.file}:{d.line}" if d.line else d.file
+        out.append(
+            replace(
+                d,
+                message=f"{d.message} (at {where})",
+                file=str(source),
+                line=None,
+                column=None,
+                end_line=None,
+                end_column=None,
+            )
+        )
+    return out
+
+
+def _within(path: str, roots: Iterable[str]) -> bool:
+    for root in roots:
+        root = os.path.abspath(root)
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    return False

@@ -57,6 +57,7 @@ RULES: dict[str, Rule] = {
         Rule("K041", _E, "floating-point", "floating point in a BPF program"),
         Rule("K042", _E, "stack-size", "more than 512 bytes of stack"),
         Rule("K043", _E, "recursion", "recursion"),
+        Rule("K044", _E, "too-complex", "an expression too large or deep to analyse"),
         Rule("K050", _E, "kfunc-missing", "a kfunc the target kernel does not have"),
         Rule("K051", _W, "kfunc-deprecated", "a kfunc name the target kernel deprecates"),
         Rule("K060", _E, "include-absolute", "#include of an absolute path"),

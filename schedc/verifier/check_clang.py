@@ -18,6 +18,8 @@ from pathlib import Path
 from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
+from schedc.diagnostics import Diagnostic, Severity
+
 # enum CXBinaryOperatorKind / CXUnaryOperatorKind (clang-c/Index.h, LLVM >= 17)
 BIN_LT, BIN_GT, BIN_LE, BIN_GE, BIN_EQ, BIN_NE = 11, 12, 13, 14, 15, 16
 BIN_LAND, BIN_LOR, BIN_ASSIGN = 20, 21, 22
@@ -359,3 +361,36 @@ def function_body(decl: ci.Cursor) -> ci.Cursor | None:
         if child.kind == CK.COMPOUND_STMT:
             body = child
     return body
+
+
+_ASM_KINDS = frozenset({CK.ASM_STMT, CK.MS_ASM_STMT, CK.ASM_LABEL_ATTR})
+
+
+def inline_assembly(top: list[ci.Cursor]) -> list[Diagnostic]:
+    """K063 on the parsed tree: inline assembly the token rules could not see written (a macro
+    built `__asm__` out of pieces). An explicit stack, not recursion: trees can be deep."""
+    found: list[Diagnostic] = []
+    stack = list(reversed(top))
+    while stack:
+        cursor = stack.pop()
+        kind = cursor.kind
+        is_file_asm = kind == CK.UNEXPOSED_DECL and declaration_text(cursor).lstrip().startswith(
+            ("__asm", "asm")
+        )
+        if kind in _ASM_KINDS or is_file_asm:
+            loc = cursor.location
+            found.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    "K063",
+                    "inline assembly (built by a macro): the checks and the kernel's rules for "
+                    "callbacks cannot see what it does",
+                    loc.file.name if loc.file else None,
+                    loc.line or None,
+                    loc.column or None,
+                    hint="write it in C; for loops use bpf_for() or can_loop from the BPF headers",
+                )
+            )
+            continue
+        stack.extend(reversed(list(cursor.get_children())))
+    return found

@@ -1,9 +1,14 @@
-"""Security rules on the policy's own text: what it may pull into the build.
+"""Security rules on the policy's own tokens: what it may pull into the build.
 
-A policy written by an LLM is untrusted input to clang on the build host. The preprocessor runs
-before any rule could look at an AST, so these checks read the raw text (comments removed) and
-run first; a policy whose #include names a path outside the allowed folders is not handed to
-libclang at all, so no host file is read on its behalf.
+A policy written by an LLM is untrusted input to clang on the build host. These rules read the
+policy as clang's own lexer splits it (libclang's tokens of the main file: digraphs such as
+`%:include`, line splices with trailing spaces or CRLF, lone CR line ends and comments are
+handled as clang handles them) and run before anything else; a policy whose #include names a
+path outside the allowed folders is not handed to the parser at all.
+
+They are for clear messages. What keeps host files from being read is the sandbox every
+clang and libclang run goes through (schedc.compiler.cage): a spelling these rules miss meets
+a file system with nothing in it but the toolchain.
 """
 
 from __future__ import annotations
@@ -14,16 +19,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from clang import cindex as ci
+
 from schedc.diagnostics import Diagnostic, Severity
 
-_DIRECTIVE = re.compile(r"^\s*#\s*([A-Za-z_]\w*)\s*(.*)$", re.S)
-_QUOTED = re.compile(r'^\s*(?:"([^"\n]*)"|<([^>\n]*)>)')
-_HAS_INCLUDE = re.compile(
-    r"\b(__has_include_next|__has_include|__has_embed)\s*\(\s*(\"[^\"]*\"|<[^>]*>)"
-)
-_ASM = re.compile(r"\b(asm|__asm__|__asm)\b")
-_PRAGMA_OPERATOR = re.compile(r"\b_Pragma\s*\(\s*(L?\"(?:[^\"\\]|\\.)*\")\s*\)")
-_LINE_FILE = re.compile(r'^\s*\d+\s+"([^"]*)"')
+_SPLICE = re.compile(rb"\\[ \t\f\v]*(?:\r\n|\n|\r)")
+_NEWLINE = re.compile(rb"\r\n|\n|\r")
+_INCLUDES = ("include", "import", "include_next", "embed")
+_PROBES = ("__has_include", "__has_include_next", "__has_embed")
+_ASM_WORDS = ("asm", "__asm", "__asm__")
+_PRAGMA_WORDS = ("_Pragma", "__pragma")
+_HASH = ("#", "%:")
+_PASTE = ("##", "%:%:")
+_SEPARATORS = frozenset({";", "{", "}", ",", "<%", "%>"})
+# Operators in one expression beyond which libclang's recursive parser (and the rules' walk of
+# the tree) run out of stack: no policy needs a single expression this large.
+MAX_EXPRESSION_OPERATORS = 2000
+_PARSE_SINGLE_FILE = 0x400  # CXTranslationUnit_SingleFileParse: do not enter #include files
 
 # Pragmas that only tune warnings or loop unrolling. Anything else can change what is built:
 # rename symbols (redefine_extname), move code into other ELF sections (clang section),
@@ -59,55 +71,6 @@ _PRAGMA_REASONS = {
 }
 
 
-def blank_comments(text: str) -> str:
-    """The text with comments replaced by spaces (newlines kept), literals untouched."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "\"'":
-            end = _literal_end(text, i)
-            out.append(text[i:end])
-            i = end
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            out.append(" " * (end - i))
-            i = end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out.append(re.sub(r"[^\n]", " ", text[i:end]))
-            i = end
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def blank_literals(text: str) -> str:
-    """Comment-free text with the insides of string and character literals blanked."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "\"'":
-            end = _literal_end(text, i)
-            out.append(ch + re.sub(r"[^\n]", " ", text[i + 1 : end - 1]) + text[end - 1 : end])
-            i = end
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _literal_end(text: str, start: int) -> int:
-    quote, i = text[start], start + 1
-    while i < len(text) and text[i] not in (quote, "\n"):
-        i += 2 if text[i] == "\\" else 1
-    return min(len(text), i + 1)
-
-
 def _diag(
     code: str,
     message: str,
@@ -132,60 +95,324 @@ def _escapes(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Source:
-    """The policy text after line splicing (translation phase 2) and with comments blanked,
-    mapped back to the lines of the file as written."""
-
-    code: str
-    offsets: list[int]  # offset in the written text of each character of `code`
-    line_starts: list[int]  # offsets of the written lines
-
-    @staticmethod
-    def of(text: str) -> Source:
-        spliced, offsets = _splice(text)
-        line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
-        return Source(blank_comments(spliced), offsets, line_starts)
-
-    def position(self, offset: int) -> tuple[int, int]:
-        """(line, column) in the written file of a character of `code`."""
-        written = self.offsets[offset] if offset < len(self.offsets) else len(self.offsets)
-        return _position(self.line_starts, written)
+class Tok:
+    kind: str  # "punct", "ident" (identifiers and keywords), "literal"
+    text: str  # identifiers as clang reads them (splices removed); others as written
+    line: int
+    column: int
+    start: int  # byte offsets in the file
+    end: int
 
 
-def scan_text(text: str, file: str, line_files: Iterable[Path] = ()) -> list[Diagnostic]:
-    """Every security finding in the policy's own text. `line_files` are files that #line
-    directives may name besides the policy and files in its folder (the DSL source of
-    generated C)."""
-    source = Source.of(text)
-    diags = _scan_directives(source, file, {_real(p) for p in line_files})
-    diags += _scan_tokens(source, file)
-    return diags
-
-
-def _scan_directives(source: Source, file: str, line_files: set[str]) -> list[Diagnostic]:
-    diags: list[Diagnostic] = []
-    start = 0
-    for text in source.code.split("\n"):
-        line = source.position(start)[0]
-        start += len(text) + 1
-        m = _DIRECTIVE.match(text)
-        if not m:
+def tokens(text: str, file: str) -> list[Tok]:
+    """The policy's tokens, comments left out, from libclang's lexer (the raw lexer: macros
+    are not expanded and no other file is read; parsing is single-file, without bodies)."""
+    data = text.encode("utf-8")
+    index = ci.Index.create()
+    options = (
+        ci.TranslationUnit.PARSE_INCOMPLETE
+        | ci.TranslationUnit.PARSE_SKIP_FUNCTION_BODIES
+        | _PARSE_SINGLE_FILE
+    )
+    tu = index.parse(
+        file,
+        args=["-x", "c", "-nostdinc", "-fsyntax-only", "-Wno-everything"],
+        unsaved_files=[(file, text)],
+        options=options,
+    )
+    handle = ci.File.from_name(tu, file)
+    extent = ci.SourceRange.from_locations(
+        ci.SourceLocation.from_offset(tu, handle, 0),
+        ci.SourceLocation.from_offset(tu, handle, len(data)),
+    )
+    kinds = {
+        ci.TokenKind.PUNCTUATION: "punct",
+        ci.TokenKind.IDENTIFIER: "ident",
+        ci.TokenKind.KEYWORD: "ident",
+        ci.TokenKind.LITERAL: "literal",
+    }
+    out = []
+    for t in tu.get_tokens(extent=extent):
+        kind = kinds.get(t.kind)
+        if kind is None:  # a comment
             continue
-        name, rest = m.group(1), m.group(2)
-        if name in ("include", "import", "include_next", "embed"):
-            diags += _include_directive(name, rest, file, line)
-        elif name == "pragma":
-            diags += _pragma(rest.strip(), file, line)
-        elif name == "line" or name.isdigit():
-            diags += _line_directive(
-                rest if name == "line" else f"{name} {rest}", file, line, line_files
+        loc = t.location
+        out.append(Tok(kind, t.spelling, loc.line, loc.column, loc.offset, t.extent.end.offset))
+    return out
+
+
+def unsplice(raw: bytes) -> str:
+    return _SPLICE.sub(b"", raw).decode("utf-8", errors="replace")
+
+
+def _logical_line_end(data: bytes, start: int) -> int:
+    """Offset of the newline that ends the logical line through `start` (splices joined)."""
+    pos = start
+    while True:
+        m = _NEWLINE.search(data, pos)
+        if m is None:
+            return len(data)
+        j = m.start() - 1
+        while j >= pos and data[j] in b" \t\f\v":
+            j -= 1
+        if j >= pos and data[j] == ord("\\"):
+            pos = m.end()  # a splice: the line goes on
+            continue
+        return m.start()
+
+
+def _literal_value(tok: Tok) -> str | None:
+    """A string literal's text without prefix and quotes (no escapes decoded), else None."""
+    m = re.fullmatch(r'(?:u8|u|U|L)?"(.*)"', _clean(tok.text), re.S)
+    return m.group(1) if m else None
+
+
+def _clean(text: str) -> str:
+    return unsplice(text.encode("utf-8"))
+
+
+def _destringize(body: str) -> str:
+    return body.replace('\\"', '"').replace("\\\\", "\\")
+
+
+def scan_text(
+    text: str, file: str, line_files: Iterable[Path] = (), cwd: str | None = None
+) -> list[Diagnostic]:
+    """Every security finding in the policy's own tokens. `line_files` are files that #line
+    directives may name besides the policy and files in its folder (the DSL source of
+    generated C); `cwd` is the folder relative names in #line are taken from."""
+    data = text.encode("utf-8")
+    try:
+        toks = tokens(text, file)
+    except ci.TranslationUnitLoadError:
+        return [
+            _diag(
+                "K062",
+                "libclang could not read the policy's tokens, so what it includes cannot be "
+                "checked",
+                "make it plain C text",
+                file,
+                1,
             )
-        if name in ("if", "elif", "ifdef", "ifndef", "elifdef", "elifndef"):
-            diags += _has_include_probes(rest, file, line)
-    return diags
+        ]
+    allowed = {os.path.normpath(os.path.abspath(p)) for p in line_files}
+    allowed |= {_real(p) for p in line_files}
+    scanner = _Scanner(toks, data, file, allowed, cwd or os.getcwd())
+    return scanner.run()
 
 
-def _include_directive(name: str, rest: str, file: str, line: int) -> list[Diagnostic]:
+class _Scanner:
+    def __init__(
+        self, toks: list[Tok], data: bytes, file: str, line_files: set[str], cwd: str
+    ) -> None:
+        self.toks, self.data, self.file = toks, data, file
+        self.line_files, self.cwd = line_files, cwd
+        self.diags: list[Diagnostic] = []
+
+    def run(self) -> list[Diagnostic]:
+        toks = self.toks
+        for i, tok in enumerate(toks):
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            if tok.kind == "punct" and tok.text in _HASH and nxt is not None:
+                self._directive(i, tok, nxt)
+            elif tok.kind == "ident" and tok.text in _PROBES:
+                self._probe(i, tok)
+            elif tok.kind == "ident" and tok.text in _ASM_WORDS:
+                self._asm(tok, tok.text)
+            elif tok.kind == "ident" and tok.text in _PRAGMA_WORDS:
+                self._pragma_operator(i, tok)
+            elif tok.kind == "punct" and tok.text in _PASTE:
+                self._paste(i, tok)
+        self._expression_size()
+        return self.diags
+
+    # -- directives ---------------------------------------------------------------------------
+    def _directive(self, i: int, hash_tok: Tok, name_tok: Tok) -> None:
+        name = name_tok.text
+        end = _logical_line_end(self.data, hash_tok.start)
+        rest = [t for t in self.toks[i + 2 :] if t.start < end] if name_tok.start < end else []
+        line = hash_tok.line
+        if name_tok.kind == "ident" and name in _INCLUDES:
+            self.diags += _include_directive(name, self._header_name(rest, end), self.file, line)
+        elif name_tok.kind == "ident" and name == "pragma":
+            body = " ".join(_clean(t.text) for t in rest)
+            self.diags += _pragma(body, self.file, line)
+        elif (name_tok.kind == "ident" and name == "line") or (
+            name_tok.kind == "literal" and name_tok.text.isdigit()
+        ):
+            operands = rest if name == "line" else [name_tok, *rest]
+            named = _literal_value(operands[1]) if len(operands) > 1 else None
+            if named is not None:
+                self.diags += self._line_directive(named, line)
+
+    def _header_name(self, rest: list[Tok], end: int) -> str | None:
+        """The file an #include names literally, or None for a computed name."""
+        if not rest:
+            return None
+        first = rest[0]
+        if first.kind == "literal":
+            return _literal_value(first)
+        if first.kind == "punct" and first.text == "<":
+            close = next((t for t in rest[1:] if t.kind == "punct" and t.text == ">"), None)
+            if close is None:
+                return None
+            return unsplice(self.data[first.end : close.start])
+        return None
+
+    def _probe(self, i: int, tok: Tok) -> None:
+        rest = self.toks[i + 1 : i + 2]
+        end = _logical_line_end(self.data, tok.start)
+        target = None
+        if rest and rest[0].text == "(":
+            target = self._header_name(self.toks[i + 2 : i + 200], end)
+        if target is None:
+            self.diags.append(
+                _diag(
+                    "K062",
+                    f"{tok.text} of a computed name: the file it probes cannot be checked",
+                    "write the header name literally",
+                    self.file,
+                    tok.line,
+                )
+            )
+            return
+        self.diags += _path_findings(f"{tok.text} probes '{target}'", target, self.file, tok.line)
+
+    def _line_directive(self, named: str, line: int) -> list[Diagnostic]:
+        own = os.path.normpath(os.path.abspath(self.file))
+        folder = os.path.dirname(own)
+        base = named if os.path.isabs(named) else os.path.join(self.cwd, named)
+        candidates = {os.path.normpath(base), os.path.normpath(os.path.join(folder, named))}
+        for candidate in candidates:
+            if candidate in self.line_files or candidate == own:
+                return []
+            if os.path.dirname(candidate) == folder and not _escapes(named):
+                return []
+        if not os.path.isabs(named) and not _escapes(named):
+            return []  # a plain name: the policy's folder or the working folder, both checked
+        return [
+            _diag(
+                "K061",
+                f"#line names '{named}', a file outside the policy's folder: "
+                "clang copies the lines of that file into the object's BTF line info",
+                "name only the policy itself (or a file next to it) in #line",
+                self.file,
+                line,
+            )
+        ]
+
+    # -- tokens anywhere ----------------------------------------------------------------------
+    def _asm(self, tok: Tok, word: str) -> None:
+        self.diags.append(
+            _diag(
+                "K063",
+                f"inline assembly ('{word}'): the checks and the "
+                "kernel's rules for callbacks cannot see what it does",
+                "write it in C; for loops use bpf_for() or can_loop from the BPF headers",
+                self.file,
+                tok.line,
+                tok.column,
+                len(word),
+            )
+        )
+
+    def _pragma_operator(self, i: int, tok: Tok) -> None:
+        args = self.toks[i + 1 : i + 4]
+        body: str | None = None
+        if (
+            len(args) == 3
+            and args[0].text == "("
+            and args[1].kind == "literal"
+            and args[2].text == ")"
+        ):
+            value = _literal_value(args[1])
+            body = _destringize(value) if value is not None else None
+        if body is None:
+            found = [
+                _diag(
+                    "K064",
+                    f"{tok.text} with a computed argument: the pragma it makes cannot be checked",
+                    'write the pragma literally, e.g. _Pragma("unroll")',
+                    self.file,
+                    tok.line,
+                )
+            ]
+        else:
+            found = _pragma(body, self.file, tok.line)
+        for d in found:
+            self.diags.append(
+                Diagnostic(
+                    d.severity,
+                    d.code,
+                    d.message.replace("#pragma", tok.text, 1),
+                    self.file,
+                    tok.line,
+                    tok.column,
+                    tok.line,
+                    tok.column + len(tok.text) - 1,
+                    d.hint,
+                )
+            )
+
+    def _paste(self, i: int, tok: Tok) -> None:
+        """`__as ## m__` builds a keyword the other rules never see written."""
+        left = self.toks[i - 1] if i > 0 else None
+        right = self.toks[i + 1] if i + 1 < len(self.toks) else None
+        for word in (*_ASM_WORDS, *_PRAGMA_WORDS):
+            pieces = []
+            if left is not None and left.kind == "ident" and _starts(word, left.text):
+                pieces.append(left.text)
+            if right is not None and right.kind == "ident" and _ends(word, right.text):
+                pieces.append(right.text)
+            if pieces:
+                code = "K063" if word in _ASM_WORDS else "K064"
+                self.diags.append(
+                    _diag(
+                        code,
+                        f"token pasting ('{pieces[0]}' with {tok.text}) that can build '{word}'",
+                        "write what you mean without ##; inline assembly and pragmas other "
+                        "than unroll and diagnostic hints are not allowed",
+                        self.file,
+                        tok.line,
+                        tok.column,
+                        len(tok.text),
+                    )
+                )
+                return
+
+    def _expression_size(self) -> None:
+        count, first = 0, None
+        for tok in self.toks:
+            if tok.kind == "punct" and (tok.text in _SEPARATORS or tok.text in _HASH):
+                count, first = 0, None
+            elif tok.kind == "punct":
+                count += 1
+                first = first or tok
+                if count == MAX_EXPRESSION_OPERATORS:
+                    self.diags.append(
+                        _diag(
+                            "K044",
+                            f"an expression with more than {MAX_EXPRESSION_OPERATORS} "
+                            "operators: too deep for the checks to analyse",
+                            "split it into statements or a loop; the verifier would reject "
+                            "a program this size in one callback anyway",
+                            self.file,
+                            first.line,
+                            first.column,
+                        )
+                    )
+
+
+def _starts(word: str, piece: str) -> bool:
+    """A piece of three or more characters (`__a`, `_Pr`; not `__`) that begins `word`."""
+    return 3 <= len(piece) < len(word) and word.startswith(piece)
+
+
+def _ends(word: str, piece: str) -> bool:
+    return 3 <= len(piece) < len(word) and word.endswith(piece)
+
+
+def _include_directive(name: str, target: str | None, file: str, line: int) -> list[Diagnostic]:
     if name == "embed":
         return [
             _diag(
@@ -206,8 +433,7 @@ def _include_directive(name: str, rest: str, file: str, line: int) -> list[Diagn
                 line,
             )
         ]
-    m = _QUOTED.match(rest)
-    if not m:
+    if target is None:
         return [
             _diag(
                 "K062",
@@ -217,7 +443,6 @@ def _include_directive(name: str, rest: str, file: str, line: int) -> list[Diagn
                 line,
             )
         ]
-    target = m.group(1) if m.group(1) is not None else m.group(2)
     return _path_findings(f"#include names '{target}'", target, file, line)
 
 
@@ -247,14 +472,6 @@ def _path_findings(what: str, target: str, file: str, line: int) -> list[Diagnos
     return []
 
 
-def _has_include_probes(rest: str, file: str, line: int) -> list[Diagnostic]:
-    diags = []
-    for m in _HAS_INCLUDE.finditer(rest):
-        target = m.group(2)[1:-1]
-        diags += _path_findings(f"{m.group(1)} probes '{target}'", target, file, line)
-    return diags
-
-
 def _pragma(body: str, file: str, line: int) -> list[Diagnostic]:
     words = re.findall(r"\w+", body)
     first = words[0] if words else ""
@@ -274,96 +491,6 @@ def _pragma(body: str, file: str, line: int) -> list[Diagnostic]:
             line,
         )
     ]
-
-
-def _line_directive(rest: str, file: str, line: int, line_files: set[str]) -> list[Diagnostic]:
-    m = _LINE_FILE.match(rest)
-    if not m:
-        return []
-    named = Path(m.group(1))
-    folder = Path(file).resolve().parent
-    candidates = [named] if named.is_absolute() else [Path.cwd() / named, folder / named]
-    for candidate in candidates:
-        real = _real(candidate)
-        allowed = real in line_files or real == _real(Path(file)) or _inside(real, [str(folder)])
-        if not allowed and os.path.exists(real):  # a name that reads nothing leaks nothing
-            return [
-                _diag(
-                    "K061",
-                    f"#line names '{named}', a file outside the policy's folder: "
-                    "clang copies the lines of that file into the object's BTF line info",
-                    "name only the policy itself (or a file next to it) in #line",
-                    file,
-                    line,
-                )
-            ]
-    return []
-
-
-def _splice(text: str) -> tuple[str, list[int]]:
-    """Backslash-newlines removed (translation phase 2), with each kept character's offset."""
-    kept: list[str] = []
-    offsets: list[int] = []
-    i = 0
-    while i < len(text):
-        if text.startswith("\\\n", i):
-            i += 2
-            continue
-        kept.append(text[i])
-        offsets.append(i)
-        i += 1
-    return "".join(kept), offsets
-
-
-def _scan_tokens(source: Source, file: str) -> list[Diagnostic]:
-    """asm and _Pragma anywhere in the text, macro bodies included."""
-    diags: list[Diagnostic] = []
-    bare = blank_literals(source.code)
-    for m in _ASM.finditer(bare):
-        line, col = source.position(m.start())
-        diags.append(
-            _diag(
-                "K063",
-                f"inline assembly ('{m.group(1)}'): the checks and the "
-                "kernel's rules for callbacks cannot see what it does",
-                "write it in C; for loops use bpf_for() or can_loop from the BPF headers",
-                file,
-                line,
-                col,
-                len(m.group(1)),
-            )
-        )
-    for m in _PRAGMA_OPERATOR.finditer(source.code):
-        if bare[m.start()] != "_":  # inside a literal
-            continue
-        line, col = source.position(m.start())
-        body = bytes(m.group(1).lstrip("L")[1:-1], "utf-8").decode("unicode_escape")
-        for d in _pragma(body, file, line):
-            diags.append(
-                Diagnostic(
-                    d.severity,
-                    d.code,
-                    d.message.replace("#pragma", "_Pragma", 1),
-                    file,
-                    line,
-                    col,
-                    line,
-                    col + 6,
-                    d.hint,
-                )
-            )
-    return diags
-
-
-def _position(line_starts: list[int], offset: int) -> tuple[int, int]:
-    lo, hi = 0, len(line_starts) - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if line_starts[mid] <= offset:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo + 1, offset - line_starts[lo] + 1
 
 
 def _real(path: Path) -> str:
@@ -403,4 +530,4 @@ def include_findings(
 
 def blocks_parsing(diags: Iterable[Diagnostic]) -> bool:
     """Findings that mean libclang must not see the file: it would read the named files."""
-    return any(d.code in ("K060", "K061", "K062") for d in diags)
+    return any(d.code in ("K044", "K060", "K061", "K062") for d in diags)

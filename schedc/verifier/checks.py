@@ -15,7 +15,11 @@ through the `#line` directives the generator writes.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -23,14 +27,32 @@ from pathlib import Path
 
 from clang import cindex as ci
 
+from schedc.compiler import cage
 from schedc.compiler.pipeline import C_SUFFIX, DSL_SUFFIX, CompileResult, read_source, translate
-from schedc.compiler.toolchain import Toolchain, write_atomic
+from schedc.compiler.toolchain import (
+    HIDDEN_HINT,
+    Toolchain,
+    confine,
+    hidden_header,
+    write_atomic,
+)
 from schedc.diagnostics import Diagnostic, Severity, has_errors
-from schedc.settings import Settings, cache_root
+from schedc.settings import EnvironmentProblem, Settings, cache_root
 from schedc.verifier.check_base import CheckContext
 from schedc.verifier.check_catalog import CLANG_ERROR
-from schedc.verifier.check_clang import ParseError, builtin_include_dir, parse
-from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion, parse_kernel_version
+from schedc.verifier.check_clang import (
+    ParseError,
+    builtin_include_dir,
+    inline_assembly,
+    own_top_level,
+    parse,
+)
+from schedc.verifier.check_kernel import (
+    DEFAULT_TARGET,
+    KernelVersion,
+    parse_kernel_version,
+    version_text,
+)
 from schedc.verifier.check_model import PolicyModel
 from schedc.verifier.check_rules_code import (
     check_floats,
@@ -112,35 +134,159 @@ def check_c(
     timings: dict[str, float] | None = None,
 ) -> list[Diagnostic]:
     """Every finding in a C policy. `text` checks that text as the content of `path` (the file
-    need not exist); `line_files` are files its #line directives may name."""
-    timings = {} if timings is None else timings
+    need not exist); `line_files` are files its #line directives may name. libclang runs in a
+    worker in the sandbox (see analyse)."""
     if text is None:
         holder = CompileResult(str(path))
         text = read_source(path, holder)
         if text is None:
             return holder.diagnostics
-    findings = scan_text(text, str(path), line_files)
-    if blocks_parsing(findings):
-        return _sorted(findings)
-    args = libclang_args(toolchain, include_dirs or ())
+    found = analyse(
+        "check", path, text, toolchain, include_dirs or (), line_files, target_kernel, timings
+    )
+    return _sorted(found)
+
+
+def scan_c(
+    path: Path,
+    toolchain: Toolchain,
+    text: str,
+    include_dirs: Iterable[Path] = (),
+    line_files: Iterable[Path] = (),
+) -> list[Diagnostic]:
+    """Only the findings that stop a policy before clang (K044, K060-K062, K063, K064): what
+    `schedc compile` of C checks first. In the sandbox like every libclang run."""
+    found = analyse("scan", path, text, toolchain, include_dirs, line_files)
+    return _sorted(found)
+
+
+WORKER = "schedc.verifier.check_worker"
+
+
+def analyse(
+    op: str,
+    path: Path,
+    text: str,
+    toolchain: Toolchain,
+    include_dirs: Iterable[Path] = (),
+    line_files: Iterable[Path] = (),
+    target_kernel: str | KernelVersion = DEFAULT_TARGET,
+    timings: dict[str, float] | None = None,
+) -> list[Diagnostic]:
+    """Run `op` ("scan" or "check") on C text in a worker process (`python -m
+    schedc.verifier.check_worker`) inside the sandbox, with the compile limits; a worker that
+    crashes or runs out of time is a finding about the policy, not a crash of schedc."""
+    include_dirs, line_files = list(include_dirs), list(line_files)
+    args = libclang_args(toolchain, include_dirs)
+    target = _target(target_kernel)
+    request = {
+        "op": op,
+        "path": str(path),
+        "text": text,
+        "args": args,
+        "allowed": [str(d) for d in include_dirs_of(args) + [path.resolve().parent]],
+        "line_files": [str(p) for p in line_files],
+        "cwd": os.getcwd(),
+        "target_kernel": version_text(target),
+    }
+    visible = toolchain.visible(path, include_dirs, line_files) + cage.python_paths()
+    outcome = cage.run(
+        toolchain.cage,
+        [sys.executable, "-I", "-m", WORKER],
+        ro=visible,
+        stdin=json.dumps(request).encode(),
+        chdir=Path(os.getcwd()),
+    )
+    if outcome.timed_out:
+        return [_too_complex(path, f"the analysis took longer than {cage.COMPILE_TIMEOUT:g} s")]
+    try:
+        answer = json.loads(outcome.stdout) if outcome.returncode == 0 else None
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        if outcome.signal is not None:
+            try:
+                name = signal.Signals(outcome.signal).name
+            except ValueError:
+                name = f"signal {outcome.signal}"
+            return [_too_complex(path, f"libclang crashed ({name}) on it")]
+        tail = outcome.stderr.decode("utf-8", errors="replace").strip()[-400:]
+        raise EnvironmentProblem(
+            f"the libclang worker failed (exit {outcome.returncode}): {tail or 'no output'}",
+            "run `schedc check` on a small policy to see whether libclang works here; "
+            + cage.INSTALL_HINT,
+        )
+    if timings is not None:
+        timings.update({k: float(v) for k, v in dict(answer.get("timings", {})).items()})
+    found = [Diagnostic.from_json(d) for d in answer.get("diagnostics", [])]
+    allowed = [Path(p) for p in request["allowed"]]  # type: ignore[union-attr]
+    return _explain_hidden(confine(found, visible, path), path, allowed)
+
+
+def _explain_hidden(diags: list[Diagnostic], path: Path, allowed: list[Path]) -> list[Diagnostic]:
+    """The sandbox shows no file outside the allowed folders, so clang says 'file not found'
+    for a header that links out of them: say what really happened (K061)."""
+    out = []
+    for d in diags:
+        hidden = hidden_header(d.message, allowed) if d.code == CLANG_ERROR else None
+        if hidden is None:
+            out.append(d)
+            continue
+        found = include_findings([(str(hidden), d.line or 0)], d.file or str(path), allowed)
+        out += [replace(f, line=d.line, column=d.column) for f in found] or [
+            replace(d, hint=HIDDEN_HINT)
+        ]
+    return out
+
+
+def _too_complex(path: Path, why: str) -> Diagnostic:
+    return Diagnostic(
+        Severity.ERROR,
+        "K044",
+        f"the policy is too complex to analyse: {why}",
+        str(path),
+        hint="look for a huge or deeply nested expression (thousands of operators or "
+        "nested macros) and split it up",
+    )
+
+
+def analyse_here(request: dict[str, object]) -> dict[str, object]:
+    """The worker's side of analyse(): scan, parse and rules, in this process."""
+    path = Path(str(request["path"]))
+    text = str(request["text"])
+    args = [str(a) for a in request["args"]]  # type: ignore[attr-defined]
+    allowed = [Path(str(a)) for a in request["allowed"]]  # type: ignore[attr-defined]
+    line_files = [Path(str(p)) for p in request["line_files"]]  # type: ignore[attr-defined]
+    timings: dict[str, float] = {}
+    findings = scan_text(text, str(path), line_files, str(request.get("cwd") or os.getcwd()))
+    if request["op"] == "scan" or blocks_parsing(findings):
+        return _answer(findings, timings)
     t0 = time.perf_counter()
     try:
         tu = parse(path, args, text)
     except ParseError as exc:
-        return [Diagnostic(Severity.ERROR, CLANG_ERROR, str(exc), str(path))]
+        return _answer([Diagnostic(Severity.ERROR, CLANG_ERROR, str(exc), str(path))], timings)
     timings["parse"] = time.perf_counter() - t0
     errors = clang_errors(tu)
     if errors:
-        return _sorted(findings + errors)
-    findings += include_findings(
-        _own_inclusions(tu, path), str(path), include_dirs_of(args) + [path.resolve().parent]
-    )
+        return _answer(findings + errors, timings)
+    findings += include_findings(_own_inclusions(tu, path), str(path), allowed)
     t1 = time.perf_counter()
-    context = CheckContext(PolicyModel(tu, path), _target(target_kernel))
-    for rule in RULE_PASSES:
-        findings += rule(context)
+    try:
+        top = own_top_level(tu, path)
+        if not any(d.code == "K063" for d in findings):
+            findings += inline_assembly(top)
+        context = CheckContext(PolicyModel(tu, path), _target(str(request["target_kernel"])))
+        for rule in RULE_PASSES:
+            findings += rule(context)
+    except RecursionError:
+        findings.append(_too_complex(path, "its syntax tree is nested too deep"))
     timings["rules"] = time.perf_counter() - t1
-    return _sorted(findings)
+    return _answer(findings, timings)
+
+
+def _answer(diags: list[Diagnostic], timings: dict[str, float]) -> dict[str, object]:
+    return {"diagnostics": [d.to_json() for d in diags], "timings": timings}
 
 
 def clang_errors(tu: ci.TranslationUnit) -> list[Diagnostic]:

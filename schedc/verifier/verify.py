@@ -242,20 +242,6 @@ def _checker() -> Callable[..., list[Diagnostic]] | None:
     return getattr(checks, "check_c", None)
 
 
-def _unsafe_source(path: Path) -> list[Diagnostic]:
-    """The security findings that stop a C policy before clang (schedc check's K060-K062)."""
-    try:
-        from schedc.verifier.check_security import blocks_parsing, scan_text  # noqa: PLC0415
-    except ImportError:
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []  # compile_policy reports an unreadable file
-    found = scan_text(text, str(path))
-    return found if blocks_parsing(found) else []
-
-
 def _prepare(
     path: Path,
     settings: Settings,
@@ -277,17 +263,13 @@ def _prepare(
         result.object_path = str(path)
         return result
     result.source_kind = "c" if path.name.endswith(".c") else "dsl"
-    if result.source_kind == "c":
-        # Before clang: a C policy whose #include or #line names host files is not compiled.
-        blocked = _unsafe_source(path)
-        if blocked:
-            result.stage = "check"
-            result.diagnostics += blocked
-            return result
     out = build / str(index) / (path.name.split(".")[0] + ".bpf.o")
+    # For C, compile_policy runs the security rules (K044, K060-K064) before clang.
     compiled = compile_policy(path, settings, out=out, include_dirs=include_dirs, toolchain=tc)
     result.diagnostics += compiled.diagnostics
     if not compiled.ok or compiled.c_path is None:
+        if any(d.code.startswith("K") for d in compiled.diagnostics):
+            result.stage = "check"  # stopped by the checks' security rules, before clang
         return result
     check = _checker()
     if check is not None:
