@@ -42,6 +42,19 @@ def find_vng() -> str | None:
     return str(beside) if os.access(beside, os.X_OK) else None
 
 
+def vng_environment(vng: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for vng: PATH starts with vng's folder and the running Python's.
+
+    vng starts `virtme-run` (and virtme-ng's other helpers) through PATH; a virtualenv that is
+    not activated is not on PATH, and the guest then never starts (`virtme-run: not found`).
+    """
+    env = dict(os.environ if base is None else base)
+    first = [str(Path(vng).parent), str(Path(sys.executable).parent)]
+    rest = [d for d in env.get("PATH", os.defpath).split(os.pathsep) if d]
+    env["PATH"] = os.pathsep.join(dict.fromkeys([*first, *rest]))
+    return env
+
+
 @dataclass(frozen=True)
 class ProgramReport:
     name: str
@@ -417,7 +430,12 @@ def _boot(
     with open(outdir / "vng.out", "ab") as sink:
         # A session of its own, so that a timeout can stop vng and the QEMU it started together.
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+            env=vng_environment(cmd[0]),
         )
         try:
             while proc.poll() is None and time.monotonic() < deadline:
