@@ -6,6 +6,7 @@ reader of its output goes away. Every test runs the real `schedc` in a subproces
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -150,3 +151,124 @@ def test_verify_boots_the_sandbox_without_the_virtualenv_on_path(settings, toolc
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "virtme-run: not found" not in proc.stderr
     assert f"ok   {EXAMPLES[0]}" in proc.stdout
+
+
+# --- 2. SIGTERM stops the children --------------------------------------------------------------
+
+# 2**40 tokens from 40 macro lines: clang would expand for hours.
+MACRO_BOMB = (
+    "#define A0 x\n"
+    + "".join(f"#define A{i} A{i - 1} A{i - 1}\n" for i in range(1, 41))
+    + "int v = A40;\n"
+)
+
+
+def start_schedc(
+    started: list[subprocess.Popen[str]], args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [str(SCHEDC), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,  # a group of ours: the fixture kills what is left of it
+    )
+    started.append(proc)
+    return proc
+
+
+def wait_for_child(proc: subprocess.Popen[str], word: str, timeout: float) -> dict[int, str]:
+    """The descendants of proc once one of them has `word` in its command line."""
+
+    def look() -> dict[int, str]:
+        assert proc.poll() is None, proc.communicate()
+        found = descendants(proc.pid)
+        return found if any(word in cmd for cmd in found.values()) else {}
+
+    found = wait_for(look, timeout, every=0.2)
+    assert found, f"no {word} under schedc after {timeout} s"
+    return found
+
+
+def still_alive(seen: dict[int, str]) -> dict[int, str]:
+    """Which of the processes seen before are still running (the same command line)."""
+    return {pid: cmd for pid, cmd in seen.items() if _stat(pid) and _cmdline(pid) == cmd}
+
+
+def stop_and_check(proc: subprocess.Popen[str], seen: dict[int, str], groups: set[int]) -> str:
+    """SIGTERM to schedc alone (as `timeout` or systemd sends it); it must be gone within a
+    few seconds with every child it had, and say so in one line. Returns its stderr."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _out, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+        raise AssertionError(f"schedc still running 15 s after SIGTERM: {err}") from None
+
+    def leftovers() -> dict[int, str]:
+        return {**still_alive(seen), **in_groups(groups | {proc.pid})}
+
+    deadline = time.monotonic() + 5
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = leftovers()
+    for pid in left:  # do not leave them to the next test
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"left running after SIGTERM: {left}"
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "schedc: stopped by SIGTERM", err
+    return err
+
+
+def groups_of(pids: dict[int, str]) -> set[int]:
+    return {st[2] for pid in pids if (st := _stat(pid))}
+
+
+def compile_bomb(settings: Settings, tmp_path: Path, started: list[subprocess.Popen[str]]):  # type: ignore[no-untyped-def]
+    """`schedc compile` of a C macro bomb, stopped with SIGTERM while clang expands it."""
+    needs_schedc_script()
+    source = tmp_path / "bomb.bpf.c"
+    source.write_text(MACRO_BOMB)
+    env = {**bare_env(settings, tmp_path), "TMPDIR": str(tmp_path)}
+    proc = start_schedc(started, ["compile", str(source)], env, tmp_path)
+    seen = wait_for_child(proc, "clang", 60)
+    time.sleep(0.5)  # clang is busy expanding
+    return stop_and_check(proc, seen, groups_of(seen))
+
+
+def test_sigterm_during_compile_leaves_no_clang(settings, toolchain, tmp_path, started):
+    compile_bomb(settings, tmp_path, started)
+
+
+def test_sigterm_during_compile_leaves_no_object_temp_file(settings, toolchain, tmp_path, started):
+    """clang's `.OUT.*.tmp` object is removed on every way out (compiler/toolchain.py)."""
+    compile_bomb(settings, tmp_path, started)
+    assert not list(tmp_path.glob(".bomb.bpf.o.*.tmp"))
+
+
+@pytest.mark.vm
+def test_sigterm_during_verify_stops_vng_and_qemu(settings, toolchain, tmp_path, started):
+    needs_sandbox(settings)
+    needs_schedc_script()
+    env = {**bare_env(settings, tmp_path), "TMPDIR": str(tmp_path)}
+    proc = start_schedc(
+        started,
+        ["verify", "--sandbox", "--run", "30", "--workload", "spin", str(EXAMPLES[0])],
+        env,
+        tmp_path,
+    )
+    seen = wait_for_child(proc, "qemu-system", 300)
+    qemu = [pid for pid, cmd in seen.items() if "qemu-system" in cmd]
+    groups = groups_of(seen) - {proc.pid}
+    assert len(groups) == 1, f"vng and QEMU run in one process group of their own: {seen}"
+    assert groups_of(dict.fromkeys(qemu, "")) == groups, "QEMU is in vng's group"
+    time.sleep(1)
+    stop_and_check(proc, seen, groups)
+    assert not list(tmp_path.glob("schedc-sandbox-*"))
