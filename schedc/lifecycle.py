@@ -148,6 +148,12 @@ def run_main(body: Callable[[], int], prog: str = "schedc") -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
+    except SystemExit:  # argparse's --help, --version and usage errors
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+        raise
     except Stopped as stop:
         kill_children()
         _say(prog, f"stopped by {stop.name}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,3 +273,67 @@ def test_sigterm_during_verify_stops_vng_and_qemu(settings, toolchain, tmp_path,
     time.sleep(1)
     stop_and_check(proc, seen, groups)
     assert not list(tmp_path.glob("schedc-sandbox-*"))
+
+
+# --- 4. a reader that goes away -----------------------------------------------------------------
+
+
+def into_closed_pipe(
+    args: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """args with stdout on a pipe whose reader has already gone (as `| head` does once it has
+    its lines): the first write fails with EPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            args, stdout=write, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, timeout=300
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["repo", "--format", "json", "list"],
+        ["compile", "--format", "json", str(EXAMPLES[0])],
+    ],
+    ids=["repo-list", "compile-json"],
+)
+def test_a_closed_pipe_is_a_quiet_exit_141(args, settings, toolchain, tmp_path):
+    needs_schedc_script()
+    env = {**bare_env(settings, tmp_path), "SCHEDC_REPO": str(tmp_path / "policies")}
+    init = subprocess.run([str(SCHEDC), "repo", "init"], env=env, capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    if args[0] == "compile":
+        args = [*args[:-1], "-o", str(tmp_path / "out.bpf.o"), args[-1]]
+    proc = into_closed_pipe([str(SCHEDC), *args], env, tmp_path)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+
+
+def test_the_repo_module_entry_point_is_quiet_on_a_closed_pipe(settings, tmp_path):
+    env = {**bare_env(settings, tmp_path), "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        [sys.executable, "-m", "schedc.repo.cli", "--repo", str(tmp_path / "r"), "init"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    proc = into_closed_pipe(
+        [
+            sys.executable,
+            "-m",
+            "schedc.repo.cli",
+            "--repo",
+            str(tmp_path / "r"),
+            "--format",
+            "json",
+            "list",
+        ],
+        env,
+        tmp_path,
+    )
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
