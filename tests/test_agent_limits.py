@@ -348,3 +348,37 @@ def test_error_messages_name_no_host_or_scratch_paths(repo, settings, tmpdir_env
     }
     assert diagnostic_files <= {"policy.sched", "policy.bpf.c"}, diagnostic_files
     assert leftovers(tmpdir_env) == []
+
+
+def test_sigterm_to_the_server_stops_its_workers(repo, settings, tmpdir_env, no_stray_workers):
+    seen: dict[int, str] = {}
+    servers: dict[int, str] = {}
+
+    async def body(client: Client) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def slow() -> None:
+                try:
+                    await call(client, "compile_policy", {"source": SLOW_C, "language": "c"})
+                except Exception:  # noqa: BLE001 (the server is gone: that is the point)
+                    pass
+
+            group.start_soon(slow)
+            seen.update(await until_worker())
+            servers.update(
+                {p: c for p, c in descendants(os.getpid()).items() if "schedc mcp" in c}
+            )
+            await anyio.sleep(0.5)
+            for pid in servers:
+                os.kill(pid, signal.SIGTERM)  # as a service manager stops it
+            await anyio.sleep(3)
+            group.cancel_scope.cancel()
+
+    try:
+        serve(repo, settings, tmpdir_env, body, "--compile-timeout", "120")
+    except Exception:  # noqa: BLE001 (the client may complain that its server went away)
+        pass
+    assert seen and len(servers) == 1
+    left = wait_gone({**seen, **servers}, 10)
+    assert left == {}, f"left running after SIGTERM to the server: {left}"
+    assert leftovers(tmpdir_env) == []
