@@ -8,6 +8,12 @@ and SIGHUP raise `Stopped`, and SIGINT `KeyboardInterrupt`, in the main thread; 
 then runs. A second signal while that cleanup runs is ignored: a cleanup is short, and a
 half-done one is what leaves processes behind.
 
+Python runs a signal handler only between bytecodes of the main thread, so a main thread
+stuck in C (libclang parsing a pathological source in `schedc check`) would never see the
+signal. A watchdog thread learns of it through `signal.set_wakeup_fd` (written by the C-level
+handler at once) and, when the process is still alive STOP_GRACE_SECONDS later, kills the
+children, says so and ends the process with os._exit.
+
 Child process groups are registered with `child_group()`; `kill_children()` (run by the entry
 point on the way out, and at exit) kills whatever is still registered, so that a child started
 from a thread (the MCP server's workers) dies too.
@@ -21,6 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -31,6 +38,7 @@ _groups: set[int] = set()
 _groups_lock = threading.RLock()  # RLock: the signal handler may run while it is held
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head`
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
+STOP_GRACE_SECONDS = 5.0  # for the cleanups after a signal, before the watchdog ends it all
 _stopping = False
 
 
@@ -70,16 +78,55 @@ def _handler(signum: int, _frame: FrameType | None) -> None:
     raise Stopped(signum)
 
 
-def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP raise Stopped, SIGINT KeyboardInterrupt (main thread only)."""
+def install_signal_handlers(prog: str = "schedc") -> None:
+    """SIGTERM and SIGHUP raise Stopped, SIGINT KeyboardInterrupt (main thread only), with
+    the watchdog for a main thread that cannot take them."""
     global _stopping
     if threading.current_thread() is not threading.main_thread():
         return
     _stopping = False
+    handled = []
     for sig in (*_STOP_SIGNALS, signal.SIGINT):
         if signal.getsignal(sig) is signal.SIG_IGN:  # nohup, or a parent that means it
             continue
         signal.signal(sig, _handler)
+        handled.append(sig)
+    _start_watchdog(prog, handled)
+
+
+def _start_watchdog(prog: str, handled: list[int]) -> None:
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    try:
+        previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread after all
+        os.close(read)
+        os.close(write)
+        return
+    if previous != -1:  # someone else's (an event loop's): leave it to them
+        signal.set_wakeup_fd(previous)
+        os.close(read)
+        os.close(write)
+        return
+    wanted = {int(sig) for sig in handled}
+
+    def watch() -> None:
+        while True:
+            try:
+                data = os.read(read, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in wanted:
+                    time.sleep(STOP_GRACE_SECONDS)  # the main thread's own cleanup first
+                    kill_children()
+                    name = signal.Signals(signum).name
+                    _say(prog, f"stopped by {name} (forced: busy in native code)")
+                    os._exit(128 + signum)
+
+    threading.Thread(target=watch, name="schedc-signal-watchdog", daemon=True).start()
 
 
 def kill_group(pgid: int) -> None:
@@ -141,7 +188,7 @@ def run_main(body: Callable[[], int], prog: str = "schedc") -> int:
     130 for SIGINT); 141 when the reader of stdout went away (`schedc ... | head`).
     """
     try:
-        install_signal_handlers()
+        install_signal_handlers(prog)
         status = body()
         sys.stdout.flush()  # here, where a closed pipe can still be caught
         return status

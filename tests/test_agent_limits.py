@@ -309,6 +309,15 @@ def test_error_messages_name_no_host_or_scratch_paths(repo, settings, tmpdir_env
             await call(client, "check_policy", {"source": bad_c, "language": "c"}),
             await call(client, "compile_policy", {"source": SLOW_C, "language": "c"}),
         ]
+        messages: list[str] = []
+
+        async def on_progress(_done: float, _total: float | None, message: str | None) -> None:
+            messages.append(message or "")
+
+        broken = {"source": "policy p {\n  oops\n}\n"}
+        verified = await client.call_tool("verify_policy", broken, progress_callback=on_progress)
+        assert verified.structured_content and messages, (verified, messages)
+        out.append((bool(verified.is_error), {"progress": messages}))
         crashed: list[tuple[bool, Any]] = []
 
         async def slow() -> None:
@@ -333,7 +342,8 @@ def test_error_messages_name_no_host_or_scratch_paths(repo, settings, tmpdir_env
     results = serve(repo, settings, tmpdir_env, body, "--compile-timeout", "4")
     kinds = [c["error"]["kind"] if "error" in c else c.get("ok") for _, c in results]
     assert kinds[:4] == [False, False, False, "timeout"], kinds
-    assert kinds[4:] == ["worker_failed", "worker_failed"], kinds
+    assert kinds[4] is None and results[4][1]["progress"], results[4]  # progress messages
+    assert kinds[5:] == ["worker_failed", "worker_failed"], kinds
     no_repo, no_btf = repo.parent / "no-such-repo", repo.parent / "no-such" / "vmlinux.btf"
     wrong = serve(no_repo, settings, tmpdir_env, misconfigured, "--btf", str(no_btf))
     assert [c["error"]["kind"] for _, c in wrong] == ["repository", "environment"], wrong

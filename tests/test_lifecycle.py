@@ -254,6 +254,30 @@ def test_sigterm_during_compile_leaves_no_object_temp_file(settings, toolchain, 
     assert not list(tmp_path.glob(".bomb.bpf.o.*.tmp"))
 
 
+def test_sigterm_reaches_a_check_stuck_in_libclang(settings, toolchain, tmp_path, started):
+    """libclang parses in the main thread, in C, where Python cannot run a signal handler: the
+    watchdog ends the process a few seconds after SIGTERM."""
+    needs_schedc_script()
+    source = tmp_path / "bomb.bpf.c"
+    source.write_text(MACRO_BOMB)
+    env = {**bare_env(settings, tmp_path), "TMPDIR": str(tmp_path)}
+    proc = start_schedc(started, ["check", str(source)], env, tmp_path)
+    time.sleep(6)  # past the start: libclang is expanding the bomb
+    assert proc.poll() is None, proc.communicate()
+    seen = descendants(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+        raise AssertionError("schedc check still running 20 s after SIGTERM") from None
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("schedc: stopped by SIGTERM"), err
+    assert not still_alive(seen)
+
+
 @pytest.mark.vm
 def test_sigterm_during_verify_stops_vng_and_qemu(settings, toolchain, tmp_path, started):
     needs_sandbox(settings)
@@ -272,7 +296,7 @@ def test_sigterm_during_verify_stops_vng_and_qemu(settings, toolchain, tmp_path,
     assert groups_of(dict.fromkeys(qemu, "")) == groups, "QEMU is in vng's group"
     time.sleep(1)
     stop_and_check(proc, seen, groups)
-    assert not list(tmp_path.glob("schedc-sandbox-*"))
+    assert not list(tmp_path.glob("schedc-*")), "the sandbox and build folders are removed"
 
 
 # --- 4. a reader that goes away -----------------------------------------------------------------

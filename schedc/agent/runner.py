@@ -119,11 +119,17 @@ class Runner:
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         """The operation's result; `cancel`, once set, stops a worker that runs for it."""
+        private = self._private_paths()
+
+        def scrubbed(message: str) -> None:  # "compiling /tmp/.../policy.sched"
+            if progress is not None:
+                progress(scrub(message, private))
+
         try:
-            result = self._call(name, arguments, progress, cancel)
+            result = self._call(name, arguments, scrubbed if progress else None, cancel)
         except Exception as exc:  # noqa: BLE001 (a bug here must not reach the client raw)
             result = error("internal", f"{name} failed: {type(exc).__name__}", _BUG)
-        return scrub(result, self._private_paths())
+        return scrub(result, private)
 
     def _call(
         self,
@@ -200,8 +206,8 @@ class Runner:
             if self._admitted >= self.limits.workers + self.limits.queue:
                 return error(
                     "busy",
-                    f"{self.limits.workers} {op.name.split('_')[0]} workers are busy and "
-                    f"{self.limits.queue} calls wait for one",
+                    f"all {self.limits.workers} workers are busy and {self.limits.queue} "
+                    f"calls wait for one; {op.name} was not started",
                     "wait for an earlier call to finish and call again; the server runs at most "
                     "SCHEDC_MCP_WORKERS calls at once (and queues SCHEDC_MCP_QUEUE)",
                 )
