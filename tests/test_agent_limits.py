@@ -210,6 +210,9 @@ def test_a_cancelled_call_stops_its_worker(repo, settings, tmpdir_env, no_stray_
                 group.cancel_scope.cancel()  # the client gives up: notifications/cancelled
         assert not scope.cancelled_caught, "the slow call never started"
         left = await anyio.to_thread.run_sync(wait_gone, seen, 5)
+        with anyio.move_on_after(5):  # the runner's thread removes it once the group is dead
+            while leftovers(tmpdir_env):
+                await anyio.sleep(0.05)
         scratch = leftovers(tmpdir_env)
         _, after = await call(client, "compile_policy", {"source": FIFO})
         return {"left": left, "scratch": scratch, "after": after}
