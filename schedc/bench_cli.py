@@ -25,6 +25,7 @@ from pathlib import Path
 
 from schedc.diagnostics import render_human as render_diagnostics
 from schedc.diagnostics import report_environment_problem
+from schedc.lifecycle import run_main
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.bench import (
     DEFAULT_RUNS,
@@ -244,13 +245,15 @@ def run_bench_command(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="schedc bench", description=__doc__.splitlines()[0])
     configure(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_bench_command(args)
-    except EnvironmentProblem as problem:
-        return report_environment_problem(problem, args.format)
-    except KeyboardInterrupt:
-        return 130
+
+    def body() -> int:
+        args = parser.parse_args(argv)
+        try:
+            return run_bench_command(args)
+        except EnvironmentProblem as problem:
+            return report_environment_problem(problem, args.format)
+
+    return run_main(body, "schedc bench")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from schedc.diagnostics import (
     report_environment_problem,
     summary_line,
 )
+from schedc.lifecycle import run_main
 from schedc.sarif import SarifRule, sarif_log
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.check_catalog import DOCS_URL, RULES
@@ -143,11 +144,12 @@ def sarif_rules() -> list[SarifRule]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="schedc check", description=__doc__.splitlines()[0])
     configure(parser)
-    args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
+        args = parser.parse_args(argv)
         return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
+
+    return run_main(body, "schedc check")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The command line: turns the pipeline's data into text, JSON and exit codes.
 
-Exit status: 0 success, 1 the policy has errors, 2 usage or environment problem.
+Exit status: 0 success, 1 the policy has errors, 2 usage or environment problem; 128 + N when
+stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), 141 when stdout's reader went away
+(`schedc ... | head`). See schedc.lifecycle.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from schedc.bench_cli import add_bench_command
 from schedc.check_cli import add_check_command
 from schedc.compiler.pipeline import compile_policy
 from schedc.diagnostics import render_human, report_environment_problem, summary_line
+from schedc.lifecycle import run_main
 from schedc.repo.cli import add_repo_command
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
@@ -175,6 +178,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -184,8 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except EnvironmentProblem as problem:
         return report_environment_problem(problem, getattr(args, "format", "human"))
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":

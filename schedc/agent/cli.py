@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from schedc.agent.runner import DEFAULT_COMPILE_TIMEOUT, DEFAULT_VERIFY_TIMEOUT, Limits, Runner
+from schedc.agent.runner import (
+    DEFAULT_COMPILE_TIMEOUT,
+    DEFAULT_QUEUE,
+    DEFAULT_VERIFY_TIMEOUT,
+    Limits,
+    Runner,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,12 +53,26 @@ def _runner_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _count(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"give {least} or more")
+        return value
+
+    return parse
+
+
 def runner_from(args: argparse.Namespace) -> Runner:
-    return Runner(
-        repo=args.repo,
-        overrides={"btf": args.btf} if args.btf else {},
-        limits=Limits(compile_timeout=args.compile_timeout, verify_timeout=args.verify_timeout),
-    )
+    limits = Limits(compile_timeout=args.compile_timeout, verify_timeout=args.verify_timeout)
+    if getattr(args, "workers", None) is not None:
+        limits.workers = args.workers
+    if getattr(args, "queue", None) is not None:
+        limits.queue = args.queue
+    return Runner(repo=args.repo, overrides={"btf": args.btf} if args.btf else {}, limits=limits)
 
 
 def add_agent_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -69,6 +90,19 @@ def add_agent_commands(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         metavar="PORT",
         help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio",
+    )
+    mcp.add_argument(
+        "--workers",
+        type=_count(1),
+        metavar="N",
+        help="most worker processes at once (SCHEDC_MCP_WORKERS; default the CPU count)",
+    )
+    mcp.add_argument(
+        "--queue",
+        type=_count(0),
+        metavar="N",
+        help="most calls waiting for a worker; more are refused as busy "
+        f"(SCHEDC_MCP_QUEUE; default {DEFAULT_QUEUE})",
     )
     mcp.set_defaults(func=_cmd_mcp)
 

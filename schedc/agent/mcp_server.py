@@ -6,6 +6,12 @@ as JSON text for clients that read only text); a failure that is not the policy'
 result with `is_error` set and `{"ok": false, "error": {...}}`, never a dead server.
 Resources: the DSL reference and the example policies. Prompt: `write_policy`, the same
 workflow and reference that `schedc synthesize` gives its model.
+
+A tool call's arguments go to the runner as the client sent them (`SchedcServer.call_tool`):
+the runner's own checks (sizes, unknown fields, the schema) answer every bad argument with a
+structured error that names the field, where the SDK's validation answered with text or, for
+unknown fields, dropped them without a word. A call whose client cancels it or goes away stops
+its worker (schedc.agent.runner).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import threading
 from typing import Annotated, Any
 
 import anyio
@@ -49,6 +56,7 @@ INSTRUCTIONS = (
     "policy without storing it."
 )
 
+
 def _result(payload: dict[str, Any]) -> CallToolResult:
     failed = payload.get("ok") is False and "error" in payload
     return CallToolResult(
@@ -58,24 +66,42 @@ def _result(payload: dict[str, Any]) -> CallToolResult:
     )
 
 
+async def run_tool(
+    runner: Runner, name: str, arguments: Any, ctx: Context | None
+) -> CallToolResult:
+    """One tool call through the runner, in a thread, with progress notifications; cancelled
+    (the client said so, or went away), it stops the worker at once."""
+    count = 0
+    loop = anyio.lowlevel.current_token()  # progress comes from the runner's reader thread
+
+    def progress(message: str) -> None:
+        nonlocal count
+        count += 1
+        if ctx is None:
+            return
+        try:
+            anyio.from_thread.run(ctx.report_progress, count, None, message, token=loop)
+        except BaseException:  # noqa: BLE001 (a client that went away must not stop the work)
+            pass
+
+    cancel = threading.Event()
+    call = functools.partial(runner.call, name, arguments, progress, cancel)
+    try:
+        # abandon_on_cancel: a cancelled call returns at once; the thread sees `cancel`, kills
+        # the worker's process group and ends within POLL_SECONDS.
+        payload = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    except BaseException:
+        cancel.set()
+        raise
+    return _result(payload)
+
+
 def _tool(op: Operation, runner: Runner) -> Any:
-    """An async function whose signature is the operation's argument model, field by field."""
+    """An async function whose signature is the operation's argument model, field by field
+    (the schema that clients see); calls reach it through SchedcServer.call_tool."""
 
     async def tool(ctx: Context, **arguments: Any) -> CallToolResult:
-        count = 0
-        loop = anyio.lowlevel.current_token()  # progress comes from the runner's reader thread
-
-        def progress(message: str) -> None:
-            nonlocal count
-            count += 1
-            try:
-                anyio.from_thread.run(ctx.report_progress, count, None, message, token=loop)
-            except Exception:  # noqa: BLE001 (a client that went away must not stop the work)
-                pass
-
-        call = functools.partial(runner.call, op.name, arguments, progress)
-        payload = await anyio.to_thread.run_sync(call)
-        return _result(payload)
+        return await run_tool(runner, op.name, arguments, ctx)
 
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     annotations: dict[str, Any] = {"ctx": Context}
@@ -96,9 +122,24 @@ def _tool(op: Operation, runner: Runner) -> Any:
     return tool
 
 
+class SchedcServer(MCPServer):
+    """The SDK's server, with schedc's operations called on the arguments as sent."""
+
+    def __init__(self, runner: Runner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runner = runner
+
+    async def call_tool(  # type: ignore[override]
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> Any:
+        if name not in OPERATIONS:
+            return await super().call_tool(name, arguments, context)
+        return await run_tool(self.runner, name, arguments, context)
+
+
 def build_server(runner: Runner) -> MCPServer:
-    server: MCPServer = MCPServer(
-        "schedc", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
+    server = SchedcServer(
+        runner, name="schedc", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
     for op in OPERATIONS.values():
         server.add_tool(

@@ -5,12 +5,24 @@ clang, libclang or the VM run in a worker process (`python -m schedc.agent.worke
 session, with a wall-clock limit (the whole process group is killed when it is exceeded) and,
 for compile and check, an address-space limit; a source that makes clang loop or eat memory
 costs one worker. Fast operations (search, get, record, reference) run in-process.
+
+A hostile client gets structured errors, never a dead or swamped server: at most
+`Limits.workers` workers run at once (SCHEDC_MCP_WORKERS, default the CPU count) and at most
+`Limits.queue` more calls wait for one (SCHEDC_MCP_QUEUE, default 4); past that a call is
+refused at once as `busy`. A call that its client cancels (or abandons by going away) has its
+worker's process group killed. Every worker gets a scratch folder of its own (its TMPDIR)
+that is removed however the worker ends, with what the check cache kept for it. Arguments are
+size-checked before they are parsed, and what goes back names no host path: the scratch
+folder, the temporary directory, the installation, the repository and the home folder are
+cut out of messages (a policy file is `policy.sched` or `policy.bpf.c`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +37,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from schedc.agent.operations import (
+    MAX_SOURCE_CHARS,
     OPERATIONS,
     Context,
     Operation,
@@ -34,15 +47,43 @@ from schedc.agent.operations import (
 )
 from schedc.agent.reference import ReferenceMissing
 from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
+from schedc.lifecycle import child_group, kill_group
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
-from schedc.settings import EnvironmentProblem, load_settings
+from schedc.settings import EnvironmentProblem, Settings, cache_root, load_settings
+from schedc.verifier.checks import generated_c_path
 
 DEFAULT_COMPILE_TIMEOUT = COMPILE_TIMEOUT  # the limits of every sandboxed clang run too
 DEFAULT_VERIFY_TIMEOUT = 900.0
 WORKER_MEMORY_BYTES = MEMORY_BYTES  # address space of a compile or check worker
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 MAX_REMEMBERED = 64  # passing verifications kept per runner
+MAX_ARGUMENT_CHARS = MAX_SOURCE_CHARS  # one string argument, before the schema is applied
+MAX_ARGUMENTS_CHARS = 1024 * 1024  # all of a call's arguments together (as JSON, roughly)
+DEFAULT_QUEUE = 4
+SCRATCH_PREFIX = "schedc-agent-"
+POLL_SECONDS = 0.1  # how often a waiting call looks at its deadline and its cancellation
+
+
+def _env_int(name: str, default: int, least: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise EnvironmentProblem(f"{name} is '{raw}', not a number", f"set {name}=N") from None
+    if value < least:
+        raise EnvironmentProblem(f"{name} is {value}", f"set {name} to {least} or more")
+    return value
+
+
+def default_workers() -> int:
+    return _env_int("SCHEDC_MCP_WORKERS", max(1, os.cpu_count() or 1), 1)
+
+
+def default_queue() -> int:
+    return _env_int("SCHEDC_MCP_QUEUE", DEFAULT_QUEUE, 0)
 
 
 @dataclass
@@ -50,6 +91,8 @@ class Limits:
     compile_timeout: float = DEFAULT_COMPILE_TIMEOUT  # compile_policy, check_policy
     verify_timeout: float = DEFAULT_VERIFY_TIMEOUT  # verify_policy, submit_policy (VM boots)
     memory_bytes: int | None = WORKER_MEMORY_BYTES
+    workers: int = field(default_factory=default_workers)  # worker processes at once
+    queue: int = field(default_factory=default_queue)  # calls waiting for a worker, at most
 
 
 @dataclass
@@ -63,19 +106,51 @@ class Runner:
     verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # MCP tool calls run in parallel threads.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _admitted: int = field(default=0, repr=False)  # calls running in a worker or waiting
+    _slots: threading.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = threading.Semaphore(self.limits.workers)
 
     def call(
-        self, name: str, arguments: dict[str, Any] | None, progress: Progress | None = None
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
+        """The operation's result; `cancel`, once set, stops a worker that runs for it."""
+        private = self._private_paths()
+
+        def scrubbed(message: str) -> None:  # "compiling /tmp/.../policy.sched"
+            if progress is not None:
+                progress(scrub(message, private))
+
+        try:
+            result = self._call(name, arguments, scrubbed if progress else None, cancel)
+        except Exception as exc:  # noqa: BLE001 (a bug here must not reach the client raw)
+            result = error("internal", f"{name} failed: {type(exc).__name__}", _BUG)
+        return scrub(result, private)
+
+    def _call(
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        progress: Progress | None,
+        cancel: threading.Event | None,
     ) -> dict[str, Any]:
         op = OPERATIONS.get(name)
         if op is None:
             return error(
                 "unknown_tool",
-                f"there is no tool named '{name}'",
+                f"there is no tool named '{name[:64]}'",
                 f"the tools are: {', '.join(OPERATIONS)}",
             )
         if arguments is not None and not isinstance(arguments, dict):
             return error("invalid_arguments", "the arguments must be a JSON object")
+        too_large = oversized(arguments or {})
+        if too_large:
+            return error("too_large", too_large, f"see the input schema of {name}")
         try:
             args = op.args.model_validate(arguments or {})
         except ValidationError as exc:
@@ -86,7 +161,7 @@ class Runner:
             with self._lock:
                 prior = self.verified.get(key)
         if op.isolated and self.isolate:
-            result = self._in_worker(op, args.model_dump(mode="json"), progress, prior)
+            result = self._queued(op, args.model_dump(mode="json"), progress, prior, cancel)
         else:
             ctx = self.context(progress)
             ctx.prior_verification = prior
@@ -118,12 +193,47 @@ class Runner:
     def timeout(self, op: Operation) -> float:
         return self.limits.verify_timeout if op.slow else self.limits.compile_timeout
 
+    def _queued(
+        self,
+        op: Operation,
+        arguments: dict[str, Any],
+        progress: Progress | None,
+        prior: dict[str, Any] | None,
+        cancel: threading.Event | None,
+    ) -> dict[str, Any]:
+        """The call in a worker once one of `limits.workers` is free; `busy` at once when
+        `limits.queue` calls already wait."""
+        with self._lock:
+            if self._admitted >= self.limits.workers + self.limits.queue:
+                return error(
+                    "busy",
+                    f"all {self.limits.workers} workers are busy and {self.limits.queue} "
+                    f"calls wait for one; {op.name} was not started",
+                    "wait for an earlier call to finish and call again; the server runs at most "
+                    "SCHEDC_MCP_WORKERS calls at once (and queues SCHEDC_MCP_QUEUE)",
+                )
+            self._admitted += 1
+        try:
+            while not self._slots.acquire(timeout=POLL_SECONDS):
+                if cancel is not None and cancel.is_set():
+                    return _cancelled(op)
+            try:
+                if cancel is not None and cancel.is_set():
+                    return _cancelled(op)
+                return self._in_worker(op, arguments, progress, prior, cancel)
+            finally:
+                self._slots.release()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
     def _in_worker(
         self,
         op: Operation,
         arguments: dict[str, Any],
         progress: Progress | None,
         prior: dict[str, Any] | None = None,
+        cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         request = {
             "op": op.name,
@@ -135,39 +245,49 @@ class Runner:
         }
         limit = self.timeout(op)
         started = time.monotonic()
-        # The answer goes to a file and only the reader thread reads stderr: with two readers
-        # on one pipe (communicate() reads stderr too) progress lines went missing.
-        with tempfile.TemporaryFile() as answer:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "schedc.agent.worker"],
-                stdin=subprocess.PIPE,
-                stdout=answer,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # its own process group: clang and QEMU die with it
-            )
-            tail: list[str] = []
-            reader = threading.Thread(
-                target=_read_progress, args=(proc, progress, tail), daemon=True
-            )
-            reader.start()
-            timed_out = False
-            try:
-                assert proc.stdin is not None
-                try:
-                    proc.stdin.write(json.dumps(request).encode())
-                    proc.stdin.close()
-                except BrokenPipeError:  # it died before reading: its status says why
-                    pass
-                proc.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _kill_group(proc)  # the worker, and whatever it left running
-                proc.wait()
-                reader.join(timeout=5)
-            answer.seek(0)
-            out = answer.read(MAX_RESULT_BYTES + 1)
-        if timed_out:
+        # The worker's TMPDIR: its staged source, clang's and the sandbox's files all land
+        # here, and the folder goes however the worker ends (killed at the limit, cancelled,
+        # crashed), which TemporaryDirectory in a SIGKILLed process cannot do.
+        scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+        env = dict(os.environ, TMPDIR=str(scratch))
+        stopped: str | None = None  # "timeout" or "cancelled"
+        try:
+            # The answer goes to a file and only the reader thread reads stderr: with two
+            # readers on one pipe (communicate() reads stderr too) progress lines went missing.
+            with tempfile.TemporaryFile(dir=scratch) as answer:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "schedc.agent.worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=answer,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    start_new_session=True,  # its own process group: clang and QEMU die with it
+                )
+                tail: list[str] = []
+                reader = threading.Thread(
+                    target=_read_progress, args=(proc, progress, tail), daemon=True
+                )
+                reader.start()
+                with child_group(proc):  # killed at once if the server is stopped
+                    try:
+                        assert proc.stdin is not None
+                        try:
+                            proc.stdin.write(json.dumps(request).encode())
+                            proc.stdin.close()
+                        except BrokenPipeError:  # it died before reading: its status says why
+                            pass
+                        stopped = _wait(proc, started + limit, cancel)
+                    finally:
+                        kill_group(proc.pid)  # the worker, and whatever it left running
+                        proc.wait()
+                        reader.join(timeout=5)
+                answer.seek(0)
+                out = answer.read(MAX_RESULT_BYTES + 1)
+        finally:
+            _remove_scratch(scratch, self._settings_or_none())
+        if stopped == "cancelled":
+            return _cancelled(op)
+        if stopped == "timeout":
             return error(
                 "timeout",
                 f"{op.name} took longer than {limit:g} s and was stopped",
@@ -192,6 +312,137 @@ class Runner:
             return error("internal", f"{op.name}: the worker's answer is not JSON", None)
         return result if isinstance(result, dict) else error("internal", "bad worker answer")
 
+    def _settings_or_none(self) -> Settings | None:
+        try:
+            return load_settings(**self.overrides)
+        except EnvironmentProblem:
+            return None
+
+    def _private_paths(self) -> list[str]:
+        """Folders whose names are nobody's business but this machine's, longest first."""
+        roots = {tempfile.gettempdir(), "/tmp", str(Path.home()), str(_PACKAGE_ROOT)}
+        if self.repo:
+            roots.add(str(self.repo))
+        settings = self._settings_or_none()
+        if settings is not None:
+            for value in (
+                settings.clang,
+                settings.bpftool,
+                settings.btf,
+                settings.kernel,
+                settings.libbpf_include,
+                settings.libbpf,
+                settings.cache_dir,
+            ):
+                if value and os.path.isabs(value):
+                    roots.add(str(Path(value).parent) if Path(value).is_file() else value)
+        expanded = set()
+        for root in roots:
+            if root and root != "/":
+                expanded.add(root.rstrip("/"))
+                expanded.add(os.path.realpath(root))
+        return sorted(expanded, key=len, reverse=True)
+
+
+_BUG = "this is a schedc bug; please report it with the arguments"
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+_SOURCE_KEYS = {"source", "c", "reference"}  # texts the agent sent or asked for: left alone
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], deadline: float, cancel: threading.Event | None
+) -> str | None:
+    """Waits for the worker: None when it ended, "timeout" or "cancelled" when it must stop."""
+    while True:
+        try:
+            proc.wait(timeout=POLL_SECONDS)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if cancel is not None and cancel.is_set():
+            return "cancelled"
+        if time.monotonic() >= deadline:
+            return "timeout"
+
+
+def _cancelled(op: Operation) -> dict[str, Any]:
+    return error("cancelled", f"{op.name} was cancelled by the client", None)
+
+
+def _remove_scratch(scratch: Path, settings: Settings | None) -> None:
+    """A worker's scratch folder, and the generated C that `check` caches per source path
+    (keyed on the staged file's path; a killed worker could not remove it)."""
+    if settings is not None:
+        try:
+            cache = cache_root(settings)
+        except OSError:
+            cache = None
+        if cache is not None:
+            for staged in scratch.glob(f"{SCRATCH_PREFIX}*/policy.*"):
+                generated_c_path(cache, staged).unlink(missing_ok=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def oversized(arguments: dict[str, Any]) -> str | None:
+    """Why the arguments are too large to look at, or None; before any parsing, so that a
+    10 MB source costs a length check, not a validation error that quotes it."""
+    total = 0
+    todo: list[tuple[str, Any]] = list(arguments.items())
+    while todo:
+        where, value = todo.pop()
+        if isinstance(value, str):
+            total += len(value)
+            if len(value) > MAX_ARGUMENT_CHARS:
+                return (
+                    f"argument '{where[:64]}' is {len(value)} characters; "
+                    f"the limit is {MAX_ARGUMENT_CHARS}"
+                )
+        elif isinstance(value, dict):
+            todo.extend((f"{where}.{k}", v) for k, v in value.items())
+            total += len(value)
+        elif isinstance(value, list):
+            todo.extend((f"{where}[{i}]", v) for i, v in enumerate(value))
+            total += len(value)
+        else:
+            total += 8
+        if total > MAX_ARGUMENTS_CHARS:
+            return f"the arguments are larger than {MAX_ARGUMENTS_CHARS} characters together"
+    return None
+
+
+def scrub(payload: Any, roots: list[str], key: str | None = None) -> Any:
+    """payload with every path under one of roots cut to its last part (`/tmp/x/policy.sched`
+    is `policy.sched`), and each root alone to `…`; source texts are left as they are."""
+    if not roots:
+        return payload
+    if isinstance(payload, dict):
+        return {k: (v if k in _SOURCE_KEYS else scrub(v, roots, k)) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [scrub(v, roots, key) for v in payload]
+    if isinstance(payload, str):
+        return _scrub_pattern(tuple(roots)).sub(_last_part, payload)
+    return payload
+
+
+def _last_part(match: re.Match[str]) -> str:
+    rest = match.group("rest")
+    return rest.rsplit("/", 1)[-1] if rest else "…"
+
+
+_PATTERNS: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _scrub_pattern(roots: tuple[str, ...]) -> re.Pattern[str]:
+    pattern = _PATTERNS.get(roots)
+    if pattern is None:
+        alternatives = "|".join(re.escape(r) for r in roots)
+        pattern = re.compile(
+            rf"(?<![\w./-])(?:{alternatives})(?![\w.-])"
+            rf"(?:/(?P<rest>[^\s'\":;,()]*[^\s'\":;,().]))?/?"
+        )
+        _PATTERNS[roots] = pattern
+    return pattern
+
 
 def run_guarded(op: Operation, args: Any, ctx: Context) -> dict[str, Any]:
     """The operation, with every problem that is not the policy's own as a structured error."""
@@ -208,11 +459,7 @@ def run_guarded(op: Operation, args: Any, ctx: Context) -> dict[str, Any]:
     except Exception as exc:  # a bug: reported, never fatal to the server
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         where = f"{Path(frame.filename).name}:{frame.lineno}"
-        return error(
-            "internal",
-            f"{op.name} failed: {type(exc).__name__}: {exc} ({where})",
-            "this is a schedc bug; please report it with the arguments",
-        )
+        return error("internal", f"{op.name} failed: {type(exc).__name__}: {exc} ({where})", _BUG)
 
 
 def _read_progress(
@@ -227,13 +474,6 @@ def _read_progress(
         elif line:
             tail.append(line)
             del tail[:-20]
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _signal_name(code: int | None) -> str:

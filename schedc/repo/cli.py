@@ -19,6 +19,7 @@ from pathlib import Path
 import git
 
 from schedc.diagnostics import has_errors, render_human, summary_line
+from schedc.lifecycle import run_main
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
 from schedc.repo.catalog import init_repo, open_store, project_examples, seed
@@ -508,11 +509,12 @@ def _problem(args: argparse.Namespace, message: str, hint: str | None, code: int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="schedc repo", description=__doc__.splitlines()[0])
     configure(parser)
-    args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
+        args = parser.parse_args(argv)
         return int(args.func(args))
-    except KeyboardInterrupt:
-        return 130
+
+    return run_main(body, "schedc repo")
 
 
 if __name__ == "__main__":

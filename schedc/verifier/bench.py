@@ -22,7 +22,6 @@ import os
 import platform
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from schedc import __version__
 from schedc.compiler.pipeline import compile_policy
 from schedc.compiler.toolchain import Toolchain, load_toolchain
 from schedc.diagnostics import Diagnostic, Severity
+from schedc.lifecycle import child_group, kill_group
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
 from schedc.verifier.bench_stats import Comparison, compare, median, spread
 from schedc.verifier.bench_workloads import (
@@ -460,14 +460,12 @@ def run_on_host(script: Path, outdir: Path, timeout_s: float, pin_prefix: str) -
         )
         status: int | None = None
         try:
-            status = proc.wait(timeout=timeout_s)
+            with child_group(proc):  # also killed at once on SIGTERM (schedc.lifecycle)
+                status = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             status = None
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(proc.pid)
             proc.wait()
             for pin in Path(pin_prefix).parent.glob(Path(pin_prefix).name + "*"):
                 shutil.rmtree(pin, ignore_errors=True)

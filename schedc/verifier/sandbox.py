@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from schedc.lifecycle import child_group, kill_group
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
 
 # Older bpftool/libbpf (Debian's 7.1 / 1.1) skip `.struct_ops.link` maps and sleepable programs.
@@ -40,6 +40,19 @@ def find_vng() -> str | None:
         return found
     beside = Path(sys.executable).parent / "vng"
     return str(beside) if os.access(beside, os.X_OK) else None
+
+
+def vng_environment(vng: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for vng: PATH starts with vng's folder and the running Python's.
+
+    vng starts `virtme-run` (and virtme-ng's other helpers) through PATH; a virtualenv that is
+    not activated is not on PATH, and the guest then never starts (`virtme-run: not found`).
+    """
+    env = dict(os.environ if base is None else base)
+    first = [str(Path(vng).parent), str(Path(sys.executable).parent)]
+    rest = [d for d in env.get("PATH", os.defpath).split(os.pathsep) if d]
+    env["PATH"] = os.pathsep.join(dict.fromkeys([*first, *rest]))
+    return env
 
 
 @dataclass(frozen=True)
@@ -415,19 +428,26 @@ def _boot(
     # Append mode: without it the file came back as NUL padding plus the last line (the output
     # is truncated and rewritten while vng and QEMU share it); appending keeps a readable tail.
     with open(outdir / "vng.out", "ab") as sink:
-        # A session of its own, so that a timeout can stop vng and the QEMU it started together.
+        # A session of its own, so that a timeout, an exception (KeyboardInterrupt, or Stopped:
+        # SIGTERM, see schedc.lifecycle) or our exit stops vng and the QEMU it started together.
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+            env=vng_environment(cmd[0]),
         )
-        try:
-            while proc.poll() is None and time.monotonic() < deadline:
-                shown = _announce(outdir, names, shown, say)
-                time.sleep(0.2)
-        finally:
-            status = proc.poll()
-            if status is None:  # the time limit, or an exception such as KeyboardInterrupt
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        with child_group(proc):
+            try:
+                while proc.poll() is None and time.monotonic() < deadline:
+                    shown = _announce(outdir, names, shown, say)
+                    time.sleep(0.2)
+            finally:
+                status = proc.poll()
+                if status is None:  # the time limit, or an exception
+                    kill_group(proc.pid)
+                    proc.wait()
     _announce(outdir, names, shown, say)
     return status
 
