@@ -67,7 +67,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-trace", type=Path, metavar="DIR", help="copy every run's ftrace text here"
     )
-    parser.add_argument("-I", dest="include", type=Path, action="append", default=[], metavar="DIR")
+    parser.add_argument(
+        "-I",
+        dest="include",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra include directory (for .bpf.c policies)",
+    )
     parser.add_argument("--format", choices=("human", "json"), default="human")
     parser.set_defaults(func=run_command)
 
