@@ -188,7 +188,7 @@ def guest_script(
         # One runner serves every run of the boot: a Python start costs many seconds under
         # TCG. It reads `PLAN OUTDIR LIMIT` from one FIFO and answers the status on the other.
         "mkfifo /tmp/schedc-req /tmp/schedc-rep",
-        f"{py} -I {shlex.quote(str(runner))} --serve /tmp/schedc-req /tmp/schedc-rep "
+        f"{py} -I -S {shlex.quote(str(runner))} --serve /tmp/schedc-req /tmp/schedc-rep "
         "> $O/runner.log 2>&1 &",
     ]
     for s in steps:
