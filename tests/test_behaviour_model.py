@@ -602,3 +602,11 @@ def test_results_json_has_the_documented_shape():
     [exp] = item["expectations"]
     assert {"kind", "groups", "expected", "measured", "baseline", "ok", "line"} <= set(exp)
     assert exp["line"] == s.expect[0].line and item["run"]["emulated"] is True
+
+
+def test_run_facts_of_the_baseline_name_no_attachment():
+    from schedc.behaviour.run import RunInfo, Step
+
+    assert "attached" not in RunInfo(Step(0, 0, 0, None)).to_json()
+    policy = RunInfo(Step(1, 0, 0, 0), ops="ljf").to_json()
+    assert policy["attached"] is True and policy["ops"] == "ljf"

@@ -74,7 +74,7 @@ class RunInfo:
     finished: bool = True
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "run": self.step.run + 1,
             "attached": self.attached,
             "attach_error": self.attach_error,
@@ -90,6 +90,11 @@ class RunInfo:
             "state_samples": len(self.states),
             "finished": self.finished,
         }
+        if self.step.policy is None:  # the baseline attaches nothing
+            for key in ("attached", "attach_error", "ops", "enabled_throughout", "disabled_after"):
+                del data[key]
+            data.update(exit_reason=None, exit_message=None)
+        return data
 
 
 @dataclass
