@@ -15,6 +15,7 @@ from pathlib import Path
 
 from schedc import __version__
 from schedc.agent.cli import add_agent_commands
+from schedc.behaviour.cli import add_test_command
 from schedc.bench_cli import add_bench_command
 from schedc.check_cli import add_check_command
 from schedc.compiler.pipeline import compile_policy
@@ -117,6 +118,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ver.set_defaults(func=_cmd_verify, mode="auto")
 
     add_bench_command(sub)
+    add_test_command(sub)
     add_agent_commands(sub)
     return parser
 

@@ -34,10 +34,10 @@ def front_end_codes() -> set[str]:
 
 def all_codes() -> set[str]:
     """Every code any part of schedc emits (front end, reading, clang, verifier, internal).
-    The static checks' K codes and the repository's R codes have their own references,
-    docs/checks.md and docs/repo.md (test_check_doc.py, test_repo_docs.py)."""
+    The static checks' K codes, the repository's R codes and the behaviour tests' T codes have
+    their own references, docs/checks.md, docs/repo.md and docs/behaviour.md."""
     codes = _codes_in(sorted((ROOT / "schedc").rglob("*.py")))
-    return {c for c in codes if not c.startswith(("K", "R"))}
+    return {c for c in codes if not c.startswith(("K", "R", "T"))}
 
 
 def doc_text() -> str:

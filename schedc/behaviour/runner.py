@@ -1,0 +1,329 @@
+"""The guest's workload program for behaviour tests: one process per task, forked from here.
+
+Run by path with the host's Python (the guest sees the host's root file system read-only), so it
+imports only the standard library:
+
+    python runner.py PLAN.json OUTDIR
+
+PLAN.json (written by schedc.behaviour.run from a Scenario) lists the groups. Each child names
+itself (prctl PR_SET_NAME), joins its cgroup, sets its nice value and CPU affinity, says it is
+ready, and waits at its group's gate (a pipe); the parent turns tracing on, marks the release
+in the trace (trace_marker) and opens the gates, together or in order. Tasks stop on their own
+at the scenario's end; the parent kills any left `grace` seconds later. OUTDIR/result.json
+gets each task's pid, comm, group and exit status, and the sched_ext state sampled meanwhile.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import mmap
+import os
+import signal
+import struct
+import sys
+import time
+import traceback
+from typing import Any
+
+PR_SET_NAME = 15
+TRACING = "/sys/kernel/tracing"
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _busy(cpu_seconds: float) -> None:
+    """Burns this much CPU time of this thread (time spent preempted does not count)."""
+    end = time.thread_time() + cpu_seconds
+    while time.thread_time() < end:
+        for _ in range(200):
+            pass
+
+
+def _spin_until(deadline: float) -> None:
+    while time.monotonic() < deadline:
+        for _ in range(200):
+            pass
+
+
+def _write_byte(fd: int) -> bool:
+    try:
+        os.write(fd, b"x")
+        return True
+    except BrokenPipeError:
+        return False
+
+
+def _read_byte(fd: int) -> bool:
+    return os.read(fd, 1) != b""
+
+
+def _behave(group: dict[str, Any], index: int, end: float, fds: dict[str, int]) -> None:
+    start = time.monotonic()
+    kind = group["kind"]
+    if group.get("for") is not None:
+        end = min(end, start + group["for"])
+    if kind == "spin":
+        if group.get("work") is not None:
+            _busy(group["work"])
+        else:
+            _spin_until(end)
+    elif kind == "cycle":
+        n = 0
+        while time.monotonic() < end and (group.get("times") is None or n < group["times"]):
+            _busy(group["run"])
+            time.sleep(group["sleep"])
+            n += 1
+    elif kind == "pingpong":
+        n, work = 0, group.get("work") or 0.0
+        if group["initiator"]:
+            while time.monotonic() < end and (group.get("times") is None or n < group["times"]):
+                if not _write_byte(fds["out"]) or not _read_byte(fds["in"]):
+                    break
+                if work:
+                    _busy(work)
+                n += 1
+            os.close(fds["out"])  # the partner reads EOF and stops
+        else:
+            while _read_byte(fds["in"]):
+                if work:
+                    _busy(work)
+                if not _write_byte(fds["out"]):
+                    break
+
+
+def _child(
+    group: dict[str, Any],
+    index: int,
+    gate_r: int,
+    ready_w: int,
+    shared: mmap.mmap,
+    fds: dict[str, int],
+) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NAME, group["comm"].encode(), 0, 0, 0)
+    if group.get("cgroup"):
+        with open(f"{CGROUP_ROOT}{group['cgroup']}/cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+    if group.get("nice"):
+        os.setpriority(os.PRIO_PROCESS, 0, group["nice"])
+    if group.get("affinity"):
+        os.sched_setaffinity(0, group["affinity"])
+    os.write(ready_w, b"r")
+    os.close(ready_w)
+    os.read(gate_r, 1)  # EOF when the parent opens the gate
+    os.close(gate_r)
+    (end,) = struct.unpack("d", shared[:8])
+    _behave(group, index, end, fds)
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError:
+        pass
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _status(status: int) -> dict[str, Any]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return {"exit_code": None, "signal": signal.Signals(sig).name}
+    return {"exit_code": os.WEXITSTATUS(status), "signal": None}
+
+
+def main(argv: list[str]) -> int:
+    entered = time.time()
+    plan_path, outdir = argv[0], argv[1]
+    with open(plan_path) as f:
+        plan = json.load(f)
+    groups: list[dict[str, Any]] = plan["groups"]
+    state_file = plan.get("state_file", "/sys/kernel/sched_ext/state")
+    trace = plan.get("tracing", True)
+
+    for g in groups:
+        if g.get("cgroup"):
+            os.makedirs(f"{CGROUP_ROOT}{g['cgroup']}", exist_ok=True)
+    shared = mmap.mmap(-1, 8)  # MAP_SHARED: the children read the end time after release
+    # One gate for all (together: a single close wakes every task at once), or one per group.
+    ordered = plan["start"]["mode"] == "ordered"
+    gates = {g["name"]: os.pipe() for g in groups} if ordered else {"*": os.pipe()}
+
+    def gate_of(g: dict[str, Any]) -> str:
+        return g["name"] if ordered else "*"
+
+    ready_r, ready_w = os.pipe()
+    # pingpong: for the i-th pair, one pipe each way
+    pipes: dict[tuple[str, int], dict[str, int]] = {}
+    for g in groups:
+        if g["kind"] == "pingpong" and g["initiator"]:
+            for i in range(g["count"]):
+                a_r, a_w = os.pipe()  # initiator -> partner
+                b_r, b_w = os.pipe()  # partner -> initiator
+                pipes[(g["name"], i)] = {"out": a_w, "in": b_r}
+                pipes[(g["partner"], i)] = {"out": b_w, "in": a_r}
+    every_pp_fd = [fd for p in pipes.values() for fd in p.values()]
+
+    tasks: list[dict[str, Any]] = []
+    by_pid: dict[int, dict[str, Any]] = {}
+    for g in groups:
+        for i in range(g["count"]):
+            mine = pipes.get((g["name"], i), {})
+            pid = os.fork()
+            if pid == 0:
+                code = 3
+                try:
+                    for _r, w in gates.values():
+                        os.close(w)
+                    for r, _w in gates.values():
+                        if r != gates[gate_of(g)][0]:
+                            os.close(r)
+                    os.close(ready_r)
+                    for fd in every_pp_fd:
+                        if fd not in mine.values():
+                            os.close(fd)
+                    code = _child(g, i, gates[gate_of(g)][0], ready_w, shared, mine)
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            task = {"group": g["name"], "index": i, "pid": pid, "comm": g["comm"]}
+            tasks.append(task)
+            by_pid[pid] = task
+    os.close(ready_w)
+    for r, _w in gates.values():
+        os.close(r)
+    for fd in every_pp_fd:
+        os.close(fd)
+
+    got = 0
+    while got < len(tasks):  # every child is set up (named, in its cgroup, pinned)
+        chunk = os.read(ready_r, 64)
+        if not chunk:
+            break
+        got += len(chunk)
+    os.close(ready_r)
+    for t in tasks:
+        t["comm_seen"] = _read(f"/proc/{t['pid']}/comm")
+
+    ready = time.time()
+    duration, grace = float(plan["duration"]), float(plan.get("grace", 5.0))
+    if trace:
+        _write(f"{TRACING}/tracing_on", "1")
+    released: dict[str, float] = {}
+    now = time.monotonic()
+    shared[:8] = struct.pack("d", now + duration)
+    order = plan["start"]["order"] if ordered else []
+    delay = float(plan["start"].get("delay") or 0.0)
+    marker = os.open(f"{TRACING}/trace_marker", os.O_WRONLY) if trace else None
+    for n, name in enumerate(order or [g["name"] for g in groups]):
+        if order and n and delay:
+            time.sleep(delay)
+        if marker is not None:
+            os.write(marker, f"schedc release {name}\n".encode())
+        released[name] = time.monotonic()
+        if ordered:
+            os.close(gates[name][1])
+    if not ordered:
+        os.close(gates["*"][1])
+
+    states: list[str] = []
+    deadline = now + duration + grace + (delay * len(order))
+    left = set(by_pid)
+    killed = False
+    while left:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid:
+            if pid in by_pid:
+                by_pid[pid].update(_status(status), ended=time.monotonic())
+                left.discard(pid)
+            continue
+        states.append(_read(state_file) or "?")
+        if not killed and time.monotonic() > deadline:
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            killed = True
+        time.sleep(0.1)
+    states.append(_read(state_file) or "?")
+    if marker is not None:
+        os.write(marker, b"schedc end\n")
+        os.close(marker)
+        _write(f"{TRACING}/tracing_on", "0")
+    for g in groups:
+        if g.get("cgroup"):
+            try:
+                os.rmdir(f"{CGROUP_ROOT}{g['cgroup']}")
+            except OSError:
+                pass
+    result = {
+        "tasks": tasks,
+        "released": released,
+        "started": now,
+        "finished": time.monotonic(),
+        "killed_after_grace": killed,
+        "states": states,
+        "wall": {"entered": entered, "ready": ready, "done": time.time()},
+    }
+    with open(os.path.join(outdir, "result.json"), "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+def serve(requests: str, replies: str) -> int:
+    """One Python start for a whole boot (a start costs many seconds under TCG): read
+    `PLAN OUTDIR LIMIT` lines from the `requests` FIFO, run each in a forked child (killed with
+    its tasks after LIMIT seconds), and answer each with its exit status on `replies`."""
+    while True:
+        with open(requests) as f:
+            line = f.readline().split()
+        if not line or line[0] == "quit":
+            return 0
+        plan, outdir, limit = line[0], line[1], float(line[2])
+        pid = os.fork()
+        if pid == 0:
+            os.setpgid(0, 0)  # the run and its tasks, to be killed together at the limit
+            code = 3
+            try:
+                code = main([plan, outdir])
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + limit
+        status = None
+        while status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+                break
+            if time.monotonic() > deadline:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                os.waitpid(pid, 0)
+                status = 124
+                break
+            time.sleep(0.1)
+        with open(replies, "w") as f:
+            f.write(f"{status}\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        sys.exit(serve(sys.argv[2], sys.argv[3]))
+    sys.exit(main(sys.argv[1:]))
