@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from schedc.lifecycle import child_group
 from schedc.settings import EnvironmentProblem, Settings
 
 # The limits of one isolated compile or check (the MCP worker's too: schedc.agent.runner).
@@ -280,28 +281,23 @@ def run(
             preexec_fn=(lambda: limit_memory(memory)) if memory else None,  # noqa: PLW1509
         )
         timed_out = False
+        # Registered with lifecycle: a SIGTERM to schedc kills the group at once, even while
+        # this thread waits; the block's end kills it on a limit, an error, Ctrl-C or SystemExit.
         try:
-            if stdin is not None:
-                assert proc.stdin is not None
+            with child_group(proc):
+                if stdin is not None:
+                    assert proc.stdin is not None
+                    try:
+                        proc.stdin.write(stdin)
+                        proc.stdin.close()
+                    except BrokenPipeError:  # it died before reading: its status says why
+                        pass
                 try:
-                    proc.stdin.write(stdin)
-                    proc.stdin.close()
-                except BrokenPipeError:  # it died before reading: its status says why
-                    pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-        finally:  # a limit, an error, Ctrl-C or SystemExit: nothing it started survives
-            _kill_group(proc)
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+        finally:  # killed by child_group on the way out; reaped here
             proc.wait()
         out.seek(0)
         err.seek(0)
         return Outcome(proc.returncode, out.read(), err.read(), timed_out, argv)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
