@@ -44,6 +44,15 @@ KERNEL_EXAMPLES_REMEDY = (
 )
 
 
+def needs_sandbox(settings: Settings) -> None:
+    """Skip (or, in CI, fail) a test that boots the sandbox guest when there is none."""
+    from schedc.verifier.sandbox import sandbox_problem  # noqa: PLC0415
+
+    problem = sandbox_problem(settings)
+    if problem:
+        skip_or_fail(problem)
+
+
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     cache = os.environ.get("SCHEDC_CACHE") or str(tmp_path_factory.mktemp("schedc-cache"))

@@ -28,8 +28,7 @@ from schedc.agent.transport import (
 from schedc.repo.catalog import init_repo
 from schedc.repo.gitstore import GitStore
 from schedc.repo.history import show_json, show_policy
-from schedc.verifier.sandbox import sandbox_problem
-from tests.conftest import ROOT, skip_or_fail
+from tests.conftest import ROOT, needs_sandbox
 
 LJF = (ROOT / "examples" / "ljf.sched").read_text(encoding="utf-8")
 GOOD = LJF.replace("scheduler ljf ", "scheduler batch_ljf ")
@@ -83,12 +82,11 @@ def fix_from_diagnostics(request: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@pytest.mark.vm
 def test_the_loop_fixes_a_broken_policy_from_diagnostics_and_submits_it_verified(
     runner: Runner, settings
 ):
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     transport = ScriptedTransport(
         [
             message([text("Searching first."), tool_use("search_policies", {"query": "batch"})]),

@@ -16,8 +16,7 @@ from schedc.behaviour.scenario import load_scenario
 from schedc.compiler.toolchain import Toolchain
 from schedc.settings import Settings
 from schedc.verifier.bench import compile_for_bench
-from schedc.verifier.sandbox import sandbox_problem
-from tests.conftest import skip_or_fail
+from tests.conftest import needs_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -36,9 +35,7 @@ def mutant(tmp_path: Path, name: str, old: str, new: str) -> Path:
 
 @pytest.mark.vm
 def test_examples_pass_and_mutants_fail(settings: Settings, toolchain: Toolchain, tmp_path: Path):
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     sources = [
         EXAMPLES / "pinned_latency.sched",
         mutant(tmp_path, "pinned_latency", "on cpus 0-1", "on cpus 2-3"),

@@ -61,8 +61,8 @@ from schedc.verifier.bench_workloads import (
     parse_stress_ng_rows,
     workload_problems,
 )
-from schedc.verifier.sandbox import _boot, _vng_command, sandbox_problem
-from tests.conftest import ROOT, skip_or_fail
+from schedc.verifier.sandbox import _boot, _vng_command
+from tests.conftest import ROOT, needs_sandbox, skip_or_fail
 
 DATA = Path(__file__).parent / "data" / "bench"
 STALL = Path(__file__).parent / "data" / "verify" / "stall.bpf.c"
@@ -546,9 +546,7 @@ def test_missing_sandbox_is_an_environment_problem(tmp_path, settings, toolchain
 
 @pytest.fixture(scope="module")
 def benched(settings, toolchain, tmp_path_factory) -> tuple[list[BenchResult], list[str]]:
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     trouble = workload_problems(list(RECIPES))
     if trouble:
         skip_or_fail("; ".join(trouble))
@@ -693,9 +691,7 @@ def test_vm_bench_host_mode_runs_inside_the_sandbox_guest(settings, toolchain, t
     """`schedc bench --host` must attach to the kernel it runs on, and tests never attach to
     this machine: so the command runs inside the sandbox guest, whose kernel has sched_ext.
     The guest sees this checkout and its virtualenv read-only."""
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     if workload_problems(["hackbench"]):
         skip_or_fail("; ".join(workload_problems(["hackbench"])))
     compiled = compile_for_bench([ROOT / "examples" / "fifo.sched"], settings, tmp_path / "b")

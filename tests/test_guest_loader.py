@@ -33,8 +33,8 @@ from schedc.verifier.guest_loader import (
     parse_stats,
     verifier_message,
 )
-from schedc.verifier.sandbox import find_vng, sandbox_problem
-from tests.conftest import ROOT, skip_or_fail
+from schedc.verifier.sandbox import find_vng
+from tests.conftest import ROOT, needs_sandbox, skip_or_fail
 
 # Captured in the sandbox kit's guest (Linux 6.12.117, libbpf 1.5) from the guest loader.
 STATS_LOG = (  # examples/ljf.sched, ljf_enqueue, log level 4
@@ -280,9 +280,7 @@ def _compile_objects(build: Path, settings_clang: str, bpftool: str, btf: str, i
 def loaded(tmp_path_factory) -> dict[str, dict]:
     """Compiles the test objects and loads them with the guest loader in one boot."""
     settings = load_settings()
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     library = libbpf_library()
     if not settings.libbpf_include or not settings.btf:
         skip_or_fail("set SCHEDC_LIBBPF_INCLUDE and SCHEDC_BTF (e.g. from the sandbox kit)")

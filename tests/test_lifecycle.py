@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from schedc.settings import Settings
-from schedc.verifier.sandbox import sandbox_problem
-from tests.conftest import EXAMPLES, ROOT, skip_or_fail
+from tests.conftest import EXAMPLES, ROOT, needs_sandbox, skip_or_fail
 
 SCHEDC = ROOT / ".venv" / "bin" / "schedc"
 BARE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,11 +47,6 @@ def needs_schedc_script() -> None:
     if not os.access(SCHEDC, os.X_OK):
         skip_or_fail(f"{SCHEDC} is missing: run scripts/setup.sh")
 
-
-def needs_sandbox(settings: Settings) -> None:
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
 
 
 # --- processes, from /proc ----------------------------------------------------------------------

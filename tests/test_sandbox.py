@@ -26,7 +26,7 @@ from schedc.verifier.sandbox import (
     parse_prog_show,
     sandbox_problem,
 )
-from tests.conftest import skip_or_fail
+from tests.conftest import needs_sandbox, skip_or_fail
 
 DATA = Path(__file__).parent / "data" / "sandbox"
 # Each .log was captured from `bpftool -d prog loadall` on the .bpf.c of the same name, in the
@@ -120,9 +120,7 @@ def test_load_in_sandbox_refuses_before_booting(tmp_path):
 def booted(tmp_path_factory) -> tuple[dict[str, LoadReport], list[str]]:
     """Compiles the test objects and verifies all of them in a single boot of the sandbox."""
     settings = load_settings()
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     if not settings.libbpf_include or not settings.btf:
         skip_or_fail("set SCHEDC_LIBBPF_INCLUDE and SCHEDC_BTF (e.g. from the sandbox kit)")
     try:

@@ -15,7 +15,7 @@ import pytest
 from schedc.diagnostics import Severity
 from schedc.settings import EnvironmentProblem
 from schedc.verifier import verify
-from schedc.verifier.sandbox import LoadReport, RunReport, sandbox_problem
+from schedc.verifier.sandbox import LoadReport, RunReport
 from schedc.verifier.verify import (
     VerifyResult,
     choose_mode,
@@ -24,7 +24,7 @@ from schedc.verifier.verify import (
     run_diagnostic,
     verify_policies,
 )
-from tests.conftest import EXAMPLES, ROOT, skip_or_fail
+from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
 DATA = ROOT / "tests" / "data" / "verify"
 RUN_SECONDS = 3
@@ -150,9 +150,7 @@ def test_policy_errors_stop_at_the_compile_stage_without_booting(settings, toolc
 
 @pytest.fixture(scope="module")
 def verified(settings, toolchain) -> dict[str, VerifyResult]:
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     policies = [*EXAMPLES, DATA / "null_lookup.bpf.c", DATA / "stall.bpf.c"]
     messages: list[str] = []
     results = verify_policies(
@@ -203,9 +201,7 @@ def test_a_queue_that_is_never_drained_is_ejected_by_the_watchdog(verified):
 @pytest.mark.vm
 def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     """The CLI contract, in a boot of its own with one good and one rejected policy."""
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.run(
         [

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from schedc.compiler.pipeline import compile_policy
-from schedc.verifier.sandbox import LoadReport, load_in_sandbox, sandbox_problem
-from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, skip_or_fail
+from schedc.verifier.sandbox import LoadReport, load_in_sandbox
+from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, needs_sandbox, skip_or_fail
 from tests.policygen import PolicyGen
 
 GENERATED_SEEDS = range(1000, 1060)
@@ -24,9 +24,7 @@ KERNEL_EXAMPLES = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
 
 @pytest.fixture(scope="module")
 def loaded(settings, toolchain, tmp_path_factory) -> dict[str, LoadReport]:
-    problem = sandbox_problem(settings)
-    if problem:
-        skip_or_fail(problem)
+    needs_sandbox(settings)
     build = tmp_path_factory.mktemp("vm-generated")
     objects: dict[str, Path] = {}
     for seed in GENERATED_SEEDS:
