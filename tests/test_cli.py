@@ -105,3 +105,17 @@ def test_policy_errors_are_reported_even_without_tools(tmp_path):
     src.write_text(BAD)
     proc = run("compile", str(src), env={"SCHEDC_CLANG": "/nonexistent/clang"})
     assert proc.returncode == 1 and "E144" in proc.stderr
+
+
+def test_compile_with_relative_paths_from_another_folder(toolchain, settings, tmp_path):
+    """The README's `schedc compile examples/ljf.sched -o ljf.bpf.o`: a relative source and
+    object, resolved against the caller's folder, not the sandbox's."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "good.sched").write_text(GOOD)
+    tools = {"SCHEDC_CACHE": settings.cache_dir or "", "SCHEDC_BTF": str(toolchain.btf)}
+    if settings.bpftool:
+        tools["SCHEDC_BPFTOOL"] = settings.bpftool
+    proc = run("compile", "src/good.sched", "-o", "good.bpf.o", env=tools, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "good.bpf.o").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.bpf.o", "src"]

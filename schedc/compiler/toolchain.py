@@ -267,6 +267,7 @@ def compile_c(
 ) -> list[Diagnostic]:
     """clang -target bpf in the sandbox; the object is written atomically and only on success.
     `inputs` are other files clang may read (the DSL source the #line directives name)."""
+    out = Path(os.path.abspath(out))  # the sandbox binds folders by their absolute path
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
