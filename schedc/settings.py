@@ -72,6 +72,15 @@ _ENV = {
 }
 
 
+def as_environment(settings: Settings) -> dict[str, str]:
+    """The SCHEDC_* variables that give a child process these settings (the ones that are set)."""
+    return {
+        name: str(value)
+        for key, name in _ENV.items()
+        if (value := getattr(settings, key)) is not None and value != ""
+    }
+
+
 def config_paths() -> list[Path]:
     explicit = os.environ.get("SCHEDC_CONFIG")
     if explicit:

@@ -15,32 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from schedc.settings import Settings
+from schedc.settings import Settings, as_environment
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox, skip_or_fail
 
 SCHEDC = ROOT / ".venv" / "bin" / "schedc"
 BARE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-SETTINGS_ENV = {
-    "clang": "SCHEDC_CLANG",
-    "bpftool": "SCHEDC_BPFTOOL",
-    "btf": "SCHEDC_BTF",
-    "kernel": "SCHEDC_KERNEL",
-    "libbpf_include": "SCHEDC_LIBBPF_INCLUDE",
-    "libbpf": "SCHEDC_LIBBPF",
-    "cache_dir": "SCHEDC_CACHE",
-    "accel": "SCHEDC_ACCEL",
-}
 
 
 def bare_env(settings: Settings, home: Path) -> dict[str, str]:
     """What a cron job or a service manager gives a program: no virtualenv on PATH, only the
     settings as SCHEDC_* variables."""
     env = {"PATH": BARE_PATH, "HOME": str(home), "LANG": "C.UTF-8"}
-    for key, name in SETTINGS_ENV.items():
-        value = getattr(settings, key)
-        if value:
-            env[name] = str(value)
-    return env
+    return env | as_environment(settings)
 
 
 def needs_schedc_script() -> None:
