@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,11 +18,11 @@ from typing import Any, TypeVar
 import anyio
 import pytest
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
 
 from schedc.repo.catalog import init_repo
 from schedc.settings import Settings
 from tests.conftest import ROOT
+from tests.test_agent_mcp import serve as serve_mcp
 from tests.test_lifecycle import _cmdline, _stat, descendants
 
 T = TypeVar("T")
@@ -60,21 +59,8 @@ def serve(
     *extra: str,
     env: dict[str, str] | None = None,
 ) -> T:
-    environment = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir), **(env or {}))
-    if settings.cache_dir:
-        environment["SCHEDC_CACHE"] = settings.cache_dir
-    params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "schedc", "mcp", "--repo", str(repo), *extra],
-        env=environment,
-        cwd=str(ROOT),
-    )
-
-    async def main() -> T:
-        async with Client(params, read_timeout_seconds=600) as client:
-            return await body(client)
-
-    return anyio.run(main)
+    """The server of test_agent_mcp, with its own TMPDIR: what it leaves behind is countable."""
+    return serve_mcp(repo, settings, body, *extra, env={"TMPDIR": str(tmpdir), **(env or {})})
 
 
 async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[bool, Any]:

@@ -48,8 +48,15 @@ def repo(tmp_path: Path, toolchain) -> Path:
     return root
 
 
-def serve(repo: Path, settings, body: Callable[[Client], Awaitable[T]], *extra: str) -> T:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def serve(
+    repo: Path,
+    settings,
+    body: Callable[[Client], Awaitable[T]],
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> T:
+    """`schedc mcp` on `repo` through the SDK's stdio client; `body` talks to it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     if settings.cache_dir:
         env["SCHEDC_CACHE"] = settings.cache_dir
     params = StdioServerParameters(
