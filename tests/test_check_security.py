@@ -128,3 +128,27 @@ def test_line_names_are_judged_without_looking_at_the_disk(tmp_path: Path):
 def test_one_huge_expression_is_refused_before_parsing():
     text = "int f(void) { return " + "+".join(["1"] * 3000) + "; }\n"
     assert codes(text) == [("K044", 1)]
+
+
+def test_assembly_from_a_headers_macro_is_the_headers_but_a_pasted_one_is_the_policys(
+    toolchain, tmp_path: Path
+):
+    """scx's MEMBER_VPTR expands to inline assembly from scx/common.bpf.h: not the policy's
+    (the kernel's scx_qmap uses it). A macro of the policy's own that pastes `__as` and `m`
+    from its parameters builds assembly its text never spells: K063 after parsing."""
+    (tmp_path / "vptr.h").write_text(
+        "#define VPTR(x) ({ int r_; asm volatile(\"%0 = 1\" : \"=r\"(r_) : \"r\"(x)); r_; })\n"
+    )
+    body = (
+        "static __attribute__((unused)) int f(int x)\n{\n"
+        "\tint v = VPTR(x);\n{built}\treturn v;\n}}\n"
+    )
+    policy = tmp_path / "p.bpf.c"
+    policy.write_text('#include "check_test.h"\n#include "vptr.h"\n'
+                      + body.replace("{built}", "").replace("}}", "}") + POLICY_TAIL)
+    assert [d.code for d in check_c(policy, toolchain, [INCLUDE]) if d.code == "K063"] == []
+    policy.write_text('#include "check_test.h"\n#include "vptr.h"\n#define J(a, b) a##b\n'
+                      + body.replace("{built}", '\tJ(__as, m) volatile ("" ::: "memory");\n')
+                      .replace("}}", "}") + POLICY_TAIL)
+    assert [(d.code, d.line) for d in check_c(policy, toolchain, [INCLUDE])
+            if d.code == "K063"] == [("K063", 7)]

@@ -19,6 +19,7 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic, Severity
+from schedc.verifier.check_security import MacroUse
 
 # enum CXBinaryOperatorKind / CXUnaryOperatorKind (clang-c/Index.h, LLVM >= 17)
 BIN_LT, BIN_GT, BIN_LE, BIN_GE, BIN_EQ, BIN_NE = 11, 12, 13, 14, 15, 16
@@ -366,9 +367,11 @@ def function_body(decl: ci.Cursor) -> ci.Cursor | None:
 _ASM_KINDS = frozenset({CK.ASM_STMT, CK.MS_ASM_STMT, CK.ASM_LABEL_ATTR})
 
 
-def inline_assembly(top: list[ci.Cursor]) -> list[Diagnostic]:
+def inline_assembly(top: list[ci.Cursor], macros: MacroUse) -> list[Diagnostic]:
     """K063 on the parsed tree: inline assembly the token rules could not see written (a macro
-    built `__asm__` out of pieces). An explicit stack, not recursion: trees can be deep."""
+    of the policy's own that pastes tokens built `__asm__` out of pieces). Assembly that a
+    header's macro expands to (MEMBER_VPTR in the kernel's scx/common.bpf.h) is the header's,
+    as it was before parsing. An explicit stack, not recursion: trees can be deep."""
     found: list[Diagnostic] = []
     stack = list(reversed(top))
     while stack:
@@ -377,7 +380,7 @@ def inline_assembly(top: list[ci.Cursor]) -> list[Diagnostic]:
         is_file_asm = kind == CK.UNEXPOSED_DECL and declaration_text(cursor).lstrip().startswith(
             ("__asm", "asm")
         )
-        if kind in _ASM_KINDS or is_file_asm:
+        if (kind in _ASM_KINDS or is_file_asm) and _built_by(cursor, macros):
             loc = cursor.location
             found.append(
                 Diagnostic(
@@ -394,3 +397,11 @@ def inline_assembly(top: list[ci.Cursor]) -> list[Diagnostic]:
             continue
         stack.extend(reversed(list(cursor.get_children())))
     return found
+
+
+def _built_by(cursor: ci.Cursor, macros: MacroUse) -> bool:
+    """Whether the policy's own text built this assembly: the word where it starts is one of
+    the policy's pasting macros, or no word of the policy's that could be a header's macro."""
+    loc = cursor.extent.start
+    word = macros.words.get((loc.line, loc.column))
+    return word is None or word in macros.pasting or word in ("asm", "__asm", "__asm__")

@@ -141,6 +141,38 @@ def tokens(text: str, file: str) -> list[Tok]:
     return out
 
 
+@dataclass(frozen=True)
+class MacroUse:
+    """What the parsed-tree K063 needs of the policy's tokens: its own macros that paste
+    tokens (`##`), directly or through another macro of its own — the only way its text can
+    build `asm` without writing it (a written `asm` is K063 from the tokens) — and the word at
+    each (line, column)."""
+
+    pasting: frozenset[str]
+    words: dict[tuple[int, int], str]
+
+
+def macro_use(text: str, file: str) -> MacroUse:
+    data = text.encode("utf-8")
+    toks = tokens(text, file)
+    bodies: dict[str, list[Tok]] = {}
+    for i, tok in enumerate(toks[:-2]):
+        if not (tok.kind == "punct" and tok.text in _HASH and toks[i + 1].text == "define"):
+            continue
+        end = _logical_line_end(data, tok.start)
+        name = toks[i + 2]
+        if name.start < end:
+            bodies[name.text] = [t for t in toks[i + 3 :] if t.start < end]
+    pasting = {n for n, body in bodies.items() if any(t.text in _PASTE for t in body)}
+    grew = True
+    while grew:  # through the policy's own macros
+        more = {n for n, body in bodies.items() if any(t.text in pasting for t in body)}
+        grew = not more <= pasting
+        pasting |= more
+    words = {(t.line, t.column): t.text for t in toks if t.kind == "ident"}
+    return MacroUse(frozenset(pasting), words)
+
+
 def unsplice(raw: bytes) -> str:
     return _SPLICE.sub(b"", raw).decode("utf-8", errors="replace")
 

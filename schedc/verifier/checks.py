@@ -69,7 +69,12 @@ from schedc.verifier.check_rules_flow import (
     check_kfunc_versions,
 )
 from schedc.verifier.check_rules_ops import check_callbacks, check_license, check_ops
-from schedc.verifier.check_security import blocks_parsing, include_findings, scan_text
+from schedc.verifier.check_security import (
+    blocks_parsing,
+    include_findings,
+    macro_use,
+    scan_text,
+)
 
 Rule = Callable[[CheckContext], list[Diagnostic]]
 
@@ -275,7 +280,7 @@ def analyse_here(request: dict[str, object]) -> dict[str, object]:
     try:
         top = own_top_level(tu, path)
         if not any(d.code == "K063" for d in findings):
-            findings += inline_assembly(top)
+            findings += inline_assembly(top, macro_use(text, str(path)))
         context = CheckContext(PolicyModel(tu, path), _target(str(request["target_kernel"])))
         for rule in RULE_PASSES:
             findings += rule(context)
