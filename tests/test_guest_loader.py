@@ -33,7 +33,7 @@ from schedc.verifier.guest_loader import (
     parse_stats,
     verifier_message,
 )
-from schedc.verifier.sandbox import find_vng
+from schedc.verifier.sandbox import _vng_command, vng_environment
 from tests.conftest import ROOT, needs_sandbox, skip_or_fail
 
 # Captured in the sandbox kit's guest (Linux 6.12.117, libbpf 1.5) from the guest loader.
@@ -309,16 +309,12 @@ def loaded(tmp_path_factory) -> dict[str, dict]:
     )
     script = outdir / "run.sh"
     script.write_text(f"#!/bin/sh\n{loader}\ntouch {q(str(outdir / 'done'))}\n")
-    cmd = [str(find_vng()), "-r", str(settings.kernel), "--user", "root"]
-    cmd += ["--cpus", str(settings.vm_cpus), "--memory", settings.vm_memory]
-    cmd += ["--rwdir", str(outdir)]
-    if settings.accel == "tcg":
-        cmd += ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single"]
-    cmd += ["--", f"sh {q(str(script))}"]
+    cmd = _vng_command(settings, outdir, script)  # the project's own vng command line
     # vng's exit status and output are unreliable under TCG: only the guest's files count.
     with open(outdir / "vng.out", "ab") as sink:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True
+            cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,
+            env=vng_environment(cmd[0]),
         )
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         while proc.poll() is None and time.monotonic() < deadline:
