@@ -190,12 +190,13 @@ def _cwd() -> Path | None:
 
 
 def runtime_pch(tc: Toolchain) -> Path | None:
-    """The runtime header with vmlinux.h, precompiled once per (clang, BTF, header) triple.
-    Parsing vmlinux.h is most of a compile; with the PCH a policy compiles in a fraction."""
+    """The runtime header with vmlinux.h, precompiled once per clang, BTF, header and include
+    folders. Parsing vmlinux.h is most of a compile; with the PCH a policy compiles in a
+    fraction. A PCH records the absolute paths of the headers it read, so the header's path is
+    part of the key: two checkouts of schedc share a cache without using each other's PCH."""
     header = runtime_dir() / RUNTIME_HEADER
-    key = hashlib.sha256(
-        "\0".join([tc.clang, tc.btf_hash, _sha256(header), " ".join(tc.base_flags)]).encode()
-    ).hexdigest()[:16]
+    parts = [tc.clang, tc.btf_hash, str(header.resolve()), _sha256(header), *tc.base_flags]
+    key = hashlib.sha256("\0".join([*parts, *tc.include_flags()]).encode()).hexdigest()[:16]
     pch = tc.cache / "pch" / key / "runtime.pch"
     if pch.is_file():
         return pch
