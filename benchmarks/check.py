@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from schedc.compiler.pipeline import check_file  # noqa: E402
 from schedc.compiler.toolchain import load_toolchain  # noqa: E402
 from schedc.diagnostics import render_human  # noqa: E402
 from schedc.settings import load_settings  # noqa: E402
-from schedc.verifier.checks import check_file  # noqa: E402
 
 KERNEL_SCHEDULERS = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
 

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+from schedc.compiler.pipeline import check_file
+from schedc.compiler.source import is_c, is_dsl
 from schedc.compiler.toolchain import Toolchain, load_toolchain
 from schedc.diagnostics import (
     Diagnostic,
@@ -35,7 +37,6 @@ from schedc.verifier.check_kernel import (
     parse_kernel_version,
     version_text,
 )
-from schedc.verifier.checks import check_file, is_c, is_dsl
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 

@@ -18,13 +18,12 @@ from schedc.agent.cli import add_agent_commands
 from schedc.behaviour.cli import add_test_command
 from schedc.bench_cli import add_bench_command
 from schedc.check_cli import add_check_command
-from schedc.compiler.pipeline import compile_policy
+from schedc.compiler.pipeline import compile_policy, verify_policies
 from schedc.diagnostics import render_human, report_environment_problem, summary_line
 from schedc.lifecycle import run_main
 from schedc.repo.cli import add_repo_command
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
-from schedc.verifier.verify import verify_policies
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from schedc.compiler.pipeline import translate
+from schedc.compiler.pipeline import check_file, translate
 from schedc.diagnostics import Diagnostic, Severity, render_human
-from schedc.verifier.checks import check_c, check_file, map_to_dsl
+from schedc.verifier.checks import check_c, map_to_dsl
 from tests.conftest import (
     EXAMPLES,
     KERNEL_EXAMPLES_REMEDY,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from schedc.compiler.pipeline import verify_policies
 from schedc.diagnostics import Severity
 from schedc.settings import EnvironmentProblem
 from schedc.verifier import verify
@@ -22,7 +23,6 @@ from schedc.verifier.verify import (
     hint_for,
     rejection_diagnostic,
     run_diagnostic,
-    verify_policies,
 )
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 

@@ -14,7 +14,6 @@ agent sent.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import sys
 import tempfile
@@ -26,9 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schedc.compiler.lower import lower_policy
-from schedc.compiler.pipeline import compile_policy
-from schedc.compiler.toolchain import load_toolchain
+from schedc.compiler.pipeline import Source, check_file, compile_policy, translate, verify_policies
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.dsl.sema import NAME_RE
 from schedc.repo import ingest, layout
@@ -39,12 +36,10 @@ from schedc.repo.history import policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
 from schedc.repo.models import Parent, PolicyName, Tag, WorkloadId
 from schedc.repo.perf import record_performance
-from schedc.settings import Settings, cache_root
+from schedc.settings import Settings
 from schedc.verifier.check_kernel import parse_kernel_version
-from schedc.verifier.checks import check_file
-from schedc.verifier.checks import generated_c_path as check_c_path
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport
-from schedc.verifier.verify import VerifyResult, verify_policies
+from schedc.verifier.verify import VerifyResult
 
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
 MAX_VALUES = 1000
@@ -232,6 +227,12 @@ def staged(source: str, language: Language) -> Iterator[Path]:
         yield path
 
 
+def _scratch_c(path: Path) -> Path | None:
+    """Where a staged DSL policy's generated C goes: beside it, removed with the scratch
+    folder (nothing is left in the cache by a worker that is killed)."""
+    return path.with_name("generated.bpf.c") if path.name.endswith(".sched") else None
+
+
 def relocate(diags: list[Diagnostic], path: Path) -> list[Diagnostic]:
     """Diagnostics about the scratch file name it as the agent knows it: policy.sched."""
     return ingest.relocate(diags, path, Path(path.name))
@@ -268,7 +269,9 @@ def do_get(ctx: Context, a: GetArgs) -> dict[str, Any]:
 
 def do_compile(ctx: Context, a: CompileArgs) -> dict[str, Any]:
     with staged(a.source, a.language) as path:  # C is scanned, and compiled in the sandbox
-        result = compile_policy(path, ctx.settings, out=path.with_name("policy.bpf.o"))
+        result = compile_policy(
+            path, ctx.settings, out=path.with_name("policy.bpf.o"), emit_c=_scratch_c(path)
+        )
         payload = _diagnostics(relocate(result.diagnostics, path))
         obj = result.object_path
         payload["artifacts"] = {"object_bytes": obj.stat().st_size} if obj else None
@@ -278,22 +281,19 @@ def do_compile(ctx: Context, a: CompileArgs) -> dict[str, Any]:
                 "description": result.policy.description,
             }
         if a.emit_c and result.policy is not None:  # with #line names the agent knows
-            payload["c"] = lower_policy(result.policy, layout.DSL_SOURCE, layout.C_SOURCE)
+            named = translate(Source(Path(layout.DSL_SOURCE), a.source), c_name=layout.C_SOURCE)
+            payload["c"] = named.c_text
         return payload
 
 
 def do_check(ctx: Context, a: CheckArgs) -> dict[str, Any]:
-    toolchain = functools.cache(lambda: load_toolchain(ctx.settings))
-    with staged(a.source, a.language) as path:
-        try:
-            result = check_file(
-                path,
-                ctx.settings,
-                toolchain=toolchain,
-                target_kernel=parse_kernel_version(a.target_kernel),
-            )
-        finally:  # check keeps generated C per source path; this one is never seen again
-            check_c_path(cache_root(ctx.settings), path).unlink(missing_ok=True)
+    with staged(a.source, a.language) as path:  # the generated C stays in the scratch folder
+        result = check_file(
+            path,
+            ctx.settings,
+            target_kernel=parse_kernel_version(a.target_kernel),
+            emit_c=_scratch_c(path),
+        )
         return _diagnostics(relocate(result.diagnostics, path))
 
 

@@ -50,8 +50,7 @@ from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
 from schedc.lifecycle import child_group, kill_group
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
-from schedc.settings import EnvironmentProblem, Settings, cache_root, load_settings
-from schedc.verifier.checks import generated_c_path
+from schedc.settings import EnvironmentProblem, Settings, load_settings
 
 DEFAULT_COMPILE_TIMEOUT = COMPILE_TIMEOUT  # the limits of every sandboxed clang run too
 DEFAULT_VERIFY_TIMEOUT = 900.0
@@ -284,7 +283,7 @@ class Runner:
                 answer.seek(0)
                 out = answer.read(MAX_RESULT_BYTES + 1)
         finally:
-            _remove_scratch(scratch, self._settings_or_none())
+            _remove_scratch(scratch)
         if stopped == "cancelled":
             return _cancelled(op)
         if stopped == "timeout":
@@ -369,17 +368,8 @@ def _cancelled(op: Operation) -> dict[str, Any]:
     return error("cancelled", f"{op.name} was cancelled by the client", None)
 
 
-def _remove_scratch(scratch: Path, settings: Settings | None) -> None:
-    """A worker's scratch folder, and the generated C that `check` caches per source path
-    (keyed on the staged file's path; a killed worker could not remove it)."""
-    if settings is not None:
-        try:
-            cache = cache_root(settings)
-        except OSError:
-            cache = None
-        if cache is not None:
-            for staged in scratch.glob(f"{SCRATCH_PREFIX}*/policy.*"):
-                generated_c_path(cache, staged).unlink(missing_ok=True)
+def _remove_scratch(scratch: Path) -> None:
+    """A worker's scratch folder (the operations keep their generated C in it too)."""
     shutil.rmtree(scratch, ignore_errors=True)
 
 

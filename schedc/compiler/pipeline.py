@@ -1,40 +1,237 @@
-"""The compile pipeline as a list of small passes: read → parse → sema → lower → clang.
+"""The pipeline, written once: every command, the repository, bench, behaviour tests and the
+agent build a policy through `run` with a subset of `STAGES`.
 
-Each pass returns data and diagnostics; `compile_policy` stops after the first pass with
-errors and never prints. Timings per pass are kept for `benchmarks/compile.py`.
+    read → open → parse → sema → lower → c_source → emit → scan → lint → clang → load
+
+Each stage is a function from one immutable `Artifact` to the next (plus diagnostics). A stage
+applies to some kinds of input (a `.sched` policy, C, a `.bpf.o` object), declares the artifact
+fields it needs and gives, and a pipeline whose stages are out of order is refused when it is
+built (`PipelineError`), before any input is touched. The runner stops an input at the first
+stage that reports an error and records each stage's time. `load` is a batch stage: every
+object that reached it is verified in one boot of the sandbox.
+
+The named pipelines are subsets of `STAGES` in its order:
+    TRANSLATE  DSL → C text (no tools needed)
+    COMPILE    → a BPF object (C is scanned by the security rules first)
+    CHECK      → the static checks (`schedc check`), on the generated C for the DSL
+    CHECKED    CHECK, then clang (`schedc repo add`: checked and compiled once)
+    VERIFY     → checks, clang, then the kernel verifier (`schedc verify`)
+    BUILD      COMPILE that also takes ready objects (bench, behaviour tests)
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schedc.compiler.lower import lower_policy
+from schedc.compiler.source import (
+    C_SUFFIX,
+    DSL_SUFFIX,
+    Kind,
+    cannot_read,
+    default_object_path,
+    kind_of,
+    read_source,
+)
 from schedc.compiler.toolchain import Toolchain, compile_c, load_toolchain, write_atomic
 from schedc.diagnostics import Diagnostic, Severity, has_errors
+from schedc.dsl import ast
 from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
 from schedc.settings import Settings, cache_root
+from schedc.verifier import checks
+from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion
+from schedc.verifier.sandbox import DEFAULT_WORKLOAD, LoadReport
+from schedc.verifier.verify import VerifyResult, apply_report, load_objects, preflight
 
-DSL_SUFFIX = ".sched"
-C_SUFFIX = ".bpf.c"
+__all__ = [
+    "ALL_KINDS",
+    "BUILD",
+    "CHECK",
+    "CHECKED",
+    "COMPILE",
+    "C_SUFFIX",
+    "DSL_SUFFIX",
+    "STAGES",
+    "TRANSLATE",
+    "VERIFY",
+    "Artifact",
+    "Options",
+    "Outcome",
+    "Pipeline",
+    "PipelineError",
+    "Source",
+    "Stage",
+    "Step",
+    "check_file",
+    "compile_policy",
+    "default_object_path",
+    "run",
+    "select",
+    "translate",
+    "verify_policies",
+]
+
+ALL_KINDS: frozenset[Kind] = frozenset(("dsl", "c", "object"))
 
 
-@dataclass
-class CompileResult:
-    source: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+@dataclass(frozen=True)
+class Source:
+    """An input: a path, and its text when the caller already has it (an agent's draft, a
+    stored revision); the path then only names it in diagnostics."""
+
+    path: Path
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """What the stages know about one input so far; each stage returns a new one."""
+
+    path: Path
+    kind: Kind
+    index: int = 0
+    given_text: str | None = None
+    text: str | None = None
+    tree: ast.Policy | None = None
     policy: TypedPolicy | None = None
+    front_codes: frozenset[str] = frozenset()  # what the front end reported (its warnings)
     c_text: str | None = None
-    c_path: Path | None = None
+    c_path: Path | None = None  # the name the C has (its #line directives say so)
+    c_file: Path | None = None  # the C on disk, for libclang and clang
     object_path: Path | None = None
+    load: LoadReport | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to build. `toolchain` is called only when a stage needs clang (a DSL policy with
+    errors needs none); `out` names the object of a single input, `build` a folder for several."""
+
+    settings: Settings | None = None
+    toolchain: Callable[[], Toolchain] | None = None
+    include_dirs: tuple[Path, ...] = ()
+    target_kernel: KernelVersion = DEFAULT_TARGET
+    out: Path | None = None
+    build: Path | None = None
+    emit_c: Path | None = None
+    c_name: str | None = None
+    c_folder: str = "gen"  # the cache folder for generated C when emit_c is not given
+    use_pch: bool = True
+    mode: str = "sandbox"  # where `load` runs: host | sandbox
+    run_seconds: float | None = None
+    workload: str = DEFAULT_WORKLOAD
+    progress: Callable[[str], None] | None = None
+
+    def tools(self) -> Toolchain:
+        if self.toolchain is None:
+            raise PipelineError("this pipeline needs a toolchain: pass Options(toolchain=...)")
+        return self.toolchain()
+
+
+Diagnostics = list[Diagnostic]
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one stage made of one artifact; `timings` are its own parts (libclang's parse)."""
+
+    artifact: Artifact
+    diagnostics: Diagnostics = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+StageFn = Callable[[Artifact, Options], Step]
+BatchFn = Callable[[list[Artifact], Options], list[Step]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    kinds: frozenset[Kind]
+    needs: frozenset[str]
+    gives: frozenset[str]
+    run: StageFn | None = None
+    batch: BatchFn | None = None
+    phase: str = "compile"  # what `schedc verify` reports as the stage reached
+
+    def applies(self, kind: Kind) -> bool:
+        return kind in self.kinds
+
+
+class PipelineError(Exception):
+    """A pipeline built wrongly: a programming error, found before any input is touched."""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    stages: tuple[Stage, ...]
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise PipelineError(f"a stage appears twice in {names}")
+        for kind in ALL_KINDS:
+            have = {"path", "kind"}
+            for stage in self.stages:
+                if not stage.applies(kind):
+                    continue
+                missing = stage.needs - have
+                if missing:
+                    raise PipelineError(
+                        f"stage {stage.name!r} needs {', '.join(sorted(missing))} for {kind} "
+                        f"input, which no earlier stage of {names} gives"
+                    )
+                have |= stage.gives
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.stages)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One input after the pipeline: the last artifact, every diagnostic, per-stage times."""
+
+    artifact: Artifact
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    reached: tuple[str, ...] = ()  # the stages that ran, in order
+    failed: str | None = None  # the stage that reported errors
 
     @property
     def ok(self) -> bool:
         return not has_errors(self.diagnostics)
+
+    @property
+    def source(self) -> str:
+        return str(self.artifact.path)
+
+    @property
+    def policy(self) -> TypedPolicy | None:
+        return self.artifact.policy
+
+    @property
+    def c_text(self) -> str | None:
+        return self.artifact.c_text
+
+    @property
+    def c_path(self) -> Path | None:
+        return self.artifact.c_file
+
+    @property
+    def object_path(self) -> Path | None:
+        return self.artifact.object_path if self.ok else None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -47,161 +244,389 @@ class CompileResult:
         }
 
 
-def read_source(path: Path, result: CompileResult) -> str | None:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        result.diagnostics.append(
-            Diagnostic(
-                Severity.ERROR,
-                "E000",
-                f"cannot read {path}: {exc.strerror}",
-                str(path),
-                hint="check the path",
-            )
-        )
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        result.diagnostics.append(
-            Diagnostic(
-                Severity.ERROR,
-                "E000",
-                "the file is not UTF-8 text",
-                str(path),
-                line,
-                1,
-                hint="policies are plain UTF-8 text",
-            )
-        )
-        return None
+# ---- the stages ----------------------------------------------------------------------------
 
 
-def front_end(text: str, file: str, result: CompileResult) -> TypedPolicy | None:
-    """Parse and analyze; the part of the pipeline that needs no tools."""
-    t0 = time.perf_counter()
-    tree, diags = parse_policy(text, file)
-    t1 = time.perf_counter()
-    result.timings["parse"] = t1 - t0
-    result.diagnostics += diags
-    if tree is None:
-        return None
-    typed, diags = analyze(tree, text)
-    result.timings["sema"] = time.perf_counter() - t1
-    result.diagnostics += diags
-    return typed
+def _read(a: Artifact, o: Options) -> Step:
+    if a.given_text is not None:
+        return Step(replace(a, text=a.given_text), [])
+    text, diags = read_source(a.path)
+    return Step(replace(a, text=text), diags)
 
 
-def generated_c_path(tc_cache: Path, source: Path) -> Path:
-    """Where generated C lives when --emit-c is not given: one file per source path."""
+def _open(a: Artifact, o: Options) -> Step:
+    if not a.path.is_file():
+        return Step(a, [cannot_read(a.path, "no such file")])
+    return Step(replace(a, object_path=a.path), [])
+
+
+def _parse(a: Artifact, o: Options) -> Step:
+    tree, diags = parse_policy(a.text or "", str(a.path))
+    return Step(replace(a, tree=tree), diags)
+
+
+def _sema(a: Artifact, o: Options) -> Step:
+    assert a.tree is not None
+    typed, diags = analyze(a.tree, a.text or "")
+    return Step(replace(a, policy=typed, front_codes=frozenset(d.code for d in diags)), diags)
+
+
+def generated_c_path(cache: Path, source: Path, folder: str = "gen") -> Path:
+    """Where generated C lives when --emit-c is not given: one file per source path and
+    folder (a check keeps its own, so it never races a compile of the same policy)."""
     digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
-    return tc_cache / "gen" / f"{source.stem}-{digest}{C_SUFFIX}"
+    return cache / folder / f"{source.stem}-{digest}{C_SUFFIX}"
 
 
-def default_object_path(source: Path) -> Path:
-    name = source.name
-    for suffix in (C_SUFFIX, DSL_SUFFIX):
-        if name.endswith(suffix):
-            return source.with_name(name[: -len(suffix)] + ".bpf.o")
-    return source.with_name(name + ".bpf.o")
+def _c_path_for(a: Artifact, o: Options) -> Path:
+    if o.emit_c is not None:
+        return o.emit_c
+    if o.c_name is not None:
+        return Path(o.c_name)
+    if o.build is not None:
+        return o.build / str(a.index) / (a.path.name.split(".")[0] + C_SUFFIX)
+    if o.settings is not None:
+        return generated_c_path(cache_root(o.settings), a.path, o.c_folder)
+    return Path(f"{a.path.stem}{C_SUFFIX}")
+
+
+def _lower(a: Artifact, o: Options) -> Step:
+    assert a.policy is not None
+    c_path = _c_path_for(a, o)
+    c_text = lower_policy(a.policy, str(a.path), str(c_path))
+    return Step(replace(a, c_text=c_text, c_path=c_path))
+
+
+def _c_source(a: Artifact, o: Options) -> Step:
+    """A C policy is its own C. C given as text is written where generated C would go,
+    never to the path that only names it."""
+    if a.given_text is None:
+        return Step(replace(a, c_text=a.text, c_path=a.path, c_file=a.path))
+    return Step(replace(a, c_text=a.text, c_path=_c_path_for(a, o)))
+
+
+def _emit(a: Artifact, o: Options) -> Step:
+    assert a.c_path is not None and a.c_text is not None
+    if a.c_file is None:
+        write_atomic(a.c_path, a.c_text)
+    return Step(replace(a, c_file=a.c_path))
+
+
+def _scan(a: Artifact, o: Options) -> Step:
+    """C is untrusted: the security rules (K044, K060-K064) before clang sees it (clang runs
+    in the sandbox anyway; this says clearly what is refused and why)."""
+    assert a.text is not None
+    return Step(a, checks.scan_c(a.path, o.tools(), a.text, o.include_dirs))
+
+
+def _lint(a: Artifact, o: Options) -> Step:
+    """The static checks on the C; for the DSL, findings move to the DSL lines."""
+    assert a.c_file is not None and a.c_text is not None
+    timings: dict[str, float] = {}
+    dsl = a.kind == "dsl"
+    found = checks.check_c(
+        a.c_file,
+        o.tools(),
+        o.include_dirs,
+        o.target_kernel,
+        text=a.c_text,
+        line_files=[a.path] if dsl else [],
+        timings=timings,
+    )
+    if dsl:
+        found = checks.map_to_dsl(found, a.c_file, a.c_text, a.path, a.front_codes)
+    return Step(a, found, {f"lint:{k}": v for k, v in timings.items()})
+
+
+def _object_path_for(a: Artifact, o: Options) -> Path:
+    if o.out is not None:
+        return o.out
+    if o.build is not None:
+        return o.build / str(a.index) / (a.path.name.split(".")[0] + ".bpf.o")
+    return default_object_path(a.path)
+
+
+def _clang(a: Artifact, o: Options) -> Step:
+    assert a.c_file is not None
+    out = _object_path_for(a, o)
+    if a.kind == "c":
+        diags = compile_c(o.tools(), a.c_file, out, include_dirs=list(o.include_dirs))
+        return Step(a if has_errors(diags) else replace(a, object_path=out), diags)
+    # A policy may compare an expression with itself (`task.nice < task.nice`): legal, and the
+    # front end's business; clang's tautology warnings would point at generated C.
+    diags = compile_c(
+        o.tools(),
+        a.c_file,
+        out,
+        include_dirs=list(o.include_dirs),
+        use_pch=o.use_pch,
+        extra_flags=["-Wno-tautological-compare"],
+        inputs=[a.path],  # the #line directives name the DSL file: clang reads its lines
+    )
+    if not has_errors(diags):
+        return Step(replace(a, object_path=out), diags)
+    internal = Diagnostic(
+        Severity.ERROR,
+        "S900",
+        "internal error: the generated C did not compile; this is a schedc bug",
+        str(a.path),
+        hint=f"please report it with the policy and {a.c_file}",
+    )
+    return Step(a, [internal, *diags])
+
+
+def _load(arts: list[Artifact], o: Options) -> list[Step]:
+    """The kernel verifier on every object, in one boot of the sandbox (or on the host)."""
+    if o.settings is None:
+        raise PipelineError("the load stage needs Options(settings=...)")
+    objects = [a.object_path for a in arts if a.object_path is not None]
+    reports = load_objects(
+        objects,
+        o.settings,
+        mode=o.mode,
+        run_seconds=o.run_seconds,
+        workload=o.workload,
+        progress=o.progress,
+    )
+    pairs = zip(arts, reports, strict=True)
+    return [Step(replace(a, load=r), apply_report(r, str(a.path))) for a, r in pairs]
+
+
+def _stage(
+    name: str,
+    kinds: Iterable[Kind],
+    needs: Iterable[str],
+    gives: Iterable[str],
+    fn: StageFn | None = None,
+    *,
+    batch: BatchFn | None = None,
+    phase: str = "compile",
+) -> Stage:
+    return Stage(name, frozenset(kinds), frozenset(needs), frozenset(gives), fn, batch, phase)
+
+
+# The one order. Nothing else in schedc composes these functions.
+STAGES: tuple[Stage, ...] = (
+    _stage("read", ("dsl", "c"), (), ("text",), _read),
+    _stage("open", ("object",), (), ("object_path",), _open),
+    _stage("parse", ("dsl",), ("text",), ("tree",), _parse),
+    _stage("sema", ("dsl",), ("tree",), ("policy",), _sema),
+    _stage("lower", ("dsl",), ("policy",), ("c_text", "c_path"), _lower),
+    _stage("c_source", ("c",), ("text",), ("c_text", "c_path"), _c_source),
+    _stage("emit", ("dsl", "c"), ("c_text", "c_path"), ("c_file",), _emit),
+    _stage("scan", ("c",), ("text",), (), _scan, phase="check"),
+    _stage("lint", ("dsl", "c"), ("c_text", "c_file"), (), _lint, phase="check"),
+    _stage("clang", ("dsl", "c"), ("c_file",), ("object_path",), _clang),
+    _stage("load", ALL_KINDS, ("object_path",), ("load",), batch=_load, phase="verifier"),
+)
+
+
+def select(*names: str) -> Pipeline:
+    """The named stages, in the one order of STAGES."""
+    known = {s.name for s in STAGES}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise PipelineError(f"no stage named {', '.join(unknown)}")
+    return Pipeline(tuple(s for s in STAGES if s.name in names))
+
+
+TRANSLATE = select("read", "parse", "sema", "lower", "c_source")
+COMPILE = select("read", "parse", "sema", "lower", "c_source", "emit", "scan", "clang")
+BUILD = select(*COMPILE.names, "open")
+CHECK = select("read", "parse", "sema", "lower", "c_source", "emit", "lint")
+CHECKED = select(*CHECK.names, "clang")
+VERIFY = select(*CHECKED.names, "open", "load")
+
+
+def _unsorted_unique(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return list(dict.fromkeys(diags))
+
+
+def run(pipeline: Pipeline, inputs: Sequence[Path | Source], options: Options) -> list[Outcome]:
+    """Every input through the pipeline's stages, in order; an input stops at the first stage
+    that reports an error. A batch stage gets every input that reached it at once."""
+    live: list[Artifact] = []
+    diags: list[list[Diagnostic]] = []
+    timings: list[dict[str, float]] = []
+    reached: list[list[str]] = []
+    failed: list[str | None] = []
+    for i, item in enumerate(inputs):
+        src = item if isinstance(item, Source) else Source(item)
+        live.append(Artifact(src.path, kind_of(src.path), i, given_text=src.text))
+        diags.append([])
+        timings.append({})
+        reached.append([])
+        failed.append(None)
+    say = options.progress
+    for i, a in enumerate(live):
+        if not any(s.applies(a.kind) for s in pipeline.stages):
+            diags[i].append(_not_taken(a, pipeline))
+            failed[i] = "read"
+    for stage in pipeline.stages:
+        todo = [i for i, a in enumerate(live) if failed[i] is None and stage.applies(a.kind)]
+        if not todo:
+            continue
+        if stage.batch is not None:
+            t0 = time.perf_counter()
+            steps = stage.batch([live[i] for i in todo], options)
+            spent = (time.perf_counter() - t0) / len(todo)
+            for i in todo:
+                timings[i][stage.name] = spent
+        else:
+            steps = []
+            for i in todo:
+                if say is not None and not reached[i] and "clang" in pipeline:
+                    say(f"compiling {live[i].path}")
+                t0 = time.perf_counter()
+                steps.append(stage.run(live[i], options))  # type: ignore[misc]
+                timings[i][stage.name] = time.perf_counter() - t0
+        for i, step in zip(todo, steps, strict=True):
+            live[i] = step.artifact
+            diags[i] += step.diagnostics
+            timings[i].update(step.timings)
+            reached[i].append(stage.name)
+            if has_errors(step.diagnostics):
+                failed[i] = stage.name
+    return [
+        Outcome(live[i], _unsorted_unique(diags[i]), timings[i], tuple(reached[i]), failed[i])
+        for i in range(len(live))
+    ]
+
+
+def _not_taken(a: Artifact, pipeline: Pipeline) -> Diagnostic:
+    what = {"object": "a BPF object", "c": "C", "dsl": "a policy"}[a.kind]
+    return Diagnostic(
+        Severity.ERROR,
+        "E000",
+        f"{a.path} is {what}; this command takes {DSL_SUFFIX} or {C_SUFFIX} policies",
+        str(a.path),
+        hint="give the policy's source",
+    )
+
+
+def _one(pipeline: Pipeline, item: Path | Source, options: Options) -> Outcome:
+    return run(pipeline, [item], options)[0]
+
+
+def _toolchain(settings: Settings, given: Toolchain | Callable[[], Toolchain] | None):  # noqa: ANN202
+    if given is None:
+        return functools.cache(lambda: load_toolchain(settings))
+    if isinstance(given, Toolchain):
+        return lambda: given
+    return given
+
+
+# ---- the commands' entry points: each one pipeline, no stage composed by hand --------------
 
 
 def translate(
-    path: Path, *, emit_c: Path | None = None, c_name: str | None = None
-) -> CompileResult:
+    path: Path | Source, *, emit_c: Path | None = None, c_name: str | None = None
+) -> Outcome:
     """DSL → C text only (no clang, no BTF needed). The C is written to emit_c if given;
     c_name is the path the C will have, for its own #line directives."""
-    result = CompileResult(str(path))
-    text = read_source(path, result)
-    if text is None:
-        return result
-    typed = front_end(text, str(path), result)
-    if typed is None or not result.ok:
-        return result
-    result.policy = typed
-    t0 = time.perf_counter()
-    if c_name is None:
-        c_name = str(emit_c) if emit_c else f"{path.stem}{C_SUFFIX}"
-    result.c_text = lower_policy(typed, str(path), c_name)
-    result.timings["lower"] = time.perf_counter() - t0
-    if emit_c is not None:
-        write_atomic(emit_c, result.c_text)
-        result.c_path = emit_c
-    return result
+    pipeline = select(*TRANSLATE.names, "emit") if emit_c is not None else TRANSLATE
+    return _one(pipeline, path, Options(emit_c=emit_c, c_name=c_name))
 
 
 def compile_policy(
-    path: Path,
+    path: Path | Source,
     settings: Settings,
     *,
     out: Path | None = None,
     emit_c: Path | None = None,
-    include_dirs: list[Path] | None = None,
-    toolchain: Toolchain | None = None,
+    include_dirs: Sequence[Path] | None = None,
+    toolchain: Toolchain | Callable[[], Toolchain] | None = None,
     use_pch: bool = True,
-) -> CompileResult:
+) -> Outcome:
     """A `.sched` or `.bpf.c` policy to a BPF object. Raises EnvironmentProblem for missing
     tools; everything wrong with the policy itself comes back as diagnostics."""
-    is_c = path.name.endswith(C_SUFFIX) or path.suffix == ".c"
-    out = out or default_object_path(path)
-    if is_c:
-        result = CompileResult(str(path))
-        text = read_source(path, result)
-        if text is None:
-            return result
-        tc = toolchain or load_toolchain(settings)
-        t0 = time.perf_counter()
-        # The security rules first, as in `schedc check`: C is untrusted (clang runs in the
-        # sandbox anyway; this says clearly what is refused and why).
-        from schedc.verifier.checks import scan_c  # noqa: PLC0415 (checks imports this module)
-
-        blocked = scan_c(path, tc, text, include_dirs or [])
-        result.timings["scan"] = time.perf_counter() - t0
-        if has_errors(blocked):
-            result.diagnostics += blocked
-            return result
-        t0 = time.perf_counter()
-        result.diagnostics += compile_c(tc, path, out, include_dirs=include_dirs, use_pch=False)
-        result.timings["clang"] = time.perf_counter() - t0
-        result.c_path = path
-        if result.ok:
-            result.object_path = out
-        return result
-
-    c_path = emit_c or generated_c_path(cache_root(settings), path)
-    result = translate(path, emit_c=emit_c, c_name=str(c_path))
-    if result.c_text is None or not result.ok:
-        return result
-    tc = toolchain or load_toolchain(settings)
-    if result.c_path is None:
-        write_atomic(c_path, result.c_text)
-        result.c_path = c_path
-    t0 = time.perf_counter()
-    # A policy may compare an expression with itself (`task.nice < task.nice`): legal, and the
-    # front end's business; clang's tautology warnings would point at generated C.
-    clang_diags = compile_c(
-        tc,
-        c_path,
-        out,
-        include_dirs=include_dirs,
+    options = Options(
+        settings=settings,
+        toolchain=_toolchain(settings, toolchain),
+        include_dirs=tuple(include_dirs or ()),
+        out=out,
+        emit_c=emit_c,
         use_pch=use_pch,
-        extra_flags=["-Wno-tautological-compare"],
-        inputs=[path],  # the #line directives name the DSL file: clang reads its lines
     )
-    result.timings["clang"] = time.perf_counter() - t0
-    if has_errors(clang_diags):
-        result.diagnostics.append(
-            Diagnostic(
-                Severity.ERROR,
-                "S900",
-                "internal error: the generated C did not compile; this is a schedc bug",
-                str(path),
-                hint=f"please report it with the policy and {c_path}",
-            )
+    return _one(COMPILE, path, options)
+
+
+def check_file(
+    path: Path | Source,
+    settings: Settings,
+    *,
+    toolchain: Toolchain | Callable[[], Toolchain] | None = None,
+    include_dirs: Iterable[Path] = (),
+    target_kernel: KernelVersion | str = DEFAULT_TARGET,
+    emit_c: Path | None = None,
+) -> Outcome:
+    """`schedc check` of one policy: for the DSL, its generated C is checked and findings are
+    mapped to the DSL lines. Raises EnvironmentProblem when a tool is missing."""
+    options = Options(
+        settings=settings,
+        toolchain=_toolchain(settings, toolchain),
+        include_dirs=tuple(include_dirs),
+        target_kernel=checks.target_of(target_kernel),
+        emit_c=emit_c,
+        c_folder="check",
+    )
+    found = _one(CHECK, path, options)
+    return replace(found, diagnostics=sorted(found.diagnostics, key=Diagnostic.sort_key))
+
+
+def verify_policies(
+    paths: Sequence[Path | Source],
+    settings: Settings,
+    *,
+    mode: str = "auto",
+    run_seconds: float | None = None,
+    workload: str = DEFAULT_WORKLOAD,
+    include_dirs: Sequence[Path] | None = None,
+    progress: Callable[[str], None] | None = None,
+    target_kernel: KernelVersion = DEFAULT_TARGET,
+) -> list[VerifyResult]:
+    """Every policy through VERIFY; all loadable objects in one boot of the sandbox."""
+    where = preflight(mode, run_seconds, workload)
+    build = Path(tempfile.mkdtemp(prefix="schedc-verify-"))
+    try:
+        options = Options(
+            settings=settings,
+            toolchain=functools.cache(lambda: load_toolchain(settings)),
+            include_dirs=tuple(include_dirs or ()),
+            target_kernel=target_kernel,
+            build=build,
+            c_folder="check",
+            mode=where,
+            run_seconds=run_seconds,
+            workload=workload,
+            progress=progress,
         )
-    result.diagnostics += clang_diags
-    if result.ok:
-        result.object_path = out
+        return [_verify_result(o) for o in run(VERIFY, paths, options)]
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _verify_result(o: Outcome) -> VerifyResult:
+    phase = {s.name: s.phase for s in STAGES}
+    a = o.artifact
+    ran = a.load is not None and a.load.verified and a.load.ok and a.load.run is not None
+    if ran:
+        stage = "run"
+    elif o.failed is not None:
+        stage = phase[o.failed]
+    elif "load" in o.reached:
+        stage = "verifier"
+    else:
+        stage = phase[o.reached[-1]] if o.reached else "compile"
+    result = VerifyResult(
+        policy=o.source,
+        ok=o.ok and stage in ("verifier", "run"),
+        stage=stage,
+        diagnostics=list(o.diagnostics),
+        object_path=str(a.object_path) if a.object_path else None,
+        source_kind=a.kind,
+    )
+    if a.load is not None:
+        result.programs = a.load.programs
+        result.run = a.load.run if ran else None
     return result

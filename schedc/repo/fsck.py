@@ -13,11 +13,10 @@ R115 symbolic link                R116 stale git lock file           R117 interr
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
-from schedc.compiler.lower import lower_policy
-from schedc.diagnostics import Diagnostic, Severity
-from schedc.dsl.parser import parse_policy
-from schedc.dsl.sema import analyze
+from schedc.compiler.pipeline import Source, translate
+from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.repo import bounded, layout
 from schedc.repo.entries import Entry, build_entries, verification_of
 from schedc.repo.gitstore import SYMLINK_MODE, GitStore
@@ -227,12 +226,9 @@ def _stale(name: str, source: bytes, generated: bytes) -> list[Diagnostic]:
     """--deep: does this compiler still accept the DSL, and produce the same C?"""
     path = layout.policy_file(name, layout.DSL_SOURCE)
     text = source.decode("utf-8", "replace")
-    tree, diags = parse_policy(text, path)
-    typed = None
-    if tree is not None:
-        typed, more = analyze(tree, text)
-        diags += more
-    if typed is None or any(d.severity is Severity.ERROR for d in diags):
+    # As `repo add` stored it: #line directives name the entry's own files.
+    translated = translate(Source(Path(layout.DSL_SOURCE), text), c_name=layout.GENERATED)
+    if translated.c_text is None or has_errors(translated.diagnostics):
         return [
             _err(
                 "R112",
@@ -241,7 +237,7 @@ def _stale(name: str, source: bytes, generated: bytes) -> list[Diagnostic]:
                 f"schedc check {path} shows why",
             )
         ]
-    if lower_policy(typed, layout.DSL_SOURCE, layout.GENERATED).encode() != generated:
+    if translated.c_text.encode() != generated:
         return [
             _warn(
                 "R112",

@@ -17,9 +17,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from schedc.compiler.lower import lower_policy
-from schedc.compiler.pipeline import CompileResult, compile_policy, read_source
-from schedc.compiler.toolchain import Toolchain, load_toolchain
+from schedc.compiler.pipeline import (
+    CHECKED,
+    Options,
+    Outcome,
+    Source,
+    run,
+    translate,
+    verify_policies,
+)
+from schedc.compiler.source import is_c, is_dsl, read_source
+from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.dsl.sema import Ty, TypedPolicy
 from schedc.repo import layout
@@ -32,12 +40,10 @@ from schedc.repo.models import (
     name_problem,
     now,
 )
-from schedc.settings import EnvironmentProblem, Settings, cache_root
+from schedc.settings import EnvironmentProblem, Settings
 from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion, version_text
-from schedc.verifier.checks import check_file, is_c, is_dsl
-from schedc.verifier.checks import generated_c_path as check_c_path
 from schedc.verifier.sandbox import REMEDY, sandbox_problem
-from schedc.verifier.verify import VerifyResult, host_problem, verify_policies
+from schedc.verifier.verify import VerifyResult, host_problem
 
 VerifyMode = Literal["auto", "always", "never"]
 MAX_SOURCE_BYTES = 512 * 1024
@@ -95,20 +101,18 @@ def prepare(
     (the agent runner remembers them): it is recorded instead of booting the kernel again."""
     if not (is_dsl(path) or is_c(path)):
         return Prepared(None, [_error("R001", "not a .sched or .bpf.c policy", str(path))])
-    holder = CompileResult(str(path))
-    text = read_source(path, holder)
+    text, unreadable = read_source(path)
     if text is None:
-        return Prepared(None, holder.diagnostics)
+        return Prepared(None, unreadable)
     if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
         return Prepared(None, [_error("R001", "the policy is larger than 512 KiB", str(path))])
     kind: Literal["dsl", "c"] = "dsl" if is_dsl(path) else "c"
-    toolchain = functools.cache(lambda: load_toolchain(settings))
     with tempfile.TemporaryDirectory(prefix="schedc-repo-") as tmp:
         staged = Path(tmp) / (layout.DSL_SOURCE if kind == "dsl" else layout.C_SOURCE)
         staged.write_text(text, encoding="utf-8")
-        diags, compiled = _compile_and_check(staged, settings, toolchain, target_kernel)
-        diags = relocate(diags, staged, path)
-        if has_errors(diags) or compiled is None:
+        compiled = _compile_and_check(staged, settings, target_kernel)
+        diags = relocate(compiled.diagnostics, staged, path)
+        if has_errors(diags):
             return Prepared(None, diags)
         policy = compiled.policy
         final_name = name or (policy.name if policy else _c_name(path))
@@ -133,7 +137,7 @@ def prepare(
         name=final_name,
         kind=kind,
         source_text=text,
-        generated_c=lower_policy(policy, layout.DSL_SOURCE, layout.GENERATED) if policy else None,
+        generated_c=stored_c(text) if policy else None,
         description=policy.description if policy else _c_description(text),
         tags=list(policy.tags) if policy else [],
         tunables=_dsl_tunables(policy) if policy else _c_tunables(text),
@@ -142,24 +146,22 @@ def prepare(
     return Prepared(candidate, diags)
 
 
-def _compile_and_check(
-    staged: Path,
-    settings: Settings,
-    toolchain: Callable[[], Toolchain],
-    target_kernel: KernelVersion,
-) -> tuple[list[Diagnostic], CompileResult | None]:
-    try:
-        checked = check_file(staged, settings, toolchain=toolchain, target_kernel=target_kernel)
-    finally:  # check keeps its C per source path; this path is a scratch one, never seen again
-        check_c_path(cache_root(settings), staged).unlink(missing_ok=True)
-    if has_errors(checked.diagnostics):
-        return checked.diagnostics, None
-    emit = staged.with_name("scratch.bpf.c") if is_dsl(staged) else None
-    compiled = compile_policy(
-        staged, settings, out=staged.with_name("policy.bpf.o"), emit_c=emit, toolchain=toolchain()
+def _compile_and_check(staged: Path, settings: Settings, target_kernel: KernelVersion) -> Outcome:
+    """Checked and compiled once (CHECKED); the generated C stays in the scratch folder."""
+    options = Options(
+        settings=settings,
+        toolchain=functools.cache(lambda: load_toolchain(settings)),
+        target_kernel=target_kernel,
+        out=staged.with_name("policy.bpf.o"),
+        emit_c=staged.with_name("scratch.bpf.c") if is_dsl(staged) else None,
     )
-    diags = list(dict.fromkeys([*checked.diagnostics, *compiled.diagnostics]))
-    return diags, compiled if compiled.ok else None
+    return run(CHECKED, [staged], options)[0]
+
+
+def stored_c(text: str) -> str | None:
+    """The generated C as the repository stores it: its #line directives name the entry's
+    own files (policy.sched, generated.bpf.c), not a scratch folder."""
+    return translate(Source(Path(layout.DSL_SOURCE), text), c_name=layout.GENERATED).c_text
 
 
 def relocate(diags: list[Diagnostic], staged: Path, original: Path) -> list[Diagnostic]:

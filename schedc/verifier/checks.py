@@ -5,16 +5,17 @@ kernel either rejects with an opaque verifier log or, worse, accepts and then ej
 time. The rules (check_rules_*.py, listed in check_catalog.py, explained in docs/checks.md) look
 for those on the libclang AST of the policy's own file, and explain them in sched_ext terms.
 
-    check_c(path, toolchain, include_dirs, target_kernel) -> [Diagnostic]   a .bpf.c policy
-    check_file(path, settings, ...) -> CheckResult                          .sched or .bpf.c
+    check_c(path, toolchain, include_dirs, target_kernel) -> [Diagnostic]   C text
+    scan_c(path, toolchain, text, include_dirs) -> [Diagnostic]             the security rules
+    map_to_dsl(diags, c_path, c_text, source) -> [Diagnostic]               back to DSL lines
 
-For a .sched policy the generated C is checked, and findings are mapped back to DSL lines
-through the `#line` directives the generator writes.
+These are the pipeline's `scan` and `lint` stages (schedc/compiler/pipeline.py composes them;
+`check_file` there is `schedc check`). For a .sched policy the generated C is checked, and
+findings are mapped back to DSL lines through the `#line` directives the generator writes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -22,22 +23,16 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from clang import cindex as ci
 
 from schedc.compiler import cage
-from schedc.compiler.pipeline import C_SUFFIX, DSL_SUFFIX, CompileResult, read_source, translate
-from schedc.compiler.toolchain import (
-    HIDDEN_HINT,
-    Toolchain,
-    confine,
-    hidden_header,
-    write_atomic,
-)
-from schedc.diagnostics import Diagnostic, Severity, has_errors
-from schedc.settings import EnvironmentProblem, Settings, cache_root
+from schedc.compiler.source import read_source
+from schedc.compiler.toolchain import HIDDEN_HINT, Toolchain, confine, hidden_header
+from schedc.diagnostics import Diagnostic, Severity
+from schedc.settings import EnvironmentProblem
 from schedc.verifier.check_base import CheckContext
 from schedc.verifier.check_catalog import CLANG_ERROR
 from schedc.verifier.check_clang import (
@@ -98,18 +93,6 @@ _INCLUDE_FLAGS = ("-I", "-isystem", "-idirafter")
 _LINE_DIRECTIVE = re.compile(r'^\s*#\s*line\s+(\d+)\s+"([^"]*)"')
 
 
-@dataclass
-class CheckResult:
-    source: str
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    c_path: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not has_errors(self.diagnostics)
-
-
 def libclang_args(toolchain: Toolchain, include_dirs: Iterable[Path] = ()) -> list[str]:
     """The compile's own flags (-target bpf, defines, include folders), plus clang's builtin
     headers, which the PyPI libclang does not ship."""
@@ -124,7 +107,7 @@ def include_dirs_of(args: list[str]) -> list[Path]:
     return [Path(args[i + 1]) for i, a in enumerate(args[:-1]) if a in _INCLUDE_FLAGS]
 
 
-def _target(target_kernel: str | KernelVersion) -> KernelVersion:
+def target_of(target_kernel: str | KernelVersion) -> KernelVersion:
     return parse_kernel_version(target_kernel) if isinstance(target_kernel, str) else target_kernel
 
 
@@ -142,10 +125,9 @@ def check_c(
     need not exist); `line_files` are files its #line directives may name. libclang runs in a
     worker in the sandbox (see analyse)."""
     if text is None:
-        holder = CompileResult(str(path))
-        text = read_source(path, holder)
+        text, unreadable = read_source(path)
         if text is None:
-            return holder.diagnostics
+            return unreadable
     found = analyse(
         "check", path, text, toolchain, include_dirs or (), line_files, target_kernel, timings
     )
@@ -183,7 +165,7 @@ def analyse(
     crashes or runs out of time is a finding about the policy, not a crash of schedc."""
     include_dirs, line_files = list(include_dirs), list(line_files)
     args = libclang_args(toolchain, include_dirs)
-    target = _target(target_kernel)
+    target = target_of(target_kernel)
     request = {
         "op": op,
         "path": str(path),
@@ -281,7 +263,7 @@ def analyse_here(request: dict[str, object]) -> dict[str, object]:
         top = own_top_level(tu, path)
         if not any(d.code == "K063" for d in findings):
             findings += inline_assembly(top, macro_use(text, str(path)))
-        context = CheckContext(PolicyModel(tu, path), _target(str(request["target_kernel"])))
+        context = CheckContext(PolicyModel(tu, path), target_of(str(request["target_kernel"])))
         for rule in RULE_PASSES:
             findings += rule(context)
     except RecursionError:
@@ -332,62 +314,7 @@ def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(unique, key=Diagnostic.sort_key)
 
 
-# ---- files: .bpf.c as written, .sched through the generated C ----------------------------------
-
-
-def is_dsl(path: Path) -> bool:
-    return path.name.endswith(DSL_SUFFIX)
-
-
-def is_c(path: Path) -> bool:
-    return path.name.endswith(C_SUFFIX) or path.suffix == ".c"
-
-
-def check_file(
-    path: Path,
-    settings: Settings,
-    *,
-    toolchain: Callable[[], Toolchain],
-    include_dirs: Iterable[Path] = (),
-    target_kernel: str | KernelVersion = DEFAULT_TARGET,
-) -> CheckResult:
-    """Check one policy. `toolchain` is called only when C has to be parsed (a .sched policy
-    with DSL errors needs no clang). Raises EnvironmentProblem when a tool is missing."""
-    result = CheckResult(str(path))
-    if not is_dsl(path):
-        result.c_path = path
-        result.diagnostics = check_c(
-            path, toolchain(), include_dirs, target_kernel, timings=result.timings
-        )
-        return result
-    c_path = generated_c_path(cache_root(settings), path)
-    t0 = time.perf_counter()
-    translated = translate(path, c_name=str(c_path))
-    result.timings["translate"] = time.perf_counter() - t0
-    result.diagnostics = list(translated.diagnostics)
-    if translated.c_text is None or not translated.ok:
-        return result
-    write_atomic(c_path, translated.c_text)
-    result.c_path = c_path
-    found = check_c(
-        c_path,
-        toolchain(),
-        include_dirs,
-        target_kernel,
-        text=translated.c_text,
-        line_files=[path],
-        timings=result.timings,
-    )
-    dsl_codes = [d.code for d in translated.diagnostics]
-    result.diagnostics += map_to_dsl(found, c_path, translated.c_text, path, dsl_codes)
-    result.diagnostics = _sorted(result.diagnostics)
-    return result
-
-
-def generated_c_path(cache: Path, source: Path) -> Path:
-    """One file per source path, apart from the compile's: a check never races a compile."""
-    digest = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
-    return cache / "check" / f"{source.stem}-{digest}{C_SUFFIX}"
+# ---- generated C: findings back to the DSL lines ---------------------------------------------
 
 
 # Findings on generated C that the DSL front end already reports at the DSL line.

@@ -1,9 +1,9 @@
-"""`schedc verify`: compile (and check) policies, load them into a kernel that has sched_ext —
-the host's, or a throwaway sandbox guest, all in one boot — and report what the verifier said
-in terms of each policy's own source. Optionally attach and run them under load in the guest.
+"""The pipeline's `load` stage (`schedc verify`): load objects into a kernel that has
+sched_ext — the host's, or a throwaway sandbox guest, all in one boot — and report what the
+verifier said in terms of each policy's own source. Optionally attach and run them under load
+in the guest. compiler/pipeline.py composes it after the checks and clang (VERIFY).
 
-Stages: compile → check → verifier → run. A policy that fails a stage stops there and the
-result says which.
+A result says the last stage reached: compile → check → verifier → run.
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from schedc.compiler.pipeline import compile_policy
-from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.diagnostics import Diagnostic, Severity, has_errors
+from schedc.diagnostics import Diagnostic, Severity
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
 from schedc.verifier.sandbox import (
     DEFAULT_WORKLOAD,
@@ -29,6 +27,18 @@ from schedc.verifier.sandbox import (
     load_in_sandbox,
     parse_load_log,
 )
+
+__all__ = [
+    "VerifyResult",
+    "apply_report",
+    "choose_mode",
+    "hint_for",
+    "host_problem",
+    "load_objects",
+    "preflight",
+    "rejection_diagnostic",
+    "run_diagnostic",
+]
 
 HOST_SCHED_EXT = Path("/sys/kernel/sched_ext")
 
@@ -233,69 +243,12 @@ def choose_mode(mode: str) -> str:
     return "host" if host_problem() is None else "sandbox"
 
 
-def _checker() -> Callable[..., list[Diagnostic]] | None:
-    """The static checks (schedc check), when that stage is installed."""
-    try:
-        from schedc.verifier import checks  # noqa: PLC0415 (optional stage)
-    except ImportError:
-        return None
-    return getattr(checks, "check_c", None)
-
-
-def _prepare(
-    path: Path,
-    settings: Settings,
-    tc: Toolchain,
-    build: Path,
-    include_dirs: list[Path],
-    index: int,
-) -> VerifyResult:
-    """compile and check one policy; the result's object_path is set when it may be loaded."""
-    result = VerifyResult(str(path))
-    if path.name.endswith(".bpf.o") or path.suffix == ".o":
-        result.source_kind = "object"
-        if not path.is_file():
-            result.diagnostics.append(
-                Diagnostic(Severity.ERROR, "E000", f"cannot read {path}", str(path))
-            )
-            return result
-        result.stage = "verifier"
-        result.object_path = str(path)
-        return result
-    result.source_kind = "c" if path.name.endswith(".c") else "dsl"
-    out = build / str(index) / (path.name.split(".")[0] + ".bpf.o")
-    # For C, compile_policy runs the security rules (K044, K060-K064) before clang.
-    compiled = compile_policy(path, settings, out=out, include_dirs=include_dirs, toolchain=tc)
-    result.diagnostics += compiled.diagnostics
-    if not compiled.ok or compiled.c_path is None:
-        if any(d.code.startswith("K") for d in compiled.diagnostics):
-            result.stage = "check"  # stopped by the checks' security rules, before clang
-        return result
-    check = _checker()
-    if check is not None:
-        result.stage = "check"
-        result.diagnostics += check(compiled.c_path, tc, include_dirs, line_files=[path])
-        if has_errors(result.diagnostics):
-            return result
-    result.stage = "verifier"
-    result.object_path = str(compiled.object_path)
-    return result
-
-
-def verify_policies(
-    paths: Sequence[Path],
-    settings: Settings,
-    *,
-    mode: str = "auto",
-    run_seconds: float | None = None,
-    workload: str = DEFAULT_WORKLOAD,
-    include_dirs: list[Path] | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> list[VerifyResult]:
-    """Every policy through the stages; all loadable objects in one boot of the sandbox."""
-    say = progress or (lambda _m: None)
-    mode = choose_mode(mode)
-    if mode == "host":
+def preflight(mode: str, run_seconds: float | None, workload: str = DEFAULT_WORKLOAD) -> str:
+    """Where the verifier will run ('host' | 'sandbox'), or EnvironmentProblem before anything
+    is compiled: a verify that cannot load wastes no compile."""
+    del workload  # the sandbox checks it before booting
+    where = choose_mode(mode)
+    if where == "host":
         trouble = host_problem()
         if trouble:
             raise EnvironmentProblem(
@@ -307,56 +260,45 @@ def verify_policies(
                 "--run attaches the scheduler and is only done in the sandbox",
                 "use --sandbox with --run; schedc never attaches to the host in a test",
             )
-    needs_compile = any(not p.name.endswith(".o") for p in paths)
-    tc = load_toolchain(settings) if needs_compile else None
-    build = Path(tempfile.mkdtemp(prefix="schedc-verify-"))
-    try:
-        results = []
-        for i, path in enumerate(paths):
-            if tc is None:
-                results.append(_prepare(path, settings, None, build, [], i))  # type: ignore[arg-type]
-            else:
-                say(f"compiling {path}")
-                results.append(_prepare(path, settings, tc, build, include_dirs or [], i))
-        loadable = [r for r in results if r.object_path]
-        if loadable:
-            objects = [Path(r.object_path) for r in loadable if r.object_path]
-            if mode == "host":
-                say(f"verifying {len(objects)} object(s) on this host")
-                reports = load_on_host(objects, settings)
-            else:
-                reports = load_in_sandbox(
-                    objects, settings, progress=say, run_seconds=run_seconds, workload=workload
-                )
-            for result, report in zip(loadable, reports, strict=True):
-                _apply(result, report)
-        for r in results:
-            r.ok = not has_errors(r.diagnostics) and r.stage in ("verifier", "run")
-        return results
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
+    return where
 
 
-def _apply(result: VerifyResult, report: LoadReport) -> None:
-    result.programs = report.programs
+def load_objects(
+    objects: Sequence[Path],
+    settings: Settings,
+    *,
+    mode: str,
+    run_seconds: float | None = None,
+    workload: str = DEFAULT_WORKLOAD,
+    progress: Callable[[str], None] | None = None,
+) -> list[LoadReport]:
+    """One report per object, in order: on this host (no attach), or in one sandbox boot."""
+    if mode == "host":
+        if progress is not None:
+            progress(f"verifying {len(objects)} object(s) on this host")
+        return load_on_host(objects, settings)
+    return load_in_sandbox(
+        objects, settings, progress=progress, run_seconds=run_seconds, workload=workload
+    )
+
+
+def apply_report(report: LoadReport, policy: str) -> list[Diagnostic]:
+    """What the kernel said about one object, as diagnostics on the policy."""
     if not report.verified:
-        result.diagnostics.append(
+        return [
             Diagnostic(
                 Severity.ERROR,
                 "V004",
                 f"{report.error}",
-                result.policy,
+                policy,
                 hint="an earlier policy in the same boot stopped the guest; verify this one "
                 "on its own (SCHEDC_KEEP_SANDBOX=1 keeps the guest's files for a look)",
             )
-        )
-        return
+        ]
     if not report.ok:
-        result.diagnostics.append(rejection_diagnostic(report, result.policy))
-        return
+        return [rejection_diagnostic(report, policy)]
     if report.run is not None:
-        result.stage = "run"
-        result.run = report.run
-        problem = run_diagnostic(report.run, result.policy)
+        problem = run_diagnostic(report.run, policy)
         if problem:
-            result.diagnostics.append(problem)
+            return [problem]
+    return []

@@ -1,0 +1,241 @@
+"""The one pipeline: its order, its checks on itself, its runner, and that nothing else in
+schedc composes its stages or reaches back from the compiler into the repository or the CLI."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from schedc.compiler.pipeline import (
+    CHECK,
+    CHECKED,
+    COMPILE,
+    STAGES,
+    TRANSLATE,
+    VERIFY,
+    Options,
+    Pipeline,
+    PipelineError,
+    Source,
+    check_file,
+    compile_policy,
+    run,
+    select,
+    translate,
+)
+from tests.conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
+
+PACKAGE = ROOT / "schedc"
+
+
+def test_every_named_pipeline_is_the_one_order_restricted():
+    order = [s.name for s in STAGES]
+    for named in (TRANSLATE, COMPILE, CHECK, CHECKED, VERIFY):
+        positions = [order.index(n) for n in named.names]
+        assert positions == sorted(positions), named.names
+    assert CHECK.names[-1] == "lint" and VERIFY.names[-1] == "load"
+    assert "scan" in COMPILE and "scan" not in VERIFY  # lint runs the security rules itself
+
+
+def test_a_misordered_pipeline_fails_when_it_is_built():
+    by_name = {s.name: s for s in STAGES}
+    with pytest.raises(PipelineError, match="'clang' needs c_file"):
+        Pipeline((by_name["read"], by_name["clang"], by_name["emit"]))
+    with pytest.raises(PipelineError, match="'sema' needs tree"):
+        Pipeline((by_name["read"], by_name["sema"], by_name["parse"]))
+    with pytest.raises(PipelineError, match="twice"):
+        Pipeline((by_name["read"], by_name["read"]))
+    with pytest.raises(PipelineError, match="no stage named"):
+        select("read", "optimise")
+
+
+def test_the_runner_stops_at_the_first_error_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.sched"
+    bad.write_text('scheduler x "d" {\n  class a when task.nice >\n}\n')
+    emitted = tmp_path / "bad.bpf.c"
+    [outcome] = run(select(*TRANSLATE.names, "emit"), [bad], Options(emit_c=emitted))
+    assert outcome.failed == "parse" and outcome.reached == ("read", "parse")
+    assert set(outcome.timings) == {"read", "parse"}
+    assert not outcome.ok and not emitted.exists()
+
+
+def test_the_runner_times_every_stage_it_ran(tmp_path, settings):
+    out = tmp_path / "ljf.bpf.o"
+    result = compile_policy(EXAMPLES / "ljf.sched", settings, out=out)
+    assert result.ok and result.object_path == out and out.stat().st_size > 0
+    assert result.reached == ("read", "parse", "sema", "lower", "emit", "clang")
+    assert set(result.reached) <= set(result.timings)
+    assert all(t >= 0 for t in result.timings.values())
+
+
+def test_unreadable_and_wrong_kinds_are_diagnostics_not_crashes(tmp_path, settings):
+    missing = compile_policy(tmp_path / "nope.sched", settings)
+    assert [d.code for d in missing.diagnostics] == ["E000"] and missing.failed == "read"
+    obj = tmp_path / "ready.bpf.o"
+    obj.write_bytes(b"\x7fELF")
+    taken = compile_policy(obj, settings)
+    assert not taken.ok and "this command takes" in taken.diagnostics[0].message
+
+
+def test_c_given_as_text_is_never_written_to_the_path_that_names_it(tmp_path, settings):
+    named = tmp_path / "canary" / "policy.bpf.c"  # does not exist; must stay so
+    source = Source(named, '#include "vmlinux.h"\nchar _license[] SEC("license") = "GPL";\n')
+    result = check_file(source, settings, emit_c=None)
+    assert not named.exists() and not named.parent.exists()
+    assert result.c_path is not None and result.c_path != named
+
+
+def test_translate_of_text_names_what_the_caller_says():
+    text = (EXAMPLES / "fifo.sched").read_text()
+    named = translate(Source(Path("policy.sched"), text), c_name="generated.bpf.c")
+    assert named.ok and named.c_text is not None
+    assert '#line 1 "policy.sched"' in named.c_text or '"policy.sched"' in named.c_text
+    assert str(EXAMPLES) not in named.c_text
+
+
+def test_artifacts_are_immutable():
+    [outcome] = run(TRANSLATE, [EXAMPLES / "fifo.sched"], Options())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        outcome.artifact.c_text = "changed"  # type: ignore[misc]
+
+
+# ---- the code base around it ----------------------------------------------------------------
+
+# The functions that are stages; only the pipeline (and the module defining each) calls them.
+STAGE_FUNCTIONS = {
+    "parse_policy",
+    "analyze",
+    "lower_policy",
+    "compile_c",
+    "check_c",
+    "scan_c",
+    "map_to_dsl",
+    "load_objects",
+    "apply_report",
+}
+STAGE_CALLERS_ALLOWED = {"schedc/compiler/pipeline.py"}
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {
+        str(p.relative_to(ROOT)): ast.parse(p.read_text(encoding="utf-8"))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def _module_name(path: str) -> str:
+    name = path.removesuffix(".py").replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def _imports(tree: ast.Module, own: str) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = own.split(".")[: -node.level]
+                base = ".".join([*parts, base]) if base else ".".join(parts)
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in found if m.startswith("schedc")}
+
+
+def test_no_module_but_the_pipeline_composes_stages():
+    offenders = []
+    for path, tree in _modules().items():
+        if path in STAGE_CALLERS_ALLOWED:
+            continue
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("schedc"):
+                for alias in node.names:
+                    if alias.name in STAGE_FUNCTIONS and alias.name not in defined:
+                        offenders.append(f"{path} imports {alias.name}")
+    assert not offenders, "\n".join(offenders)
+
+
+LOWER_LAYERS = ("schedc.dsl", "schedc.compiler", "schedc.verifier")
+UPPER_LAYERS = ("schedc.repo", "schedc.agent", "schedc.cli", "schedc.check_cli", "schedc.bench_cli")
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    names = {_module_name(p) for p in modules}
+    graph: dict[str, set[str]] = {}
+    for path, tree in modules.items():
+        own = _module_name(path)
+        targets = set()
+        for imported in _imports(tree, own if path.endswith("__init__.py") else own):
+            while imported and imported not in names:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != own:
+                targets.add(imported)
+        graph[own] = targets
+    return graph
+
+
+def test_the_compiler_layers_never_import_the_repository_agent_or_cli():
+    bad = [
+        f"{src} -> {dst}"
+        for src, dsts in _graph().items()
+        if src.startswith(LOWER_LAYERS)
+        for dst in dsts
+        if dst.startswith(UPPER_LAYERS)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == "schedc" or node.startswith(nxt + "."):
+                continue  # a package's __init__ is not an edge back from its own modules
+            if state.get(nxt) == 1:
+                cycles.append([*stack[stack.index(nxt) :], nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    return cycles
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"p.x": {"p"}, "p": {"p.x"}}) == []  # a package and its own module
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles_between_modules():
+    cycles = _cycles(_graph())
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_no_module_imports_the_project_by_name_at_run_time():
+    offenders = []
+    for path, tree in _modules().items():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "import_module"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and str(node.args[0].value).startswith("schedc")
+            ):
+                offenders.append(path)
+    assert not offenders
