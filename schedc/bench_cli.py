@@ -23,22 +23,20 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from schedc.diagnostics import render_human as render_diagnostics
-from schedc.diagnostics import report_environment_problem
-from schedc.lifecycle import run_main
-from schedc.settings import EnvironmentProblem, load_settings
-from schedc.verifier.bench import (
+from schedc.bench.runner import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
     bench_objects,
     check_environment,
     compile_for_bench,
-    record_results,
     render_human,
-    repository_problem,
     results_json,
 )
-from schedc.verifier.bench_workloads import RECIPES, WorkloadParams
+from schedc.bench.workloads import RECIPES, WorkloadParams
+from schedc.diagnostics import render_human as render_diagnostics
+from schedc.diagnostics import report_environment_problem
+from schedc.lifecycle import run_main
+from schedc.settings import EnvironmentProblem, load_settings
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -166,13 +164,15 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return usage("--warmup cannot be negative")
     # What would only fail after minutes in the guest is checked first.
     if args.plot is not None:
-        from schedc.verifier.bench_plot import MATPLOTLIB_REMEDY, plot_problem  # noqa: PLC0415
+        from schedc.bench.plot import MATPLOTLIB_REMEDY, plot_problem  # noqa: PLC0415
 
         trouble = plot_problem()
         if trouble:
             raise EnvironmentProblem(trouble, MATPLOTLIB_REMEDY)
-    if args.record:
-        trouble = repository_problem()
+    if args.record:  # the CLI hands results to the repository; bench knows nothing of it
+        from schedc.repo.perf import recording_problem  # noqa: PLC0415
+
+        trouble = recording_problem([str(p) for p in args.policies])
         if trouble:
             raise EnvironmentProblem(
                 trouble, "run without --record, and keep the JSON (--format json) for later"
@@ -233,12 +233,14 @@ def run_bench_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_human(results))
     if args.plot is not None:
-        from schedc.verifier.bench_plot import plot_results  # noqa: PLC0415
+        from schedc.bench.plot import plot_results  # noqa: PLC0415
 
         progress(f"wrote {plot_results(results, args.plot)}")
-    if args.record:
-        for where in record_results(results):
-            progress(f"recorded {where}")
+    if args.record:  # the CLI hands results to the repository; bench knows nothing of it
+        from schedc.repo.perf import record_bench_result  # noqa: PLC0415
+
+        for r in results:
+            progress(f"recorded {record_bench_result(r.policy.source, r.to_json())}")
     return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
 
 

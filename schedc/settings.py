@@ -44,6 +44,7 @@ class Settings:
     vm_memory: str = "1G"
     sandbox: str = "on"  # "off": clang and libclang run on policy C without bubblewrap
     bwrap: str | None = None  # the bubblewrap binary (default: bwrap on PATH)
+    keep_sandbox: str | None = None  # set: keep the guest's files after a boot, for a look
     sources: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **values: str | None) -> Settings:
@@ -69,7 +70,17 @@ _ENV = {
     "vm_memory": "SCHEDC_VM_MEMORY",
     "sandbox": "SCHEDC_SANDBOX",
     "bwrap": "SCHEDC_BWRAP",
+    "keep_sandbox": "SCHEDC_KEEP_SANDBOX",
 }
+
+
+def default_repo_location() -> Path:
+    """The policy repository: SCHEDC_REPO, else the XDG data directory."""
+    explicit = os.environ.get("SCHEDC_REPO")
+    if explicit:
+        return Path(explicit).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "schedc" / "policies"
 
 
 def as_environment(settings: Settings) -> dict[str, str]:

@@ -492,7 +492,7 @@ def test_runner_ordered_start_and_a_killed_task(tmp_path: Path):
 
 
 def test_guest_script_runs_the_baseline_before_each_policy(tmp_path: Path):
-    from schedc.verifier.bench import BenchPolicy
+    from schedc.bench.runner import BenchPolicy
 
     s = load_scenario(ROOT / "examples" / "weighted_share.scenario.toml")
     pols = [

@@ -13,9 +13,9 @@ from schedc.behaviour.report import render_human
 from schedc.behaviour.report import test_policies as run_behaviour_tests
 from schedc.behaviour.run import Case
 from schedc.behaviour.scenario import load_scenario
+from schedc.bench.runner import compile_for_bench
 from schedc.compiler.toolchain import Toolchain
 from schedc.settings import Settings
-from schedc.verifier.bench import compile_for_bench
 from tests.conftest import needs_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,9 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from schedc.bench_cli import main as bench_main
-from schedc.settings import EnvironmentProblem, find_bpftool
-from schedc.verifier.bench import (
+from schedc.bench.runner import (
     BASELINE,
     BenchPolicy,
     BenchResult,
@@ -38,19 +36,17 @@ from schedc.verifier.bench import (
     guest_script,
     plan_measurements,
     read_outcome,
-    record_results,
     render_human,
-    repository_problem,
     results_json,
 )
-from schedc.verifier.bench_stats import (
+from schedc.bench.stats import (
     bootstrap_ratio_interval,
     compare,
     median,
     quantile,
     spread,
 )
-from schedc.verifier.bench_workloads import (
+from schedc.bench.workloads import (
     RECIPES,
     ParseError,
     WorkloadParams,
@@ -61,7 +57,9 @@ from schedc.verifier.bench_workloads import (
     parse_stress_ng_rows,
     workload_problems,
 )
-from schedc.verifier.sandbox import _boot, _vng_command
+from schedc.bench_cli import main as bench_main
+from schedc.settings import EnvironmentProblem, find_bpftool
+from schedc.verifier.sandbox import boot_guest
 from tests.conftest import ROOT, needs_sandbox, skip_or_fail
 
 DATA = Path(__file__).parent / "data" / "bench"
@@ -457,27 +455,9 @@ def test_failed_runs_are_kept_and_not_counted():
     assert "emulated" in text and "TCG" in text
 
 
-def test_record_without_a_repository_says_so(monkeypatch):
-    fake = types.ModuleType("schedc.repo")  # a repository package without the API
-    monkeypatch.setitem(sys.modules, "schedc.repo", fake)
-    assert "the policy repository is not available" in (repository_problem() or "")
-    with pytest.raises(EnvironmentProblem, match="the policy repository is not available"):
-        record_results([_result()])
-
-
-def test_record_hands_each_result_to_the_repository(monkeypatch):
-    seen: list[tuple[str, dict]] = []
-    fake = types.ModuleType("schedc.repo")
-    fake.record_performance = lambda source, record: seen.append((source, record)) or "rec-1"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "schedc.repo", fake)
-    assert repository_problem() is None
-    assert record_results([_result()]) == ["rec-1"]
-    assert seen[0][0] == "examples/fifo.sched" and set(seen[0][1]) == JSON_KEYS
-
-
 def test_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
-    from schedc.verifier.bench_plot import plot_results
+    from schedc.bench.plot import plot_results
 
     out = plot_results([_result(), _result("ljf", (1.0, None, 1.3))], tmp_path / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -485,7 +465,7 @@ def test_plot_writes_a_png(tmp_path):
 
 def test_plot_without_matplotlib_is_an_environment_problem(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    from schedc.verifier.bench_plot import plot_results
+    from schedc.bench.plot import plot_results
 
     with pytest.raises(EnvironmentProblem, match="matplotlib"):
         plot_results([_result()], tmp_path / "p.png")
@@ -501,10 +481,22 @@ def test_unknown_workload_is_a_usage_error(capsys):
     assert "unknown workload nope" in capsys.readouterr().err
 
 
-def test_record_without_repository_refuses_before_compiling(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "schedc.repo", types.ModuleType("schedc.repo"))
-    assert bench_main(["/no/such.sched", "--workload", "hackbench", "--record"]) == 2
-    assert "the policy repository is not available" in capsys.readouterr().err
+def test_record_without_a_repository_refuses_before_compiling(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("SCHEDC_REPO", str(tmp_path / "empty-repo"))
+    policy = tmp_path / "unrecorded.sched"
+    policy.write_text((ROOT / "examples" / "fifo.sched").read_text())
+    import schedc.bench_cli as cli
+
+    def no_compile(*_args, **_kwargs):
+        raise AssertionError("compiled a policy whose results could not be recorded")
+
+    monkeypatch.setattr(cli, "compile_for_bench", no_compile)
+    assert bench_main([str(policy), "--workload", "hackbench", "--record"]) == 2
+    err = capsys.readouterr().err
+    assert "no policy repository at" in err and "empty-repo" in err
+    assert not (tmp_path / "empty-repo").exists()  # asking created nothing
 
 
 def test_policy_that_does_not_compile_is_not_benchmarked(tmp_path, capsys, toolchain, monkeypatch):
@@ -646,22 +638,8 @@ def test_workload_lists_and_all():
     assert _workloads(["all"]) == list(RECIPES)
 
 
-def test_record_when_the_repository_fails_to_import(monkeypatch):
-    fake = types.ModuleType("schedc.repo")
-
-    def lazy(name: str):
-        raise ImportError(f"No module named 'schedc.repo.{name}_impl'")
-
-    fake.__getattr__ = lazy  # type: ignore[attr-defined]  # as a lazy package does
-    monkeypatch.setitem(sys.modules, "schedc.repo", fake)
-    assert "the policy repository is not available" in (repository_problem() or "")
-
-
-# --- bench --host, on a sched_ext kernel that is not this machine's --------------------------
-
-
 def test_host_mode_refuses_a_host_without_sched_ext(tmp_path, settings, toolchain, monkeypatch):
-    import schedc.verifier.bench as bench_module  # noqa: PLC0415
+    import schedc.bench.runner as bench_module  # noqa: PLC0415
 
     monkeypatch.setattr(bench_module, "host_problem", lambda: "this host's kernel has no sched_ext")
     compiled = compile_for_bench([ROOT / "examples" / "fifo.sched"], settings, tmp_path)
@@ -719,7 +697,7 @@ def test_vm_bench_host_mode_runs_inside_the_sandbox_guest(settings, toolchain, t
         f"{shlex.join(command)} > $O/bench.json 2> $O/bench.err; echo $? > $O/bench.rc\n"
         "ls /sys/fs/bpf > $O/pins.after; cat /sys/kernel/sched_ext/state > $O/state.after\n"
     )
-    status = _boot(_vng_command(settings, out, script), out, [], 900, lambda _m: None)
+    status = boot_guest(settings, out, script, 900, lambda _m: None)
     assert status is not None, "the guest did not power off in time"
     err = (out / "bench.err").read_text()
     assert (out / "bench.rc").read_text().strip() == "0", err

@@ -33,7 +33,7 @@ from schedc.verifier.guest_loader import (
     parse_stats,
     verifier_message,
 )
-from schedc.verifier.sandbox import _vng_command, vng_environment
+from schedc.verifier.sandbox import vng_command, vng_environment
 from tests.conftest import ROOT, needs_sandbox, skip_or_fail
 
 # Captured in the sandbox kit's guest (Linux 6.12.117, libbpf 1.5) from the guest loader.
@@ -309,7 +309,7 @@ def loaded(tmp_path_factory) -> dict[str, dict]:
     )
     script = outdir / "run.sh"
     script.write_text(f"#!/bin/sh\n{loader}\ntouch {q(str(outdir / 'done'))}\n")
-    cmd = _vng_command(settings, outdir, script)  # the project's own vng command line
+    cmd = vng_command(settings, outdir, script)  # the project's own vng command line
     # vng's exit status and output are unreliable under TCG: only the guest's files count.
     with open(outdir / "vng.out", "ab") as sink:
         proc = subprocess.Popen(

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-import schedc.repo
 from schedc.repo.gitstore import GitStore
+from schedc.repo.perf import record_bench_result
 from tests import test_repo_support as support
 from tests.test_repo_support import (
     cli,
@@ -139,7 +139,7 @@ def test_bench_record_hook_files_the_result_under_the_policy_with_that_source(
     synthetic(store, "measured", "a policy", source=source)
     path = tmp_path / "renamed_on_disk.sched"
     path.write_text(source)
-    where = schedc.repo.record_performance(
+    where = record_bench_result(
         str(path), bench_result("whatever", str(path), [1.0, 1.2], [2.0])
     )
     assert "/policies/measured/perf/" in where
@@ -149,7 +149,7 @@ def test_bench_record_hook_files_the_result_under_the_policy_with_that_source(
     missing = tmp_path / "unknown.sched"
     missing.write_text("# not in the repo\n")
     with pytest.raises(EnvironmentProblem, match="not in the policy repository"):
-        schedc.repo.record_performance(str(missing), bench_result("x", "y", [1.0], [1.0]))
+        record_bench_result(str(missing), bench_result("x", "y", [1.0], [1.0]))
 
 
 def test_record_on_a_missing_policy_commits_nothing(store: GitStore):

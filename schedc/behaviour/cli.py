@@ -20,10 +20,10 @@ from pathlib import Path
 from schedc.behaviour.report import render_human, results_json, test_policies
 from schedc.behaviour.run import Case, check_sandbox
 from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
+from schedc.bench.runner import compile_for_bench
 from schedc.diagnostics import render_human as render_diagnostics
 from schedc.diagnostics import report_environment_problem
 from schedc.settings import EnvironmentProblem, load_settings
-from schedc.verifier.bench import compile_for_bench
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 

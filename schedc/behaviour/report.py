@@ -9,9 +9,9 @@ from pathlib import Path
 
 from schedc.behaviour.expect import ExpectationResult, Observation, evaluate_all, process_summary
 from schedc.behaviour.run import BootResult, Case, Measured, run_cases
+from schedc.bench.runner import BASELINE, TCG_NOTE
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.settings import Settings
-from schedc.verifier.bench import BASELINE, TCG_NOTE
 
 CODES = {
     "placement": "T101",

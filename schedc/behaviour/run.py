@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shlex
 import shutil
 import sys
@@ -27,9 +26,9 @@ from schedc.behaviour import runner as runner_module
 from schedc.behaviour.expect import Observation, TaskRecord
 from schedc.behaviour.scenario import Scenario
 from schedc.behaviour.trace import parse_trace
+from schedc.bench.runner import BASELINE, BenchPolicy
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
-from schedc.verifier.bench import BASELINE, BenchPolicy
-from schedc.verifier.sandbox import REMEDY, _boot, _problems, _tail, _vng_command, parse_run
+from schedc.verifier.sandbox import REMEDY, boot_guest, output_tail, parse_run, sandbox_problems
 
 BOOT_ALLOWANCE_S = 180.0
 RUN_ALLOWANCE_S = 45.0  # Python's start under TCG, attach, writing the trace
@@ -330,7 +329,7 @@ def _watch(
 
 
 def check_sandbox(settings: Settings) -> None:
-    problems = _problems(settings)
+    problems = sandbox_problems(settings)
     if problems:
         raise EnvironmentProblem(
             f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
@@ -395,7 +394,7 @@ def run_cases(
         watcher.start()
         started = time.monotonic()
         try:
-            status = _boot(_vng_command(settings, outdir, script), outdir, [], timeout_s, say)
+            status = boot_guest(settings, outdir, script, timeout_s, say)
         finally:
             stop.set()
             watcher.join(timeout=5)
@@ -405,7 +404,7 @@ def run_cases(
             how = "hit the time limit" if status is None else f"exited with status {status}"
             raise EnvironmentProblem(
                 f"the sandbox guest wrote no results (vng {how} after {seconds:.1f} s); "
-                f"the end of vng's output:\n{_tail(outdir / 'vng.out')}",
+                f"the end of vng's output:\n{output_tail(outdir / 'vng.out')}",
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
             )
         measured = [read_step(outdir, s, status is not None) for s in steps]
@@ -426,7 +425,7 @@ def run_cases(
             measured=measured,
         )
     finally:
-        if os.environ.get("SCHEDC_KEEP_SANDBOX"):
+        if settings.keep_sandbox:
             say(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
         else:
             shutil.rmtree(outdir, ignore_errors=True)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from schedc.settings import EnvironmentProblem
 
 if TYPE_CHECKING:
-    from schedc.verifier.bench import BenchResult
+    from schedc.bench.runner import BenchResult
 
 MATPLOTLIB_REMEDY = "pip install matplotlib (or pip install 'schedc[plot]'), or leave out --plot"
 
@@ -39,8 +39,8 @@ def plot_results(results: Sequence[BenchResult], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from schedc.verifier.bench import BASELINE  # noqa: PLC0415
-    from schedc.verifier.bench_stats import median  # noqa: PLC0415
+    from schedc.bench.runner import BASELINE  # noqa: PLC0415
+    from schedc.bench.stats import median  # noqa: PLC0415
 
     count = max(1, len(results))
     cols = min(3, count)

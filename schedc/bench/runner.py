@@ -16,7 +16,7 @@ docs/bench.md documents the command, the recipes and the JSON.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
+import functools
 import math
 import os
 import platform
@@ -32,27 +32,26 @@ from pathlib import Path
 from typing import Literal
 
 from schedc import __version__
-from schedc.compiler.pipeline import compile_policy
-from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.diagnostics import Diagnostic, Severity
-from schedc.lifecycle import child_group, kill_group
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
-from schedc.verifier.bench_stats import Comparison, compare, median, spread
-from schedc.verifier.bench_workloads import (
+from schedc.bench.stats import Comparison, compare, median, spread
+from schedc.bench.workloads import (
     RECIPES,
     ParseError,
     Workload,
     WorkloadParams,
     workload_problems,
 )
+from schedc.compiler import pipeline
+from schedc.compiler.toolchain import load_toolchain
+from schedc.diagnostics import Diagnostic
+from schedc.lifecycle import child_group, kill_group
+from schedc.settings import EnvironmentProblem, Settings, find_bpftool
 from schedc.verifier.sandbox import (
     REMEDY,
-    _boot,
-    _problems,
-    _tail,
-    _vng_command,
+    boot_guest,
     bpftool_problem,
+    output_tail,
     parse_run,
+    sandbox_problems,
 )
 from schedc.verifier.verify import HOST_SCHED_EXT, host_problem
 
@@ -504,7 +503,7 @@ def check_environment(
                 "attached, or leave out --host to bench in the sandbox VM",
             )
     else:
-        problems = _problems(settings)
+        problems = sandbox_problems(settings)
         if problems:
             raise EnvironmentProblem(
                 f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
@@ -604,7 +603,7 @@ def bench_objects(
             if where == "host":
                 status = run_on_host(script, outdir, timeout_s - BOOT_ALLOWANCE_S, pin_prefix)
             else:
-                status = _boot(_vng_command(settings, outdir, script), outdir, [], timeout_s, say)
+                status = boot_guest(settings, outdir, script, timeout_s, say)
         finally:
             stop.set()
             watcher.join(timeout=5)
@@ -622,7 +621,7 @@ def bench_objects(
             log = "host.out" if where == "host" else "vng.out"
             raise EnvironmentProblem(
                 f"the bench script wrote no results ({how} after {seconds:.1f} s); "
-                f"the end of its output:\n{_tail(outdir / log)}",
+                f"the end of its output:\n{output_tail(outdir / log)}",
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}"
                 if where == "sandbox"
                 else "check that sh, timeout and the workload tools run on this host",
@@ -661,7 +660,7 @@ def bench_objects(
                 )
         return results
     finally:
-        if os.environ.get("SCHEDC_KEEP_SANDBOX"):
+        if settings.keep_sandbox:
             say(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
         else:
             shutil.rmtree(outdir, ignore_errors=True)
@@ -686,79 +685,22 @@ def compile_for_bench(
     include_dirs: Sequence[Path] = (),
     progress: Callable[[str], None] | None = None,
 ) -> CompiledPolicies:
-    """Compiles each .sched / .bpf.c policy into `build` (a .bpf.o is taken as it is)."""
-    say = progress or (lambda _m: None)
+    """Builds each .sched / .bpf.c policy into `build` (a .bpf.o is taken as it is)."""
+    options = pipeline.Options(
+        settings=settings,
+        toolchain=functools.cache(lambda: load_toolchain(settings)),
+        include_dirs=tuple(include_dirs),
+        build=build,
+        progress=progress,
+    )
     out = CompiledPolicies([], [], [])
-    tc: Toolchain | None = None
-    for i, path in enumerate(paths):
-        name = path.name.split(".")[0]
-        if path.name.endswith(".o"):
-            if path.is_file():
-                out.policies.append(BenchPolicy(name, str(path), path))
-            else:
-                out.failed.append(str(path))
-                out.diagnostics.append(
-                    Diagnostic(Severity.ERROR, "E000", f"cannot read {path}", str(path))
-                )
-            continue
-        if tc is None:
-            tc = load_toolchain(settings)
-        say(f"compiling {path}")
-        target = build / str(i) / f"{name}.bpf.o"
-        result = compile_policy(
-            path, settings, out=target, include_dirs=list(include_dirs), toolchain=tc
-        )
+    for path, result in zip(paths, pipeline.run(pipeline.BUILD, paths, options), strict=True):
         out.diagnostics += result.diagnostics
         if result.ok and result.object_path is not None:
-            out.policies.append(BenchPolicy(name, str(path), Path(result.object_path)))
+            out.policies.append(BenchPolicy(path.name.split(".")[0], str(path), result.object_path))
         else:
             out.failed.append(str(path))
     return out
-
-
-# --- the repository and the plot -------------------------------------------------------------
-
-REPOSITORY_API = "record_performance"
-
-
-def _repository_recorder() -> Callable[..., object]:
-    """schedc.repo's `record_performance(policy_source: str, record: dict) -> location`,
-    imported only when --record asks for it."""
-    try:
-        repo = importlib.import_module("schedc.repo")
-    except ImportError as exc:
-        raise EnvironmentProblem(
-            f"the policy repository is not available (cannot import schedc.repo: {exc})",
-            "run without --record, and keep the JSON (--format json) to record it later",
-        ) from exc
-    try:  # the package may provide it lazily (a module __getattr__ that imports more)
-        recorder = getattr(repo, REPOSITORY_API, None)
-    except ImportError as exc:
-        raise EnvironmentProblem(
-            f"the policy repository is not available ({REPOSITORY_API} cannot be imported: {exc})",
-            "run without --record, and keep the JSON (--format json) to record it later",
-        ) from exc
-    if not callable(recorder):
-        raise EnvironmentProblem(
-            f"the policy repository is not available (schedc.repo has no {REPOSITORY_API}())",
-            "run without --record, and keep the JSON (--format json) to record it later",
-        )
-    return recorder
-
-
-def repository_problem() -> str | None:
-    """None when --record can work; checked before booting, so that no boot is wasted."""
-    try:
-        _repository_recorder()
-    except EnvironmentProblem as problem:
-        return problem.message
-    return None
-
-
-def record_results(results: Sequence[BenchResult]) -> list[str]:
-    """Writes each result into the repository's performance records of its policy."""
-    recorder = _repository_recorder()
-    return [str(recorder(r.policy.source, r.to_json())) for r in results]
 
 
 # --- human output ----------------------------------------------------------------------------

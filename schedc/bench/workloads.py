@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from schedc.verifier.bench_stats import HIGHER, LOWER
+from schedc.bench.stats import HIGHER, LOWER
 
 
 class ParseError(ValueError):

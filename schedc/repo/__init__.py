@@ -2,18 +2,7 @@
 performance records, versioned by git, searchable through an SQLite FTS5 index, shared through
 any git remote. `schedc repo --help`; docs/repo.md.
 
-`record_performance(policy_source, bench_result)` is what `schedc bench --record` calls
-(schedc.repo.bench_bridge.record_bench_result); it is imported on first use.
+The repository takes what the pipeline made (compiled, checked, verified policies, bench
+results) from its callers — the CLI and the agent; nothing in dsl/, compiler/ or verifier/
+imports it. `schedc bench --record` calls `schedc.repo.perf.record_bench_result`.
 """
-
-from __future__ import annotations
-
-from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    if name == "record_performance":
-        from schedc.repo.bench_bridge import record_bench_result  # noqa: PLC0415
-
-        return record_bench_result
-    raise AttributeError(f"module 'schedc.repo' has no attribute '{name}'")

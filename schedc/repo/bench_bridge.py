@@ -3,8 +3,9 @@
 `schedc bench --format json` prints one result object (or {"results": [...]}) with the
 workload, metric, unit, direction, the baseline's and the policy's run values and the
 environment of the run; `repo record --from` reads that as it is. `schedc bench --record`
-calls `schedc.repo.record_performance(policy_source, result)`, which files the result under
-the policy in the repository (SCHEDC_REPO) whose source is that file.
+hands each result to `schedc.repo.perf.record_bench_result(policy_source, result)`, which
+files it under the policy in the repository (SCHEDC_REPO) whose source is that file. This
+module only reads results; it imports nothing that writes.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from schedc.repo import layout
 from schedc.repo.entries import load_entries
-from schedc.repo.gitstore import GitStore, RepoError, default_location
+from schedc.repo.gitstore import GitStore, RepoError
 from schedc.repo.machine import machine
-from schedc.settings import EnvironmentProblem
 
 
 def is_bench_result(data: object) -> bool:
@@ -78,7 +77,7 @@ def bench_inputs(data: object, name: str | None = None) -> list[dict[str, Any]] 
     return [record_input(r) for r in results]
 
 
-def _policy_for(store: GitStore, source: str, bench_name: str | None) -> str:
+def policy_for(store: GitStore, source: str, bench_name: str | None) -> str:
     try:
         digest = "sha256:" + hashlib.sha256(Path(source).read_bytes()).hexdigest()
     except OSError:
@@ -95,20 +94,3 @@ def _policy_for(store: GitStore, source: str, bench_name: str | None) -> str:
         f"add it first (schedc repo add {source}), then record again with "
         "schedc repo record NAME --from BENCH.json",
     )
-
-
-def record_bench_result(policy_source: str, result: dict[str, Any]) -> str:
-    """`schedc bench --record`: one result into the repository at SCHEDC_REPO (or the default
-    location). Returns where it went. Problems are EnvironmentProblems, which bench reports."""
-    from schedc.repo.perf import record_performance  # noqa: PLC0415 (perf imports this module)
-
-    try:
-        store = GitStore(default_location())
-        policy = result.get("policy") or {}
-        name = _policy_for(store, policy_source, policy.get("name"))
-        made = record_performance(store, name, [record_input(result)], agent="schedc bench")
-    except RepoError as problem:
-        raise EnvironmentProblem(problem.message, problem.hint or "see docs/repo.md") from problem
-    record = made.records[0]
-    commit = (made.commit or "")[:10]
-    return f"{store.root}/{layout.record_file(name, record.id)} ({commit})"

@@ -28,6 +28,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from schedc.repo import layout
+from schedc.settings import default_repo_location
 
 LOCK_TIMEOUT_S = 300.0
 SYMLINK_MODE = 0o120000
@@ -53,12 +54,8 @@ class RepoError(Exception):
 
 
 def default_location() -> Path:
-    """SCHEDC_REPO, else the XDG data directory."""
-    explicit = os.environ.get("SCHEDC_REPO")
-    if explicit:
-        return Path(explicit).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "schedc" / "policies"
+    """SCHEDC_REPO, else the XDG data directory (settings.default_repo_location)."""
+    return default_repo_location()
 
 
 def resolve_location(option: str | Path | None) -> Path:

@@ -11,12 +11,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from schedc.repo import bounded, layout
-from schedc.repo.bench_bridge import bench_inputs
+from schedc.repo.bench_bridge import bench_inputs, policy_for, record_input
 from schedc.repo.bounded import JSONBoundsError
 from schedc.repo.entries import describe, load_entry
-from schedc.repo.gitstore import Change, GitStore, RepoError
+from schedc.repo.gitstore import Change, GitStore, RepoError, default_location
 from schedc.repo.machine import host_kernel, machine
 from schedc.repo.models import PerformanceRecord, now, to_json_text
+from schedc.settings import EnvironmentProblem
 
 BENCH_FILE_LIMIT = 16 << 20  # a `schedc bench --format json` file with many runs fits
 
@@ -157,3 +158,30 @@ def commit_message(name: str, records: list[PerformanceRecord]) -> str:
     trailers += [f"Schedc-Record: {r.id}" for r in records]
     trailers += sorted({f"Schedc-Workload: {r.workload}" for r in records})
     return f"record {name}: {head}\n\n" + "\n".join(trailers) + "\n"
+
+
+def record_bench_result(policy_source: str, result: dict[str, Any]) -> str:
+    """`schedc bench --record`: one result into the repository at SCHEDC_REPO (or the default
+    location). Returns where it went. Problems are EnvironmentProblems, which bench reports."""
+    try:
+        store = GitStore(default_location())
+        policy = result.get("policy") or {}
+        name = policy_for(store, policy_source, policy.get("name"))
+        made = record_performance(store, name, [record_input(result)], agent="schedc bench")
+    except RepoError as problem:
+        raise EnvironmentProblem(problem.message, problem.hint or "see docs/repo.md") from problem
+    record = made.records[0]
+    commit = (made.commit or "")[:10]
+    return f"{store.root}/{layout.record_file(name, record.id)} ({commit})"
+
+
+def recording_problem(policy_sources: list[str]) -> str | None:
+    """Why `schedc bench --record` could not file results for these policies (a policy that
+    is not in the repository), or None; asked before compiling, so no boot is wasted."""
+    try:
+        store = GitStore(default_location())
+        for source in policy_sources:
+            policy_for(store, source, Path(source).name.split(".")[0])
+    except RepoError as problem:
+        return f"{problem.message}; {problem.hint}" if problem.hint else problem.message
+    return None

@@ -285,7 +285,7 @@ def bpftool_problem(settings: Settings) -> str | None:
     return None
 
 
-def _problems(settings: Settings) -> list[str]:
+def sandbox_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     if not settings.kernel:
         problems.append("no sandbox kernel is configured (SCHEDC_KERNEL is unset)")
@@ -308,7 +308,7 @@ def _problems(settings: Settings) -> list[str]:
 
 def sandbox_problem(settings: Settings) -> str | None:
     """None when the sandbox can be booted; else a one-paragraph reason and how to fix it."""
-    problems = _problems(settings)
+    problems = sandbox_problems(settings)
     if not problems:
         return None
     return f"The sched_ext sandbox cannot be booted: {'; '.join(problems)}. To get one, {REMEDY}."
@@ -401,7 +401,7 @@ def _guest_script(
     return "\n".join([*lines, f"touch {out}/done", ""])
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def output_tail(path: Path, lines: int = 20) -> str:
     text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
     return "\n".join(ln.strip() for ln in text.strip().splitlines()[-lines:]) or "(no output)"
 
@@ -420,7 +420,7 @@ def _announce(outdir: Path, names: list[str], shown: int, say: Callable[[str], N
     return shown
 
 
-def _boot(
+def run_vng(
     cmd: list[str], outdir: Path, names: list[str], timeout_s: float, say: Callable[[str], None]
 ) -> int | None:
     """Runs vng until the guest powers off; vng's exit status, None if it hit the time limit."""
@@ -452,7 +452,7 @@ def _boot(
     return status
 
 
-def _vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
+def vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
     cmd = [str(find_vng()), "-r", str(settings.kernel), "--user", "root"]
     cmd += ["--cpus", str(settings.vm_cpus), "--memory", settings.vm_memory, "--rwdir", str(outdir)]
     if settings.accel == "tcg":
@@ -462,6 +462,20 @@ def _vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
         cmd += ["--disable-kvm", "--qemu-opts=-accel tcg,thread=single"]
     return [*cmd, "--", f"sh {shlex.quote(str(script))}"]
 
+
+
+def boot_guest(
+    settings: Settings,
+    outdir: Path,
+    script: Path,
+    timeout_s: float,
+    progress: Callable[[str], None],
+    names: Sequence[str] = (),
+) -> int | None:
+    """Boots the sandbox kernel with `outdir` as the guest's shared folder and runs `script`
+    (a file in it) as root until the guest powers off. vng's exit status, or None when the
+    time limit stopped it. Callers read results from `outdir`, never from vng's output."""
+    return run_vng(vng_command(settings, outdir, script), outdir, list(names), timeout_s, progress)
 
 def parse_loader_json(obj: str, data: dict[str, object]) -> LoadReport:
     """A LoadReport from one N.json of the guest loader."""
@@ -492,7 +506,7 @@ def _load_report(obj: Path, n: int, outdir: Path) -> LoadReport:
     log_file = outdir / f"{n}.log"
     if not log_file.exists():
         loader = outdir / "loader.log"
-        why = _tail(loader, 5) if loader.exists() else "no output"
+        why = output_tail(loader, 5) if loader.exists() else "no output"
         return LoadReport(str(obj), False, "", [], f"the loader wrote no result: {why}")
     log = log_file.read_text(encoding="utf-8", errors="replace")
     progs = outdir / f"{n}.progs"
@@ -550,7 +564,7 @@ def load_in_sandbox(
     Raises EnvironmentProblem when the sandbox is unavailable or the guest writes no results.
     """
     say = progress or (lambda _message: None)
-    problems = _problems(settings)
+    problems = sandbox_problems(settings)
     if problems:
         raise EnvironmentProblem(
             f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
@@ -579,9 +593,9 @@ def load_in_sandbox(
         # vng's exit status and stdout are unreliable (255 after a good run under TCG): only the
         # files that the guest wrote count.
         names = [Path(obj).name for obj in objects]
-        cmd = _vng_command(settings, outdir, script)
+        cmd = vng_command(settings, outdir, script)
         started = time.monotonic()
-        status = _boot(cmd, outdir, names, timeout_s, say)
+        status = run_vng(cmd, outdir, names, timeout_s, say)
         seconds = time.monotonic() - started
         how = "hit the time limit" if status is None else f"exited with status {status}"
         say(f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s")
@@ -589,12 +603,12 @@ def load_in_sandbox(
         if not (outdir / "done").exists() and not any(results):
             raise EnvironmentProblem(
                 f"the sandbox guest wrote no results (vng {how} after {seconds:.1f} s); "
-                f"the end of vng's output:\n{_tail(outdir / 'vng.out')}",
+                f"the end of vng's output:\n{output_tail(outdir / 'vng.out')}",
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
             )
         return [_report(obj, n, outdir, status, run) for n, obj in enumerate(objects)]
     finally:
-        if os.environ.get("SCHEDC_KEEP_SANDBOX"):
+        if settings.keep_sandbox:
             say(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
         else:
             shutil.rmtree(outdir, ignore_errors=True)

@@ -1,0 +1,10 @@
+"""`schedc bench`: a policy against the kernel's default scheduler under a workload, in the
+sandbox (or on a sched_ext host when asked), with interleaved runs and bootstrap intervals.
+
+    runner.py     plans the runs, boots the guest once, reads every run's outcome
+    workloads.py  the recipes (hackbench, stress-ng, cyclictest, batch, compile) and parsers
+    stats.py      medians, spreads, the bootstrap comparison
+    plot.py       the optional PNG (matplotlib)
+
+Results are data; the command line hands them to the repository when asked (--record).
+"""
