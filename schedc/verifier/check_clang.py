@@ -38,6 +38,10 @@ class ParseError(Exception):
     """libclang could not produce a translation unit at all."""
 
 
+class _SourceRangeList(ctypes.Structure):
+    _fields_ = [("count", ctypes.c_uint), ("ranges", ctypes.POINTER(ci.SourceRange))]
+
+
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL:
     """The libclang C API, with the few functions the Python bindings do not wrap."""
@@ -56,6 +60,11 @@ def _lib() -> ctypes.CDLL:
         "clang_EvalResult_dispose": ([ctypes.c_void_p], None),
         "clang_getCursorBinaryOperatorKind": ([ci.Cursor], ctypes.c_int),
         "clang_getCursorUnaryOperatorKind": ([ci.Cursor], ctypes.c_int),
+        "clang_getSkippedRanges": (
+            [ci.TranslationUnit, ci.File],
+            ctypes.POINTER(_SourceRangeList),
+        ),
+        "clang_disposeSourceRangeList": ([ctypes.POINTER(_SourceRangeList)], None),
     }
     for name, (argtypes, restype) in signatures.items():
         fn = getattr(lib, name)
@@ -89,6 +98,31 @@ def parse(path: Path, args: list[str], text: str | None = None) -> ci.Translatio
         return _index().parse(str(path), args=args, unsaved_files=unsaved)
     except ci.TranslationUnitLoadError as exc:
         raise ParseError(f"libclang could not parse {path}") from exc
+
+
+def skipped_blocks(path: Path, args: list[str], text: str) -> list[tuple[int, int]]:
+    """The (first, last) lines of every block of `path` that the preprocessor skips under
+    these flags (`#ifdef LSP` ... `#endif`), from a preprocessing run with the same include
+    folders and macros as the compile. The bounds are the conditional directives themselves.
+    Raises ParseError when libclang cannot run at all."""
+    options = (
+        ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD
+        | ci.TranslationUnit.PARSE_SKIP_FUNCTION_BODIES
+        | ci.TranslationUnit.PARSE_INCOMPLETE
+    )
+    try:
+        tu = _index().parse(str(path), args=args, unsaved_files=[(str(path), text)], options=options)
+    except ci.TranslationUnitLoadError as exc:
+        raise ParseError(f"libclang could not preprocess {path}") from exc
+    lib = _lib()
+    found = lib.clang_getSkippedRanges(tu, ci.File.from_name(tu, str(path)))
+    try:
+        ranges = found.contents
+        return [
+            (ranges.ranges[i].start.line, ranges.ranges[i].end.line) for i in range(ranges.count)
+        ]
+    finally:
+        lib.clang_disposeSourceRangeList(found)
 
 
 # ---- locations ------------------------------------------------------------------------------

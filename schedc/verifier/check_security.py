@@ -560,6 +560,32 @@ def include_findings(
     return diags
 
 
+# Token findings about directives and words the preprocessor may skip: they count only where
+# clang compiles them (scx's schedulers include headers by a relative path under `#ifdef LSP`,
+# for editors). K044 is about the parser's stack, skipped or not.
+SKIPPABLE = frozenset({"K060", "K061", "K062", "K063", "K064"})
+
+
+def compiled_only(
+    diags: Iterable[Diagnostic], file: str, skipped: Iterable[tuple[int, int]]
+) -> list[Diagnostic]:
+    """The token findings without those inside a block the preprocessor skips. Probes
+    (`__has_include`) are always kept: clang evaluates the `#elif` they stand in even when
+    it reports one skipped block from the `#if` to the `#endif`."""
+    blocks = list(skipped)
+    return [
+        d
+        for d in diags
+        if not (
+            d.code in SKIPPABLE
+            and not d.message.startswith(_PROBES)
+            and d.file == file
+            and d.line is not None
+            and any(first < d.line < last for first, last in blocks)
+        )
+    ]
+
+
 def blocks_parsing(diags: Iterable[Diagnostic]) -> bool:
     """Findings that mean libclang must not see the file: it would read the named files."""
     return any(d.code in ("K044", "K060", "K061", "K062") for d in diags)
