@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -155,11 +155,17 @@ def loc_of(cursor: ci.Cursor) -> Loc:
     return Loc(file, start.line, start.column, end.line, max(1, end_column))
 
 
-def own_top_level(tu: ci.TranslationUnit, path: Path) -> list[ci.Cursor]:
-    """Top-level cursors written in `path` (expansion location), without walking the rest."""
+def own_top_level(
+    tu: ci.TranslationUnit, path: Path, also: Iterable[str] = ()
+) -> list[ci.Cursor]:
+    """Top-level cursors written in `path` or the files `also` names (expansion location),
+    without walking the rest."""
     lib = ci.conf.lib
-    target = ctypes.cast(lib.clang_getFile(tu, str(path)), ctypes.c_void_p).value
-    if target is None:
+    targets = {
+        ctypes.cast(lib.clang_getFile(tu, name), ctypes.c_void_p).value
+        for name in [str(path), *also]
+    } - {None}
+    if not targets:
         return []
     file_out = ctypes.POINTER(ctypes.c_void_p)()
     ref = ctypes.byref(file_out)
@@ -168,9 +174,16 @@ def own_top_level(tu: ci.TranslationUnit, path: Path) -> list[ci.Cursor]:
         lib.clang_getInstantiationLocation(
             lib.clang_getCursorLocation(cursor), ref, None, None, None
         )
-        if ctypes.cast(file_out, ctypes.c_void_p).value == target:
+        if ctypes.cast(file_out, ctypes.c_void_p).value in targets:
             own.append(cursor)
     return own
+
+
+def included_sources(tu: ci.TranslationUnit) -> list[str]:
+    """C files (not headers) the policy pulls in with #include, at any depth: parts of the
+    same program (scx_lavd's main.bpf.c includes util.bpf.c and five more; scx_chaos includes
+    all of scx_p2dq's main.bpf.c, license included)."""
+    return sorted({i.include.name for i in tu.get_includes() if i.include.name.endswith(".c")})
 
 
 # ---- values and attributes ------------------------------------------------------------------

@@ -21,6 +21,7 @@ from schedc.verifier.check_clang import (
     const_int,
     const_str,
     function_body,
+    included_sources,
     is_weak,
     own_top_level,
     referenced_name,
@@ -100,7 +101,8 @@ class PolicyModel:
     def __init__(self, tu: ci.TranslationUnit, path: Path) -> None:
         self.tu = tu
         self.path = path
-        self.top = own_top_level(tu, path)
+        self.sources = [str(path), *included_sources(tu)]
+        self.top = own_top_level(tu, path, self.sources[1:])
         self.functions: dict[str, Function] = {}
         self._collect_functions()
         self.ops = [self._ops_struct(c) for c in self.top if _is_ops_var(c)]
