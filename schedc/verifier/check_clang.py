@@ -288,6 +288,9 @@ class Node:
     guards: frozenset[str] = frozenset()  # functions named in the conditions around it
     depth: int = 0  # conditional constructs around it (if, ?:, loops, switch, && and ||)
     in_condition: bool = False  # inside a condition or a test (!x, x == y, x && y)
+    # (index of a condition node, whether it must hold) for every condition it runs under:
+    # the branches of if, ?:, && and ||, and what follows an `if (c) return ...;`
+    conditions: tuple[tuple[int, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,7 @@ class _Ctx:
     guards: frozenset[str]
     depth: int
     in_condition: bool
+    conditions: tuple[tuple[int, bool], ...] = ()
 
 
 class BodyIndex:
@@ -303,7 +307,7 @@ class BodyIndex:
 
     def __init__(self, body: ci.Cursor) -> None:
         self.nodes: list[Node] = []
-        self._visit(body, _Ctx(-1, frozenset(), 0, False))
+        self._visit(body, _Ctx(-1, frozenset(), 0, False, ()))
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -320,17 +324,26 @@ class BodyIndex:
     def _visit(self, cursor: ci.Cursor, ctx: _Ctx) -> None:
         index = len(self.nodes)
         kind = cursor.kind
-        node = Node(cursor, kind, ctx.parent, 0, ctx.guards, ctx.depth, ctx.in_condition)
+        node = Node(
+            cursor, kind, ctx.parent, 0, ctx.guards, ctx.depth, ctx.in_condition, ctx.conditions
+        )
         self.nodes.append(node)
         children = list(cursor.get_children())
         for position, child in enumerate(children):
             child_index = len(self.nodes)
-            self._visit(child, self._child_ctx(index, kind, cursor, position, len(children), ctx))
+            child_ctx = self._child_ctx(index, kind, cursor, position, len(children), ctx)
+            if position > 0 and self._guards_rest(kind, cursor):
+                holds = position == 1 and not (
+                    kind == CK.BINARY_OPERATOR and binary_op(cursor) == BIN_LOR
+                )
+                child_ctx = _under(child_ctx, index + 1, holds)
+            self._visit(child, child_ctx)
             if position == 0 and self._guards_rest(kind, cursor):
                 ctx = _with_guards(ctx, self._function_refs(index + 1))
             if kind == CK.COMPOUND_STMT and self._returns_early(child_index):
                 # `if (c) return ...;` guards the statements after it: they run when !c
                 ctx = _with_guards(ctx, self._function_refs(child_index + 1))
+                ctx = _under(ctx, child_index + 1, False)
         node.end = len(self.nodes)
 
     @staticmethod
@@ -363,7 +376,7 @@ class BodyIndex:
     def _child_ctx(
         self, index: int, kind: CK, cursor: ci.Cursor, position: int, count: int, ctx: _Ctx
     ) -> _Ctx:
-        base = _Ctx(index, ctx.guards, ctx.depth, ctx.in_condition)
+        base = _Ctx(index, ctx.guards, ctx.depth, ctx.in_condition, ctx.conditions)
         if kind in (CK.IF_STMT, CK.CONDITIONAL_OPERATOR, CK.SWITCH_STMT, CK.WHILE_STMT):
             return _branch(base, is_test=position == 0)
         if kind == CK.DO_STMT:
@@ -373,11 +386,13 @@ class BodyIndex:
         if kind == CK.BINARY_OPERATOR:
             op = binary_op(cursor)
             if op in (BIN_LAND, BIN_LOR):
-                return _Ctx(index, ctx.guards, ctx.depth + (position > 0), True)
+                return _Ctx(
+                    index, ctx.guards, ctx.depth + (position > 0), True, ctx.conditions
+                )
             if op in (BIN_EQ, BIN_NE):
-                return _Ctx(index, ctx.guards, ctx.depth, True)
+                return _Ctx(index, ctx.guards, ctx.depth, True, ctx.conditions)
         if kind == CK.UNARY_OPERATOR and unary_op(cursor) == UN_LNOT:
-            return _Ctx(index, ctx.guards, ctx.depth, True)
+            return _Ctx(index, ctx.guards, ctx.depth, True, ctx.conditions)
         return base
 
     def _function_refs(self, start: int) -> frozenset[str]:
@@ -394,12 +409,18 @@ class BodyIndex:
 
 def _branch(ctx: _Ctx, *, is_test: bool) -> _Ctx:
     if is_test:
-        return _Ctx(ctx.parent, ctx.guards, ctx.depth, True)
-    return _Ctx(ctx.parent, ctx.guards, ctx.depth + 1, False)
+        return _Ctx(ctx.parent, ctx.guards, ctx.depth, True, ctx.conditions)
+    return _Ctx(ctx.parent, ctx.guards, ctx.depth + 1, False, ctx.conditions)
 
 
 def _with_guards(ctx: _Ctx, names: frozenset[str]) -> _Ctx:
-    return _Ctx(ctx.parent, ctx.guards | names, ctx.depth, ctx.in_condition)
+    return _Ctx(ctx.parent, ctx.guards | names, ctx.depth, ctx.in_condition, ctx.conditions)
+
+
+def _under(ctx: _Ctx, condition: int, holds: bool) -> _Ctx:
+    return _Ctx(
+        ctx.parent, ctx.guards, ctx.depth, ctx.in_condition, (*ctx.conditions, (condition, holds))
+    )
 
 
 def function_body(decl: ci.Cursor) -> ci.Cursor | None:

@@ -74,11 +74,16 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
             anchors[key] = anchor
             if kfunc.allowed is Allowed.SLEEPABLE and not ctx.model.sleepable(root):
                 sleeping.setdefault(key, []).append(reached)
-            elif not allows(kfunc.allowed, root.callback):
+            elif not allows(kfunc.allowed, root.callback) and not _cut_off(ctx, root, reached):
                 wrong.setdefault(key, []).append(reached)
     diags = [_context_diag(ctx, anchors[k], found) for k, found in wrong.items()]
     diags += [_sleepable_diag(ctx, anchors[k], found) for k, found in sleeping.items()]
     return diags
+
+
+def _cut_off(ctx: CheckContext, root: Root, reached: Reached) -> bool:
+    fn = ctx.model.functions.get(reached.call.caller)
+    return fn is not None and ctx.model.cut_off(root.function, fn, reached.call.node)
 
 
 def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
