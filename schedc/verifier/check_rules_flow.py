@@ -16,7 +16,15 @@ from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic
 from schedc.verifier.check_base import CheckContext, describe_root
-from schedc.verifier.check_clang import Loc, const_int, loc_of, referenced_name
+from schedc.verifier.check_clang import (
+    UN_LNOT,
+    Loc,
+    const_int,
+    loc_of,
+    referenced_name,
+    strip,
+    unary_op,
+)
 from schedc.verifier.check_kernel import (
     BUILTIN_DSQS,
     CREATE_DSQ,
@@ -373,13 +381,51 @@ def _drained_by(ctx: CheckContext, call: Call) -> list[int]:
 # ---- K071: bpf_printk on hot paths ------------------------------------------------------------
 
 
+def _gated(ctx: CheckContext, reached: Reached) -> bool:
+    """Whether the print runs only when a load-time switch is on: the call, or every call on
+    one step of the path to it, sits under a condition on a `const volatile` global
+    (`if (debug) bpf_printk(...)`, scx's dbg()/trace() macros), which is off unless the loader
+    turns it on."""
+    steps = [(reached.call.caller, [reached.call])]
+    path = reached.path
+    for i in range(len(path) - 1):
+        fn = ctx.model.functions.get(path[i])
+        if fn is not None:
+            steps.append((path[i], [c for c in fn.calls if c.name == path[i + 1]]))
+    for name, calls in steps:
+        fn = ctx.model.functions.get(name)
+        if fn is not None and calls and all(_under_switch(fn, c.node) for c in calls):
+            return True
+    return False
+
+
+def _under_switch(fn: Function, node: int) -> bool:
+    body = fn.body
+    for condition, holds in body.nodes[node].conditions:
+        cond = strip(body.nodes[condition].cursor)
+        negated = cond.kind == CK.UNARY_OPERATOR and unary_op(cond) == UN_LNOT
+        if holds == negated:  # runs when the switch is off: `if (!debug) print`
+            continue
+        for n in body.subtree(condition):
+            ref = n.cursor.referenced if n.kind == CK.DECL_REF_EXPR else None
+            if (
+                ref is not None
+                and ref.kind == CK.VAR_DECL
+                and ref.semantic_parent is not None
+                and ref.semantic_parent.kind == CK.TRANSLATION_UNIT
+                and ref.type.is_const_qualified()
+            ):
+                return True
+    return False
+
+
 def check_hot_printk(ctx: CheckContext) -> list[Diagnostic]:
     diags: dict[Loc, Diagnostic] = {}
     for root in ctx.model.roots:
         if root.callback not in HOT_CALLBACKS:
             continue
         for reached in reached_calls(ctx, root):
-            if reached.call.name not in PRINTK_HELPERS:
+            if reached.call.name not in PRINTK_HELPERS or _gated(ctx, reached):
                 continue
             anchor = ctx.anchor(reached.path, reached.call)
             diags.setdefault(
