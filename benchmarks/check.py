@@ -207,7 +207,9 @@ def in_new_process(path: Path, include: list[Path], cache: Path, btf: str | None
 
 
 # Folders of a corpus that hold libraries, tests and tools rather than schedulers.
-_NOT_SCHEDULERS = ("selftests", "tools", "lib", "scx_arena", "scx_bpf_compat")
+_NOT_SCHEDULERS = (
+    "selftests", "scx_lib_selftests", "tools", "lib", "scx_arena", "scx_bpf_compat"
+)
 _SIBLING_INCLUDE = re.compile(r'^\s*#\s*include\s+"(scx_\w+)/([\w.]+)"', re.M)
 # What scx's and the kernel's builds pass for the BPF target besides the libbpf headers.
 _MULTIARCH = Path("/usr/include/x86_64-linux-gnu")
