@@ -381,6 +381,7 @@ def _unchecked_in(ctx: CheckContext, fn: Function, sources: set[str]) -> list[Di
     if not assigned:
         return _direct_derefs(ctx, body, sources)
     checked: set[int] = set()
+    shared: set[int] = set()  # copied or passed on: a check may happen through the copy
     derefs: dict[int, Node] = {}
     for i, node in enumerate(body.nodes):
         if node.kind != CK.DECL_REF_EXPR or node.cursor.referenced is None:
@@ -390,24 +391,50 @@ def _unchecked_in(ctx: CheckContext, fn: Function, sources: set[str]) -> list[Di
             continue
         if node.in_condition:
             checked.add(var)
-        elif var not in derefs and _dereferenced(body, i):
-            derefs[var] = node
+        elif _dereferenced(body, i):
+            derefs.setdefault(var, node)
+        elif not _assigned_to(body, i):
+            shared.add(var)
     diags = _direct_derefs(ctx, body, sources)
     for var, node in derefs.items():
         if var in checked:
             continue
         name, lookup = assigned[var]
-        diags.append(
-            ctx.diag(
-                "K072",
-                f"'{name}' comes from {lookup}(), which returns NULL when there is no entry, "
-                "and is used without a check: the verifier rejects the program "
-                "(\"invalid mem access 'map_value_or_null'\")",
-                node.cursor,
-                f"check it first: if (!{name}) return ...;",
+        if var in shared:
+            diags.append(
+                ctx.diag(
+                    "K072",
+                    f"'{name}' comes from {lookup}(), which returns NULL when there is no "
+                    "entry, and is used without a check: the verifier rejects the program "
+                    "(\"invalid mem access 'map_value_or_null'\") unless a copy of it is "
+                    "checked",
+                    node.cursor,
+                    f"check it first: if (!{name}) return ...;",
+                )
             )
-        )
+        else:
+            diags.append(
+                ctx.diag(
+                    "K073",
+                    f"'{name}' comes from {lookup}(), which returns NULL when there is no "
+                    "entry, and nothing checks it: the verifier rejects the program "
+                    "(\"invalid mem access 'map_value_or_null'\")",
+                    node.cursor,
+                    f"check it first: if (!{name}) return ...;",
+                )
+            )
     return diags
+
+
+def _assigned_to(body: BodyIndex, index: int) -> bool:
+    """Whether this variable reference is the left side of a plain assignment."""
+    parent = body.nodes[index].parent
+    return (
+        parent >= 0
+        and body.nodes[parent].kind == CK.BINARY_OPERATOR
+        and binary_op(body.nodes[parent].cursor) == BIN_ASSIGN
+        and parent + 1 == index
+    )
 
 
 def _lookup_assignment(
@@ -463,7 +490,7 @@ def _direct_derefs(ctx: CheckContext, body: BodyIndex, sources: set[str]) -> lis
         if lookup:
             diags.append(
                 ctx.diag(
-                    "K072",
+                    "K073",
                     f"the result of {lookup}() is dereferenced directly, but it is NULL when "
                     "there is no entry: the verifier rejects the program",
                     node.cursor,

@@ -246,7 +246,37 @@ def check_dsqs(ctx: CheckContext) -> list[Diagnostic]:
     for use in inserts:
         for code, diag in _insert_findings(ctx, use, created, drained, bool(dispatch)):
             diags.setdefault((_key(use.source), code), diag)
+    for use in _dsq_uses(ctx, DRAIN_KFUNCS, 0, everything):
+        if _is_builtin(use) or (use.value is None and _names_builtin(use.source)):
+            diags.setdefault((_key(use.source), "K033"), _consume_builtin(ctx, use))
     return list(diags.values())
+
+
+def _names_builtin(source: ci.Cursor) -> bool:
+    """scx's headers from v1.0.7 on read SCX_DSQ_GLOBAL from .rodata, so its value is not a
+    constant of the C: the name decides."""
+    return any(t.spelling in _BUILTIN_NAMES for t in source.get_tokens())
+
+
+_BUILTIN_NAMES = frozenset({*BUILTIN_DSQS.values(), "SCX_DSQ_LOCAL_ON"})
+
+
+def _consume_builtin(ctx: CheckContext, use: DsqUse) -> Diagnostic:
+    value = use.value
+    name = BUILTIN_DSQS.get(value or 0) or next(
+        (t.spelling for t in use.source.get_tokens() if t.spelling in _BUILTIN_NAMES),
+        "a built-in DSQ",
+    )
+    shown = f"0x{value:016x}" if value is not None else name
+    return ctx.diag(
+        "K033",
+        f"{use.call.name}() of {name}: only DSQs the scheduler created can be consumed; the "
+        f'kernel reports "invalid DSQ ID {shown}" and ejects the scheduler the first time '
+        "it runs (the verifier accepts it)",
+        use.source,
+        "leave SCX_DSQ_GLOBAL to the kernel, which moves its tasks to a CPU by itself; for a "
+        "queue of your own, scx_bpf_create_dsq() it in ops.init, insert into it and consume it",
+    )
 
 
 def _insert_findings(
