@@ -2,6 +2,8 @@
  * K001/K003 negative: one unit of a scheduler built from several objects that are linked
  * (scx_wd40, scx_layered's timer.bpf.c): maps and helpers for the other units, but no
  * license, no sched_ext_ops and no struct_ops program, so no loader loads it on its own.
+ * (K003_linked_unit_with_license_ok.bpf.c: the same with a license, as scx_rusty's
+ * sdt_alloc.bpf.c has.)
  * expect: clean
  */
 #include "check_test.h"
