@@ -325,8 +325,10 @@ def _truth(cond: ci.Cursor, bindings: dict[str, int]) -> bool | None:
         left, right = (strip(c) for c in children)
         for param, other in ((left, right), (right, left)):
             value = const_int(other)
+            ref = param.referenced if param.kind == CK.DECL_REF_EXPR else None
             if (
-                param.kind == CK.DECL_REF_EXPR
+                ref is not None
+                and ref.kind == CK.PARM_DECL
                 and param.spelling in bindings
                 and value is not None
             ):
