@@ -175,3 +175,26 @@ def test_a_pasting_macro_that_cannot_spell_assembly_keeps_the_headers_assembly(
     )
     policy.write_text('#include "check_test.h"\n#include "arena.h"\n' + built + POLICY_TAIL)
     assert [(d.code, d.line) for d in check_c(policy, toolchain, [INCLUDE])] == [("K063", 7)]
+
+
+def test_compile_scan_judges_only_the_branch_clang_compiles(toolchain, tmp_path: Path):
+    """What `schedc compile` checks before clang: scx's `#ifdef LSP` include of a relative
+    path does not stop the build (the verifier gets the object); the same include in the branch
+    the preprocessor takes does."""
+    from schedc.verifier.checks import scan_c  # noqa: PLC0415
+
+    folder = tmp_path / "scheds" / "rust" / "x" / "src" / "bpf"
+    folder.mkdir(parents=True)
+    policy = folder / "main.bpf.c"
+    text = (
+        "#ifdef LSP\n"
+        '#include "../../../../include/scx/common.bpf.h"\n'
+        "#else\n"
+        '#include "check_test.h"\n'
+        "#endif\n" + POLICY_TAIL
+    )
+    assert scan_c(policy, toolchain, text, [INCLUDE]) == []
+    taken = text.replace("#ifdef LSP", "#ifndef LSP")
+    assert [(d.code, d.line) for d in scan_c(policy, toolchain, taken, [INCLUDE])] == [
+        ("K061", 2)
+    ]
