@@ -2,18 +2,27 @@
 (when SCHEDC_KERNEL_EXAMPLES names them) and a generated 1,000-line C policy.
 
     python benchmarks/check.py [--repeat N] [--btf FILE] [--lines 1000]
+    python benchmarks/check.py --corpus DIR [--target-kernel 6.12] [--errors-only]
 
 cold:  a new process with an empty cache (vmlinux.h is generated from the BTF first)
 first: a new process with a warm cache (imports and loading libclang included)
 warm:  the median of N checks in one process (what an editor, agent or batch run sees)
 
 Target (issue 3): under 0.5 s warm for a 1,000-line policy.
+
+--corpus DIR checks every scheduler source under DIR (a checkout or `git archive` of
+sched-ext/scx, the kernel's tools/sched_ext, a folder of LLM-written schedulers) instead, with
+the include folders their own builds use (see corpus_includes), and prints the findings per
+file, the error and warning counts per rule, and the K071 warning rate (issue 12).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from schedc.compiler.pipeline import check_file  # noqa: E402
 from schedc.compiler.toolchain import load_toolchain  # noqa: E402
-from schedc.diagnostics import render_human  # noqa: E402
+from schedc.diagnostics import Diagnostic, Severity, render_human  # noqa: E402
 from schedc.settings import load_settings  # noqa: E402
 
 KERNEL_SCHEDULERS = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
@@ -197,12 +206,123 @@ def in_new_process(path: Path, include: list[Path], cache: Path, btf: str | None
     return elapsed
 
 
+# Folders of a corpus that hold libraries, tests and tools rather than schedulers.
+_NOT_SCHEDULERS = (
+    "selftests", "scx_lib_selftests", "tools", "lib", "scx_arena", "scx_bpf_compat"
+)
+_SIBLING_INCLUDE = re.compile(r'^\s*#\s*include\s+"(scx_\w+)/([\w.]+)"', re.M)
+# What scx's and the kernel's builds pass for the BPF target besides the libbpf headers.
+_MULTIARCH = Path("/usr/include/x86_64-linux-gnu")
+
+
+_SOURCE_INCLUDE = re.compile(r'^\s*#\s*include\s+"([\w./-]+\.bpf\.c)"', re.M)
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Every *.bpf.c that is a scheduler's source: not in a library or test folder, and not
+    a piece another file #includes beside it (scx_lavd's util.bpf.c and the like)."""
+    found = []
+    for path in sorted(root.rglob("*.bpf.c")):
+        parts = path.relative_to(root).parts[:-1]
+        if any(p in _NOT_SCHEDULERS for p in parts):
+            continue
+        found.append(path)
+    pieces = set()
+    for path in found:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        pieces |= {(path.parent / name).resolve() for name in _SOURCE_INCLUDE.findall(text)}
+    return [p for p in found if p.resolve() not in pieces]
+
+
+def corpus_includes(path: Path, root: Path, shims: Path) -> list[Path]:
+    """The include folders scx's build gives a scheduler: every `include` folder (with its
+    bpf-compat/ and lib/) from the file's folder up to the corpus root, the kernel examples'
+    include/, and for `#include "scx_p2dq/main.bpf.c"` (scx_chaos) a copy of that
+    scheduler's BPF folder under its name, as chaos's build.rs makes one."""
+    dirs: list[Path] = []
+    folder = path.parent
+    while True:
+        for inc in (folder / "include", folder / "scheds" / "include"):
+            for d in (inc, inc / "bpf-compat", inc / "lib"):
+                if d.is_dir() and d not in dirs:
+                    dirs.append(d)
+        if folder == root or folder == folder.parent:
+            break
+        folder = folder.parent
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for name, _file in _SIBLING_INCLUDE.findall(text):
+        source = next(root.rglob(f"{name}/src/bpf"), None)
+        if source is None:
+            continue
+        copy = shims / path.parent.parent.parent.name / name
+        if not copy.is_dir():
+            shutil.copytree(source, copy)
+        if copy.parent not in dirs:
+            dirs.append(copy.parent)
+    if _MULTIARCH.is_dir():
+        dirs.append(_MULTIARCH)
+    return dirs
+
+
+def _short(d: Diagnostic, path: Path) -> str:
+    where = f"@{d.line}" if d.line and d.file and Path(d.file) == path else ""
+    elsewhere = "" if where or not d.file or Path(d.file) == path else f"@{Path(d.file).name}"
+    return f"{d.code}{where}{elsewhere}"
+
+
+def run_corpus(root: Path, settings, target: str, errors_only: bool) -> int:
+    tc = load_toolchain(settings)
+    files = corpus_files(root)
+    errors: collections.Counter[str] = collections.Counter()
+    warnings: collections.Counter[str] = collections.Counter()
+    files_with_error = 0
+    lines_total = 0
+    k071_files = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            include = corpus_includes(path, root, Path(tmp))
+            t = time.perf_counter()
+            result = check_file(
+                path, settings, toolchain=lambda: tc, include_dirs=include, target_kernel=target
+            )
+            elapsed = time.perf_counter() - t
+            lines_total += len(path.read_text(encoding="utf-8", errors="replace").splitlines())
+            errs = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+            warns = [d for d in result.diagnostics if d.severity is Severity.WARNING]
+            errors.update(d.code for d in errs)
+            warnings.update(d.code for d in warns)
+            files_with_error += bool(errs)
+            k071_files += any(d.code == "K071" for d in warns)
+            shown = errs if errors_only else errs + warns
+            summary = " ".join(_short(d, path) for d in shown) or "-"
+            print(f"{str(path.relative_to(root)):60} {len(errs):>3}E {len(warns):>3}W "
+                  f"{elapsed:5.1f}s  {summary}")
+            for d in errs:
+                print(f"    {render_human([d]).splitlines()[0]}")
+    print()
+    print(f"{len(files)} files, {lines_total} lines, target kernel {target}: "
+          f"{sum(errors.values())} errors in {files_with_error} files, "
+          f"{sum(warnings.values())} warnings")
+    for code in sorted(set(errors) | set(warnings)):
+        print(f"  {code}: {errors[code]:>4} errors {warnings[code]:>4} warnings")
+    k071 = warnings["K071"]
+    print(f"K071 rate: {k071} warnings in {k071_files} of {len(files)} files, "
+          f"{1000 * k071 / max(1, lines_total):.2f} per 1,000 lines")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--btf")
     ap.add_argument("--lines", type=int, default=1000)
+    ap.add_argument("--corpus", type=Path, help="check every scheduler under this folder")
+    ap.add_argument("--target-kernel", default="6.12")
+    ap.add_argument("--errors-only", action="store_true", help="list only errors per file")
     args = ap.parse_args()
+    if args.corpus is not None:
+        settings = load_settings(btf=args.btf)
+        return run_corpus(args.corpus.resolve(), settings, args.target_kernel, args.errors_only)
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

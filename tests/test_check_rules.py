@@ -7,7 +7,8 @@ Each file in tests/data/check/ says what it expects in its first comment:
     expect: clean               no findings at all
 
 and the test runs the real libclang on it and compares the exact set. Files under libbpf/ use
-libbpf's own headers (BPF_STRUCT_OPS), as hand-written schedulers do.
+libbpf's own headers (BPF_STRUCT_OPS), as hand-written schedulers do. Files named
+`*.part.bpf.c` are pieces of a scheduler that a case includes, as scx's schedulers do.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ _EXPECT = re.compile(r"expect(?:\[(\d+\.\d+)\])?:\s*([^\n*]*)")
 
 
 def case_files() -> list[Path]:
-    return sorted(DATA.glob("*.bpf.c")) + sorted((DATA / "libbpf").glob("*.bpf.c"))
+    """Every case; `*.part.bpf.c` files are pieces other cases #include, not cases."""
+    found = sorted(DATA.glob("*.bpf.c")) + sorted((DATA / "libbpf").glob("*.bpf.c"))
+    return [p for p in found if not p.name.endswith(".part.bpf.c")]
 
 
 def expectations(path: Path) -> dict[str, set[tuple[str, int | None]]]:

@@ -152,3 +152,49 @@ def test_assembly_from_a_headers_macro_is_the_headers_but_a_pasted_one_is_the_po
                       .replace("}}", "}") + POLICY_TAIL)
     assert [(d.code, d.line) for d in check_c(policy, toolchain, [INCLUDE])
             if d.code == "K063"] == [("K063", 7)]
+
+
+def test_a_pasting_macro_that_cannot_spell_assembly_keeps_the_headers_assembly(
+    toolchain, tmp_path: Path
+):
+    """scx_sdt's DEFINE_SDT_STAT pastes `stat_inc_##metric` around scx's cast_kern(), whose
+    assembly is the header's: no `##` chain starting with `stat_inc_` can spell `asm`. A chain
+    of parameters (`a##b`) or of pieces of the word (`__as##x`) still can."""
+    (tmp_path / "arena.h").write_text('#define CAST(x) asm volatile("" : "+r"(x))\n')
+    policy = tmp_path / "p.bpf.c"
+    stat = (
+        "#define STAT(metric) \\\n"
+        "static __attribute__((unused)) void stat_inc_##metric(int x) { CAST(x); } \\\n"
+        "int stat_##metric;\n"
+        "STAT(enqueue);\n"
+    )
+    policy.write_text('#include "check_test.h"\n#include "arena.h"\n' + stat + POLICY_TAIL)
+    assert [d.code for d in check_c(policy, toolchain, [INCLUDE])] == []
+    built = stat.replace("stat_inc_##metric", "J(stat_inc_, metric)").replace(
+        "#define STAT", "#define J(a, b) a##b\n#define STAT"
+    )
+    policy.write_text('#include "check_test.h"\n#include "arena.h"\n' + built + POLICY_TAIL)
+    assert [(d.code, d.line) for d in check_c(policy, toolchain, [INCLUDE])] == [("K063", 7)]
+
+
+def test_compile_scan_judges_only_the_branch_clang_compiles(toolchain, tmp_path: Path):
+    """What `schedc compile` checks before clang: scx's `#ifdef LSP` include of a relative
+    path does not stop the build (the verifier gets the object); the same include in the branch
+    the preprocessor takes does."""
+    from schedc.verifier.checks import scan_c  # noqa: PLC0415
+
+    folder = tmp_path / "scheds" / "rust" / "x" / "src" / "bpf"
+    folder.mkdir(parents=True)
+    policy = folder / "main.bpf.c"
+    text = (
+        "#ifdef LSP\n"
+        '#include "../../../../include/scx/common.bpf.h"\n'
+        "#else\n"
+        '#include "check_test.h"\n'
+        "#endif\n" + POLICY_TAIL
+    )
+    assert scan_c(policy, toolchain, text, [INCLUDE]) == []
+    taken = text.replace("#ifdef LSP", "#ifndef LSP")
+    assert [(d.code, d.line) for d in scan_c(policy, toolchain, taken, [INCLUDE])] == [
+        ("K061", 2)
+    ]

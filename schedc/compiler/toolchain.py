@@ -168,11 +168,12 @@ def load_toolchain(settings: Settings) -> Toolchain:
 
 def beside(source: Path) -> list[Path]:
     """The headers next to a policy, which it may include by name: `*.h` files of its folder
-    that are (or link to) files in that same folder. Nothing else of the folder is visible."""
+    that are (or link to) files in that same folder, and the `*.bpf.c` sources there (scx_lavd's
+    main.bpf.c includes util.bpf.c). Nothing else of the folder is visible."""
     folder = Path(os.path.abspath(source)).parent
     real_folder = os.path.realpath(folder)
     try:
-        names = sorted(p for p in folder.iterdir() if p.name.endswith(".h"))
+        names = sorted(p for p in folder.iterdir() if p.name.endswith((".h", ".bpf.c")))
     except OSError:
         return []
     return [
@@ -325,8 +326,9 @@ def _compile_into(
 
 _NOT_FOUND = re.compile(r"'([^']+)' file not found")
 HIDDEN_HINT = (
-    "clang runs in a sandbox that shows it only the *.h files beside the policy and the -I "
-    "folders (not links out of them): name the file *.h or pass its folder with -I DIR"
+    "clang runs in a sandbox that shows it only the *.h and *.bpf.c files beside the policy "
+    "and the -I folders (not links out of them): name the file *.h or pass its folder with "
+    "-I DIR"
 )
 
 

@@ -53,6 +53,7 @@ RULES: dict[str, Rule] = {
         Rule("K030", _E, "dsq-not-created", "a custom DSQ is inserted into but never created"),
         Rule("K031", _E, "dsq-not-consumed", "a custom DSQ is inserted into but never consumed"),
         Rule("K032", _E, "dsq-vtime-builtin", "vtime insertion into a built-in DSQ"),
+        Rule("K033", _E, "dsq-consume-builtin", "consuming a built-in DSQ (SCX_DSQ_GLOBAL)"),
         Rule("K040", _E, "loop-unbounded", "a loop the verifier cannot bound"),
         Rule("K041", _E, "floating-point", "floating point in a BPF program"),
         Rule("K042", _E, "stack-size", "more than 512 bytes of stack"),
@@ -70,6 +71,12 @@ RULES: dict[str, Rule] = {
         ),
         Rule("K071", _W, "printk-hot-path", "bpf_printk in a hot callback"),
         Rule("K072", _W, "unchecked-lookup", "a map or storage lookup used without a NULL check"),
+        Rule(
+            "K073",
+            _E,
+            "null-deref-certain",
+            "a map or storage lookup dereferenced with no NULL check anywhere",
+        ),
     ]
 }
 

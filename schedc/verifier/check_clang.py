@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +38,10 @@ class ParseError(Exception):
     """libclang could not produce a translation unit at all."""
 
 
+class _SourceRangeList(ctypes.Structure):
+    _fields_ = [("count", ctypes.c_uint), ("ranges", ctypes.POINTER(ci.SourceRange))]
+
+
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL:
     """The libclang C API, with the few functions the Python bindings do not wrap."""
@@ -56,6 +60,11 @@ def _lib() -> ctypes.CDLL:
         "clang_EvalResult_dispose": ([ctypes.c_void_p], None),
         "clang_getCursorBinaryOperatorKind": ([ci.Cursor], ctypes.c_int),
         "clang_getCursorUnaryOperatorKind": ([ci.Cursor], ctypes.c_int),
+        "clang_getSkippedRanges": (
+            [ci.TranslationUnit, ci.File],
+            ctypes.POINTER(_SourceRangeList),
+        ),
+        "clang_disposeSourceRangeList": ([ctypes.POINTER(_SourceRangeList)], None),
     }
     for name, (argtypes, restype) in signatures.items():
         fn = getattr(lib, name)
@@ -91,6 +100,31 @@ def parse(path: Path, args: list[str], text: str | None = None) -> ci.Translatio
         raise ParseError(f"libclang could not parse {path}") from exc
 
 
+def skipped_blocks(path: Path, args: list[str], text: str) -> list[tuple[int, int]]:
+    """The (first, last) lines of every block of `path` that the preprocessor skips under
+    these flags (`#ifdef LSP` ... `#endif`), from a preprocessing run with the same include
+    folders and macros as the compile. The bounds are the conditional directives themselves.
+    Raises ParseError when libclang cannot run at all."""
+    options = (
+        ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD
+        | ci.TranslationUnit.PARSE_SKIP_FUNCTION_BODIES
+        | ci.TranslationUnit.PARSE_INCOMPLETE
+    )
+    try:
+        tu = _index().parse(str(path), args=args, unsaved_files=[(str(path), text)], options=options)
+    except ci.TranslationUnitLoadError as exc:
+        raise ParseError(f"libclang could not preprocess {path}") from exc
+    lib = _lib()
+    found = lib.clang_getSkippedRanges(tu, ci.File.from_name(tu, str(path)))
+    try:
+        ranges = found.contents
+        return [
+            (ranges.ranges[i].start.line, ranges.ranges[i].end.line) for i in range(ranges.count)
+        ]
+    finally:
+        lib.clang_disposeSourceRangeList(found)
+
+
 # ---- locations ------------------------------------------------------------------------------
 
 
@@ -121,11 +155,17 @@ def loc_of(cursor: ci.Cursor) -> Loc:
     return Loc(file, start.line, start.column, end.line, max(1, end_column))
 
 
-def own_top_level(tu: ci.TranslationUnit, path: Path) -> list[ci.Cursor]:
-    """Top-level cursors written in `path` (expansion location), without walking the rest."""
+def own_top_level(
+    tu: ci.TranslationUnit, path: Path, also: Iterable[str] = ()
+) -> list[ci.Cursor]:
+    """Top-level cursors written in `path` or the files `also` names (expansion location),
+    without walking the rest."""
     lib = ci.conf.lib
-    target = ctypes.cast(lib.clang_getFile(tu, str(path)), ctypes.c_void_p).value
-    if target is None:
+    targets = {
+        ctypes.cast(lib.clang_getFile(tu, name), ctypes.c_void_p).value
+        for name in [str(path), *also]
+    } - {None}
+    if not targets:
         return []
     file_out = ctypes.POINTER(ctypes.c_void_p)()
     ref = ctypes.byref(file_out)
@@ -134,9 +174,16 @@ def own_top_level(tu: ci.TranslationUnit, path: Path) -> list[ci.Cursor]:
         lib.clang_getInstantiationLocation(
             lib.clang_getCursorLocation(cursor), ref, None, None, None
         )
-        if ctypes.cast(file_out, ctypes.c_void_p).value == target:
+        if ctypes.cast(file_out, ctypes.c_void_p).value in targets:
             own.append(cursor)
     return own
+
+
+def included_sources(tu: ci.TranslationUnit) -> list[str]:
+    """C files (not headers) the policy pulls in with #include, at any depth: parts of the
+    same program (scx_lavd's main.bpf.c includes util.bpf.c and five more; scx_chaos includes
+    all of scx_p2dq's main.bpf.c, license included)."""
+    return sorted({i.include.name for i in tu.get_includes() if i.include.name.endswith(".c")})
 
 
 # ---- values and attributes ------------------------------------------------------------------
@@ -241,6 +288,9 @@ class Node:
     guards: frozenset[str] = frozenset()  # functions named in the conditions around it
     depth: int = 0  # conditional constructs around it (if, ?:, loops, switch, && and ||)
     in_condition: bool = False  # inside a condition or a test (!x, x == y, x && y)
+    # (index of a condition node, whether it must hold) for every condition it runs under:
+    # the branches of if, ?:, && and ||, and what follows an `if (c) return ...;`
+    conditions: tuple[tuple[int, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,6 +299,7 @@ class _Ctx:
     guards: frozenset[str]
     depth: int
     in_condition: bool
+    conditions: tuple[tuple[int, bool], ...] = ()
 
 
 class BodyIndex:
@@ -256,7 +307,7 @@ class BodyIndex:
 
     def __init__(self, body: ci.Cursor) -> None:
         self.nodes: list[Node] = []
-        self._visit(body, _Ctx(-1, frozenset(), 0, False))
+        self._visit(body, _Ctx(-1, frozenset(), 0, False, ()))
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -273,17 +324,26 @@ class BodyIndex:
     def _visit(self, cursor: ci.Cursor, ctx: _Ctx) -> None:
         index = len(self.nodes)
         kind = cursor.kind
-        node = Node(cursor, kind, ctx.parent, 0, ctx.guards, ctx.depth, ctx.in_condition)
+        node = Node(
+            cursor, kind, ctx.parent, 0, ctx.guards, ctx.depth, ctx.in_condition, ctx.conditions
+        )
         self.nodes.append(node)
         children = list(cursor.get_children())
         for position, child in enumerate(children):
             child_index = len(self.nodes)
-            self._visit(child, self._child_ctx(index, kind, cursor, position, len(children), ctx))
+            child_ctx = self._child_ctx(index, kind, cursor, position, len(children), ctx)
+            if position > 0 and self._guards_rest(kind, cursor):
+                holds = position == 1 and not (
+                    kind == CK.BINARY_OPERATOR and binary_op(cursor) == BIN_LOR
+                )
+                child_ctx = _under(child_ctx, index + 1, holds)
+            self._visit(child, child_ctx)
             if position == 0 and self._guards_rest(kind, cursor):
                 ctx = _with_guards(ctx, self._function_refs(index + 1))
             if kind == CK.COMPOUND_STMT and self._returns_early(child_index):
                 # `if (c) return ...;` guards the statements after it: they run when !c
                 ctx = _with_guards(ctx, self._function_refs(child_index + 1))
+                ctx = _under(ctx, child_index + 1, False)
         node.end = len(self.nodes)
 
     @staticmethod
@@ -316,7 +376,7 @@ class BodyIndex:
     def _child_ctx(
         self, index: int, kind: CK, cursor: ci.Cursor, position: int, count: int, ctx: _Ctx
     ) -> _Ctx:
-        base = _Ctx(index, ctx.guards, ctx.depth, ctx.in_condition)
+        base = _Ctx(index, ctx.guards, ctx.depth, ctx.in_condition, ctx.conditions)
         if kind in (CK.IF_STMT, CK.CONDITIONAL_OPERATOR, CK.SWITCH_STMT, CK.WHILE_STMT):
             return _branch(base, is_test=position == 0)
         if kind == CK.DO_STMT:
@@ -326,11 +386,13 @@ class BodyIndex:
         if kind == CK.BINARY_OPERATOR:
             op = binary_op(cursor)
             if op in (BIN_LAND, BIN_LOR):
-                return _Ctx(index, ctx.guards, ctx.depth + (position > 0), True)
+                return _Ctx(
+                    index, ctx.guards, ctx.depth + (position > 0), True, ctx.conditions
+                )
             if op in (BIN_EQ, BIN_NE):
-                return _Ctx(index, ctx.guards, ctx.depth, True)
+                return _Ctx(index, ctx.guards, ctx.depth, True, ctx.conditions)
         if kind == CK.UNARY_OPERATOR and unary_op(cursor) == UN_LNOT:
-            return _Ctx(index, ctx.guards, ctx.depth, True)
+            return _Ctx(index, ctx.guards, ctx.depth, True, ctx.conditions)
         return base
 
     def _function_refs(self, start: int) -> frozenset[str]:
@@ -347,12 +409,18 @@ class BodyIndex:
 
 def _branch(ctx: _Ctx, *, is_test: bool) -> _Ctx:
     if is_test:
-        return _Ctx(ctx.parent, ctx.guards, ctx.depth, True)
-    return _Ctx(ctx.parent, ctx.guards, ctx.depth + 1, False)
+        return _Ctx(ctx.parent, ctx.guards, ctx.depth, True, ctx.conditions)
+    return _Ctx(ctx.parent, ctx.guards, ctx.depth + 1, False, ctx.conditions)
 
 
 def _with_guards(ctx: _Ctx, names: frozenset[str]) -> _Ctx:
-    return _Ctx(ctx.parent, ctx.guards | names, ctx.depth, ctx.in_condition)
+    return _Ctx(ctx.parent, ctx.guards | names, ctx.depth, ctx.in_condition, ctx.conditions)
+
+
+def _under(ctx: _Ctx, condition: int, holds: bool) -> _Ctx:
+    return _Ctx(
+        ctx.parent, ctx.guards, ctx.depth, ctx.in_condition, (*ctx.conditions, (condition, holds))
+    )
 
 
 def function_body(decl: ci.Cursor) -> ci.Cursor | None:

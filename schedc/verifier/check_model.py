@@ -16,16 +16,22 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.verifier.check_clang import (
+    BIN_EQ,
+    BIN_NE,
+    UN_LNOT,
     BodyIndex,
     Node,
+    binary_op,
     const_int,
     const_str,
     function_body,
+    included_sources,
     is_weak,
     own_top_level,
     referenced_name,
     section_of,
     strip,
+    unary_op,
 )
 from schedc.verifier.check_kernel import TIMER_ROOT, TIMER_SET_CALLBACK, essential_name
 
@@ -100,7 +106,8 @@ class PolicyModel:
     def __init__(self, tu: ci.TranslationUnit, path: Path) -> None:
         self.tu = tu
         self.path = path
-        self.top = own_top_level(tu, path)
+        self.sources = [str(path), *included_sources(tu)]
+        self.top = own_top_level(tu, path, self.sources[1:])
         self.functions: dict[str, Function] = {}
         self._collect_functions()
         self.ops = [self._ops_struct(c) for c in self.top if _is_ops_var(c)]
@@ -193,6 +200,34 @@ class PolicyModel:
         self._reach_cache[start] = paths
         return paths
 
+    def cut_off(self, start: str, fn: Function, node: int) -> bool:
+        """Whether node `node` of `fn` never runs when `start` runs because every call of
+        `fn` from the functions `start` reaches passes a constant argument that fails a
+        condition around the node: scx_cosmos's `pick_idle_cpu(..., true)` from ops.enqueue
+        returns at `if (from_enqueue) return -EBUSY;` before scx_bpf_select_cpu_dfl()."""
+        conditions = fn.body.nodes[node].conditions
+        if fn.name == start or not conditions:
+            return False
+        sites = [
+            call
+            for name in self.reach(start)
+            for call in getattr(self.functions.get(name), "calls", [])
+            if call.name == fn.name
+        ]
+        if not sites:
+            return False
+        for call in sites:
+            bindings = {}
+            for param, arg in zip(fn.params, call.args, strict=False):
+                value = const_int(arg)
+                if value is not None:
+                    bindings[param] = value
+            if not any(
+                _truth(fn.body.nodes[c].cursor, bindings) is (not holds) for c, holds in conditions
+            ):
+                return False
+        return True
+
     # ---- entry points ---------------------------------------------------------------------
 
     @cached_property
@@ -268,6 +303,37 @@ def _definition(decl: ci.Cursor | None) -> ci.Cursor | None:
         return None
     definition = decl.get_definition()
     return definition if definition is not None and function_body(definition) else None
+
+
+def _truth(cond: ci.Cursor, bindings: dict[str, int]) -> bool | None:
+    """The value of a condition on parameters bound to constants (`p`, `!p`, `p == 1`), or
+    None when it depends on anything else."""
+    inner = strip(cond)
+    if inner.kind == CK.DECL_REF_EXPR:
+        ref = inner.referenced
+        if ref is not None and ref.kind == CK.PARM_DECL and inner.spelling in bindings:
+            return bindings[inner.spelling] != 0
+        return None
+    children = list(inner.get_children())
+    if inner.kind == CK.UNARY_OPERATOR and len(children) == 1 and unary_op(inner) == UN_LNOT:
+        value = _truth(children[0], bindings)
+        return None if value is None else not value
+    if inner.kind == CK.BINARY_OPERATOR and len(children) == 2:
+        op = binary_op(inner)
+        if op not in (BIN_EQ, BIN_NE):
+            return None
+        left, right = (strip(c) for c in children)
+        for param, other in ((left, right), (right, left)):
+            value = const_int(other)
+            ref = param.referenced if param.kind == CK.DECL_REF_EXPR else None
+            if (
+                ref is not None
+                and ref.kind == CK.PARM_DECL
+                and param.spelling in bindings
+                and value is not None
+            ):
+                return (bindings[param.spelling] == value) is (op == BIN_EQ)
+    return None
 
 
 def _call(node: Node, index: int, caller: str) -> Call:

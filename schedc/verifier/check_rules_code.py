@@ -79,7 +79,7 @@ def _bounded(fn: Function, index: int) -> bool:
     tests = _loop_tests(body, index)
     if body.nodes[index].kind != CK.FOR_STMT and tests and const_int(tests[0].cursor) == 0:
         return True  # do { ... } while (0): runs once
-    return any(_constant_comparison(n) for n in tests)
+    return any(_constant_comparison(n, body) for n in tests)
 
 
 def _is_iterator_step(node: Node) -> bool:
@@ -102,32 +102,67 @@ def _loop_tests(body: BodyIndex, index: int) -> list[Node]:
     return [n for t in tests for n in body.subtree(t)]
 
 
-def _constant_comparison(node: Node) -> bool:
+def _constant_comparison(node: Node, body: BodyIndex) -> bool:
     if node.kind != CK.BINARY_OPERATOR or binary_op(node.cursor) not in COMPARISONS:
         return False
     sides = list(node.cursor.get_children())
     if len(sides) != 2:
         return False
-    return any(_known_at_load(side) for side in sides) and not all(
+    return any(_known_at_load(side, body) for side in sides) and not all(
         side.type.get_canonical().kind == TypeKind.POINTER for side in sides
     )
 
 
-def _known_at_load(expr: ci.Cursor) -> bool:
+_CHANGES = frozenset({1, 2, 3, 4, UN_ADDR_OF})  # CXUnaryOperatorKind: ++, --, &
+_MAX_LOCAL_DEPTH = 4
+
+
+def _known_at_load(expr: ci.Cursor, body: BodyIndex | None = None, depth: int = 0) -> bool:
     """A constant, or a `const volatile` global: .rodata is frozen before the verifier runs, so
-    it knows the value a loader wrote there."""
+    it knows the value a loader wrote there. Or a local that is only ever set to such values
+    (mitosis: `int n = nr_possible_cpus; if (n > MAX_CPUS) n = MAX_CPUS;`)."""
     if const_int(expr) is not None:
         return True
     inner = strip(expr)
     if inner.kind != CK.DECL_REF_EXPR or inner.referenced is None:
         return False
     ref = inner.referenced
-    return (
-        ref.kind == CK.VAR_DECL
-        and ref.semantic_parent is not None
-        and ref.semantic_parent.kind == CK.TRANSLATION_UNIT
-        and ref.type.is_const_qualified()
+    if ref.kind != CK.VAR_DECL or ref.semantic_parent is None:
+        return False
+    if ref.semantic_parent.kind == CK.TRANSLATION_UNIT:
+        return ref.type.is_const_qualified()
+    if body is None or depth >= _MAX_LOCAL_DEPTH:
+        return False
+    values = _local_values(ref, body)
+    return values is not None and bool(values) and all(
+        _known_at_load(v, body, depth + 1) for v in values
     )
+
+
+def _local_values(var: ci.Cursor, body: BodyIndex) -> list[ci.Cursor] | None:
+    """Every value a local variable is given in the function (its initializer and plain
+    assignments), or None when it is changed any other way (++, +=, its address taken)."""
+    values: list[ci.Cursor] = []
+    for node in body.nodes:
+        if node.kind == CK.VAR_DECL and node.cursor == var:
+            values += [c for c in node.cursor.get_children() if c.kind != CK.TYPE_REF][-1:]
+            continue
+        if node.kind != CK.DECL_REF_EXPR or node.cursor.referenced != var:
+            continue
+        parent = body.nodes[node.parent] if node.parent >= 0 else None
+        if parent is None:
+            continue
+        if parent.kind == CK.UNARY_OPERATOR and unary_op(parent.cursor) in _CHANGES:
+            return None
+        if parent.kind == CK.COMPOUND_ASSIGNMENT_OPERATOR and body.nodes[node.parent + 1] is node:
+            return None
+        if (
+            parent.kind == CK.BINARY_OPERATOR
+            and binary_op(parent.cursor) == BIN_ASSIGN
+            and body.nodes[node.parent + 1] is node
+        ):
+            values.append(list(parent.cursor.get_children())[1])
+    return values
 
 
 # ---- K041: floating point ----------------------------------------------------------------------
@@ -346,6 +381,7 @@ def _unchecked_in(ctx: CheckContext, fn: Function, sources: set[str]) -> list[Di
     if not assigned:
         return _direct_derefs(ctx, body, sources)
     checked: set[int] = set()
+    shared: set[int] = set()  # copied or passed on: a check may happen through the copy
     derefs: dict[int, Node] = {}
     for i, node in enumerate(body.nodes):
         if node.kind != CK.DECL_REF_EXPR or node.cursor.referenced is None:
@@ -355,24 +391,50 @@ def _unchecked_in(ctx: CheckContext, fn: Function, sources: set[str]) -> list[Di
             continue
         if node.in_condition:
             checked.add(var)
-        elif var not in derefs and _dereferenced(body, i):
-            derefs[var] = node
+        elif _dereferenced(body, i):
+            derefs.setdefault(var, node)
+        elif not _assigned_to(body, i):
+            shared.add(var)
     diags = _direct_derefs(ctx, body, sources)
     for var, node in derefs.items():
         if var in checked:
             continue
         name, lookup = assigned[var]
-        diags.append(
-            ctx.diag(
-                "K072",
-                f"'{name}' comes from {lookup}(), which returns NULL when there is no entry, "
-                "and is used without a check: the verifier rejects the program "
-                "(\"invalid mem access 'map_value_or_null'\")",
-                node.cursor,
-                f"check it first: if (!{name}) return ...;",
+        if var in shared:
+            diags.append(
+                ctx.diag(
+                    "K072",
+                    f"'{name}' comes from {lookup}(), which returns NULL when there is no "
+                    "entry, and is used without a check: the verifier rejects the program "
+                    "(\"invalid mem access 'map_value_or_null'\") unless a copy of it is "
+                    "checked",
+                    node.cursor,
+                    f"check it first: if (!{name}) return ...;",
+                )
             )
-        )
+        else:
+            diags.append(
+                ctx.diag(
+                    "K073",
+                    f"'{name}' comes from {lookup}(), which returns NULL when there is no "
+                    "entry, and nothing checks it: the verifier rejects the program "
+                    "(\"invalid mem access 'map_value_or_null'\")",
+                    node.cursor,
+                    f"check it first: if (!{name}) return ...;",
+                )
+            )
     return diags
+
+
+def _assigned_to(body: BodyIndex, index: int) -> bool:
+    """Whether this variable reference is the left side of a plain assignment."""
+    parent = body.nodes[index].parent
+    return (
+        parent >= 0
+        and body.nodes[parent].kind == CK.BINARY_OPERATOR
+        and binary_op(body.nodes[parent].cursor) == BIN_ASSIGN
+        and parent + 1 == index
+    )
 
 
 def _lookup_assignment(
@@ -428,7 +490,7 @@ def _direct_derefs(ctx: CheckContext, body: BodyIndex, sources: set[str]) -> lis
         if lookup:
             diags.append(
                 ctx.diag(
-                    "K072",
+                    "K073",
                     f"the result of {lookup}() is dereferenced directly, but it is NULL when "
                     "there is no entry: the verifier rejects the program",
                     node.cursor,

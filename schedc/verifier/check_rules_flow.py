@@ -16,7 +16,15 @@ from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic
 from schedc.verifier.check_base import CheckContext, describe_root
-from schedc.verifier.check_clang import Loc, const_int, loc_of, referenced_name
+from schedc.verifier.check_clang import (
+    UN_LNOT,
+    Loc,
+    const_int,
+    loc_of,
+    referenced_name,
+    strip,
+    unary_op,
+)
 from schedc.verifier.check_kernel import (
     BUILTIN_DSQS,
     CREATE_DSQ,
@@ -74,11 +82,16 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
             anchors[key] = anchor
             if kfunc.allowed is Allowed.SLEEPABLE and not ctx.model.sleepable(root):
                 sleeping.setdefault(key, []).append(reached)
-            elif not allows(kfunc.allowed, root.callback):
+            elif not allows(kfunc.allowed, root.callback) and not _cut_off(ctx, root, reached):
                 wrong.setdefault(key, []).append(reached)
     diags = [_context_diag(ctx, anchors[k], found) for k, found in wrong.items()]
     diags += [_sleepable_diag(ctx, anchors[k], found) for k, found in sleeping.items()]
     return diags
+
+
+def _cut_off(ctx: CheckContext, root: Root, reached: Reached) -> bool:
+    fn = ctx.model.functions.get(reached.call.caller)
+    return fn is not None and ctx.model.cut_off(root.function, fn, reached.call.node)
 
 
 def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
@@ -233,7 +246,37 @@ def check_dsqs(ctx: CheckContext) -> list[Diagnostic]:
     for use in inserts:
         for code, diag in _insert_findings(ctx, use, created, drained, bool(dispatch)):
             diags.setdefault((_key(use.source), code), diag)
+    for use in _dsq_uses(ctx, DRAIN_KFUNCS, 0, everything):
+        if _is_builtin(use) or (use.value is None and _names_builtin(use.source)):
+            diags.setdefault((_key(use.source), "K033"), _consume_builtin(ctx, use))
     return list(diags.values())
+
+
+def _names_builtin(source: ci.Cursor) -> bool:
+    """scx's headers from v1.0.7 on read SCX_DSQ_GLOBAL from .rodata, so its value is not a
+    constant of the C: the name decides."""
+    return any(t.spelling in _BUILTIN_NAMES for t in source.get_tokens())
+
+
+_BUILTIN_NAMES = frozenset({*BUILTIN_DSQS.values(), "SCX_DSQ_LOCAL_ON"})
+
+
+def _consume_builtin(ctx: CheckContext, use: DsqUse) -> Diagnostic:
+    value = use.value
+    name = BUILTIN_DSQS.get(value or 0) or next(
+        (t.spelling for t in use.source.get_tokens() if t.spelling in _BUILTIN_NAMES),
+        "a built-in DSQ",
+    )
+    shown = f"0x{value:016x}" if value is not None else name
+    return ctx.diag(
+        "K033",
+        f"{use.call.name}() of {name}: only DSQs the scheduler created can be consumed; the "
+        f'kernel reports "invalid DSQ ID {shown}" and ejects the scheduler the first time '
+        "it runs (the verifier accepts it)",
+        use.source,
+        "leave SCX_DSQ_GLOBAL to the kernel, which moves its tasks to a CPU by itself; for a "
+        "queue of your own, scx_bpf_create_dsq() it in ops.init, insert into it and consume it",
+    )
 
 
 def _insert_findings(
@@ -368,13 +411,51 @@ def _drained_by(ctx: CheckContext, call: Call) -> list[int]:
 # ---- K071: bpf_printk on hot paths ------------------------------------------------------------
 
 
+def _gated(ctx: CheckContext, reached: Reached) -> bool:
+    """Whether the print runs only when a load-time switch is on: the call, or every call on
+    one step of the path to it, sits under a condition on a `const volatile` global
+    (`if (debug) bpf_printk(...)`, scx's dbg()/trace() macros), which is off unless the loader
+    turns it on."""
+    steps = [(reached.call.caller, [reached.call])]
+    path = reached.path
+    for i in range(len(path) - 1):
+        fn = ctx.model.functions.get(path[i])
+        if fn is not None:
+            steps.append((path[i], [c for c in fn.calls if c.name == path[i + 1]]))
+    for name, calls in steps:
+        fn = ctx.model.functions.get(name)
+        if fn is not None and calls and all(_under_switch(fn, c.node) for c in calls):
+            return True
+    return False
+
+
+def _under_switch(fn: Function, node: int) -> bool:
+    body = fn.body
+    for condition, holds in body.nodes[node].conditions:
+        cond = strip(body.nodes[condition].cursor)
+        negated = cond.kind == CK.UNARY_OPERATOR and unary_op(cond) == UN_LNOT
+        if holds == negated:  # runs when the switch is off: `if (!debug) print`
+            continue
+        for n in body.subtree(condition):
+            ref = n.cursor.referenced if n.kind == CK.DECL_REF_EXPR else None
+            if (
+                ref is not None
+                and ref.kind == CK.VAR_DECL
+                and ref.semantic_parent is not None
+                and ref.semantic_parent.kind == CK.TRANSLATION_UNIT
+                and ref.type.is_const_qualified()
+            ):
+                return True
+    return False
+
+
 def check_hot_printk(ctx: CheckContext) -> list[Diagnostic]:
     diags: dict[Loc, Diagnostic] = {}
     for root in ctx.model.roots:
         if root.callback not in HOT_CALLBACKS:
             continue
         for reached in reached_calls(ctx, root):
-            if reached.call.name not in PRINTK_HELPERS:
+            if reached.call.name not in PRINTK_HELPERS or _gated(ctx, reached):
                 continue
             anchor = ctx.anchor(reached.path, reached.call)
             diags.setdefault(

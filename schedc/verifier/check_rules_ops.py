@@ -40,8 +40,27 @@ _U64_POINTEE_KINDS = (TypeKind.ULONGLONG, TypeKind.LONGLONG, TypeKind.ULONG, Typ
 # ---- license ------------------------------------------------------------------------------
 
 
+def _licenses(ctx: CheckContext) -> list[ci.Cursor]:
+    return [c for c in ctx.model.top if c.kind == CK.VAR_DECL and section_of(c) == "license"]
+
+
+def linked_unit(ctx: CheckContext) -> bool:
+    """A file with no sched_ext_ops and no struct_ops program is one unit of a scheduler built
+    from several objects that are linked (`bpftool gen object`; scx_wd40, scx_layered's
+    timer.bpf.c, scx_rusty's sdt_alloc.bpf.c, which has a license of its own): no loader loads
+    it on its own, so K001 and K003 do not apply."""
+    if ctx.model.ops:
+        return False
+    return not any(
+        c.kind == CK.FUNCTION_DECL and (section_of(c) or "").startswith("struct_ops")
+        for c in ctx.model.top
+    )
+
+
 def check_license(ctx: CheckContext) -> list[Diagnostic]:
-    licenses = [c for c in ctx.model.top if c.kind == CK.VAR_DECL and section_of(c) == "license"]
+    licenses = _licenses(ctx)
+    if not licenses and linked_unit(ctx):
+        return []
     if not licenses:
         return [
             ctx.diag(
@@ -79,7 +98,7 @@ def _initializer_string(decl: ci.Cursor) -> str | None:
 
 
 def check_ops(ctx: CheckContext) -> list[Diagnostic]:
-    if not ctx.model.ops:
+    if not ctx.model.ops and not linked_unit(ctx):
         return [
             ctx.diag(
                 "K003",

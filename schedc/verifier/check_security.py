@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,14 +156,22 @@ def macro_use(text: str, file: str) -> MacroUse:
     data = text.encode("utf-8")
     toks = tokens(text, file)
     bodies: dict[str, list[Tok]] = {}
+    params: dict[str, set[str]] = {}
     for i, tok in enumerate(toks[:-2]):
         if not (tok.kind == "punct" and tok.text in _HASH and toks[i + 1].text == "define"):
             continue
         end = _logical_line_end(data, tok.start)
         name = toks[i + 2]
         if name.start < end:
-            bodies[name.text] = [t for t in toks[i + 3 :] if t.start < end]
-    pasting = {n for n, body in bodies.items() if any(t.text in _PASTE for t in body)}
+            body = [t for t in toks[i + 3 :] if t.start < end]
+            named: set[str] = set()
+            if body and body[0].text == "(" and body[0].start == name.end:
+                close = next((k for k, t in enumerate(body) if t.text == ")"), len(body) - 1)
+                named = {t.text for t in body[1:close] if t.kind == "ident"}
+                named |= {"__VA_ARGS__"} if any(t.text == "..." for t in body[1:close]) else set()
+                body = body[close + 1 :]
+            bodies[name.text], params[name.text] = body, named
+    pasting = {n for n, body in bodies.items() if _pastes_asm(body, params[n])}
     grew = True
     while grew:  # through the policy's own macros
         more = {n for n, body in bodies.items() if any(t.text in pasting for t in body)}
@@ -171,6 +179,30 @@ def macro_use(text: str, file: str) -> MacroUse:
         pasting |= more
     words = {(t.line, t.column): t.text for t in toks if t.kind == "ident"}
     return MacroUse(frozenset(pasting), words)
+
+
+def _pastes_asm(body: list[Tok], params: set[str]) -> bool:
+    """Whether a `##` of this macro body can make an assembly keyword: in each chain
+    `a ## b ## c`, the first operand must be a parameter or begin such a word, and the last a
+    parameter or end one. scx_sdt's `stat_inc_##metric` never can, whatever `metric` is."""
+    chains: list[list[Tok]] = []
+    for k, tok in enumerate(body):
+        if tok.text not in _PASTE or k == 0 or k + 1 == len(body):
+            continue
+        left, right = body[k - 1], body[k + 1]
+        if chains and chains[-1][-1] is left:
+            chains[-1].append(right)
+        else:
+            chains.append([left, right])
+
+    def could(tok: Tok, fits: Callable[[str, str], bool]) -> bool:
+        if tok.kind == "ident" and tok.text in params:
+            return True
+        return tok.kind == "ident" and any(fits(word, tok.text) for word in _ASM_WORDS)
+
+    return any(
+        could(chain[0], str.startswith) and could(chain[-1], str.endswith) for chain in chains
+    )
 
 
 def unsplice(raw: bytes) -> str:
@@ -558,6 +590,32 @@ def include_findings(
                 )
             )
     return diags
+
+
+# Token findings about directives and words the preprocessor may skip: they count only where
+# clang compiles them (scx's schedulers include headers by a relative path under `#ifdef LSP`,
+# for editors). K044 is about the parser's stack, skipped or not.
+SKIPPABLE = frozenset({"K060", "K061", "K062", "K063", "K064"})
+
+
+def compiled_only(
+    diags: Iterable[Diagnostic], file: str, skipped: Iterable[tuple[int, int]]
+) -> list[Diagnostic]:
+    """The token findings without those inside a block the preprocessor skips. Probes
+    (`__has_include`) are always kept: clang evaluates the `#elif` they stand in even when
+    it reports one skipped block from the `#if` to the `#endif`."""
+    blocks = list(skipped)
+    return [
+        d
+        for d in diags
+        if not (
+            d.code in SKIPPABLE
+            and not d.message.startswith(_PROBES)
+            and d.file == file
+            and d.line is not None
+            and any(first < d.line < last for first, last in blocks)
+        )
+    ]
 
 
 def blocks_parsing(diags: Iterable[Diagnostic]) -> bool:

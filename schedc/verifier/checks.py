@@ -41,6 +41,7 @@ from schedc.verifier.check_clang import (
     inline_assembly,
     own_top_level,
     parse,
+    skipped_blocks,
 )
 from schedc.verifier.check_kernel import (
     DEFAULT_TARGET,
@@ -65,7 +66,9 @@ from schedc.verifier.check_rules_flow import (
 )
 from schedc.verifier.check_rules_ops import check_callbacks, check_license, check_ops
 from schedc.verifier.check_security import (
+    SKIPPABLE,
     blocks_parsing,
+    compiled_only,
     include_findings,
     macro_use,
     scan_text,
@@ -246,6 +249,15 @@ def analyse_here(request: dict[str, object]) -> dict[str, object]:
     line_files = [Path(str(p)) for p in request["line_files"]]  # type: ignore[attr-defined]
     timings: dict[str, float] = {}
     findings = scan_text(text, str(path), line_files, str(request.get("cwd") or os.getcwd()))
+    if any(d.code in SKIPPABLE for d in findings) and not any(d.code == "K044" for d in findings):
+        # Judge what clang compiles: a preprocessing run (here, in the sandbox, which shows
+        # no host file) says which blocks are skipped. Its own errors are not reported.
+        t0 = time.perf_counter()
+        try:
+            findings = compiled_only(findings, str(path), skipped_blocks(path, args, text))
+        except ParseError:
+            pass  # every finding stays
+        timings["preprocess"] = time.perf_counter() - t0
     if request["op"] == "scan" or blocks_parsing(findings):
         return _answer(findings, timings)
     t0 = time.perf_counter()

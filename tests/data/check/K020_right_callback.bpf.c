@@ -33,7 +33,7 @@ s32 SEC("struct_ops/t_enqueue") t_enqueue(unsigned long long *ctx)
 s32 SEC("struct_ops/t_dispatch") t_dispatch(unsigned long long *ctx)
 {
 	if (scx_bpf_dispatch_nr_slots())
-		pull(SCX_DSQ_GLOBAL);
+		pull(0);
 	return 0;
 }
 

@@ -20,7 +20,7 @@ s32 SEC("struct_ops/t_enqueue") t_enqueue(unsigned long long *ctx)
 
 	scx_bpf_select_cpu_dfl(p, 0, 0, &is_idle);
 	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
-	pull(SCX_DSQ_GLOBAL);
+	pull(0);
 	return 0;
 }
 
@@ -32,7 +32,7 @@ s32 SEC("struct_ops/t_running") t_running(unsigned long long *ctx)
 
 s32 SEC("struct_ops/t_dispatch") t_dispatch(unsigned long long *ctx)
 {
-	pull(SCX_DSQ_GLOBAL);
+	pull(0);
 	return 0;
 }
 

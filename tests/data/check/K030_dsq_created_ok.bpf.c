@@ -1,5 +1,5 @@
 /*
- * K030/K031 negative: every custom DSQ is created in ops.init and consumed in ops.dispatch;
+ * K030/K031/K033 negative: every custom DSQ is created in ops.init and consumed in ops.dispatch;
  * ids computed at run time (like scx_flatcg's cgroup ids) are not judged.
  * expect: clean
  */

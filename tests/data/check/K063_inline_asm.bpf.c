@@ -12,7 +12,7 @@ s32 SEC("struct_ops/t_enqueue") t_enqueue(unsigned long long *ctx)
 {
 	scx_bpf_dispatch((struct task_struct *)ctx[0], SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
 	asm volatile("r0 = 0" ::: "r0");
-	my_consume(SCX_DSQ_GLOBAL);
+	my_consume(0);
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /*
- * K072 negative: every lookup checked before use, in the usual ways.
+ * K072/K073 negative: every lookup checked before use, in the usual ways.
  * expect: clean
  */
 #include "check_test.h"

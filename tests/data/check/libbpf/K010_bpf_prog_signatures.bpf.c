@@ -20,7 +20,7 @@ void BPF_STRUCT_OPS(t_enqueue, struct task_struct *p, u32 enq_flags)
 
 void BPF_STRUCT_OPS(t_dispatch, s32 cpu, struct cgroup *prev)
 {
-	scx_bpf_consume(SCX_DSQ_GLOBAL);
+	scx_bpf_consume(0);
 }
 
 void BPF_STRUCT_OPS(t_running, struct task_struct *p, u64 extra)

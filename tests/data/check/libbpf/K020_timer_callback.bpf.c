@@ -26,14 +26,14 @@ struct {
 
 static int kick(void *map, int *key, struct bpf_timer *timer)
 {
-	scx_bpf_consume(SCX_DSQ_GLOBAL);
+	scx_bpf_consume(0);
 	return 0;
 }
 
 void BPF_STRUCT_OPS(t_dispatch, s32 cpu, struct task_struct *prev)
 {
 	bpf_printk("dispatch on %d", cpu);
-	scx_bpf_consume(SCX_DSQ_GLOBAL);
+	scx_bpf_consume(0);
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(t_init)
