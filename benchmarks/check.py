@@ -344,8 +344,8 @@ def main() -> int:
                 t = time.perf_counter()
                 result = check_file(path, settings, toolchain=lambda: tc, include_dirs=include)
                 warm.append(time.perf_counter() - t)
-                parse.append(result.timings.get("parse", 0.0))
-                rules.append(result.timings.get("rules", 0.0))
+                parse.append(result.timings.get("lint:parse", 0.0))
+                rules.append(result.timings.get("lint:rules", 0.0))
             if result.diagnostics:
                 print(render_human(result.diagnostics), file=sys.stderr)
             lines = len(path.read_text(encoding="utf-8").splitlines())
