@@ -30,8 +30,8 @@ from schedc.diagnostics import (
 from schedc.lifecycle import run_main
 from schedc.sarif import SarifRule, sarif_log
 from schedc.settings import EnvironmentProblem, load_settings
-from schedc.verifier.check_catalog import DOCS_URL, RULES
-from schedc.verifier.check_kernel import (
+from schedc.verifier.rules.catalog import DOCS_URL, RULES
+from schedc.verifier.rules.kernel import (
     DEFAULT_TARGET,
     KernelVersion,
     parse_kernel_version,

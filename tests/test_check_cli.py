@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from schedc.check_cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, add_check_command
-from schedc.verifier.check_catalog import RULES
+from schedc.verifier.rules.catalog import RULES
 from tests.conftest import ROOT
 
 DATA = ROOT / "tests" / "data" / "check"

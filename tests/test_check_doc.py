@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from schedc.verifier.check_catalog import RULES
+from schedc.verifier.rules.catalog import RULES
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "checks.md"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from schedc.verifier.check_catalog import RULES
 from schedc.verifier.checks import check_c
+from schedc.verifier.rules.catalog import RULES
 from tests.conftest import ROOT, skip_or_fail
 
 DATA = ROOT / "tests" / "data" / "check"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schedc.verifier.check_security import scan_text
 from schedc.verifier.checks import check_c
+from schedc.verifier.rules.security import scan_text
 from tests.conftest import ROOT
 
 INCLUDE = ROOT / "tests" / "data" / "check" / "include"

@@ -9,7 +9,7 @@ import re
 import sys
 
 from schedc.verifier import checks
-from schedc.verifier.check_catalog import RULES
+from schedc.verifier.rules.catalog import RULES
 
 _CODE = re.compile(r"^K\d{3}$")
 
@@ -17,8 +17,8 @@ _CODE = re.compile(r"^K\d{3}$")
 def _pass_modules() -> set[str]:
     """Every module a rule pass lives in, plus the stages that report K codes themselves."""
     modules = {sys.modules[rule.__module__].__file__ for rule in checks.RULE_PASSES}
-    modules |= {sys.modules[m].__file__ for m in ("schedc.verifier.check_security",)}
-    modules |= {sys.modules["schedc.verifier.check_clang"].__file__, checks.__file__}
+    modules |= {sys.modules[m].__file__ for m in ("schedc.verifier.rules.security",)}
+    modules |= {sys.modules["schedc.verifier.rules.clang"].__file__, checks.__file__}
     return {m for m in modules if m}
 
 

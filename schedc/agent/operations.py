@@ -37,7 +37,7 @@ from schedc.repo.index import Query, SearchIndex, index_path
 from schedc.repo.models import Parent, PolicyName, Tag, WorkloadId
 from schedc.repo.perf import record_performance
 from schedc.settings import Settings
-from schedc.verifier.check_kernel import parse_kernel_version
+from schedc.verifier.rules.kernel import parse_kernel_version
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport
 from schedc.verifier.verify import VerifyResult
 

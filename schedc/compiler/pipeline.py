@@ -350,7 +350,10 @@ def _clang(a: Artifact, o: Options) -> Step:
     assert a.c_file is not None
     out = _object_path_for(a, o)
     if a.kind == "c":
-        diags = compile_c(o.tools(), a.c_file, out, include_dirs=list(o.include_dirs))
+        # No precompiled runtime header: C policies include their own headers.
+        diags = compile_c(
+            o.tools(), a.c_file, out, include_dirs=list(o.include_dirs), use_pch=False
+        )
         return Step(a if has_errors(diags) else replace(a, object_path=out), diags)
     # A policy may compare an expression with itself (`task.nice < task.nice`): legal, and the
     # front end's business; clang's tautology warnings would point at generated C.

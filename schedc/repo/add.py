@@ -30,7 +30,7 @@ from schedc.repo.models import (
     to_json_text,
 )
 from schedc.settings import Settings
-from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion
 from schedc.verifier.verify import VerifyResult
 
 

@@ -31,7 +31,7 @@ from schedc.repo.index import Query, SearchIndex, index_path
 from schedc.repo.perf import read_bench_file, record_performance
 from schedc.repo.sync import pull, push
 from schedc.settings import EnvironmentProblem, load_settings
-from schedc.verifier.check_kernel import DEFAULT_TARGET, parse_kernel_version
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 FSCK_HINT = (

@@ -41,7 +41,7 @@ from schedc.repo.models import (
     now,
 )
 from schedc.settings import EnvironmentProblem, Settings
-from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion, version_text
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, version_text
 from schedc.verifier.sandbox import REMEDY, sandbox_problem
 from schedc.verifier.verify import VerifyResult, host_problem
 

@@ -2,7 +2,7 @@
 
 An LLM (or a person) writing sched_ext C fails in predictable ways that clang accepts and the
 kernel either rejects with an opaque verifier log or, worse, accepts and then ejects at run
-time. The rules (check_rules_*.py, listed in check_catalog.py, explained in docs/checks.md) look
+time. The rules (verifier/rules/, listed in rules/catalog.py, explained in docs/checks.md) look
 for those on the libclang AST of the policy's own file, and explain them in sched_ext terms.
 
     check_c(path, toolchain, include_dirs, target_kernel) -> [Diagnostic]   C text
@@ -33,9 +33,9 @@ from schedc.compiler.source import read_source
 from schedc.compiler.toolchain import HIDDEN_HINT, Toolchain, confine, hidden_header
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.settings import EnvironmentProblem
-from schedc.verifier.check_base import CheckContext
-from schedc.verifier.check_catalog import CLANG_ERROR
-from schedc.verifier.check_clang import (
+from schedc.verifier.rules.base import CheckContext
+from schedc.verifier.rules.catalog import CLANG_ERROR
+from schedc.verifier.rules.clang import (
     ParseError,
     builtin_include_dir,
     inline_assembly,
@@ -43,29 +43,29 @@ from schedc.verifier.check_clang import (
     parse,
     skipped_blocks,
 )
-from schedc.verifier.check_kernel import (
-    DEFAULT_TARGET,
-    KernelVersion,
-    parse_kernel_version,
-    version_text,
-)
-from schedc.verifier.check_model import PolicyModel
-from schedc.verifier.check_rules_code import (
+from schedc.verifier.rules.code import (
     check_floats,
     check_lookups,
     check_loops,
     check_recursion,
     check_stack,
 )
-from schedc.verifier.check_rules_flow import (
+from schedc.verifier.rules.flow import (
     check_aging,
     check_dsqs,
     check_hot_printk,
     check_kfunc_contexts,
     check_kfunc_versions,
 )
-from schedc.verifier.check_rules_ops import check_callbacks, check_license, check_ops
-from schedc.verifier.check_security import (
+from schedc.verifier.rules.kernel import (
+    DEFAULT_TARGET,
+    KernelVersion,
+    parse_kernel_version,
+    version_text,
+)
+from schedc.verifier.rules.model import PolicyModel
+from schedc.verifier.rules.ops import check_callbacks, check_license, check_ops
+from schedc.verifier.rules.security import (
     SKIPPABLE,
     blocks_parsing,
     compiled_only,
@@ -150,7 +150,7 @@ def scan_c(
     return _sorted(found)
 
 
-WORKER = "schedc.verifier.check_worker"
+WORKER = "schedc.verifier.rules.worker"
 
 
 def analyse(
@@ -164,7 +164,7 @@ def analyse(
     timings: dict[str, float] | None = None,
 ) -> list[Diagnostic]:
     """Run `op` ("scan" or "check") on C text in a worker process (`python -m
-    schedc.verifier.check_worker`) inside the sandbox, with the compile limits; a worker that
+    schedc.verifier.rules.worker`) inside the sandbox, with the compile limits; a worker that
     crashes or runs out of time is a finding about the policy, not a crash of schedc."""
     include_dirs, line_files = list(include_dirs), list(line_files)
     args = libclang_args(toolchain, include_dirs)

@@ -10,8 +10,8 @@ from clang.cindex import CursorKind as CK
 from clang.cindex import TypeKind
 
 from schedc.diagnostics import Diagnostic
-from schedc.verifier.check_base import CheckContext
-from schedc.verifier.check_clang import (
+from schedc.verifier.rules.base import CheckContext
+from schedc.verifier.rules.clang import (
     BodyIndex,
     const_int,
     const_str,
@@ -19,7 +19,7 @@ from schedc.verifier.check_clang import (
     section_of,
     strip,
 )
-from schedc.verifier.check_kernel import (
+from schedc.verifier.rules.kernel import (
     GPL_COMPATIBLE,
     INT_MAX,
     OPS_NAME_LEN,
@@ -31,7 +31,7 @@ from schedc.verifier.check_kernel import (
     known_ops_flags,
     version_text,
 )
-from schedc.verifier.check_model import Function, OpsMember, OpsStruct
+from schedc.verifier.rules.model import Function, OpsMember, OpsStruct
 
 STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link")
 _U64_POINTEE_KINDS = (TypeKind.ULONGLONG, TypeKind.LONGLONG, TypeKind.ULONG, TypeKind.LONG)

@@ -15,7 +15,7 @@ from pathlib import Path
 from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
-from schedc.verifier.check_clang import (
+from schedc.verifier.rules.clang import (
     BIN_EQ,
     BIN_NE,
     UN_LNOT,
@@ -33,7 +33,7 @@ from schedc.verifier.check_clang import (
     strip,
     unary_op,
 )
-from schedc.verifier.check_kernel import TIMER_ROOT, TIMER_SET_CALLBACK, essential_name
+from schedc.verifier.rules.kernel import TIMER_ROOT, TIMER_SET_CALLBACK, essential_name
 
 OPS_TYPE = "struct sched_ext_ops"
 _MAX_PROPAGATION_DEPTH = 4

@@ -19,7 +19,7 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.verifier.check_security import MacroUse
+from schedc.verifier.rules.security import MacroUse
 
 # enum CXBinaryOperatorKind / CXUnaryOperatorKind (clang-c/Index.h, LLVM >= 17)
 BIN_LT, BIN_GT, BIN_LE, BIN_GE, BIN_EQ, BIN_NE = 11, 12, 13, 14, 15, 16

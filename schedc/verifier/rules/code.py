@@ -8,8 +8,8 @@ from clang.cindex import CursorKind as CK
 from clang.cindex import StorageClass, TypeKind
 
 from schedc.diagnostics import Diagnostic
-from schedc.verifier.check_base import CheckContext, describe_root
-from schedc.verifier.check_clang import (
+from schedc.verifier.rules.base import CheckContext, describe_root
+from schedc.verifier.rules.clang import (
     BIN_ASSIGN,
     COMPARISONS,
     LOOPS,
@@ -22,8 +22,8 @@ from schedc.verifier.check_clang import (
     strip,
     unary_op,
 )
-from schedc.verifier.check_kernel import NULLABLE_LOOKUPS
-from schedc.verifier.check_model import Function
+from schedc.verifier.rules.kernel import NULLABLE_LOOKUPS
+from schedc.verifier.rules.model import Function
 
 BPF_STACK_LIMIT = 512
 _FLOAT_KINDS = frozenset(

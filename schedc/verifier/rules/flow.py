@@ -15,8 +15,8 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic
-from schedc.verifier.check_base import CheckContext, describe_root
-from schedc.verifier.check_clang import (
+from schedc.verifier.rules.base import CheckContext, describe_root
+from schedc.verifier.rules.clang import (
     UN_LNOT,
     Loc,
     const_int,
@@ -25,7 +25,7 @@ from schedc.verifier.check_clang import (
     strip,
     unary_op,
 )
-from schedc.verifier.check_kernel import (
+from schedc.verifier.rules.kernel import (
     BUILTIN_DSQS,
     CREATE_DSQ,
     DRAIN_KFUNCS,
@@ -43,7 +43,7 @@ from schedc.verifier.check_kernel import (
     allows,
     version_text,
 )
-from schedc.verifier.check_model import Call, Function, Root
+from schedc.verifier.rules.model import Call, Function, Root
 
 
 @dataclass(frozen=True)

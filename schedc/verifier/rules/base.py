@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from clang import cindex as ci
 
 from schedc.diagnostics import Diagnostic
-from schedc.verifier.check_catalog import RULES
-from schedc.verifier.check_clang import loc_of
-from schedc.verifier.check_kernel import TIMER_ROOT, KernelVersion
-from schedc.verifier.check_model import Call, PolicyModel, Root
+from schedc.verifier.rules.catalog import RULES
+from schedc.verifier.rules.clang import loc_of
+from schedc.verifier.rules.kernel import TIMER_ROOT, KernelVersion
+from schedc.verifier.rules.model import Call, PolicyModel, Root
 
 
 @dataclass

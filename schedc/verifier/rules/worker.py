@@ -1,4 +1,4 @@
-"""One libclang analysis: `python -m schedc.verifier.check_worker` reads a request (JSON) on
+"""One libclang analysis: `python -m schedc.verifier.rules.worker` reads a request (JSON) on
 stdin and writes its findings (JSON) on stdout.
 
 schedc.verifier.checks.analyse starts it inside the sandbox (schedc.compiler.cage), so the
