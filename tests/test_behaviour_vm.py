@@ -74,13 +74,8 @@ MUTANTS: dict[str, Mutant] = {
         (("ordered by task.avg_runtime ascending", "ordered by task.avg_runtime descending"),),
     ),
     "tunables_counters": Mutant(
-        "class conditions swapped: long runners are light",
-        (
-            (
-                "class light when task.avg_runtime < heavy_runtime",
-                "class light when task.avg_runtime >= heavy_runtime",
-            ),
-        ),
+        "dispatch order reversed: heavy queue first",
+        (("dispatch light_q then heavy_q", "dispatch heavy_q then light_q"),),
     ),
     "vtime_fair": Mutant(
         "FIFO queue instead of weighted virtual time",
@@ -99,19 +94,22 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {
         "task used its slice calls ops.dispatch before that task is enqueued again"
     ),
     ("ljf", 1): (
-        "follows from ljf-0: the long job starts late (rank 5 of 9) and ends last, so the "
-        "makespan is worse than EEVDF's (2.17 s vs 1.67 s)"
+        "follows from ljf-0 (the long job starts late and ends last); and noisy under TCG: "
+        "2.17 s vs EEVDF's 1.67 s in one boot, 1.55 s vs 1.50 s (a pass) in another"
     ),
     ("interactive_boost", 1): (
         "issue 19: a waking interactive task is not run at once (p50 wake-to-run 4-12 ms "
         "against EEVDF's 0.3-4.5 ms)"
     ),
     ("weighted_share", 0): (
-        "compiler: ops.dispatch runs on a CPU whose task used its slice before that task is "
-        "enqueued again, so the foreground queue is often empty at its turn and the turn goes "
-        "to the background: 0.89:1 measured, not 3:1"
+        "unstable: fg:bg measured 0.89 in one boot and 2.26 in the next (the mutant 0.39 and "
+        "0.35); probable cause: ops.dispatch runs on a CPU whose task used its slice before "
+        "that task is enqueued again, so a queue can be empty at its turn"
     ),
 }
+
+# Known failures that pass in some boots (TCG noise): not strict, or they would be flaky.
+UNSTABLE = {("ljf", 1), ("weighted_share", 0)}
 
 # Examples whose mutant passes every expectation, and why (a strict xfail each).
 KNOWN_MUTANT_PASSES: dict[str, str] = {
@@ -216,7 +214,11 @@ CASES = [
         id=f"{name}-{index}",
         marks=[pytest.mark.vm]
         + (
-            [pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[(name, index)])]
+            [
+                pytest.mark.xfail(
+                    strict=(name, index) not in UNSTABLE, reason=KNOWN_FAILURES[(name, index)]
+                )
+            ]
             if (name, index) in KNOWN_FAILURES
             else []
         ),
