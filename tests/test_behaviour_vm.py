@@ -74,8 +74,13 @@ MUTANTS: dict[str, Mutant] = {
         (("ordered by task.avg_runtime ascending", "ordered by task.avg_runtime descending"),),
     ),
     "tunables_counters": Mutant(
-        "dispatch order reversed: heavy queue first",
-        (("dispatch light_q then heavy_q", "dispatch heavy_q then light_q"),),
+        "class conditions swapped: long runners are light",
+        (
+            (
+                "class light when task.avg_runtime < heavy_runtime",
+                "class light when task.avg_runtime >= heavy_runtime",
+            ),
+        ),
     ),
     "vtime_fair": Mutant(
         "FIFO queue instead of weighted virtual time",
@@ -93,6 +98,11 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {
         "woken first take every idle CPU before the long job is even woken; and a CPU whose "
         "task used its slice calls ops.dispatch before that task is enqueued again"
     ),
+    ("deadline", 0): (
+        "issue 19: a waking task never preempts, so a waking mpv task waits for a 30 ms batch "
+        "slice to end whatever its deadline; p99 passed in one boot and failed in another, "
+        "p50 measured 39.6 ms against batch's 10.7 ms"
+    ),
     ("ljf", 1): (
         "follows from ljf-0 (the long job starts late and ends last); and noisy under TCG: "
         "2.17 s vs EEVDF's 1.67 s in one boot, 1.55 s vs 1.50 s (a pass) in another"
@@ -109,10 +119,18 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {
 }
 
 # Known failures that pass in some boots (TCG noise): not strict, or they would be flaky.
-UNSTABLE = {("ljf", 1), ("weighted_share", 0)}
+UNSTABLE = {("deadline", 0), ("ljf", 1), ("weighted_share", 0)}
 
-# Examples whose mutant passes every expectation, and why (a strict xfail each).
+# Examples whose mutant passes every expectation, and why (a strict xfail each, except the
+# unstable ones).
+UNSTABLE_MUTANTS = {"tunables_counters"}
 KNOWN_MUTANT_PASSES: dict[str, str] = {
+    "tunables_counters": (
+        "unstable: the light tasks wait less than the heavy ones whichever queue is served "
+        "first (light p50 vs heavy p50: 8.9 vs 8.6 ms with the class conditions swapped, 7.6 "
+        "vs 13.4 ms with the dispatch order reversed): a waking light task mostly finds a CPU "
+        "through ops.select_cpu, not through the queues"
+    ),
     "priority_aging": (
         "compiler: strict priority is not strict: a CPU whose system task used its slice "
         "calls ops.dispatch before that task is enqueued again, finds the high queue empty "
@@ -241,7 +259,11 @@ MUTANT_CASES = [
         id=name,
         marks=[pytest.mark.vm]
         + (
-            [pytest.mark.xfail(strict=True, reason=KNOWN_MUTANT_PASSES[name])]
+            [
+                pytest.mark.xfail(
+                    strict=name not in UNSTABLE_MUTANTS, reason=KNOWN_MUTANT_PASSES[name]
+                )
+            ]
             if name in KNOWN_MUTANT_PASSES
             else []
         ),
