@@ -1,20 +1,27 @@
-"""Behaviour tests in the sandbox guest: ONE boot runs two scenarios, each under the default
-scheduler, the example policy and a mutant of it. The example must pass and the mutant fail,
-so that the measurement is shown to tell a policy that does what it claims from one that
-does not (and from the baseline)."""
+"""Behaviour tests in the sandbox guest: every example on its own scenario, beside a mutant of
+it that breaks the example's idea, all in ONE boot of the sandbox (CI time is budgeted).
+
+Each example must pass every expectation of `examples/NAME.scenario.toml` (the claim of its
+header), and each mutant must fail at least one, so that the scenario is shown to tell a policy
+that does what it claims from one that does not. An expectation that fails because of the
+compiler, not the example, is listed in KNOWN_FAILURES: that one case is a strict xfail, so it
+turns red when the compiler is fixed and the entry must go.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from schedc.behaviour.report import render_human
+from schedc.behaviour.expect import ExpectationResult
+from schedc.behaviour.report import ScenarioResult, render_human
 from schedc.behaviour.report import test_policies as run_behaviour_tests
 from schedc.behaviour.run import Case
 from schedc.behaviour.scenario import load_scenario
-from schedc.bench.runner import compile_for_bench
-from schedc.compiler.toolchain import Toolchain
 from schedc.settings import Settings
 from tests.conftest import needs_sandbox
 
@@ -22,73 +29,275 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def mutant(tmp_path: Path, name: str, old: str, new: str) -> Path:
+@dataclass(frozen=True)
+class Mutant:
+    """A text change to an example that breaks its idea: (old, new) pairs, each found once."""
+
+    what: str
+    edits: tuple[tuple[str, str], ...]
+
+
+MUTANTS: dict[str, Mutant] = {
+    "deadline": Mutant(
+        "class condition negated: the niced batch tasks become normal (10 ms slices)",
+        (("class batch when task.nice >= 10", "class batch when task.nice < 10"),),
+    ),
+    "fifo": Mutant(
+        "500 ms slices instead of the default 20 ms",
+        (("queue runq for all fifo", "queue runq for all fifo\n  slice all = 500ms"),),
+    ),
+    "interactive_boost": Mutant(
+        "class condition negated: the batch work is 'interactive'",
+        (
+            (
+                "task.wakeup_rate >= boost_rate and task.avg_runtime < short_run",
+                "task.wakeup_rate < boost_rate or task.avg_runtime >= short_run",
+            ),
+        ),
+    ),
+    "layered": Mutant(
+        "dispatch order reversed: build layer first, web last",
+        (("dispatch web_q then other_q then build_q", "dispatch build_q then other_q then web_q"),),
+    ),
+    "ljf": Mutant(
+        "shortest first instead of longest first",
+        (("ordered by task.avg_runtime descending", "ordered by task.avg_runtime ascending"),),
+    ),
+    "pinned_latency": Mutant("CPU set changed to 2-3", (("on cpus 0-1", "on cpus 2-3"),)),
+    "priority_aging": Mutant(
+        "aging removed: strict priority",
+        (("dispatch high then mid then low, aging max_wait", "dispatch high then mid then low"),),
+    ),
+    "sjf": Mutant(
+        "longest first instead of shortest first",
+        (("ordered by task.avg_runtime ascending", "ordered by task.avg_runtime descending"),),
+    ),
+    "tunables_counters": Mutant(
+        "class conditions swapped: long runners are light",
+        (
+            (
+                "class light when task.avg_runtime < heavy_runtime",
+                "class light when task.avg_runtime >= heavy_runtime",
+            ),
+        ),
+    ),
+    "vtime_fair": Mutant(
+        "FIFO queue instead of weighted virtual time",
+        (("queue fair for all vtime lag slice", "queue fair for all fifo"),),
+    ),
+    "weighted_share": Mutant("weights swapped", (("fg: 3, bg: 1", "fg: 1, bg: 3"),)),
+}
+
+# (example, index of the [[expect]] in its scenario) -> why it fails today. The reason names
+# what is wrong in the compiler; when that is fixed the strict xfail turns red.
+KNOWN_FAILURES: dict[tuple[str, int], str] = {
+    ("ljf", 0): (
+        "issue 18/19: a waking task that finds an idle CPU is dispatched there at once "
+        "(`select cpu idle` inserts into the local DSQ from ops.select_cpu), so the short jobs "
+        "woken first take every idle CPU before the long job is even woken; and a CPU whose "
+        "task used its slice calls ops.dispatch before that task is enqueued again"
+    ),
+    ("deadline", 0): (
+        "issue 19: a waking task never preempts, so a waking mpv task waits for a 30 ms batch "
+        "slice to end whatever its deadline; p99 passed in one boot and failed in another, "
+        "p50 measured 39.6 ms against batch's 10.7 ms"
+    ),
+    ("ljf", 1): (
+        "follows from ljf-0 (the long job starts late and ends last); and noisy under TCG: "
+        "2.17 s vs EEVDF's 1.67 s in one boot, 1.55 s vs 1.50 s (a pass) in another"
+    ),
+    ("interactive_boost", 1): (
+        "issue 19: a waking interactive task is not run at once (p50 wake-to-run 4-12 ms "
+        "against EEVDF's 0.3-4.5 ms)"
+    ),
+    ("weighted_share", 0): (
+        "unstable: fg:bg measured 0.89 in one boot and 2.26 in the next (the mutant 0.39 and "
+        "0.35); probable cause: ops.dispatch runs on a CPU whose task used its slice before "
+        "that task is enqueued again, so a queue can be empty at its turn"
+    ),
+}
+
+# Known failures that pass in some boots (TCG noise): not strict, or they would be flaky.
+UNSTABLE = {("deadline", 0), ("ljf", 1), ("weighted_share", 0)}
+
+# Examples whose mutant passes every expectation, and why (a strict xfail each, except the
+# unstable ones).
+UNSTABLE_MUTANTS = {"sjf", "tunables_counters"}
+KNOWN_MUTANT_PASSES: dict[str, str] = {
+    "tunables_counters": (
+        "unstable: the light tasks wait less than the heavy ones whichever queue is served "
+        "first (light p50 vs heavy p50: 8.9 vs 8.6 ms with the class conditions swapped, 7.6 "
+        "vs 13.4 ms with the dispatch order reversed): a waking light task mostly finds a CPU "
+        "through ops.select_cpu, not through the queues"
+    ),
+    "sjf": (
+        "unstable: with longest first, the short tasks' p50 wait was above the long ones' in "
+        "two boots (175 vs 42 ms, 40 vs 24 ms) and just below in a third (55 vs 57 ms)"
+    ),
+    "priority_aging": (
+        "compiler: strict priority is not strict: a CPU whose system task used its slice "
+        "calls ops.dispatch before that task is enqueued again, finds the high queue empty "
+        "and runs background work, so without aging the background is not starved either "
+        "(longest wait 406 ms, with aging 366 ms)"
+    ),
+}
+
+NAMES = sorted(p.name.removesuffix(".sched") for p in EXAMPLES.glob("*.sched"))
+
+
+def test_every_example_has_a_scenario_and_a_mutant() -> None:
+    assert NAMES == sorted(MUTANTS)
+    for name in NAMES:
+        scenario = load_scenario(EXAMPLES / f"{name}.scenario.toml")
+        assert scenario.expect, name
+        assert scenario.cpus == 4, f"{name}: one boot needs one CPU count for every scenario"
+        for example, index in KNOWN_FAILURES:
+            if example == name:
+                assert index < len(scenario.expect)
+    assert set(KNOWN_MUTANT_PASSES) <= set(NAMES)
+
+
+def mutant_source(directory: Path, name: str) -> Path:
     text = (EXAMPLES / f"{name}.sched").read_text()
-    assert old in text
-    path = tmp_path / "mutants" / f"{name}_mutant.sched"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(
-        text.replace(old, new).replace(f"scheduler {name} ", f"scheduler {name}_mutant ")
-    )
+    for old, new in MUTANTS[name].edits:
+        assert text.count(old) == 1, (name, old)
+        text = text.replace(old, new)
+    text = re.sub(r"^scheduler (\w+) ", r"scheduler \1_mutant ", text, count=1, flags=re.M)
+    path = directory / f"{name}_mutant.sched"
+    path.write_text(text)
     return path
 
 
-@pytest.mark.vm
-def test_examples_pass_and_mutants_fail(settings: Settings, toolchain: Toolchain, tmp_path: Path):
+@dataclass
+class Boot:
+    results: dict[tuple[str, str], ScenarioResult]  # (example, "example" | "mutant")
+    progress: list[str]
+    seconds: float
+    traces: Path
+
+
+@pytest.fixture(scope="module")
+def boot(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Boot:
     needs_sandbox(settings)
-    sources = [
-        EXAMPLES / "pinned_latency.sched",
-        mutant(tmp_path, "pinned_latency", "on cpus 0-1", "on cpus 2-3"),
-        EXAMPLES / "weighted_share.sched",
-        mutant(tmp_path, "weighted_share", "fg: 3, bg: 1", "fg: 1, bg: 3"),
+    tmp = tmp_path_factory.mktemp("behaviour")
+    (tmp / "mutants").mkdir()
+    sources = []
+    for name in NAMES:
+        sources += [EXAMPLES / f"{name}.sched", mutant_source(tmp / "mutants", name)]
+    compiled = compile_for_bench(sources, settings, tmp / "build")
+    assert compiled.ok, [str(d) for d in compiled.diagnostics]
+    cases = [
+        Case(
+            load_scenario(EXAMPLES / f"{name}.scenario.toml"), compiled.policies[2 * i : 2 * i + 2]
+        )
+        for i, name in enumerate(NAMES)
     ]
-    compiled = compile_for_bench(sources, settings, tmp_path / "build")
-    assert compiled.ok, compiled.diagnostics
-    pinned, pinned_mut, share, share_mut = compiled.policies
-    pinned_scenario = load_scenario(EXAMPLES / "pinned_latency.scenario.toml")
-    share_scenario = load_scenario(
-        ROOT / "tests" / "data" / "behaviour" / "share_turns.scenario.toml"
-    )
     said: list[str] = []
-    results = run_behaviour_tests(
-        [Case(pinned_scenario, [pinned, pinned_mut]), Case(share_scenario, [share, share_mut])],
-        settings,
-        keep_trace=tmp_path / "traces",
-        progress=said.append,
-    )
+    started = time.monotonic()
+    results = run_behaviour_tests(cases, settings, keep_trace=tmp / "traces", progress=said.append)
+    seconds = time.monotonic() - started
     print(render_human(results))  # the figures, in the test log
-    assert sum("booting" in m for m in said) == 1, said  # one boot for everything
-    by = {(r.scenario, r.policy): r for r in results}
-    assert len(by) == 4
-
-    def kind(r: object, name: str) -> object:
-        return next(e for e in r.expectations if e.kind == name)  # type: ignore[attr-defined]
-
+    print(f"one boot, {len(cases)} scenarios, {len(results)} policies: {seconds:.0f} s")
+    by = {}
     for r in results:
+        example = r.scenario
+        by[(example, "mutant" if r.policy.endswith("_mutant") else "example")] = r
+    return Boot(by, said, seconds, tmp / "traces")
+
+
+def expectation(result: ScenarioResult, index: int) -> ExpectationResult:
+    """The scenario's index-th [[expect]] (the implicit checks come first in the results)."""
+    explicit = [e for e in result.expectations if e.line is not None]
+    return explicit[index]
+
+
+@pytest.mark.vm
+def test_one_boot_and_implicit_checks(boot: Boot) -> None:
+    assert sum("booting" in m for m in boot.progress) == 1, boot.progress
+    assert len(boot.results) == 2 * len(NAMES)
+    for (name, which), r in boot.results.items():
         assert r.kernel and r.kernel.startswith("6.12")
         for implicit in ("enabled", "exited", "trace"):
-            assert kind(r, implicit).ok, (r.policy, implicit, kind(r, implicit).detail)
-
-    good = by[("pinned_latency", "pinned_latency")]
-    place = kind(good, "placement")
-    assert place.ok and place.measured >= 0.99, place
-    # measured under the default scheduler too (which spreads redis-server over all four
-    # CPUs, 28-86 % on 0-1 in three boots: too variable to assert on)
-    assert place.baseline is not None and place.runs and place.baseline_runs
-    bad = kind(by[("pinned_latency", "pinned_latency_mutant")], "placement")
-    assert not bad.ok and bad.measured < 0.5
-    [diag] = [
-        d for d in by[("pinned_latency", "pinned_latency_mutant")].diagnostics if d.code == "T101"
-    ]
-    assert diag.file == pinned_scenario.path and diag.line == pinned_scenario.expect[0].line
-
-    turns = kind(by[("share_turns", "weighted_share")], "share")
-    assert turns.ok, turns
-    assert turns.baseline is not None and 0.8 < turns.baseline < 1.2  # EEVDF: 1:1
-    swapped = kind(by[("share_turns", "weighted_share_mutant")], "share")
-    assert not swapped.ok and swapped.measured < 1.0, swapped
-    assert {p.name for p in (tmp_path / "traces" / "share_turns").iterdir()} == {
+            [e] = [e for e in r.expectations if e.kind == implicit]
+            assert e.ok, (name, which, implicit, e.detail)
+    # every run's trace is kept, the baseline's once per scenario
+    assert {p.name for p in (boot.traces / "weighted_share").iterdir()} == {
         "baseline-run1.trace",
         "weighted_share-run1.trace",
         "weighted_share_mutant-run1.trace",
     }
+
+
+CASES = [
+    pytest.param(
+        name,
+        index,
+        id=f"{name}-{index}",
+        marks=[pytest.mark.vm]
+        + (
+            [
+                pytest.mark.xfail(
+                    strict=(name, index) not in UNSTABLE, reason=KNOWN_FAILURES[(name, index)]
+                )
+            ]
+            if (name, index) in KNOWN_FAILURES
+            else []
+        ),
+    )
+    for name in NAMES
+    for index in range(len(load_scenario(EXAMPLES / f"{name}.scenario.toml").expect))
+]
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+def test_example_meets_expectation(boot: Boot, name: str, index: int) -> None:
+    e = expectation(boot.results[(name, "example")], index)
+    assert e.ok, f"{name}: {e.kind} expected {e.expected}, measured {e.measured} ({e.detail})"
+    assert e.baseline is not None or e.kind == "order", e  # the baseline is measured too
+
+
+MUTANT_CASES = [
+    pytest.param(
+        name,
+        id=name,
+        marks=[pytest.mark.vm]
+        + (
+            [
+                pytest.mark.xfail(
+                    strict=name not in UNSTABLE_MUTANTS, reason=KNOWN_MUTANT_PASSES[name]
+                )
+            ]
+            if name in KNOWN_MUTANT_PASSES
+            else []
+        ),
+    )
+    for name in NAMES
+]
+
+
+@pytest.mark.parametrize("name", MUTANT_CASES)
+def test_mutant_fails_an_expectation(boot: Boot, name: str) -> None:
+    mutant = boot.results[(name, "mutant")]
+    failed = [e for e in mutant.expectations if e.line is not None and not e.ok]
+    assert failed, f"{name} mutant ({MUTANTS[name].what}) passed every expectation"
+    # ... at the scenario's lines, as error diagnostics
+    lines = {d.line for d in mutant.diagnostics}
+    assert {e.line for e in failed} <= lines
+    # and an expectation the example itself passes, unless the example's only failures are known
+    example = boot.results[(name, "example")]
+    passed = {e.line for e in example.expectations if e.line is not None and e.ok}
+    known = any(n == name for n, _i in KNOWN_FAILURES)
+    assert known or {e.line for e in failed} & passed, (name, failed)
+
+
+@pytest.mark.vm
+def test_pinned_latency_figures(boot: Boot) -> None:
+    """The measured figures themselves, beside the verdicts."""
+    good = expectation(boot.results[("pinned_latency", "example")], 0)
+    bad = expectation(boot.results[("pinned_latency", "mutant")], 0)
+    assert good.kind == "placement" and good.measured >= 0.99
+    assert bad.measured is not None and bad.measured < 0.5  # on CPUs 2-3 instead
+    share = expectation(boot.results[("weighted_share", "example")], 0)
+    assert share.baseline is not None and 0.8 < share.baseline < 1.25  # EEVDF shares 1:1 here
+    swapped = expectation(boot.results[("weighted_share", "mutant")], 0)
+    assert swapped.measured is not None and swapped.measured < 1.0

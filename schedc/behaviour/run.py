@@ -71,6 +71,8 @@ class RunInfo:
     lost_events: int = 0
     states: list[str] = field(default_factory=list)
     finished: bool = True
+    seconds: float | None = None  # the workload's wall time in the guest (release to trace)
+    attach_seconds: float | None = None  # bpftool struct_ops register (the verifier included)
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -88,9 +90,12 @@ class RunInfo:
             "trace_lost_events": self.lost_events,
             "state_samples": len(self.states),
             "finished": self.finished,
+            "seconds": self.seconds,
+            "attach_seconds": self.attach_seconds,
         }
         if self.step.policy is None:  # the baseline attaches nothing
-            for key in ("attached", "attach_error", "ops", "enabled_throughout", "disabled_after"):
+            keys = ("attached", "attach_error", "ops", "enabled_throughout", "disabled_after")
+            for key in (*keys, "attach_seconds"):
                 del data[key]
             data.update(exit_reason=None, exit_message=None)
         return data
@@ -245,6 +250,13 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
+def _elapsed(outdir: Path, start: str, end: str) -> float | None:
+    try:
+        return round(float(_read(outdir / end)) - float(_read(outdir / start)), 3)
+    except ValueError:
+        return None
+
+
 def read_step(outdir: Path, step: Step, finished: bool) -> Measured:
     """The observation and run facts of one step from the files the guest wrote."""
     n = step.index
@@ -266,6 +278,8 @@ def read_step(outdir: Path, step: Step, finished: bool) -> Measured:
         except json.JSONDecodeError:
             result = {}
     info.states = [str(s) for s in result.get("states", [])]
+    info.seconds = _elapsed(outdir, f"{n}.t0", f"{n}.t1")
+    info.attach_seconds = _elapsed(outdir, f"{n}.ta", f"{n}.t0")
     rc = _read(outdir / f"{n}.runner.rc").strip()
     info.runner_status = int(rc) if rc.lstrip("-").isdigit() else None
     if step.policy is not None:

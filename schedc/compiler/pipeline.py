@@ -47,7 +47,7 @@ from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
 from schedc.settings import Settings, cache_root
 from schedc.verifier import checks
-from schedc.verifier.check_kernel import DEFAULT_TARGET, KernelVersion
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, LoadReport
 from schedc.verifier.verify import VerifyResult, apply_report, load_objects, preflight
 

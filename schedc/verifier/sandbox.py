@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from schedc.diagnostics import Diagnostic, Severity
 from schedc.lifecycle import child_group, kill_group
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
 
@@ -64,6 +66,23 @@ class ProgramReport:
 
 
 @dataclass(frozen=True)
+class ProcessExit:
+    """A workload process that died during a run test: by a crash signal it did not handle
+    (SIGSEGV, SIGABRT, ...) or killed by the kernel (the OOM killer's SIGKILL)."""
+
+    pid: int
+    comm: str
+    signal: str  # "SIGSEGV"
+    how: str  # "crashed" | "killed by the kernel"
+
+    def describe(self) -> str:
+        return f"{self.comm} (pid {self.pid}) {self.how} by {self.signal}"
+
+    def to_json(self) -> dict[str, object]:
+        return {"pid": self.pid, "comm": self.comm, "signal": self.signal, "how": self.how}
+
+
+@dataclass(frozen=True)
 class RunReport:
     """What happened when the scheduler was attached in the guest and ran under load."""
 
@@ -77,10 +96,13 @@ class RunReport:
     exit_reason: str | None  # from the kernel log: "runnable task stall", "runtime error", ...
     exit_message: str | None
     kernel_log: str
+    # Workload processes that crashed or were killed by the kernel while it ran (from the
+    # guest's signal trace); None when that was not traced (a guest without tracefs).
+    crashed: list[ProcessExit] | None = None
 
     @property
     def ok(self) -> bool:
-        return self.attached and self.enabled_throughout
+        return self.attached and self.enabled_throughout and not self.crashed
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -93,6 +115,7 @@ class RunReport:
             "ops": self.ops,
             "exit_reason": self.exit_reason,
             "exit_message": self.exit_message,
+            "crashed": None if self.crashed is None else [c.to_json() for c in self.crashed],
         }
 
 
@@ -119,6 +142,7 @@ WORKLOADS = {
     "hackbench": "timeout {seconds} hackbench -l 100000 >/dev/null 2>&1",
 }
 DEFAULT_WORKLOAD = "mixed"
+TRACEFS = "/sys/kernel/tracing"
 MAX_LOG_BYTES = 8_000_000  # of a failing object's verbose verifier log, its end kept
 _DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
 
@@ -139,6 +163,76 @@ def workload_problem(name: str) -> str | None:
         package = "rt-tests" if needs == "hackbench" else "stress-ng"
         return f"workload '{name}' needs {needs}: apt-get install {package}, or use --workload spin"
     return None
+
+
+# Signals whose default action is to dump core: a process that dies of one crashed.
+CRASH_SIGNALS = frozenset(
+    "SIGQUIT SIGILL SIGTRAP SIGABRT SIGBUS SIGFPE SIGSEGV SIGXCPU SIGXFSZ SIGSYS".split()
+)
+SI_KERNEL = 0x80  # si_code of a signal the kernel itself sends (the OOM killer's SIGKILL)
+# ftrace's text: "  comm-pid  [cpu] flags  stamp: event: fields" (the flags column optional).
+_TRACE_LINE = re.compile(
+    r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[\d+\]\s+(?:\S+\s+)?[\d.]+: "
+    r"(?P<event>signal_deliver|signal_generate): (?P<fields>.*)$"
+)
+_FIELD = re.compile(r"(\w+)=(\S*)")
+_TARGET = re.compile(r"\bcomm=(?P<comm>.*?) pid=(?P<pid>\d+)")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def parse_signal_trace(text: str) -> list[ProcessExit]:
+    """The workload processes that died of a signal, from the guest's trace of
+    signal:signal_deliver (filtered to default actions) and signal:signal_generate.
+
+    A crash signal delivered with its default action kills the receiving task (the line's
+    task); a SIGKILL the kernel generated (si_code SI_KERNEL: the OOM killer) kills its
+    target. Signals the workload handles, and the SIGTERM/SIGKILL that a workload or the run
+    test sends to its own processes at the end, are not failures."""
+    out: dict[int, ProcessExit] = {}
+    for line in text.splitlines():
+        m = _TRACE_LINE.match(line)
+        if m is None:
+            continue
+        fields = dict(_FIELD.findall(m.group("fields")))
+        try:
+            number, code = int(fields["sig"]), int(fields.get("code", "0"))
+        except (KeyError, ValueError):
+            continue
+        name = _signal_name(number)
+        if m.group("event") == "signal_deliver":
+            if fields.get("sa_handler", "0") in ("0", "0x0") and name in CRASH_SIGNALS:
+                pid = int(m.group("pid"))
+                out.setdefault(pid, ProcessExit(pid, m.group("comm").strip(), name, "crashed"))
+        elif name == "SIGKILL" and code == SI_KERNEL:
+            target = _TARGET.search(m.group("fields"))
+            if target:
+                pid = int(target.group("pid"))
+                exit_ = ProcessExit(pid, target.group("comm"), name, "killed by the kernel")
+                out.setdefault(pid, exit_)
+    return list(out.values())
+
+
+def crash_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:
+    """V005 when a workload process crashed or was killed by the kernel during the run test."""
+    if not run.crashed:
+        return None
+    shown = "; ".join(c.describe() for c in run.crashed[:5])
+    more = f"; and {len(run.crashed) - 5} more" if len(run.crashed) > 5 else ""
+    return Diagnostic(
+        Severity.ERROR,
+        "V005",
+        f"a workload process died during the run test under '{run.workload}': {shown}{more}",
+        policy,
+        hint="the scheduler stayed enabled, but the workload did not survive it; a crash of "
+        "the workload itself (not of the scheduler) also shows here, so run it once without "
+        "the policy to tell them apart",
+    )
 
 
 def parse_run(outdir: Path, n: int, seconds: float, workload: str) -> RunReport:
@@ -174,6 +268,7 @@ def parse_run(outdir: Path, n: int, seconds: float, workload: str) -> RunReport:
         exit_reason=reason,
         exit_message=message,
         kernel_log=kernel_log,
+        crashed=parse_signal_trace(read("signals")) if (outdir / f"{n}.signals").exists() else None,
     )
 
 
@@ -327,8 +422,17 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
         f"  {tool} struct_ops register {obj} {link} > {out}/{n}.attach.log 2>&1",
         f"  echo $? > {out}/{n}.attach.rc",
         f"  cat /sys/kernel/sched_ext/root/ops > {out}/{n}.ops 2>/dev/null",
+        # The workload's deaths by signal, traced while it runs (see parse_signal_trace); the
+        # trace stops before the run test's own kill at the end.
+        f"  if [ -w {TRACEFS}/trace ]; then echo 0 > {TRACEFS}/tracing_on; echo > {TRACEFS}/trace;",
+        f"    echo 'sa_handler == 0' > {TRACEFS}/events/signal/signal_deliver/filter;",
+        f"    echo 'sig == 9 && code == {SI_KERNEL}' > {TRACEFS}/events/signal/signal_generate/filter;",
+        f"    echo 'signal:signal_deliver signal:signal_generate' > {TRACEFS}/set_event;",
+        f"    echo 1 > {TRACEFS}/tracing_on; fi",
         f"  ( {command} ) & wl=$!",
         f"  i=0; while [ $i -lt {samples} ]; do cat {state} >> {out}/{n}.states; sleep 0.25; i=$((i+1)); done",
+        f"  if [ -w {TRACEFS}/trace ]; then echo 0 > {TRACEFS}/tracing_on;",
+        f"    cat {TRACEFS}/trace > {out}/{n}.signals; fi",
         "  kill $wl 2>/dev/null; wait $wl 2>/dev/null",
         f"  rm -rf {link}",
         f'  j=0; while [ "$(cat {state})" != disabled ] && [ $j -lt 40 ]; do sleep 0.25; j=$((j+1)); done',
@@ -360,6 +464,9 @@ def _guest_script(
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
     if run is not None:
+        lines.append(
+            f"grep -q ' {TRACEFS} ' /proc/mounts || mount -t tracefs nodev {TRACEFS} 2>/dev/null"
+        )
         # The kernel's log as it happens, for the run tests and for a guest that dies.
         lines.append(f"dmesg -w > {out}/kernel.log 2>&1 &")
     if libbpf:

@@ -24,6 +24,7 @@ from schedc.verifier.sandbox import (
     LoadReport,
     ProgramReport,
     RunReport,
+    crash_diagnostic,
     load_in_sandbox,
     parse_load_log,
 )
@@ -186,7 +187,7 @@ def run_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:
             "(bpf_scx_init_member); a failing ops.init also stops it here",
         )
     if run.enabled_throughout:
-        return None
+        return crash_diagnostic(run, policy)
     reason = run.exit_reason or "it was not enabled"
     msg = f"the kernel ejected the scheduler during the run test ({reason})"
     if run.exit_message:
