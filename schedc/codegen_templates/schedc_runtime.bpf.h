@@ -63,6 +63,7 @@ extern s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym;
 extern void scx_bpf_kick_cpu(s32 cpu, u64 flags) __ksym;
 extern s32 scx_bpf_task_cpu(const struct task_struct *p) __ksym;
 extern bool scx_bpf_test_and_clear_cpu_idle(s32 cpu) __ksym;
+extern s32 scx_bpf_pick_idle_cpu(const struct cpumask *cpus_allowed, u64 flags) __ksym;
 extern u32 scx_bpf_nr_cpu_ids(void) __ksym;
 extern bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *cpumask) __ksym;
 
@@ -101,6 +102,21 @@ static __always_inline bool schedc_move_to_local(u64 dsq_id)
 	if (SCHEDC_KSYM_EXISTS(scx_bpf_dsq_move_to_local___new))
 		return scx_bpf_dsq_move_to_local___new(dsq_id);
 	return scx_bpf_consume___old(dsq_id);
+}
+
+/*
+ * A task was queued on a shared queue: wake a CPU that idles so that it dispatches. The CPU
+ * select_cpu chose first (it may have claimed it idle without dispatching to it), then any idle
+ * CPU the task may run on. SCX_KICK_IDLE does nothing to a CPU that is busy.
+ */
+static __always_inline void schedc_kick_idle_cpu(struct task_struct *p)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+
+	scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
 
 /* ---- arithmetic with defined results ---------------------------------------------------- */

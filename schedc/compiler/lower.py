@@ -405,7 +405,13 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
         "aging": policy.aging is not None and policy.dispatch_kind == "strict",
         "cpusets": any(q.cpus for q in queues.values()),
     }
-    uses["running"] = uses["avg_runtime"] or uses["vtime"] or uses["preempt"]
+    # running() always runs: it records what each CPU runs, for wake-up preemption and for
+    # the slice scaling in tick() (the compiler's latency defaults, docs/dsl.md).
+    uses["running"] = True
+    # A class whose queue has an order does not skip it on wake-up (strict start order).
+    uses["ordered_start"] = [
+        c.index for c in classes if c.queue.order in ("ordered", "deadline")
+    ]
     # Task-local storage and the clock cost a helper call each on hot paths: only when used.
     # One class in one vtime queue (what scx_simple does): the slice a task was given is its
     # class's, so the time used is known at stopping without per-task state.
@@ -422,12 +428,10 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
         or (uses["vtime"] and not uses["simple_vtime"])
         or uses["preempt"]
         or uses["wakeup_rate"]
+        or len(classes) > 1  # running() needs the class of the task it sees
     )
-    uses["clock"] = (
-        "since_ran" in policy.stats
-        or uses["aging"]
-        or any(q.order in ("ordered", "deadline") for q in policy.queues)
-    )
+    # The clock: wake-up preemption compares against how long the running task has run.
+    uses["clock"] = True
     uses["stopping"] = uses["avg_runtime"] or uses["vtime"] or uses["since_ran"]
     dispatch_order = [queues[q.dsq_id] for q in policy.dispatch_order]
     cumulative = []

@@ -1,0 +1,322 @@
+"""The compiler's wake-up latency defaults, executed: the generated callbacks of small policies
+are compiled for the host (the exact C that goes into the BPF object, host target) against
+fake kfuncs that log what the scheduler asks the kernel to do — kick a CPU, insert a task into
+a queue — and the tests drive select_cpu, enqueue, running, tick and stopping as the kernel
+would, then check the log.
+
+What is checked (docs/dsl.md, "What the compiler does for you"): a queued task wakes an idle
+CPU; a waking task preempts a lower-ranked class or a worse key, never a FIFO peer; an ordered
+queue's task is not dispatched straight to an idle CPU on wake-up (strict start order); the
+running slice shrinks while tasks wait; a loader can turn each default off before load.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from schedc.compiler.pipeline import translate
+from schedc.compiler.toolchain import runtime_dir
+
+PRELUDE = r"""
+#define BPF_NO_KFUNC_PROTOTYPES
+#include "vmlinux.h"
+int printf(const char *fmt, ...);
+void *memcpy(void *dst, const void *src, unsigned long n);
+void *memset(void *dst, int c, unsigned long n);
+char *strncpy(char *dst, const char *src, unsigned long n);
+
+#define __BPF_HELPERS__
+#define SEC(name)
+#define __always_inline inline __attribute__((always_inline))
+#define __weak __attribute__((weak))
+#define __ksym
+#define __uint(name, val) int name
+#define __type(name, val) val *name
+
+static u64 fake_now;
+static unsigned long long fake_storage[8][16];	/* task-local storage of tasks 0..7 */
+static u64 fake_counter;
+
+static long bpf_probe_read_kernel(void *dst, u32 size, const void *src)
+{
+	memcpy(dst, src, size);
+	return 0;
+}
+static long bpf_probe_read_kernel_str(void *dst, u32 size, const void *src) { return 0; }
+static void *bpf_task_storage_get(void *map, struct task_struct *p, void *v, u64 flags)
+{
+	return fake_storage[p->pid & 7];
+}
+static void *bpf_map_lookup_elem(void *map, const void *key) { return &fake_counter; }
+static u64 bpf_ktime_get_ns(void) { return fake_now; }
+"""
+
+FAKES = r"""
+static int fake_task_cpu, fake_idle_cpu = -1, fake_select_cpu, fake_select_idle;
+static int fake_queued[16];
+
+static const char *kick_name(u64 flags)
+{
+	return flags == SCX_KICK_IDLE ? "idle" : flags == SCX_KICK_PREEMPT ? "preempt" : "other";
+}
+void scx_bpf_kick_cpu(s32 cpu, u64 flags) { printf("kick %d %s\n", cpu, kick_name(flags)); }
+s32 scx_bpf_task_cpu(const struct task_struct *p) { return fake_task_cpu; }
+s32 scx_bpf_pick_idle_cpu(const struct cpumask *cpus, u64 flags) { return fake_idle_cpu; }
+s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev, u64 wake_flags, bool *is_idle)
+{
+	*is_idle = fake_select_idle;
+	return fake_select_cpu;
+}
+bool scx_bpf_test_and_clear_cpu_idle(s32 cpu) { return fake_select_idle; }
+s32 scx_bpf_dsq_nr_queued(u64 dsq) { return dsq < 16 ? fake_queued[dsq] : 0; }
+u32 scx_bpf_nr_cpu_ids(void) { return 2; }
+bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *m) { return true; }
+s32 scx_bpf_create_dsq(u64 dsq, s32 node) { return 0; }
+static const char *dsq_name(u64 dsq)
+{
+	static char buf[24];
+
+	if (dsq == SCX_DSQ_LOCAL)
+		return "local";
+	if (dsq == SCX_DSQ_GLOBAL)
+		return "global";
+	buf[0] = 'q';
+	buf[1] = '0' + (char)dsq;
+	buf[2] = 0;
+	return buf;
+}
+void scx_bpf_dsq_insert___new(struct task_struct *p, u64 dsq, u64 slice, u64 flags)
+{
+	printf("insert %d %s\n", p->pid, dsq_name(dsq));
+}
+void scx_bpf_dsq_insert_vtime___new(struct task_struct *p, u64 dsq, u64 sl, u64 vtime, u64 fl)
+{
+	p->scx.dsq_vtime = vtime;
+	printf("insert %d %s\n", p->pid, dsq_name(dsq));
+}
+bool scx_bpf_dsq_move_to_local___new(u64 dsq) { return false; }
+
+static struct task_struct tasks[8];
+
+static struct task_struct *task(int pid, int nice)
+{
+	struct task_struct *p = &tasks[pid & 7];
+
+	p->pid = pid;
+	p->static_prio = 120 + nice;
+	p->scx.weight = 100;
+	p->nr_cpus_allowed = 2;
+	return p;
+}
+"""
+
+MS = 1_000_000
+
+
+def run_policy(toolchain, tmp_path: Path, policy: str, main: str,
+               edit: tuple[str, str] | None = None) -> list[str]:
+    """Compile `policy` (DSL) to C, build it for the host with the fakes and `main`, run it and
+    return its log lines. `edit` replaces text of the generated C, as a loader setting a
+    read-only global before load does."""
+    src = tmp_path / "t.sched"
+    src.write_text(policy)
+    result = translate(src)
+    assert result.ok, result.diagnostics
+    c_text = result.c_text
+    if edit is not None:
+        assert edit[0] in c_text
+        c_text = c_text.replace(*edit)
+    gen = tmp_path / "policy.bpf.c"
+    gen.write_text(c_text)
+    harness = tmp_path / "harness.c"
+    harness.write_text(PRELUDE + f'#include "{gen}"\n' + FAKES + main)
+    exe = tmp_path / "harness"
+    proc = subprocess.run(
+        [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir),
+         str(harness), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60)
+    return out.stdout.splitlines()
+
+
+FIFO = 'scheduler t "one fifo queue" {\n  class all otherwise\n  queue q for all fifo\n}\n'
+VTIME = ('scheduler t "one vtime queue" {\n  class all otherwise\n'
+         "  queue q for all vtime lag 20ms\n  slice all = 20ms\n}\n")
+RANKED = """scheduler t "two ranked fifo queues" {
+  class hi when task.nice < 0
+  class lo otherwise
+  queue hq for hi fifo
+  queue lq for lo fifo
+  dispatch hq then lq, aging 100ms
+}
+"""
+ORDERED = """scheduler t "an ordered queue and a fifo one" {
+  class long when task.nice > 0
+  class short otherwise
+  queue long_q for long ordered by task.avg_runtime descending lag 100ms
+  queue short_q for short fifo
+  dispatch long_q then short_q, aging 500ms
+  select cpu idle
+}
+"""
+
+
+def main(body: str) -> str:
+    return "int main(void)\n{\n\tunsigned long long ctx[3] = {};\n\n" + body + "\treturn 0;\n}\n"
+
+
+def call(func: str, *args: str) -> str:
+    lines = "".join(f"\tctx[{i}] = (unsigned long long)({a});\n" for i, a in enumerate(args))
+    return lines + f"\tt_{func}(ctx);\n"
+
+
+def test_a_queued_task_wakes_an_idle_cpu(toolchain, tmp_path):
+    body = (
+        "\tfake_task_cpu = 0;\n\tfake_idle_cpu = 1;\n"
+        + call("enqueue", "task(1, 0)", "0")
+        + '\tprintf("--\\n");\n\tfake_idle_cpu = -1;\n'
+        + call("enqueue", "task(2, 0)", "0")
+    )
+    log = run_policy(toolchain, tmp_path, FIFO, main(body))
+    assert log == ["insert 1 q0", "kick 0 idle", "kick 1 idle", "--", "insert 2 q0", "kick 0 idle"]
+    off = run_policy(toolchain, tmp_path, FIFO, main(body),
+                     edit=("schedc_kick_idle = true", "schedc_kick_idle = false"))
+    assert off == ["insert 1 q0", "--", "insert 2 q0"]
+
+
+def test_a_waking_task_with_a_much_smaller_vtime_preempts(toolchain, tmp_path):
+    hog = "task(1, 0)"
+    body = (
+        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
+        + call("enqueue", hog, "0")
+        + call("running", hog)  # the hog runs on CPU 0 from t = 1 s
+        + f"\tfake_now += {30 * MS};\n"
+        + '\tprintf("--\\n");\n'
+        # a sleeper: its vtime is far behind, clamped to the clock minus the lag
+        + call("enqueue", "task(2, 0)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        # a waker whose vtime is level with the hog's: no preemption
+        + "\ttask(3, 0)->scx.dsq_vtime = tasks[1].scx.dsq_vtime + 30000000ULL;\n"
+        + call("enqueue", "task(3, 0)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        # the same sleeper, but not a wake-up (e.g. a slice ran out): no preemption
+        + call("enqueue", "task(4, 0)", "0")
+    )
+    log = run_policy(toolchain, tmp_path, VTIME, main(body))
+    assert log == [
+        "insert 1 q0", "kick 0 idle", "--",
+        "insert 2 q0", "kick 0 idle", "kick 0 preempt", "--",
+        "insert 3 q0", "kick 0 idle", "--",
+        "insert 4 q0", "kick 0 idle",
+    ]
+    off = run_policy(toolchain, tmp_path, VTIME, main(body),
+                     edit=("schedc_wakeup_preempt = true", "schedc_wakeup_preempt = false"))
+    assert "kick 0 preempt" not in off
+
+
+def test_a_waking_task_preempts_a_lower_ranked_class_only(toolchain, tmp_path):
+    body = (
+        "\tfake_task_cpu = 0;\n"
+        + call("enqueue", "task(1, 5)", "0")
+        + call("running", "task(1, 5)")  # a lo task runs
+        + '\tprintf("--\\n");\n'
+        + call("enqueue", "task(2, -5)", "SCX_ENQ_WAKEUP")  # hi wakes: preempts
+        + '\tprintf("--\\n");\n'
+        + call("enqueue", "task(3, 5)", "SCX_ENQ_WAKEUP")  # lo wakes beside lo: FIFO order
+        + '\tprintf("--\\n");\n'
+        + call("running", "task(2, -5)")  # now hi runs
+        + call("enqueue", "task(4, 5)", "SCX_ENQ_WAKEUP")  # lo wakes below hi: no
+    )
+    log = run_policy(toolchain, tmp_path, RANKED, main(body))
+    assert log == [
+        "insert 1 q1", "kick 0 idle", "--",
+        "insert 2 q0", "kick 0 idle", "kick 0 preempt", "--",
+        "insert 3 q1", "kick 0 idle", "--",
+        "insert 4 q1", "kick 0 idle",
+    ]
+
+
+def test_an_ordered_class_starts_in_queue_order_even_on_an_idle_cpu(toolchain, tmp_path):
+    """`select cpu idle` used to dispatch every waking task that found an idle CPU straight to
+    it, past the queue: a short task could start before a long one that was queued first."""
+    body = (
+        "\tfake_select_idle = 1;\n\tfake_select_cpu = 1;\n\tfake_task_cpu = 1;\n"
+        '\tprintf("cpu %d\\n", '
+        "t_select_cpu((ctx[0] = (unsigned long long)task(1, 5), ctx[1] = 0, ctx[2] = 0, ctx)));\n"
+        + call("enqueue", "task(1, 5)", "SCX_ENQ_WAKEUP")  # long: through its queue
+        + '\tprintf("--\\n");\n'
+        '\tprintf("cpu %d\\n", '
+        "t_select_cpu((ctx[0] = (unsigned long long)task(2, 0), ctx[1] = 0, ctx[2] = 0, ctx)));\n"
+    )
+    log = run_policy(toolchain, tmp_path, ORDERED, main(body))
+    assert log == [
+        "cpu 1", "insert 1 q0", "kick 1 idle", "--",
+        "insert 2 local", "cpu 1",  # a FIFO class still goes straight to the idle CPU
+    ]
+
+
+def test_slices_shrink_while_tasks_wait(toolchain, tmp_path):
+    def at(ms: int) -> str:
+        return (f"\tfake_now = 1000000000ULL + {ms * MS}ULL;\n"
+                "\ttasks[1].scx.slice = 20000000ULL;\n"
+                + call("tick", "task(1, 0)")
+                + f'\tprintf("{ms} %llu\\n", tasks[1].scx.slice);\n')
+
+    body = (
+        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
+        "\ttask(1, 0)->scx.slice = 20000000ULL;\n"
+        + call("running", "task(1, 0)")
+        + at(5)  # nothing waits: the slice is left alone
+        + "\tfake_queued[0] = 1;\n"
+        + at(5) + at(10)  # one waits: the task runs at most 20 ms / 2
+        + "\tfake_queued[0] = 3;\n"
+        + at(5)  # three wait: 20 ms / 4
+    )
+    log = run_policy(toolchain, tmp_path, FIFO, main(body))
+    assert log == ["5 20000000", "5 20000000", "10 0", "5 0"]
+    off = run_policy(toolchain, tmp_path, FIFO, main(body),
+                     edit=("schedc_slice_scaling = true", "schedc_slice_scaling = false"))
+    assert off == ["5 20000000", "5 20000000", "10 20000000", "5 20000000"]
+
+
+def test_tasks_of_a_lower_ranked_queue_do_not_shrink_the_slice(toolchain, tmp_path):
+    body = (
+        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
+        "\ttask(1, -5)->scx.slice = 20000000ULL;\n"
+        + call("running", "task(1, -5)")  # a hi task runs
+        + "\tfake_queued[1] = 4;\n\tfake_now += 15000000ULL;\n"
+        + call("tick", "task(1, -5)")
+        + '\tprintf("lo waits %llu\\n", tasks[1].scx.slice);\n'
+        + "\tfake_queued[0] = 1;\n"
+        + call("tick", "task(1, -5)")
+        + '\tprintf("hi waits %llu\\n", tasks[1].scx.slice);\n'
+    )
+    log = run_policy(toolchain, tmp_path, RANKED, main(body))
+    assert log == ["lo waits 20000000", "hi waits 0"]
+
+
+def test_one_vtime_queue_charges_the_time_run_not_the_slice_lost(toolchain, tmp_path):
+    """A preempted or scaled-down task loses the rest of its slice (the kernel sets it to 0),
+    so charging "slice given - slice left" would charge it the whole slice."""
+    body = (
+        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
+        + call("enqueue", "task(1, 0)", "0")
+        + "\tu64 v0 = tasks[1].scx.dsq_vtime;\n"
+        + call("running", "task(1, 0)")
+        + "\tfake_now += 3000000ULL;\n\ttasks[1].scx.slice = 0;\n"
+        + call("stopping", "task(1, 0)", "1")
+        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+        + "\ttasks[1].scx.weight = 200;\n"  # nice -5 or so: charged half
+        + call("running", "&tasks[1]")
+        + "\tfake_now += 3000000ULL;\n"
+        + "\tv0 = tasks[1].scx.dsq_vtime;\n"
+        + call("stopping", "&tasks[1]", "1")
+        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+    )
+    log = run_policy(toolchain, tmp_path, VTIME, main(body))
+    assert [line for line in log if line.startswith("charged")] == [
+        "charged 3000000", "charged 1500000"
+    ]
