@@ -22,6 +22,7 @@ from schedc.behaviour.report import ScenarioResult, render_human
 from schedc.behaviour.report import test_policies as run_behaviour_tests
 from schedc.behaviour.run import Case
 from schedc.behaviour.scenario import load_scenario
+from schedc.bench.runner import compile_for_bench
 from schedc.settings import Settings
 from tests.conftest import needs_sandbox
 
