@@ -2,12 +2,14 @@
 agents) wait for it: `schedc --help`, a warm `schedc compile` of an example and `schedc check`.
 
     python benchmarks/cli_startup.py [--repeat N] [--policy FILE] [--cache DIR] [--modules]
+                                     [--front COMMAND]
 
 Each command runs once to warm the caches (vmlinux.h, the precompiled header, the OS's page
 cache; SCHEDC_CACHE is a fresh folder unless --cache names one), then N times; the median and
 the fastest of the N are printed. `--modules` also prints which heavy packages each command
-imported (from a run of `main` with `sys.modules` inspected at its end). Targets (issue 17):
-`--help` ≤ 0.1 s, compile ≤ 0.2 s, check ≤ 0.35 s.
+imported (from a run of `main` with `sys.modules` inspected at its end). `--front` times
+another command instead of this checkout's `schedc` (an older checkout's, to compare).
+Targets (issue 17): `--help` ≤ 0.1 s, compile ≤ 0.2 s, check ≤ 0.35 s.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -79,8 +82,9 @@ def main() -> int:
     ap.add_argument("--policy", type=Path, default=ROOT / "examples" / "ljf.sched")
     ap.add_argument("--cache", type=Path, help="SCHEDC_CACHE to use (default: a fresh one)")
     ap.add_argument("--modules", action="store_true", help="also list the heavy imports")
+    ap.add_argument("--front", help="the command to time (default: this checkout's schedc)")
     args = ap.parse_args()
-    front = schedc_command()
+    front = shlex.split(args.front) if args.front else schedc_command()
     with tempfile.TemporaryDirectory(prefix="schedc-cli-startup-") as tmp:
         # By default a cache of its own, warmed by the first run: the figures are those of a
         # warm cache, whatever state the user's cache is in.
@@ -94,7 +98,8 @@ def main() -> int:
             line = f"{label:36}{statistics.median(times):9.3f}{min(times):9.3f}"
             if args.modules:
                 found = heavy_modules(cmd_args, env)
-                line += "   imports: " + (", ".join(found) if found else "none of " + "/".join(HEAVY))
+                none = "none of " + "/".join(HEAVY)
+                line += "   imports: " + (", ".join(found) if found else none)
             print(line, flush=True)
     load = os.getloadavg()[0]
     print(f"load average at the end: {load:.2f} on {os.cpu_count()} CPUs")
