@@ -5,10 +5,12 @@ agents) wait for it: `schedc --help`, a warm `schedc compile` of an example and 
                                      [--front COMMAND]
 
 Each command runs once to warm the caches (vmlinux.h, the precompiled header, the OS's page
-cache; SCHEDC_CACHE is a fresh folder unless --cache names one), then N times; the median and
-the fastest of the N are printed. `--modules` also prints which heavy packages each command
-imported (from a run of `main` with `sys.modules` inspected at its end). `--front` times
-another command instead of this checkout's `schedc` (an older checkout's, to compare).
+cache; SCHEDC_CACHE is a fresh folder unless --cache names one), then N times; printed are the
+median and the fastest wall time of the N and the median CPU time (user + system, clang's and
+libclang's children included), which the load of other processes disturbs less. `--modules`
+also prints which heavy packages each command imported (from a run of `main` with
+`sys.modules` inspected at its end). `--front` times another command instead of this
+checkout's `schedc` (an older checkout's, to compare).
 Targets (issue 17): `--help` ≤ 0.1 s, compile ≤ 0.2 s, check ≤ 0.35 s.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -55,13 +58,17 @@ def commands(policy: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
-def wall_time(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time, and CPU time (user + system, with clang's), of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr}")
-    return took
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu
 
 
 def heavy_modules(args: list[str], env: dict[str, str]) -> list[str]:
@@ -90,12 +97,14 @@ def main() -> int:
         # warm cache, whatever state the user's cache is in.
         env = {**os.environ, "SCHEDC_CACHE": str(args.cache or Path(tmp) / "cache")}
         table = commands(args.policy.resolve(), Path(tmp) / "x.bpf.o")
-        print(f"{'command':36}{'median':>9}{'fastest':>9}   (s, {args.repeat} runs, "
+        print(f"{'command':36}{'median':>9}{'fastest':>9}{'cpu':>9}   (s, {args.repeat} runs, "
               f"{' '.join(front)})")
         for label, cmd_args in table.items():
-            wall_time([*front, *cmd_args], env)  # warm-up
-            times = [wall_time([*front, *cmd_args], env) for _ in range(args.repeat)]
-            line = f"{label:36}{statistics.median(times):9.3f}{min(times):9.3f}"
+            timed([*front, *cmd_args], env)  # warm-up
+            runs = [timed([*front, *cmd_args], env) for _ in range(args.repeat)]
+            times = [wall for wall, _ in runs]
+            cpu = statistics.median(c for _, c in runs)
+            line = f"{label:36}{statistics.median(times):9.3f}{min(times):9.3f}{cpu:9.3f}"
             if args.modules:
                 found = heavy_modules(cmd_args, env)
                 none = "none of " + "/".join(HEAVY)
