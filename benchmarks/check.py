@@ -195,7 +195,7 @@ def in_new_process(path: Path, include: list[Path], cache: Path, btf: str | None
     env = dict(os.environ, SCHEDC_CACHE=str(cache), PYTHONPATH=str(ROOT))
     if btf:
         env["SCHEDC_BTF"] = btf
-    args = [sys.executable, "-m", "schedc.check_cli", str(path)]
+    args = [sys.executable, "-m", "schedc", "check", str(path)]
     for folder in include:
         args += ["-I", str(folder)]
     t = time.perf_counter()

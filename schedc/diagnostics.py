@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
-
-from schedc.settings import EnvironmentProblem
 
 
 class Severity(StrEnum):
@@ -161,11 +158,3 @@ def summary_line(diagnostics: list[Diagnostic]) -> str:
 def to_json_text(payload: dict[str, object]) -> str:
     return json.dumps(payload, indent=2, sort_keys=False)
 
-
-def report_environment_problem(problem: EnvironmentProblem, fmt: str) -> int:
-    """Print a missing-tool problem with its remedy, as JSON or text; the exit status (2)."""
-    if fmt == "json":
-        print(json.dumps({"ok": False, "error": problem.message, "hint": problem.remedy}))
-    else:
-        print(f"schedc: error: {problem.message}\n  hint: {problem.remedy}", file=sys.stderr)
-    return 2

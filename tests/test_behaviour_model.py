@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from schedc.behaviour import cli as behaviour_cli
 from schedc.behaviour import runner as runner_module
 from schedc.behaviour.expect import (
     Observation,
@@ -31,6 +30,7 @@ from schedc.behaviour.scenario import (
     parse_scenario,
 )
 from schedc.behaviour.trace import Event, build_trace, parse_events, parse_trace
+from schedc.cli import main as schedc_main
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "behaviour"
@@ -531,15 +531,16 @@ def test_failed_expectation_is_a_diagnostic_at_its_line():
 def test_cli_bad_scenario_is_a_usage_error_at_its_line(tmp_path: Path, capsys):
     bad = tmp_path / "bad.scenario.toml"
     bad.write_text(BASE.replace("count = 2", "count = 0"))
-    assert behaviour_cli.main([str(ROOT / "examples" / "fifo.sched"), "--scenario", str(bad)]) == 2
+    assert schedc_main(["test", str(ROOT / "examples" / "fifo.sched"), "--scenario", str(bad)]) == 2
     err = capsys.readouterr().err
     assert re.search(rf"{re.escape(str(bad))}:7:1: error\[T002\]: group.count", err)
 
 
 def test_cli_without_a_sandbox_says_how_to_get_one(tmp_path: Path, capsys, monkeypatch):
     monkeypatch.setenv("SCHEDC_KERNEL", str(tmp_path / "no-bzImage"))
-    code = behaviour_cli.main(
+    code = schedc_main(
         [
+            "test",
             str(ROOT / "examples" / "fifo.sched"),
             "--scenario",
             str(ROOT / "examples" / "weighted_share.scenario.toml"),

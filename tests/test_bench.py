@@ -56,10 +56,16 @@ from schedc.bench.workloads import (
     parse_stress_ng_rows,
     workload_problems,
 )
-from schedc.bench_cli import main as bench_main
+from schedc.cli import main as schedc_main
 from schedc.settings import EnvironmentProblem, find_bpftool
 from schedc.verifier.sandbox import boot_guest
 from tests.conftest import ROOT, needs_sandbox, skip_or_fail
+
+
+def bench_main(argv: list[str]) -> int:
+    """`schedc bench ARGV` in this process."""
+    return schedc_main(["bench", *argv])
+
 
 DATA = Path(__file__).parent / "data" / "bench"
 STALL = Path(__file__).parent / "data" / "verify" / "stall.bpf.c"
@@ -486,7 +492,7 @@ def test_record_without_a_repository_refuses_before_compiling(
     monkeypatch.setenv("SCHEDC_REPO", str(tmp_path / "empty-repo"))
     policy = tmp_path / "unrecorded.sched"
     policy.write_text((ROOT / "examples" / "fifo.sched").read_text())
-    import schedc.bench_cli as cli
+    import schedc.cli.bench as cli
 
     def no_compile(*_args, **_kwargs):
         raise AssertionError("compiled a policy whose results could not be recorded")
@@ -501,7 +507,7 @@ def test_record_without_a_repository_refuses_before_compiling(
 def test_policy_that_does_not_compile_is_not_benchmarked(tmp_path, capsys, toolchain, monkeypatch):
     bad = tmp_path / "bad.sched"
     bad.write_text('scheduler bad "x" {\n  class a when task.avg_runtime < 5\n}\n')
-    import schedc.bench_cli as cli
+    import schedc.cli.bench as cli
 
     def no_boot(*_args, **_kwargs):
         raise AssertionError("booted for a policy that did not compile")
@@ -601,10 +607,11 @@ def test_vm_progress_is_reported_per_run(benched):
 def test_bench_registers_as_a_subcommand():
     import argparse
 
-    from schedc.bench_cli import add_bench_command, run_bench_command
+    from schedc.cli import add_command
+    from schedc.cli.bench import run
 
     parser = argparse.ArgumentParser(prog="schedc")
-    add_bench_command(parser.add_subparsers(dest="command"))
+    add_command(parser.add_subparsers(dest="command"), "bench")
     args = parser.parse_args(
         [
             "bench",
@@ -624,14 +631,14 @@ def test_bench_registers_as_a_subcommand():
             "json",
         ]
     )
-    assert args.func is run_bench_command
+    assert args.func is run
     assert [str(p) for p in args.policies] == ["a.sched", "b.bpf.o"]
     assert args.workload == ["hackbench,cyclictest", "stress-ng"]
     assert (args.runs, args.cpus, args.warmup, args.record) == (3, 4, 1, False)
 
 
 def test_workload_lists_and_all():
-    from schedc.bench_cli import _workloads
+    from schedc.cli.bench import workload_names as _workloads
 
     assert _workloads(["hackbench, cyclictest", "hackbench"]) == ["hackbench", "cyclictest"]
     assert _workloads(["all"]) == list(RECIPES)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from schedc.check_cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, add_check_command
+from schedc.cli import add_command
+from schedc.cli.exit import Exit
 from schedc.verifier.rules.catalog import RULES
 from tests.conftest import ROOT
 
@@ -31,7 +32,7 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
     full_env["PYTHONPATH"] = str(ROOT)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "schedc.check_cli", *args],
+        [sys.executable, "-m", "schedc", "check", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd or ROOT, timeout=300,
     )
 
@@ -43,13 +44,13 @@ def cache_env(settings) -> dict[str, str]:
 
 def test_clean_policies_of_both_kinds_exit_0(toolchain, cache_env):
     proc = run(str(GOOD_DSL), str(GOOD_C), *INCLUDE, env=cache_env)
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     assert "checked 2 files: no problems found." in proc.stderr
 
 
 def test_errors_exit_1_with_caret_diagnostics(toolchain, cache_env):
     proc = run(str(GOOD_DSL), str(BAD_C), *INCLUDE, env=cache_env)
-    assert proc.returncode == EXIT_ERRORS
+    assert proc.returncode == Exit.ERRORS
     rel = BAD_C.relative_to(ROOT)
     assert f"{rel}:13:9: error[K020]: scx_bpf_consume() may be called only from ops.dispatch" in proc.stderr
     assert "   13 |  return scx_bpf_consume(dsq);" in proc.stderr
@@ -60,7 +61,7 @@ def test_errors_exit_1_with_caret_diagnostics(toolchain, cache_env):
 
 def test_json_has_the_compile_shape(toolchain, cache_env):
     proc = run(str(BAD_C), *INCLUDE, "--format", "json", env=cache_env)
-    assert proc.returncode == EXIT_ERRORS
+    assert proc.returncode == Exit.ERRORS
     data = json.loads(proc.stdout)
     assert data["ok"] is False and set(data) == {"ok", "diagnostics"}
     assert all(set(d) == JSON_KEYS for d in data["diagnostics"])
@@ -69,7 +70,7 @@ def test_json_has_the_compile_shape(toolchain, cache_env):
 
 def test_warnings_alone_exit_0(toolchain, cache_env):
     proc = run(str(DATA / "K071_printk_hot.bpf.c"), *INCLUDE, "--format", "json", env=cache_env)
-    assert proc.returncode == EXIT_OK
+    assert proc.returncode == Exit.OK
     data = json.loads(proc.stdout)
     assert data["ok"] is True and {d["severity"] for d in data["diagnostics"]} == {"warning"}
 
@@ -77,7 +78,7 @@ def test_warnings_alone_exit_0(toolchain, cache_env):
 def test_sarif_2_1_0(toolchain, cache_env):
     proc = run(str(BAD_C), str(DATA / "K071_printk_hot.bpf.c"), *INCLUDE, "--format", "sarif",
                env=cache_env)
-    assert proc.returncode == EXIT_ERRORS
+    assert proc.returncode == Exit.ERRORS
     log = json.loads(proc.stdout)
     assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
     (run_,) = log["runs"]
@@ -100,17 +101,17 @@ def test_dsl_errors_need_no_toolchain(tmp_path):
     policy = tmp_path / "bad.sched"
     policy.write_text(BAD_DSL)
     proc = run(str(policy), "--format", "json", env={"SCHEDC_BTF": str(tmp_path / "none.btf")})
-    assert proc.returncode == EXIT_ERRORS
+    assert proc.returncode == Exit.ERRORS
     codes = [d["code"] for d in json.loads(proc.stdout)["diagnostics"]]
     assert codes and all(c.startswith(("E", "W")) for c in codes)
 
 
 def test_missing_btf_exits_2_with_the_remedy(tmp_path):
     proc = run(str(GOOD_DSL), env={"SCHEDC_BTF": str(tmp_path / "none.btf")})
-    assert proc.returncode == EXIT_USAGE
+    assert proc.returncode == Exit.USAGE
     assert "does not exist" in proc.stderr and "hint: pass --btf" in proc.stderr
     proc = run(str(GOOD_DSL), "--format", "json", env={"SCHEDC_BTF": str(tmp_path / "none.btf")})
-    assert proc.returncode == EXIT_USAGE
+    assert proc.returncode == Exit.USAGE
     data = json.loads(proc.stdout)
     assert data["ok"] is False and data["hint"].startswith("pass --btf")
 
@@ -126,22 +127,22 @@ def test_missing_btf_exits_2_with_the_remedy(tmp_path):
 )
 def test_usage_errors_exit_2(args: list[str], message: str):
     proc = run(*args)
-    assert proc.returncode == EXIT_USAGE and message in proc.stderr
+    assert proc.returncode == Exit.USAGE and message in proc.stderr
 
 
 def test_a_missing_file_is_an_error_of_the_policy(toolchain, cache_env, tmp_path):
     proc = run(str(tmp_path / "gone.bpf.c"), "--format", "json", env=cache_env)
-    assert proc.returncode == EXIT_ERRORS
+    assert proc.returncode == Exit.ERRORS
     assert json.loads(proc.stdout)["diagnostics"][0]["code"] == "E000"
 
 
 def test_registers_as_a_subcommand(toolchain, settings, capsys, monkeypatch):
     monkeypatch.setenv("SCHEDC_CACHE", settings.cache_dir or "")
     parser = argparse.ArgumentParser(prog="schedc")
-    add_check_command(parser.add_subparsers(dest="command"))
+    add_command(parser.add_subparsers(dest="command"), "check")
     args = parser.parse_args(["check", str(GOOD_C), *INCLUDE, "--target-kernel", "6.13"])
     assert args.target_kernel == (6, 13)
-    assert args.func(args) == EXIT_OK  # warnings only: the 6.12 names are deprecated in 6.13
+    assert args.func(args) == Exit.OK  # warnings only: the 6.12 names are deprecated in 6.13
     err = capsys.readouterr().err
     assert "warning[K051]: scx_bpf_consume() is deprecated since 6.13" in err
     assert err.endswith("3 warnings generated.\n")

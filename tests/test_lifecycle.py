@@ -320,7 +320,7 @@ def test_a_closed_pipe_is_a_quiet_exit_141(args, settings, toolchain, tmp_path):
 def test_the_repo_module_entry_point_is_quiet_on_a_closed_pipe(settings, tmp_path):
     env = {**bare_env(settings, tmp_path), "PYTHONPATH": str(ROOT)}
     subprocess.run(
-        [sys.executable, "-m", "schedc.repo.cli", "--repo", str(tmp_path / "r"), "init"],
+        [sys.executable, "-m", "schedc.repo", "--repo", str(tmp_path / "r"), "init"],
         env=env,
         capture_output=True,
         check=True,
@@ -329,7 +329,7 @@ def test_the_repo_module_entry_point_is_quiet_on_a_closed_pipe(settings, tmp_pat
         [
             sys.executable,
             "-m",
-            "schedc.repo.cli",
+            "schedc.repo",
             "--repo",
             str(tmp_path / "r"),
             "--format",

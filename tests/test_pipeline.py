@@ -163,7 +163,7 @@ def test_no_module_but_the_pipeline_composes_stages():
 
 
 LOWER_LAYERS = ("schedc.dsl", "schedc.compiler", "schedc.verifier")
-UPPER_LAYERS = ("schedc.repo", "schedc.agent", "schedc.cli", "schedc.check_cli", "schedc.bench_cli")
+UPPER_LAYERS = ("schedc.repo", "schedc.agent", "schedc.cli")
 
 
 def _graph() -> dict[str, set[str]]:

@@ -33,7 +33,10 @@ WORKERS = 4
 WORKER = textwrap.dedent(
     """
     import sys
-    from schedc.repo.cli import main
+    from schedc.cli import main as schedc
+
+    def main(args):
+        return schedc(["repo", *args])
 
     worker, tmp, with_adds = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
     failures = 0

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from schedc.cli import main
 from schedc.repo import layout
-from schedc.repo.cli import main
 from schedc.repo.gitstore import Change, GitStore
 from schedc.repo.models import (
     PolicyMeta,
@@ -48,7 +48,7 @@ def cli(*args: str) -> Ran:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(list(args))
+            code = main(["repo", *args])
         except SystemExit as exc:  # argparse usage errors
             code = int(exc.code or 0)
     return Ran(code, out.getvalue(), err.getvalue())

@@ -10,18 +10,15 @@ happens; the end report gives iterations, tool round-trips, tokens and an estima
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from schedc.agent.operations import OPERATIONS
-from schedc.agent.reference import ReferenceMissing, dsl_reference
+from schedc.agent.reference import dsl_reference
 from schedc.agent.runner import Runner
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -292,77 +289,3 @@ def render(report: Report) -> str:
         f"{report.cache_read_tokens} read), cost {cost}, {report.seconds:g} s"
     )
     return "\n".join(lines)
-
-
-def _client(args: argparse.Namespace) -> Any:
-    import anthropic  # noqa: PLC0415
-
-    if args.replay:
-        from schedc.agent.transport import (  # noqa: PLC0415
-            ScriptedTransport,
-            load_recording,
-            scripted_client,
-        )
-
-        return scripted_client(ScriptedTransport(load_recording(args.replay)))
-    return anthropic.Anthropic(api_key=os.environ["ANTHROPIC_API_KEY"])
-
-
-def run_synthesize_command(args: argparse.Namespace, runner: Runner) -> int:
-    if not args.replay and not os.environ.get("ANTHROPIC_API_KEY"):
-        print(
-            "schedc: error: synthesize needs an Anthropic API key\n"
-            "  hint: export ANTHROPIC_API_KEY=... (https://console.anthropic.com), or replay a "
-            "recorded run with --replay FILE",
-            file=sys.stderr,
-        )
-        return 2
-    if args.max_iterations < 1:
-        print("schedc: error: --max-iterations must be at least 1", file=sys.stderr)
-        return 2
-    workload = None
-    if args.workload:
-        try:
-            raw = args.workload.read_bytes()
-        except OSError as exc:
-            print(f"schedc: error: cannot read {args.workload}: {exc.strerror}", file=sys.stderr)
-            return 2
-        if len(raw) > MAX_WORKLOAD_BYTES:
-            print(
-                f"schedc: error: {args.workload} is larger than {MAX_WORKLOAD_BYTES // 1024} KiB;"
-                " describe the workload in a few paragraphs",
-                file=sys.stderr,
-            )
-            return 2
-        workload = raw.decode("utf-8", "replace")
-    model = args.model or os.environ.get("SCHEDC_MODEL") or DEFAULT_MODEL
-    recording: list[dict[str, Any]] = []
-
-    def say(message: str) -> None:
-        print(f"schedc: {message}", file=sys.stderr, flush=True)
-
-    try:
-        report = synthesize(
-            _client(args),
-            runner,
-            args.goal,
-            model=model,
-            workload=workload,
-            max_iterations=args.max_iterations,
-            say=say,
-            recording=recording,
-        )
-    except ReferenceMissing as exc:
-        print(f"schedc: error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:  # an unreadable --replay file
-        print(f"schedc: error: {exc}", file=sys.stderr)
-        return 2
-    if args.transcript:
-        data = {"goal": args.goal, "model": model, "responses": recording, **report.to_json()}
-        Path(args.transcript).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    if args.format == "json":
-        print(json.dumps(report.to_json(), indent=2, default=str))
-    else:
-        print(render(report))
-    return 0 if report.submitted is not None else 1

@@ -1,5 +1,7 @@
 """`python -m schedc.repo ...` runs `schedc repo ...`."""
 
-from schedc.repo.cli import main
+import sys
 
-raise SystemExit(main())
+from schedc.cli import main
+
+raise SystemExit(main(["repo", *sys.argv[1:]]))

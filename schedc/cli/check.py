@@ -1,11 +1,10 @@
-"""`schedc check FILE...`: the static checks as a command (and a pre-commit hook).
+"""`schedc check FILE...`: the static checks as a command (and the pre-commit hook).
 
     schedc check FILE... [-I DIR]... [--btf FILE] [--target-kernel 6.12|6.13|...]
                  [--format human|json|sarif]
 
 Exit status: 0 no errors (warnings allowed), 1 a policy has errors, 2 usage or environment
-problem (no clang, no BTF), with the remedy. `python -m schedc.check_cli FILE...` runs the same
-command without the `schedc` front (the pre-commit hook uses it).
+problem (no clang, no BTF), with the remedy. The pre-commit hook runs `python -m schedc check`.
 """
 
 from __future__ import annotations
@@ -13,21 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_btf, add_format, add_include
+from schedc.cli.output import report_environment_problem
 from schedc.compiler.pipeline import check_file
 from schedc.compiler.source import is_c, is_dsl
 from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.diagnostics import (
-    Diagnostic,
-    has_errors,
-    render_human,
-    report_environment_problem,
-    summary_line,
-)
-from schedc.lifecycle import run_main
+from schedc.diagnostics import Diagnostic, has_errors, render_human, summary_line
 from schedc.sarif import SarifRule, sarif_log
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.rules.catalog import DOCS_URL, RULES
@@ -38,35 +32,17 @@ from schedc.verifier.rules.kernel import (
     version_text,
 )
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-
-
-def add_check_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `check` on the `schedc` command line."""
-    parser = subparsers.add_parser(
-        "check",
-        help="static checks of .sched and .bpf.c policies (libclang)",
-        description="Find what the kernel would reject or eject a sched_ext policy for, "
-        "before clang and the verifier do. Rules: docs/checks.md.",
-    )
-    configure(parser)
-    return parser
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Find what the kernel would reject or eject a sched_ext policy for, "
+        "before clang and the verifier do. Rules: docs/checks.md."
+    )
     parser.add_argument(
         "files", type=Path, nargs="+", metavar="FILE", help=".sched or .bpf.c policies, mixed"
     )
-    parser.add_argument(
-        "-I",
-        dest="include",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra include directory (for .bpf.c policies)",
-    )
-    parser.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the kernel (SCHEDC_BTF)")
+    add_include(parser)
+    add_btf(parser, "vmlinux BTF of the kernel (SCHEDC_BTF)")
     parser.add_argument(
         "--target-kernel",
         type=_kernel_arg,
@@ -75,8 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the oldest kernel the policy must load on: decides which kfunc names and ops "
         f"flags exist (default {version_text(DEFAULT_TARGET)})",
     )
-    parser.add_argument("--format", choices=("human", "json", "sarif"), default="human")
-    parser.set_defaults(func=run_check)
+    add_format(parser, ("human", "json", "sarif"))
+    parser.set_defaults(func=run)
 
 
 def _kernel_arg(text: str) -> KernelVersion:
@@ -86,20 +62,20 @@ def _kernel_arg(text: str) -> KernelVersion:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Exit:
     unknown = [f for f in args.files if not (is_dsl(f) or is_c(f))]
     if unknown:
         print(
             f"schedc check: error: {unknown[0]} is neither a .sched nor a .bpf.c policy",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return Exit.USAGE
     try:
         diags = check_all(args)
     except EnvironmentProblem as problem:
         return report_environment_problem(problem, args.format)
     _print(diags, args.format, len(args.files))
-    return EXIT_ERRORS if has_errors(diags) else EXIT_OK
+    return Exit.ERRORS if has_errors(diags) else Exit.OK
 
 
 def check_all(args: argparse.Namespace) -> list[Diagnostic]:
@@ -140,18 +116,3 @@ def sarif_rules() -> list[SarifRule]:
         SarifRule(r.code, r.name, r.summary, str(r.severity), f"{DOCS_URL}#{r.code.lower()}")
         for r in RULES.values()
     ]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="schedc check", description=__doc__.splitlines()[0])
-    configure(parser)
-
-    def body() -> int:
-        args = parser.parse_args(argv)
-        return int(args.func(args))
-
-    return run_main(body, "schedc check")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,13 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import git
 
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_btf, add_format
+from schedc.cli.output import progress as _progress
 from schedc.diagnostics import has_errors, render_human, summary_line
-from schedc.lifecycle import run_main
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
 from schedc.repo.catalog import init_repo, open_store, project_examples, seed
@@ -33,26 +35,17 @@ from schedc.repo.sync import pull, push
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 FSCK_HINT = (
     "`schedc repo fsck` says what is wrong; `schedc repo fsck --repair` undoes what an "
     "interrupted schedc left"
 )
 
 
-def add_repo_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `repo` on the `schedc` command line."""
-    parser = subparsers.add_parser(
-        "repo",
-        help="the git-backed policy repository: add, search, record results, share",
-        description="Keep policies with their metadata, verification and performance records "
-        "in a git repository; search it; share it through any git remote. See docs/repo.md.",
-    )
-    configure(parser)
-    return parser
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Keep policies with their metadata, verification and performance records "
+        "in a git repository; search it; share it through any git remote. See docs/repo.md."
+    )
     _common(parser, top=True)
     parser.set_defaults(func=_guarded(lambda _args: _usage(parser)))
     sub = parser.add_subparsers(dest="repo_command", metavar="COMMAND")
@@ -118,7 +111,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="VERSION",
         help="oldest kernel the policy must load on (default 6.12)",
     )
-    p.add_argument("--btf", metavar="FILE", help="vmlinux BTF (SCHEDC_BTF)")
+    add_btf(p, "vmlinux BTF (SCHEDC_BTF)")
     p.set_defaults(verify="auto")
 
     p = command("list", _list, "list the policies at HEAD")
@@ -207,7 +200,7 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
         metavar="PATH",
         help="repository folder (SCHEDC_REPO; default ~/.local/share/schedc/policies)",
     )
-    p.add_argument("--format", dest=f"format{suffix}", choices=("human", "json"))
+    add_format(p, default=None, dest=f"format{suffix}")
 
 
 def _who(p: argparse.ArgumentParser) -> None:
@@ -238,13 +231,9 @@ def _out(args: argparse.Namespace, payload: dict[str, object], text: str) -> Non
         print(text)
 
 
-def _progress(message: str) -> None:
-    print(f"schedc: {message}", file=sys.stderr, flush=True)
-
-
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
-    return EXIT_USAGE
+    return Exit.USAGE
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -258,7 +247,7 @@ def _init(args: argparse.Namespace) -> int:
         payload["head"] = store.head()
         text += "\n" + render.seeded(result)
     _out(args, payload, text)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -284,7 +273,7 @@ def _add(args: argparse.Namespace) -> int:
         if summary:
             print(summary, file=sys.stderr)
         print(render.added(result))
-    return EXIT_REFUSED if result.status == "rejected" else EXIT_OK
+    return Exit.ERRORS if result.status == "rejected" else Exit.OK
 
 
 def _warn_broken(entries: list[Entry]) -> None:
@@ -321,7 +310,7 @@ def _list(args: argparse.Namespace) -> int:
         ],
     }
     _out(args, payload, render.listing(entries))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -332,9 +321,9 @@ def _show(args: argparse.Namespace) -> int:
         if source is None:
             raise RepoError(f"'{entry.name}' has no source (a catalogue entry?)")
         sys.stdout.write(str(source))
-        return EXIT_OK
+        return Exit.OK
     _out(args, payload, render.shown(entry, sha))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _log(args: argparse.Namespace) -> int:
@@ -344,13 +333,13 @@ def _log(args: argparse.Namespace) -> int:
         {"ok": True, "name": args.name, "log": [e.to_json() for e in entries]},
         render.log(entries),
     )
-    return EXIT_OK
+    return Exit.OK
 
 
 def _diff(args: argparse.Namespace) -> int:
     text = policy_diff(_store(args), args.name, args.a, args.b)
     _out(args, {"ok": True, "name": args.name, "diff": text}, text)
-    return EXIT_OK
+    return Exit.OK
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -367,7 +356,7 @@ def _search(args: argparse.Namespace) -> int:
     for item in skipped if isinstance(skipped, list) else []:
         print(f"schedc repo: warning: skipped {item['name']}: {item['problem']}", file=sys.stderr)
     _out(args, payload, render.search(payload))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -406,7 +395,7 @@ def _record(args: argparse.Namespace) -> int:
         ]
     result = record_performance(store, args.name, given, author=args.author, agent=args.agent)
     _out(args, result.to_json(), render.recorded(result))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _numbers(items: list[str], option: str) -> list[float]:
@@ -449,19 +438,19 @@ def _fsck(args: argparse.Namespace) -> int:
             summary_line(found)
             or f"checked {count} polic{'y' if count == 1 else 'ies'}: no problems found."
         )
-    return EXIT_REFUSED if has_errors(found) else EXIT_OK
+    return Exit.ERRORS if has_errors(found) else Exit.OK
 
 
 def _push(args: argparse.Namespace) -> int:
     result = push(_store(args), args.remote, args.branch)
     _out(args, result.to_json(), render.synced(result))
-    return EXIT_OK
+    return Exit.OK
 
 
 def _pull(args: argparse.Namespace) -> int:
     result = pull(_store(args), args.remote, args.branch)
     _out(args, result.to_json(), render.synced(result))
-    return EXIT_OK if result.ok else EXIT_REFUSED
+    return Exit.OK if result.ok else Exit.ERRORS
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -478,16 +467,16 @@ def _guarded(handler: Handler) -> Handler:
         except RepoError as problem:
             return _problem(args, problem.message, problem.hint, problem.exit_code)
         except EnvironmentProblem as problem:
-            return _problem(args, problem.message, problem.remedy, EXIT_USAGE)
+            return _problem(args, problem.message, problem.remedy, Exit.USAGE)
         except ValueError as exc:  # e.g. an invalid --target-kernel
-            return _problem(args, str(exc), None, EXIT_USAGE)
+            return _problem(args, str(exc), None, Exit.USAGE)
         except git.GitError as exc:  # a backstop: the store turns git's failures into RepoError
             said = getattr(exc, "stderr", None) or str(exc)
-            return _problem(args, f"git failed: {said.strip()}", FSCK_HINT, EXIT_REFUSED)
+            return _problem(args, f"git failed: {said.strip()}", FSCK_HINT, Exit.ERRORS)
         except OSError as exc:
-            return _problem(args, str(exc), None, EXIT_USAGE)
+            return _problem(args, str(exc), None, Exit.USAGE)
         except RecursionError:  # a backstop: every reader bounds what it parses
-            return _problem(args, "input nested too deeply", FSCK_HINT, EXIT_REFUSED)
+            return _problem(args, "input nested too deeply", FSCK_HINT, Exit.ERRORS)
         finally:
             opened = getattr(args, "opened", None)
             for notice in opened.notices if opened is not None else []:
@@ -504,18 +493,3 @@ def _problem(args: argparse.Namespace, message: str, hint: str | None, code: int
         if hint:
             print(f"  hint: {hint}", file=sys.stderr)
     return code
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="schedc repo", description=__doc__.splitlines()[0])
-    configure(parser)
-
-    def body() -> int:
-        args = parser.parse_args(argv)
-        return int(args.func(args))
-
-    return run_main(body, "schedc repo")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

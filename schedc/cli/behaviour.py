@@ -14,42 +14,27 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from schedc.behaviour.report import render_human, results_json, test_policies
 from schedc.behaviour.run import Case, check_sandbox
 from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
 from schedc.bench.runner import compile_for_bench
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_format, add_include, positive_int
+from schedc.cli.output import progress
+from schedc.diagnostics import Diagnostic
 from schedc.diagnostics import render_human as render_diagnostics
-from schedc.diagnostics import report_environment_problem
-from schedc.settings import EnvironmentProblem, load_settings
-
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def add_test_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `test` on the `schedc` command line."""
-    parser = subparsers.add_parser(
-        "test",
-        help="behaviour tests: run scenarios under each policy and the default scheduler",
-        description="Run each scenario (named tasks, cgroups, behaviours) in the sandbox guest "
-        "under the kernel's default scheduler and under each policy, all in one boot; trace "
-        "the scheduler events and check the scenario's expectations (placement, order, share, "
-        "wait, completion, starvation, slice). docs/behaviour.md has the format.",
-    )
-    configure(parser)
-    return parser
+from schedc.settings import load_settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run each scenario (named tasks, cgroups, behaviours) in the sandbox guest "
+        "under the kernel's default scheduler and under each policy, all in one boot; trace "
+        "the scheduler events and check the scenario's expectations (placement, order, share, "
+        "wait, completion, starvation, slice). docs/behaviour.md has the format."
+    )
     parser.add_argument(
         "policies", type=Path, nargs="+", metavar="POLICY", help=".sched, .bpf.c or .bpf.o"
     )
@@ -62,30 +47,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a scenario file (TOML); repeat for several",
     )
     parser.add_argument(
-        "--runs", type=_positive_int, default=1, metavar="N", help="runs per side (default 1)"
+        "--runs", type=positive_int, default=1, metavar="N", help="runs per side (default 1)"
     )
     parser.add_argument(
         "--keep-trace", type=Path, metavar="DIR", help="copy every run's ftrace text here"
     )
-    parser.add_argument(
-        "-I",
-        dest="include",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra include directory (for .bpf.c policies)",
-    )
-    parser.add_argument("--format", choices=("human", "json"), default="human")
-    parser.set_defaults(func=run_command)
+    add_include(parser)
+    add_format(parser)
+    parser.set_defaults(func=run)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    def progress(message: str) -> None:
-        print(f"schedc: {message}", file=sys.stderr, flush=True)
-
+def run(args: argparse.Namespace) -> Exit:
     scenarios: list[Scenario] = []
-    problems = []
+    problems: list[Diagnostic] = []
     for path in args.scenario:
         try:
             scenarios.append(load_scenario(path))
@@ -98,7 +72,7 @@ def run_command(args: argparse.Namespace) -> int:
             )
         else:
             sys.stderr.write(render_diagnostics(problems))
-        return EXIT_USAGE
+        return Exit.USAGE
     settings = load_settings()
     check_sandbox(settings)  # before compiling: no sandbox, no point
     with tempfile.TemporaryDirectory(prefix="schedc-test-build-") as build:
@@ -118,7 +92,7 @@ def run_command(args: argparse.Namespace) -> int:
                 print(
                     f"schedc: error: did not compile: {', '.join(compiled.failed)}", file=sys.stderr
                 )
-            return EXIT_ERRORS
+            return Exit.ERRORS
         cases = [Case(s, list(compiled.policies)) for s in scenarios]
         results = test_policies(
             cases, settings, runs=args.runs, keep_trace=args.keep_trace, progress=progress
@@ -129,18 +103,4 @@ def run_command(args: argparse.Namespace) -> int:
         for r in results:
             sys.stderr.write(render_diagnostics(r.diagnostics))
         sys.stdout.write(render_human(results))
-    return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="schedc test")
-    configure(parser)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except EnvironmentProblem as problem:
-        return report_environment_problem(problem, args.format)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return Exit.OK if all(r.ok for r in results) else Exit.ERRORS

@@ -7,8 +7,7 @@
 Exit status: 0 every run of every policy completed with the policy attached, 1 a policy did
 not compile or a run failed (ejected by the kernel, did not attach, the workload failed), 2
 usage or environment problem (no sandbox kernel, QEMU, workload tool, matplotlib for --plot,
-or repository for --record), with the remedy. `python -m schedc.bench_cli ...` runs the same
-command without the `schedc` front. docs/bench.md has the details.
+or repository for --record), with the remedy. docs/bench.md has the details.
 """
 
 from __future__ import annotations
@@ -33,43 +32,15 @@ from schedc.bench.runner import (
     results_json,
 )
 from schedc.bench.workloads import RECIPES, WorkloadParams
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_btf, add_format, add_include, positive_float, positive_int
+from schedc.cli.output import progress, usage_error
 from schedc.diagnostics import render_human as render_diagnostics
-from schedc.diagnostics import report_environment_problem
-from schedc.lifecycle import run_main
 from schedc.settings import EnvironmentProblem, load_settings
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
-
-def add_bench_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register `bench` on the `schedc` command line."""
-    parser = subparsers.add_parser(
-        "bench",
-        help="benchmark policies against EEVDF on a workload in the sandbox VM (or --host)",
-        description="Measure each policy against the kernel's default scheduler (EEVDF) on "
-        "named workloads, in one boot of the sched_ext sandbox: per run the baseline, then "
-        "each policy attached (A B A B). Reports every run, medians, spread and the ratio "
-        "policy/baseline with a bootstrap 95% interval. docs/bench.md has the recipes.",
-    )
-    configure(parser)
-    return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def _workloads(values: Sequence[str]) -> list[str]:
+def workload_names(values: Sequence[str]) -> list[str]:
+    """The --workload values, split at commas, `all` expanded, each name once."""
     names: list[str] = []
     for value in values:
         for name in value.split(","):
@@ -81,6 +52,12 @@ def _workloads(values: Sequence[str]) -> list[str]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Measure each policy against the kernel's default scheduler (EEVDF) on "
+        "named workloads, in one boot of the sched_ext sandbox: per run the baseline, then "
+        "each policy attached (A B A B). Reports every run, medians, spread and the ratio "
+        "policy/baseline with a bootstrap 95% interval. docs/bench.md has the recipes."
+    )
     parser.add_argument(
         "policies", type=Path, nargs="+", metavar="POLICY", help=".sched, .bpf.c or .bpf.o"
     )
@@ -94,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--runs",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         default=DEFAULT_RUNS,
         help=f"measured runs per side (default {DEFAULT_RUNS}; 3 or more for an interval)",
@@ -108,13 +85,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cpus",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="the guest's vCPUs (SCHEDC_VM_CPUS, default 2)",
     )
     parser.add_argument(
         "--duration",
-        type=_positive_float,
+        type=positive_float,
         default=WorkloadParams.duration,
         metavar="SECONDS",
         help="length of the timed workloads (stress-ng, cyclictest; default "
@@ -122,7 +99,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scale",
-        type=_positive_float,
+        type=positive_float,
         default=WorkloadParams.scale,
         metavar="X",
         help="amount of work of the fixed-work workloads (hackbench, batch-makespan, compile; "
@@ -140,31 +117,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "is attached to this machine for its runs (root; no other scheduler attached)",
     )
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="plot the runs (matplotlib)")
-    parser.add_argument("-I", dest="include", type=Path, action="append", default=[], metavar="DIR")
-    parser.add_argument("--btf", metavar="FILE", help="vmlinux BTF of the target kernel")
-    parser.add_argument("--format", choices=("human", "json"), default="human")
-    parser.set_defaults(func=run_bench_command)
+    add_include(parser, None)
+    add_btf(parser, "vmlinux BTF of the target kernel")
+    add_format(parser)
+    parser.set_defaults(func=run)
 
 
-def run_bench_command(args: argparse.Namespace) -> int:
-    def progress(message: str) -> None:
-        print(f"schedc: {message}", file=sys.stderr, flush=True)
-
-    def usage(message: str) -> int:
-        print(f"schedc: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-
-    workloads = _workloads(args.workload)
+def run(args: argparse.Namespace) -> Exit:
+    workloads = workload_names(args.workload)
     unknown = [w for w in workloads if w not in RECIPES]
     if unknown:
-        return usage(
+        return usage_error(
             f"unknown workload {', '.join(unknown)}; choose from {', '.join(RECIPES)}, all"
         )
     if args.warmup < 0:
-        return usage("--warmup cannot be negative")
+        return usage_error("--warmup cannot be negative")
     # What would only fail after minutes in the guest is checked first.
     if args.plot is not None:
-        from schedc.bench.plot import MATPLOTLIB_REMEDY, plot_problem  # noqa: PLC0415
+        from schedc.bench.plot import MATPLOTLIB_REMEDY, plot_problem
 
         trouble = plot_problem()
         if trouble:
@@ -215,7 +185,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
                     f"schedc: not benchmarked: {', '.join(compiled.failed)} did not compile",
                     file=sys.stderr,
                 )
-            return EXIT_ERRORS
+            return Exit.ERRORS
         results = bench_objects(
             compiled.policies,
             workloads,
@@ -233,7 +203,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_human(results))
     if args.plot is not None:
-        from schedc.bench.plot import plot_results  # noqa: PLC0415
+        from schedc.bench.plot import plot_results
 
         progress(f"wrote {plot_results(results, args.plot)}")
     if args.record:  # the CLI hands results to the repository; bench knows nothing of it
@@ -241,22 +211,4 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
         for r in results:
             progress(f"recorded {record_bench_result(r.policy.source, r.to_json())}")
-    return EXIT_OK if all(r.ok for r in results) else EXIT_ERRORS
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="schedc bench", description=__doc__.splitlines()[0])
-    configure(parser)
-
-    def body() -> int:
-        args = parser.parse_args(argv)
-        try:
-            return run_bench_command(args)
-        except EnvironmentProblem as problem:
-            return report_environment_problem(problem, args.format)
-
-    return run_main(body, "schedc bench")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return Exit.OK if all(r.ok for r in results) else Exit.ERRORS

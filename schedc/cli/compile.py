@@ -1,0 +1,58 @@
+"""`schedc compile POLICY`: a .sched or .bpf.c policy to a sched_ext BPF object."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_btf, add_format, add_include
+from schedc.compiler.pipeline import compile_policy
+from schedc.diagnostics import render_human, summary_line
+from schedc.settings import load_settings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Compile a policy (.sched DSL or .bpf.c) to a sched_ext BPF object."
+    parser.add_argument("policy", type=Path, metavar="POLICY")
+    parser.add_argument(
+        "-o",
+        dest="out",
+        type=Path,
+        metavar="OUT.bpf.o",
+        help="object to write (default: next to the policy)",
+    )
+    parser.add_argument(
+        "--emit-c", type=Path, metavar="FILE", help="also write the generated C here"
+    )
+    add_include(parser)
+    add_btf(parser)
+    add_format(parser)
+    parser.add_argument(
+        "--no-pch", action="store_true", help="do not use the precompiled runtime header"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> Exit:
+    settings = load_settings(btf=args.btf)
+    result = compile_policy(
+        args.policy,
+        settings,
+        out=args.out,
+        emit_c=args.emit_c,
+        include_dirs=args.include,
+        use_pch=not args.no_pch,
+    )
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        sys.stderr.write(render_human(result.diagnostics))
+        summary = summary_line(result.diagnostics)
+        if summary:
+            print(summary, file=sys.stderr)
+        if result.ok and result.object_path:
+            print(f"wrote {result.object_path}", file=sys.stderr)
+    return Exit.OK if result.ok else Exit.ERRORS

@@ -1,0 +1,49 @@
+"""`schedc mcp`: the Model Context Protocol server for agents (stdio or loopback HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+
+from schedc.agent.runner import DEFAULT_QUEUE
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_runner_options, count, runner_from
+from schedc.cli.output import usage_error
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "A Model Context Protocol server on stdio (or streamable HTTP on a "
+        "loopback port): tools search_policies, get_policy, compile_policy, check_policy, "
+        "verify_policy, submit_policy, record_result, dsl_reference; resources for the DSL "
+        "reference and the example policies. See docs/agent.md."
+    )
+    add_runner_options(parser)
+    parser.add_argument(
+        "--http",
+        type=int,
+        metavar="PORT",
+        help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio",
+    )
+    parser.add_argument(
+        "--workers",
+        type=count(1),
+        metavar="N",
+        help="most worker processes at once (SCHEDC_MCP_WORKERS; default the CPU count)",
+    )
+    parser.add_argument(
+        "--queue",
+        type=count(0),
+        metavar="N",
+        help="most calls waiting for a worker; more are refused as busy "
+        f"(SCHEDC_MCP_QUEUE; default {DEFAULT_QUEUE})",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> Exit:
+    from schedc.agent.mcp_server import serve  # the SDK is imported on use
+
+    if args.http is not None and not 0 < args.http < 65536:
+        return usage_error("--http takes a port number 1-65535")
+    serve(runner_from(args), http_port=args.http)
+    return Exit.OK
