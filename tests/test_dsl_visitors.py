@@ -1,5 +1,7 @@
 """Every expression node of `schedc.dsl.ast` is handled by every expression visitor, and a
 node class added without that fails here (and, for mypy or pyright, where a visitor is made).
+
+Also: the parser's transformer builds the statements, in source order.
 """
 
 from __future__ import annotations
@@ -122,3 +124,47 @@ def test_a_policy_with_every_node_compiles_with_every_node_typed(tmp_path: Path)
     path.write_text(EVERY_NODE, encoding="utf-8")
     result = translate(path)
     assert result.ok and result.diagnostics == [] and result.c_text
+
+
+# ---- the parser's transformer -------------------------------------------------------------
+def test_statements_keep_their_order_within_each_kind():
+    text = (
+        "scheduler a {\n  tags x, y\n  class c1 when task.nice < 0 on cpus 0-1, 3\n"
+        "  param p = 1ms\n  class c2 otherwise preempts\n  tags z\n  param q: int = 2 in 1 .. 3\n"
+        "  queue q1 for c1 ordered by task.avg_runtime descending lag 5ms\n"
+        "  queue q2 for c2 deadline 1ms\n  dispatch weighted q1: 2, q2: 1\n"
+        "  slice c1 = 1ms, c2 = 2ms\n  select cpu idle\n  watchdog 5s\n  counter n counts enqueue of c1\n}\n"
+    )
+    policy, diags = parse_policy(text, "p.sched")
+    assert policy is not None and diags == []
+    assert [t.value for t in policy.tags] == ["x", "y", "z"]
+    assert [s.line for s in policy.tag_spans] == [2, 6]
+    assert [c.name.value for c in policy.classes] == ["c1", "c2"]
+    assert [(r.first, r.last) for r in policy.classes[0].cpus or []] == [(0, 1), (3, 3)]
+    assert policy.classes[1].when is None and policy.classes[1].preempts is not None
+    assert [(p.name.value, p.type_name and p.type_name.value) for p in policy.params] == [
+        ("p", None),
+        ("q", "int"),
+    ]
+    assert [(q.order, q.direction) for q in policy.queues] == [
+        ("ordered", "descending"),
+        ("deadline", None),
+    ]
+    assert [w for w, _ in policy.dispatches[0].weights] == [2, 1]
+    assert [s.cls.value for s in policy.slices] == ["c1", "c2"]
+    assert [s.value for s in policy.selects] == ["idle"]
+    assert len(policy.watchdogs) == 1
+    assert [(c.name.value, [n.value for n in c.classes]) for c in policy.counters] == [
+        ("n", ["c1"])
+    ]
+
+
+def test_the_first_bad_literal_in_the_file_is_the_one_reported():
+    # The statements are built as the tree is converted, so a CPU number or a weight that is
+    # too large is found in file order with the literals of the expressions.
+    text = (
+        "scheduler a {\n  class b when task.nice < 0 on cpus 99999999999999999999\n"
+        "  class c when task.avg_runtime > 1.5ns\n  class d otherwise\n}\n"
+    )
+    _, diags = parse_policy(text, "p.sched")
+    assert [(d.code, d.line) for d in diags] == [("E008", 2)]
