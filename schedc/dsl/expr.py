@@ -71,7 +71,6 @@ class Expressions(ast.ExprVisitor[Ty]):
     the `visit_*` methods are the rules, one per node class, and report what is wrong."""
 
     def __init__(self, report: Report, params: dict[str, TParam], declared: frozenset[str]) -> None:
-        self.report = report
         self.error = report.error
         self.params = params  # the params defined so far, by name
         self.declared = declared  # the policy's class and queue names, for a hint

@@ -47,8 +47,6 @@ __all__ = [
     "SLICE_MAX_NS",
     "SLICE_MIN_NS",
     "TClass",
-    "TCounter",
-    "TParam",
     "TQueue",
     "Ty",
     "TypedPolicy",
