@@ -12,7 +12,10 @@ from schedc.compiler.pipeline import translate
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "errors.md"
-FRONT_END_SOURCES = (ROOT / "schedc" / "dsl" / "parser.py", ROOT / "schedc" / "dsl" / "sema.py")
+# The front end's rules: the parser, the statement rules (sema) and the expression rules.
+FRONT_END_SOURCES = tuple(
+    ROOT / "schedc" / "dsl" / name for name in ("parser.py", "sema.py", "expr.py")
+)
 
 _CODE_LITERAL = re.compile(r"""["']([A-Z]\d{3})["']""")
 _HEADING = re.compile(r"^## ([A-Z]\d{3})\b", re.MULTILINE)

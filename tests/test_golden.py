@@ -32,7 +32,10 @@ UPDATE = os.environ.get("SCHEDC_UPDATE_GOLDEN") == "1"
 # Every diagnostic code the front end can emit is written as a string literal "E123"/"W123".
 _CODE_LITERAL = re.compile(r"""["']([EW]\d{3})["']""")
 _RENDERED_CODE = re.compile(r"^\S+: (?:error|warning|note)\[([A-Z]\d{3})\]: ", re.MULTILINE)
-FRONT_END_SOURCES = (ROOT / "schedc" / "dsl" / "parser.py", ROOT / "schedc" / "dsl" / "sema.py")
+# The front end's rules: the parser, the statement rules (sema) and the expression rules.
+FRONT_END_SOURCES = tuple(
+    ROOT / "schedc" / "dsl" / name for name in ("parser.py", "sema.py", "expr.py")
+)
 
 
 def front_end_codes() -> set[str]:

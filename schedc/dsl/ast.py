@@ -1,8 +1,12 @@
-"""The DSL's syntax tree: plain dataclasses, each with the source span it came from."""
+"""The DSL's syntax tree: plain dataclasses, each with the source span it came from, and
+`ExprVisitor`, the one way to dispatch over the expression nodes."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
 
 from schedc.diagnostics import Span
 
@@ -98,6 +102,144 @@ class BoolOp(Expr):
 @dataclass(frozen=True)
 class Not(Expr):
     operand: Expr
+
+
+# ---- visiting expressions -------------------------------------------------------------------
+EXPR_NODES: tuple[type[Expr], ...] = tuple(Expr.__subclasses__())
+T = TypeVar("T")
+
+
+class ExprVisitor(ABC, Generic[T]):
+    """A function over expressions with one method per node class, `visit_<class name>`;
+    `visit` calls the one for the node's class. Every method is abstract: a visitor that
+    misses a node class cannot be instantiated (a type error for mypy and pyright, a TypeError
+    naming the method at run time). A node class added above needs its method here, and then
+    in every visitor (tests/test_dsl_visitors.py lists them); until it has one here, importing
+    any visitor fails with a message that says so."""
+
+    _dispatch: ClassVar[dict[type[Expr], Callable[[Any, Any], Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [n.__name__ for n in EXPR_NODES if not hasattr(cls, f"visit_{n.__name__}")]
+        if missing:
+            raise TypeError(
+                f"internal error: ExprVisitor has no method for {', '.join(missing)}: add "
+                + ", ".join(f"visit_{m}" for m in missing)
+                + " to schedc/dsl/ast.py"
+            )
+        cls._dispatch = {n: getattr(cls, f"visit_{n.__name__}") for n in EXPR_NODES}
+
+    def visit(self, e: Expr) -> T:
+        method = self._dispatch.get(type(e))
+        if method is None:
+            raise TypeError(
+                f"internal error: {type(self).__name__} cannot visit {type(e).__name__}, which "
+                "is not an expression node of schedc/dsl/ast.py"
+            )
+        result: T = method(self, e)
+        return result
+
+    @abstractmethod
+    def visit_IntLit(self, e: IntLit) -> T: ...
+
+    @abstractmethod
+    def visit_DurationLit(self, e: DurationLit) -> T: ...
+
+    @abstractmethod
+    def visit_BoolLit(self, e: BoolLit) -> T: ...
+
+    @abstractmethod
+    def visit_StringLit(self, e: StringLit) -> T: ...
+
+    @abstractmethod
+    def visit_Attr(self, e: Attr) -> T: ...
+
+    @abstractmethod
+    def visit_Ref(self, e: Ref) -> T: ...
+
+    @abstractmethod
+    def visit_Call(self, e: Call) -> T: ...
+
+    @abstractmethod
+    def visit_Neg(self, e: Neg) -> T: ...
+
+    @abstractmethod
+    def visit_Binary(self, e: Binary) -> T: ...
+
+    @abstractmethod
+    def visit_Compare(self, e: Compare) -> T: ...
+
+    @abstractmethod
+    def visit_InList(self, e: InList) -> T: ...
+
+    @abstractmethod
+    def visit_StrTest(self, e: StrTest) -> T: ...
+
+    @abstractmethod
+    def visit_BoolOp(self, e: BoolOp) -> T: ...
+
+    @abstractmethod
+    def visit_Not(self, e: Not) -> T: ...
+
+
+class _Children(ExprVisitor[tuple[Expr, ...]]):
+    def visit_IntLit(self, e: IntLit) -> tuple[Expr, ...]:
+        return ()
+
+    def visit_DurationLit(self, e: DurationLit) -> tuple[Expr, ...]:
+        return ()
+
+    def visit_BoolLit(self, e: BoolLit) -> tuple[Expr, ...]:
+        return ()
+
+    def visit_StringLit(self, e: StringLit) -> tuple[Expr, ...]:
+        return ()
+
+    def visit_Attr(self, e: Attr) -> tuple[Expr, ...]:
+        return ()
+
+    def visit_Ref(self, e: Ref) -> tuple[Expr, ...]:
+        return ()
+
+    def visit_Call(self, e: Call) -> tuple[Expr, ...]:
+        return e.args
+
+    def visit_Neg(self, e: Neg) -> tuple[Expr, ...]:
+        return (e.operand,)
+
+    def visit_Binary(self, e: Binary) -> tuple[Expr, ...]:
+        return (e.left, e.right)
+
+    def visit_Compare(self, e: Compare) -> tuple[Expr, ...]:
+        return (e.left, e.right)
+
+    def visit_InList(self, e: InList) -> tuple[Expr, ...]:
+        return (e.left, *e.items)
+
+    def visit_StrTest(self, e: StrTest) -> tuple[Expr, ...]:
+        return (e.left, e.pattern)
+
+    def visit_BoolOp(self, e: BoolOp) -> tuple[Expr, ...]:
+        return e.operands
+
+    def visit_Not(self, e: Not) -> tuple[Expr, ...]:
+        return (e.operand,)
+
+
+_CHILDREN = _Children()
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The direct subexpressions of an expression, left to right."""
+    return _CHILDREN.visit(expr)
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """The expression and all its subexpressions, depth first, left to right."""
+    yield expr
+    for child in children(expr):
+        yield from walk(child)
 
 
 # ---- statements --------------------------------------------------------------------------

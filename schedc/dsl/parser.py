@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
@@ -15,11 +16,13 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.lexer import PatternStr
+from lark.tree import Meta
 
 from schedc.diagnostics import Diagnostic, Severity, Span
 from schedc.dsl import ast
+from schedc.dsl.expr import too_deep
+from schedc.dsl.language import MAX_NESTING, MAX_NUMBER, MAX_SOURCE_BYTES
 
-MAX_SOURCE_BYTES = 256 * 1024
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -32,12 +35,7 @@ _TERMINAL_WORDS = {
     "MUL_OP": "'*' or '/'",
     "DIRECTION": "'ascending' or 'descending'",
 }
-MAX_NUMBER = 2**63 - 1  # ints are s64 and durations u64 ns in C; both stay below 2^63
 _MAX_DIGITS = len(str(MAX_NUMBER))  # more significant digits than this is too large
-# Brackets, or operators, nested deeper than this are refused before the tree is converted:
-# the conversion, sema and lowering recurse once or twice per level. Sema's own limit (E309,
-# 64 levels) is lower and more precise; this one keeps the recursion far from Python's.
-MAX_NESTING = 128
 _BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[(\[]|[)\]]')
 _BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_]\w*")
 _STATEMENT_WORDS = "tags, param, counter, class, queue, dispatch, slice, select, watchdog"
@@ -54,7 +52,10 @@ def _span_of(node: Tree | Token) -> Span:
         return Span(
             node.line or 1, node.column or 1, node.end_line or 1, (node.end_column or 2) - 1
         )
-    m = node.meta
+    return _meta_span(node.meta)
+
+
+def _meta_span(m: Meta) -> Span:
     return Span(m.line, m.column, m.end_line, m.end_column - 1)
 
 
@@ -67,8 +68,13 @@ class _ParseError(Exception):
         self.diagnostic = diagnostic
 
 
+_Kids = list[Any]  # a rule's children: tokens, trees, or what this transformer made of them
+_Added = list[tuple[str, Any]]  # what a statement adds to the Policy: (field, item) pairs
+
+
 class _ToAst(Transformer):
-    """Bottom-up conversion of lark's tree to `schedc.dsl.ast` nodes."""
+    """Bottom-up conversion of lark's tree to `schedc.dsl.ast` nodes: one method per rule
+    of policy.lark that becomes a node, the whole tree becoming one `ast.Policy`."""
 
     def __init__(self, file: str) -> None:
         super().__init__(visit_tokens=False)
@@ -239,6 +245,116 @@ class _ToAst(Transformer):
     def not_(self, tree: Tree) -> ast.Not:
         return ast.Not(_span_of(tree), tree.children[0])
 
+    # statements: each gives the (Policy field, item) pairs it adds, which `policy` appends in
+    # source order. Sub-rules without a method here (when, fifo, queue_lag, ...) stay trees.
+    @v_args(meta=True)
+    def tags_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        return [("tags", _name(t)) for t in kids] + [("tag_spans", _meta_span(meta))]
+
+    @v_args(meta=True)
+    def param_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        name, *rest = kids
+        type_name = None
+        if isinstance(rest[0], Tree) and rest[0].data == "param_type":
+            type_name = _name(rest.pop(0).children[0])
+        value = rest.pop(0)
+        low, high = rest[0].children if rest else (None, None)
+        param = ast.Param(_name(name), type_name, value, low, high, _meta_span(meta))
+        return [("params", param)]
+
+    @v_args(meta=True)
+    def counter_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        name, event, *of = kids
+        classes = [_name(t) for t in of[0].children] if of else []
+        return [("counters", ast.Counter(_name(name), _name(event), classes, _meta_span(meta)))]
+
+    @v_args(meta=True)
+    def cpu_range(self, meta: Meta, kids: _Kids) -> ast.CpuRange:
+        return ast.CpuRange(self.number(kids[0]), self.number(kids[-1]), _meta_span(meta))
+
+    @v_args(meta=True)
+    def class_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        name, cond, *options = kids
+        when = cond.children[0] if cond.data == "when" else None
+        cpus: list[ast.CpuRange] | None = None
+        cpus_span = preempts = None
+        for opt in options:
+            if opt.data == "on_cpus":  # its children are CpuRanges by now
+                cpus = (cpus or []) + opt.children
+                cpus_span = _span_of(opt)
+            else:
+                preempts = _span_of(opt)
+        decl = ast.ClassDecl(_name(name), when, cpus, cpus_span, preempts, _meta_span(meta))
+        return [("classes", decl)]
+
+    @v_args(meta=True)
+    def queue_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        name, *rest = kids
+        lag = None
+        if isinstance(rest[-1], Tree) and rest[-1].data == "queue_lag":
+            lag = rest.pop().children[0]
+        order = rest.pop()
+        key = direction = None
+        if order.data in ("ordered", "deadline"):
+            key = order.children[0]
+            if order.data == "ordered":
+                direction = str(order.children[1])
+        classes = [_name(t) for t in rest]
+        decl = ast.QueueDecl(
+            _name(name),
+            classes,
+            str(order.data),
+            key,
+            direction,
+            lag,
+            _span_of(order),
+            _meta_span(meta),
+        )
+        return [("queues", decl)]
+
+    @v_args(meta=True)
+    def strict(self, meta: Meta, kids: _Kids) -> _Added:
+        names = list(kids)
+        aging = names.pop().children[0] if names and isinstance(names[-1], Tree) else None
+        queues = [_name(t) for t in names]
+        return [("dispatches", ast.Dispatch("strict", queues, [], aging, _meta_span(meta)))]
+
+    @v_args(meta=True)
+    def weighted(self, meta: Meta, kids: _Kids) -> _Added:
+        queues = [_name(w.children[0]) for w in kids]
+        weights = [(self.number(w.children[1]), _span_of(w.children[1])) for w in kids]
+        return [("dispatches", ast.Dispatch("weighted", queues, weights, None, _meta_span(meta)))]
+
+    @v_args(meta=True)
+    def slice_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        return [
+            ("slices", ast.SliceEntry(_name(e.children[0]), e.children[1], _span_of(e)))
+            for e in kids
+        ]
+
+    @v_args(meta=True)
+    def select_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        return [("selects", _name(kids[0]))]
+
+    @v_args(meta=True)
+    def watchdog_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        return [("watchdogs", kids[0])]
+
+    @v_args(meta=True)
+    def policy(self, meta: Meta, kids: _Kids) -> ast.Policy:
+        name, *items = kids
+        description = None
+        if items and isinstance(items[0], Token) and items[0].type == "STRING":
+            description = self._string(items.pop(0)).value
+        policy = ast.Policy(_name(name), description, self.file, _meta_span(meta))
+        for added in items:
+            for field_name, item in added:
+                getattr(policy, field_name).append(item)
+        return policy
+
+    def start(self, kids: _Kids) -> ast.Policy:
+        return kids[0]
+
 
 def _shorten(text: str, keep: int = 24, unit: str = "characters") -> str:
     """A literal for a message: very long ones are cut, with their length."""
@@ -249,101 +365,6 @@ def _shorten(text: str, keep: int = 24, unit: str = "characters") -> str:
 
 def _name(tok: Token) -> ast.Name:
     return ast.Name(str(tok), _span_of(tok))
-
-
-def _build_policy(tree: Tree, conv: _ToAst, file: str) -> ast.Policy:
-    """Statements are gathered here rather than in the transformer so the policy keeps order."""
-    policy_tree = tree.children[0]
-    children = list(policy_tree.children)
-    name_tok = children.pop(0)
-    description = None
-    if children and isinstance(children[0], Token) and children[0].type == "STRING":
-        description = conv._string(children.pop(0)).value
-    policy = ast.Policy(_name(name_tok), description, file, _span_of(policy_tree))
-    for item in children:
-        kind = item.data
-        ch = item.children
-        span = _span_of(item)
-        if kind == "tags_stmt":
-            policy.tags.extend(_name(t) for t in ch)
-            policy.tag_spans.append(span)
-        elif kind == "param_stmt":
-            name, rest = ch[0], ch[1:]
-            type_name = None
-            low = high = None
-            if rest and isinstance(rest[0], Tree) and rest[0].data == "param_type":
-                type_name = _name(rest.pop(0).children[0])
-            value = rest.pop(0)
-            if rest:
-                low, high = rest[0].children
-            policy.params.append(ast.Param(_name(name), type_name, value, low, high, span))
-        elif kind == "counter_stmt":
-            classes = [_name(t) for t in ch[2].children] if len(ch) > 2 else []
-            policy.counters.append(ast.Counter(_name(ch[0]), _name(ch[1]), classes, span))
-        elif kind == "class_stmt":
-            cond = ch[1]
-            when = cond.children[0] if cond.data == "when" else None
-            cpus: list[ast.CpuRange] | None = None
-            cpus_span = preempts = None
-            for opt in ch[2:]:
-                if opt.data == "on_cpus":
-                    cpus = cpus or []
-                    cpus_span = _span_of(opt)
-                    for r in opt.children:
-                        first = conv.number(r.children[0])
-                        last = conv.number(r.children[-1])
-                        cpus.append(ast.CpuRange(first, last, _span_of(r)))
-                else:
-                    preempts = _span_of(opt)
-            policy.classes.append(
-                ast.ClassDecl(_name(ch[0]), when, cpus, cpus_span, preempts, span)
-            )
-        elif kind == "queue_stmt":
-            lag = None
-            rest = list(ch[1:])
-            if isinstance(rest[-1], Tree) and rest[-1].data == "queue_lag":
-                lag = rest.pop().children[0]
-            order = rest.pop()
-            classes = [_name(t) for t in rest]
-            key = direction = None
-            if order.data in ("ordered", "deadline"):
-                key = order.children[0]
-                if order.data == "ordered":
-                    direction = str(order.children[1])
-            policy.queues.append(
-                ast.QueueDecl(
-                    _name(ch[0]),
-                    classes,
-                    str(order.data),
-                    key,
-                    direction,
-                    lag,
-                    _span_of(order),
-                    span,
-                )
-            )
-        elif kind == "strict":
-            aging = None
-            names = list(ch)
-            if names and isinstance(names[-1], Tree):
-                aging = names.pop().children[0]
-            policy.dispatches.append(
-                ast.Dispatch("strict", [_name(t) for t in names], [], aging, span)
-            )
-        elif kind == "weighted":
-            queues = [_name(w.children[0]) for w in ch]
-            weights = [(conv.number(w.children[1]), _span_of(w.children[1])) for w in ch]
-            policy.dispatches.append(ast.Dispatch("weighted", queues, weights, None, span))
-        elif kind == "slice_stmt":
-            for entry in ch:
-                policy.slices.append(
-                    ast.SliceEntry(_name(entry.children[0]), entry.children[1], _span_of(entry))
-                )
-        elif kind == "select_stmt":
-            policy.selects.append(_name(ch[0]))
-        elif kind == "watchdog_stmt":
-            policy.watchdogs.append(ch[0])
-    return policy
 
 
 def _describe_expected(expected: set[str]) -> str:
@@ -493,24 +514,20 @@ def parse_policy(text: str, file: str) -> tuple[ast.Policy | None, list[Diagnost
     except UnexpectedInput as exc:
         return None, [_syntax_diagnostic(exc, text, file)]
     except RecursionError:
-        return None, [_too_deep(file, Span.point(1, 1))]
+        return None, [too_deep(file, Span.point(1, 1))]
     deep = _deep_tree(tree, file)
     if deep is not None:
         return None, [deep]
-    conv = _ToAst(file)
     try:
-        converted = conv.transform(tree)
-        return _build_policy(converted, conv, file), []
+        return _ToAst(file).transform(tree), []
     except VisitError as exc:  # lark wraps what a transformer method raises
         if isinstance(exc.orig_exc, _ParseError):
             return None, [exc.orig_exc.diagnostic]
         if isinstance(exc.orig_exc, RecursionError):
-            return None, [_too_deep(file, _span_of(exc.obj))]
+            return None, [too_deep(file, _span_of(exc.obj))]
         raise exc.orig_exc from exc
-    except _ParseError as err:
-        return None, [err.diagnostic]
     except RecursionError:
-        return None, [_too_deep(file, _span_of(tree.children[0]))]
+        return None, [too_deep(file, _span_of(tree.children[0]))]
 
 
 def _lines(text: str) -> list[str]:
@@ -536,15 +553,7 @@ def _deep_brackets(text: str, file: str) -> Diagnostic | None:
         if ch in "([":
             depth += 1
             if depth > MAX_NESTING:
-                line, col = _position(text, m.start())
-                return Diagnostic.at(
-                    Severity.ERROR,
-                    "E009",
-                    f"brackets are nested more than {MAX_NESTING} levels deep",
-                    file,
-                    Span.point(line, col),
-                    "split the expression: put parts into params, or use min/max/clamp",
-                )
+                return too_deep(file, Span.point(*_position(text, m.start())), brackets=True)
         elif ch in ")]":
             depth = max(0, depth - 1)
     return None
@@ -561,18 +570,6 @@ def _deep_tree(tree: Tree, file: str) -> Diagnostic | None:
         while stack:
             node, depth = stack.pop()
             if depth > MAX_NESTING:
-                return _too_deep(file, _span_of(stmt))
+                return too_deep(file, _span_of(stmt))
             stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
     return None
-
-
-def _too_deep(file: str, span: Span) -> Diagnostic:
-    return Diagnostic.at(
-        Severity.ERROR,
-        "E009",
-        f"an expression is too long or too deeply nested to compile (more than {MAX_NESTING} "
-        "operators deep)",
-        file,
-        span,
-        "split it: put parts into params, or use min/max/clamp",
-    )

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from schedc.dsl.sema import NAME_RE
+from schedc.dsl.language import NAME_RE
 
 SCHEMA_VERSION = 1
 NAME_RULES = "1-24 lowercase letters, digits and '_', starting with a letter"

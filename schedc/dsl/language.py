@@ -1,0 +1,143 @@
+"""The language's tables and limits: what the DSL has (types, task attributes, functions,
+counter events, CPU selection modes, param types) and how much of it a policy may use.
+
+Everything the front end accepts by name is looked up here, so most additions to the language
+are a row in one of these tables (and, for the compiler, its lowering): see docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+# The code of a policy file that cannot be read or is not UTF-8 (the pipeline's read stage).
+READ_ERROR = "E000"
+
+# ---- limits --------------------------------------------------------------------------------
+# Enforced by the compiler so that the kernel verifier's limits are never the first to complain.
+MAX_SOURCE_BYTES = 256 * 1024  # E007
+# Ints are s64 and durations u64 ns in C: literals (E008) and constant values (E115) both
+# stay below 2^63.
+MAX_NUMBER = 2**63 - 1
+# Brackets, or operators, nested deeper than this are refused before the tree is converted
+# (E009): the conversion, sema and lowering recurse once or twice per level. Sema's own limit
+# (MAX_EXPR_DEPTH, E309) is lower and more precise; this one keeps the recursion far from Python's.
+MAX_NESTING = 128
+MAX_CLASSES = 32
+MAX_QUEUES = 16
+MAX_PARAMS = 32
+MAX_COUNTERS = 32
+MAX_LIST_ITEMS = 32
+MAX_EXPR_DEPTH = 64
+MAX_TAGS = 16
+MAX_CPU_ID = 1023
+MAX_CPUS_PER_SET = 64
+MAX_WEIGHT = 100
+MAX_WEIGHT_SUM = 1000
+COMM_LEN = 15  # TASK_COMM_LEN - 1
+MAX_GLOB_LEN = 32
+MAX_CGROUP_DEPTH = 8
+MAX_CGROUP_NAME = 63
+SLICE_MIN_NS = 10_000
+SLICE_MAX_NS = 1_000_000_000
+LAG_MAX_NS = 10_000_000_000
+WATCHDOG_MIN_NS = 100_000_000
+WATCHDOG_MAX_NS = 30_000_000_000  # SCX_WATCHDOG_MAX_TIMEOUT
+DEFAULT_SLICE_NS = 20_000_000  # SCX_SLICE_DFL
+DEFAULT_LAG_NS = 20_000_000
+
+# ---- names ---------------------------------------------------------------------------------
+# A scheduler's name (E010); the repository and the agent use it for policy names too.
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,23}")
+# Words of the expression language. Statement keywords (slice, lag, queue, ...) may name
+# things, as in `param slice = 20ms`; these may not, or `when or or or` would parse (E012).
+EXPRESSION_KEYWORDS = frozenset(
+    {"and", "or", "not", "true", "false", "task", "in", "matches", "startswith", "under"}
+)
+
+
+# ---- types ---------------------------------------------------------------------------------
+class Ty(Enum):
+    INT = "int"
+    DURATION = "duration"
+    BOOL = "bool"
+    STRING = "string"
+    COMM = "comm"
+    CGROUP = "cgroup path"
+    ERROR = "<error>"
+
+    def describe(self) -> str:
+        return {
+            Ty.INT: "a count (int)",
+            Ty.DURATION: "a duration",
+            Ty.BOOL: "a condition (bool)",
+            Ty.STRING: "a string",
+            Ty.COMM: "a task name (comm)",
+            Ty.CGROUP: "a cgroup path",
+            Ty.ERROR: "an invalid value",
+        }[self]
+
+
+PARAM_TYPES = {"duration": Ty.DURATION, "int": Ty.INT, "bool": Ty.BOOL}
+
+
+# ---- expressions: task attributes and functions --------------------------------------------
+@dataclass(frozen=True)
+class AttrInfo:
+    ty: Ty
+    doc: str
+    stat: bool = False  # a statistic the generated C tracks per task
+
+
+# A new attribute is a row here and its C in compiler/lower.py (ExprLowerer._attr).
+ATTRIBUTES: dict[tuple[str, ...], AttrInfo] = {
+    ("comm",): AttrInfo(Ty.COMM, "the task's name (15 characters at most)"),
+    ("parent", "comm"): AttrInfo(Ty.COMM, "the parent process's name"),
+    ("pid",): AttrInfo(Ty.INT, "the thread id"),
+    ("tgid",): AttrInfo(Ty.INT, "the process id"),
+    ("nice",): AttrInfo(Ty.INT, "the nice value, -20..19"),
+    ("weight",): AttrInfo(Ty.INT, "the sched_ext weight, 1..10000 (100 at nice 0)"),
+    ("uid",): AttrInfo(Ty.INT, "the effective user id"),
+    ("cgroup",): AttrInfo(Ty.CGROUP, "the task's cgroup (v2) path"),
+    ("kthread",): AttrInfo(Ty.BOOL, "true for kernel threads"),
+    ("nr_cpus_allowed",): AttrInfo(Ty.INT, "how many CPUs the task may run on"),
+    ("pinned",): AttrInfo(Ty.BOOL, "true when the task may run on one CPU only"),
+    ("avg_runtime",): AttrInfo(
+        Ty.DURATION, "average CPU time per run, from wakeup to sleep (moving average)", True
+    ),
+    ("wakeup_rate",): AttrInfo(Ty.INT, "wakeups per second (moving average)", True),
+    ("since_ran",): AttrInfo(Ty.DURATION, "time since the task last stopped running", True),
+}
+
+
+@dataclass(frozen=True)
+class Function:
+    """A built-in function of numbers: all arguments of one kind (counts or durations), the
+    result of that kind. `fold` is its value on constants; the C is schedc_NAME_s64 or
+    schedc_NAME_u64 in codegen_templates/schedc_runtime.bpf.h."""
+
+    arity: int
+    fold: Callable[..., int]
+
+
+FUNCTIONS: dict[str, Function] = {
+    "min": Function(2, min),
+    "max": Function(2, max),
+    "clamp": Function(3, lambda value, low, high: min(max(value, low), high)),
+}
+
+# ---- statements ----------------------------------------------------------------------------
+COUNTER_EVENTS = {
+    "enqueue": "a task of the class was queued",
+    "direct": "a waking task was dispatched straight to an idle CPU",
+    "wakeup": "a task of the class woke up",
+    "preempt": "a waking task preempted a lower class on its CPU",
+    "aging": "a queue was served early because its head waited longer than the aging bound",
+}
+SELECT_MODES = {
+    "idle": "the kernel's idle-CPU search (previous CPU if idle, then an idle core, then any "
+    "idle CPU); a task that finds an idle CPU is dispatched to it directly",
+    "previous": "stay on the previous CPU; dispatch directly only if that CPU is idle",
+}
