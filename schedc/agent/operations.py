@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schedc.compiler.pipeline import Source, check_file, compile_policy, translate, verify_policies
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
-from schedc.dsl.sema import NAME_RE
+from schedc.dsl.language import NAME_RE
 from schedc.repo import ingest, layout
 from schedc.repo.add import AddOptions, add_policy
 from schedc.repo.catalog import open_store

@@ -139,7 +139,7 @@ class CgroupMatcher:
 
 
 @dataclass
-class ExprLowerer:
+class ExprLowerer(ast.ExprVisitor[c_ast.Node]):
     """Turns typed DSL expressions into C text; collects the helper functions they need."""
 
     policy: TypedPolicy
@@ -151,48 +151,63 @@ class ExprLowerer:
         return self.gen.visit(self.node(expr))
 
     def node(self, e: ast.Expr) -> c_ast.Node:
-        ty = self.policy.type_of(e)
-        match e:
-            case ast.IntLit(value=v):
-                return _const(v, Ty.INT)
-            case ast.DurationLit(ns=ns):
-                return _const(ns, Ty.DURATION)
-            case ast.BoolLit(value=b):
-                return _const(int(b), Ty.BOOL)
-            case ast.Ref(name=name):
-                param = self.policy.param(name)
-                ident = c_ast.ID(f"param_{name}")
-                if param.low is None or param.high is None or param.ty == Ty.BOOL:
-                    return ident
-                # A loader may set any value before load: keep it within the declared range.
-                suffix = "u64" if param.ty == Ty.DURATION else "s64"
-                return _call(
-                    f"schedc_clamp_{suffix}",
-                    ident,
-                    _const(param.low, param.ty),
-                    _const(param.high, param.ty),
-                )
-            case ast.Attr(path=path):
-                return self._attr(path)
-            case ast.Neg(operand=o):
-                return c_ast.UnaryOp("-", self.node(o))
-            case ast.Not(operand=o):
-                return c_ast.UnaryOp("!", self.node(o))
-            case ast.BoolOp(op=op, operands=ops):
-                nodes = [self.node(o) for o in ops]
-                return _all(nodes) if op == "and" else _any(nodes)
-            case ast.Call(func=func, args=args):
-                suffix = "u64" if ty == Ty.DURATION else "s64"
-                return _call(f"schedc_{func}_{suffix}", *(self.node(a) for a in args))
-            case ast.Binary():
-                return self._binary(e, ty)
-            case ast.Compare():
-                return self._compare(e)
-            case ast.InList(left=left, items=items):
-                return _any([self._eq(left, item) for item in items])
-            case ast.StrTest():
-                return self._str_test(e)
-        raise AssertionError(f"cannot lower {e!r}")
+        return self.visit(e)
+
+    def visit_IntLit(self, e: ast.IntLit) -> c_ast.Node:
+        return _const(e.value, Ty.INT)
+
+    def visit_DurationLit(self, e: ast.DurationLit) -> c_ast.Node:
+        return _const(e.ns, Ty.DURATION)
+
+    def visit_BoolLit(self, e: ast.BoolLit) -> c_ast.Node:
+        return _const(int(e.value), Ty.BOOL)
+
+    def visit_StringLit(self, e: ast.StringLit) -> c_ast.Node:
+        # Strings are only the right side of a task-name or cgroup test, lowered there.
+        raise AssertionError(f"a string has no C value of its own: {e!r}")
+
+    def visit_Ref(self, e: ast.Ref) -> c_ast.Node:
+        param = self.policy.param(e.name)
+        ident = c_ast.ID(f"param_{e.name}")
+        if param.low is None or param.high is None or param.ty == Ty.BOOL:
+            return ident
+        # A loader may set any value before load: keep it within the declared range.
+        suffix = "u64" if param.ty == Ty.DURATION else "s64"
+        return _call(
+            f"schedc_clamp_{suffix}",
+            ident,
+            _const(param.low, param.ty),
+            _const(param.high, param.ty),
+        )
+
+    def visit_Attr(self, e: ast.Attr) -> c_ast.Node:
+        return self._attr(e.path)
+
+    def visit_Neg(self, e: ast.Neg) -> c_ast.Node:
+        return c_ast.UnaryOp("-", self.node(e.operand))
+
+    def visit_Not(self, e: ast.Not) -> c_ast.Node:
+        return c_ast.UnaryOp("!", self.node(e.operand))
+
+    def visit_BoolOp(self, e: ast.BoolOp) -> c_ast.Node:
+        nodes = [self.node(o) for o in e.operands]
+        return _all(nodes) if e.op == "and" else _any(nodes)
+
+    def visit_Call(self, e: ast.Call) -> c_ast.Node:
+        suffix = "u64" if self.policy.type_of(e) == Ty.DURATION else "s64"
+        return _call(f"schedc_{e.func}_{suffix}", *(self.node(a) for a in e.args))
+
+    def visit_Binary(self, e: ast.Binary) -> c_ast.Node:
+        return self._binary(e, self.policy.type_of(e))
+
+    def visit_Compare(self, e: ast.Compare) -> c_ast.Node:
+        return self._compare(e)
+
+    def visit_InList(self, e: ast.InList) -> c_ast.Node:
+        return _any([self._eq(e.left, item) for item in e.items])
+
+    def visit_StrTest(self, e: ast.StrTest) -> c_ast.Node:
+        return self._str_test(e)
 
     def _attr(self, path: tuple[str, ...]) -> c_ast.Node:
         match path:

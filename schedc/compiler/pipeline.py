@@ -34,6 +34,7 @@ from schedc.compiler.lower import lower_policy
 from schedc.compiler.source import (
     C_SUFFIX,
     DSL_SUFFIX,
+    READ_ERROR,
     Kind,
     cannot_read,
     default_object_path,
@@ -500,7 +501,7 @@ def _not_taken(a: Artifact, pipeline: Pipeline) -> Diagnostic:
     what = {"object": "a BPF object", "c": "C", "dsl": "a policy"}[a.kind]
     return Diagnostic(
         Severity.ERROR,
-        "E000",
+        READ_ERROR,
         f"{a.path} is {what}; this command takes {DSL_SUFFIX} or {C_SUFFIX} policies",
         str(a.path),
         hint="give the policy's source",

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Literal
 
 from schedc.diagnostics import Diagnostic, Severity
+from schedc.dsl.language import READ_ERROR  # the file cannot be read, or is not UTF-8 text
 
 DSL_SUFFIX = ".sched"
 C_SUFFIX = ".bpf.c"
 OBJECT_SUFFIX = ".bpf.o"
-READ_ERROR = "E000"  # the file cannot be read, or is not UTF-8 text
 
 Kind = Literal["dsl", "c", "object"]
 

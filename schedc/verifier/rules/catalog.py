@@ -82,4 +82,3 @@ RULES: dict[str, Rule] = {
 
 # Codes other stages give to messages `schedc check` passes on.
 CLANG_ERROR = "C001"
-READ_ERROR = "E000"
