@@ -108,8 +108,15 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {
         "2.17 s vs EEVDF's 1.67 s in one boot, 1.55 s vs 1.50 s (a pass) in another"
     ),
     ("interactive_boost", 1): (
-        "issue 19: a waking interactive task is not run at once (p50 wake-to-run 4-12 ms "
-        "against EEVDF's 0.3-4.5 ms)"
+        "issue 19: before wake-up preemption a waking interactive task was not run at once "
+        "(p50 wake-to-run 4-12 ms against EEVDF's 0.3-4.5 ms); with it, passed in the one boot "
+        "measured so far: kept non-strict until it is seen stable"
+    ),
+    ("deadline", 1): (
+        "wake-up preemption: a waking mpv task (earlier deadline) preempts a batch task, so "
+        "batch's run intervals are cut to 8.0-8.3 ms (two boots) whatever its 30 ms slice; the "
+        "slice expectation measures run intervals, so it needs a scenario where batch runs "
+        "without media wake-ups"
     ),
     ("weighted_share", 0): (
         "unstable: fg:bg measured 0.89 in one boot and 2.26 in the next (the mutant 0.39 and "
@@ -119,7 +126,13 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {
 }
 
 # Known failures that pass in some boots (TCG noise): not strict, or they would be flaky.
-UNSTABLE = {("deadline", 0), ("ljf", 1), ("weighted_share", 0)}
+UNSTABLE = {
+    ("deadline", 0),
+    ("deadline", 1),
+    ("interactive_boost", 1),
+    ("ljf", 1),
+    ("weighted_share", 0),
+}
 
 # Examples whose mutant passes every expectation, and why (a strict xfail each, except the
 # unstable ones).

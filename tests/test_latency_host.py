@@ -275,10 +275,10 @@ def test_slices_shrink_while_tasks_wait(toolchain, tmp_path):
         + "\tfake_queued[0] = 3;\n"
         + at(5)  # three wait: 20 ms / 4
     )
-    log = run_policy(toolchain, tmp_path, FIFO, main(body))
-    assert log == ["5 20000000", "5 20000000", "10 0", "5 0"]
-    off = run_policy(toolchain, tmp_path, FIFO, main(body),
-                     edit=("schedc_slice_scaling = true", "schedc_slice_scaling = false"))
+    on = run_policy(toolchain, tmp_path, FIFO, main(body),
+                    edit=("schedc_slice_scaling = false", "schedc_slice_scaling = true"))
+    assert on == ["5 20000000", "5 20000000", "10 0", "5 0"]
+    off = run_policy(toolchain, tmp_path, FIFO, main(body))  # the default: a slice means it
     assert off == ["5 20000000", "5 20000000", "10 20000000", "5 20000000"]
 
 
@@ -294,7 +294,8 @@ def test_tasks_of_a_lower_ranked_queue_do_not_shrink_the_slice(toolchain, tmp_pa
         + call("tick", "task(1, -5)")
         + '\tprintf("hi waits %llu\\n", tasks[1].scx.slice);\n'
     )
-    log = run_policy(toolchain, tmp_path, RANKED, main(body))
+    scaling = ("schedc_slice_scaling = false", "schedc_slice_scaling = true")
+    log = run_policy(toolchain, tmp_path, RANKED, main(body), edit=scaling)
     assert log == ["lo waits 20000000", "hi waits 0"]
 
 
