@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from schedc.compiler.pipeline import verify_policies
 from schedc.verifier import sandbox
 from schedc.verifier.sandbox import parse_signal_trace
-from schedc.verifier.verify import verify_policies
 from tests.conftest import needs_sandbox, skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent

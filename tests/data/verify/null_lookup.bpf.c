@@ -1,4 +1,6 @@
-/* Counts enqueues in an array map but forgets that bpf_map_lookup_elem can return NULL. */
+/* Counts enqueues in an array map but forgets that bpf_map_lookup_elem can return NULL. The
+ * result is copied before use, so `schedc check` only warns (K072: a check of the copy would
+ * do) and the kernel verifier is the one that rejects it. */
 #include "schedc_runtime.bpf.h"
 
 char _license[] SEC("license") = "GPL";
@@ -14,7 +16,8 @@ s32 SEC("struct_ops/null_lookup_enqueue") null_lookup_enqueue(unsigned long long
 {
 	struct task_struct *p = (struct task_struct *)ctx[0];
 	u32 key = 0;
-	u64 *count = bpf_map_lookup_elem(&enqueues, &key);
+	u64 *slot = bpf_map_lookup_elem(&enqueues, &key);
+	u64 *count = slot;
 
 	*count += 1;
 	schedc_insert(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, ctx[1]);
