@@ -28,7 +28,14 @@ from schedc.behaviour.scenario import Scenario
 from schedc.behaviour.trace import parse_trace
 from schedc.bench.runner import BASELINE, BenchPolicy
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
-from schedc.verifier.sandbox import REMEDY, boot_guest, output_tail, parse_run, sandbox_problems
+from schedc.verifier.sandbox import (
+    REMEDY,
+    boot_guest,
+    output_tail,
+    parse_run,
+    remove_guest_files,
+    sandbox_problems,
+)
 
 BOOT_ALLOWANCE_S = 180.0
 RUN_ALLOWANCE_S = 45.0  # Python's start under TCG, attach, writing the trace
@@ -439,7 +446,4 @@ def run_cases(
             measured=measured,
         )
     finally:
-        if settings.keep_sandbox:
-            say(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
-        else:
-            shutil.rmtree(outdir, ignore_errors=True)
+        remove_guest_files(settings, outdir, say)

@@ -51,6 +51,7 @@ from schedc.verifier.sandbox import (
     bpftool_problem,
     output_tail,
     parse_run,
+    remove_guest_files,
     sandbox_problems,
 )
 from schedc.verifier.verify import HOST_SCHED_EXT, host_problem
@@ -660,10 +661,7 @@ def bench_objects(
                 )
         return results
     finally:
-        if settings.keep_sandbox:
-            say(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
-        else:
-            shutil.rmtree(outdir, ignore_errors=True)
+        remove_guest_files(settings, outdir, say)
 
 
 @dataclass

@@ -571,6 +571,15 @@ def vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
 
 
 
+def remove_guest_files(settings: Settings, outdir: Path, progress: Callable[[str], None]) -> None:
+    """The guest's shared folder after a boot: removed, or kept for a look when the settings
+    say so (SCHEDC_KEEP_SANDBOX)."""
+    if settings.keep_sandbox:
+        progress(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
+    else:
+        shutil.rmtree(outdir, ignore_errors=True)
+
+
 def boot_guest(
     settings: Settings,
     outdir: Path,
@@ -715,7 +724,4 @@ def load_in_sandbox(
             )
         return [_report(obj, n, outdir, status, run) for n, obj in enumerate(objects)]
     finally:
-        if settings.keep_sandbox:
-            say(f"kept the guest's files in {outdir} (SCHEDC_KEEP_SANDBOX)")
-        else:
-            shutil.rmtree(outdir, ignore_errors=True)
+        remove_guest_files(settings, outdir, say)
