@@ -13,13 +13,12 @@ R115 symbolic link                R116 stale git lock file           R117 interr
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
-from schedc.compiler.pipeline import Source, translate
-from schedc.diagnostics import Diagnostic, Severity, has_errors
+from schedc.diagnostics import Diagnostic, Severity
 from schedc.repo import bounded, layout
 from schedc.repo.entries import Entry, build_entries, verification_of
 from schedc.repo.gitstore import SYMLINK_MODE, GitStore
+from schedc.repo.ingest import stored_c
 from schedc.repo.models import SCHEMA_VERSION, name_problem
 
 
@@ -226,9 +225,8 @@ def _stale(name: str, source: bytes, generated: bytes) -> list[Diagnostic]:
     """--deep: does this compiler still accept the DSL, and produce the same C?"""
     path = layout.policy_file(name, layout.DSL_SOURCE)
     text = source.decode("utf-8", "replace")
-    # As `repo add` stored it: #line directives name the entry's own files.
-    translated = translate(Source(Path(layout.DSL_SOURCE), text), c_name=layout.GENERATED)
-    if translated.c_text is None or has_errors(translated.diagnostics):
+    generated_now = stored_c(text)  # as `repo add` stores it
+    if generated_now is None:
         return [
             _err(
                 "R112",
@@ -237,7 +235,7 @@ def _stale(name: str, source: bytes, generated: bytes) -> list[Diagnostic]:
                 f"schedc check {path} shows why",
             )
         ]
-    if translated.c_text.encode() != generated:
+    if generated_now.encode() != generated:
         return [
             _warn(
                 "R112",
