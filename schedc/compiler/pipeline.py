@@ -34,6 +34,7 @@ from schedc.compiler.lower import lower_policy
 from schedc.compiler.source import (
     C_SUFFIX,
     DSL_SUFFIX,
+    OBJECT_SUFFIX,
     READ_ERROR,
     Kind,
     cannot_read,
@@ -285,7 +286,7 @@ def _c_path_for(a: Artifact, o: Options) -> Path:
     if o.c_name is not None:
         return Path(o.c_name)
     if o.build is not None:
-        return o.build / str(a.index) / (a.path.name.split(".")[0] + C_SUFFIX)
+        return _in_build(o.build, a, C_SUFFIX)
     if o.settings is not None:
         return generated_c_path(cache_root(o.settings), a.path, o.c_folder)
     return Path(f"{a.path.stem}{C_SUFFIX}")
@@ -343,8 +344,13 @@ def _object_path_for(a: Artifact, o: Options) -> Path:
     if o.out is not None:
         return o.out
     if o.build is not None:
-        return o.build / str(a.index) / (a.path.name.split(".")[0] + ".bpf.o")
+        return _in_build(o.build, a, OBJECT_SUFFIX)
     return default_object_path(a.path)
+
+
+def _in_build(build: Path, a: Artifact, suffix: str) -> Path:
+    """An input's own folder of a build of several: build/INDEX/NAME.suffix."""
+    return build / str(a.index) / (a.path.name.split(".")[0] + suffix)
 
 
 def _clang(a: Artifact, o: Options) -> Step:
@@ -512,7 +518,9 @@ def _one(pipeline: Pipeline, item: Path | Source, options: Options) -> Outcome:
     return run(pipeline, [item], options)[0]
 
 
-def _toolchain(settings: Settings, given: Toolchain | Callable[[], Toolchain] | None):  # noqa: ANN202
+def _toolchain(
+    settings: Settings, given: Toolchain | Callable[[], Toolchain] | None
+) -> Callable[[], Toolchain]:
     if given is None:
         return functools.cache(lambda: load_toolchain(settings))
     if isinstance(given, Toolchain):
@@ -590,7 +598,7 @@ def verify_policies(
     target_kernel: KernelVersion = DEFAULT_TARGET,
 ) -> list[VerifyResult]:
     """Every policy through VERIFY; all loadable objects in one boot of the sandbox."""
-    where = preflight(mode, run_seconds, workload)
+    where = preflight(mode, run_seconds)
     build = Path(tempfile.mkdtemp(prefix="schedc-verify-"))
     try:
         options = Options(

@@ -244,10 +244,10 @@ def choose_mode(mode: str) -> str:
     return "host" if host_problem() is None else "sandbox"
 
 
-def preflight(mode: str, run_seconds: float | None, workload: str = DEFAULT_WORKLOAD) -> str:
+def preflight(mode: str, run_seconds: float | None) -> str:
     """Where the verifier will run ('host' | 'sandbox'), or EnvironmentProblem before anything
-    is compiled: a verify that cannot load wastes no compile."""
-    del workload  # the sandbox checks it before booting
+    is compiled: a verify that cannot load wastes no compile. (The sandbox checks the run
+    test's workload itself, before booting.)"""
     where = choose_mode(mode)
     if where == "host":
         trouble = host_problem()
