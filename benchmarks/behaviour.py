@@ -24,29 +24,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from schedc.behaviour.report import ScenarioResult  # noqa: E402
+from schedc.behaviour.report import ScenarioResult, format_value  # noqa: E402
 from schedc.behaviour.report import test_policies as run_behaviour_tests  # noqa: E402
 from schedc.behaviour.run import Case  # noqa: E402
 from schedc.behaviour.scenario import load_scenario  # noqa: E402
 from schedc.bench.runner import compile_for_bench  # noqa: E402
+from schedc.bench.stats import median  # noqa: E402
 from schedc.settings import load_settings  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 
 
-def _fmt(x: float | None, unit: str) -> str:
-    if x is None:
-        return "-"
-    if unit == "s":
-        return f"{x * 1000:.3g} ms"
-    if unit == "fraction":
-        return f"{x:.3f}"
-    return f"{x:.3g}"
-
-
 def _median(values: list[float]) -> float | None:
-    values = sorted(values)
-    return values[len(values) // 2] if values else None
+    return median(values) if values else None
 
 
 def summarize(result: ScenarioResult) -> dict[str, Any]:
@@ -112,8 +102,8 @@ def render(rows: list[dict[str, Any]], seconds: float, runs: int) -> str:
                     [
                         *head,
                         f"{e['kind']} {'/'.join(e['groups'])}: {e['expected']}",
-                        _fmt(e["measured"], e["unit"]),
-                        _fmt(e["baseline"], e["unit"]),
+                        format_value(e["measured"], e["unit"]),
+                        format_value(e["baseline"], e["unit"]),
                         "pass" if e["ok"] else "**fail**",
                     ]
                 )

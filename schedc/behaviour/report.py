@@ -245,7 +245,8 @@ test_policies.__test__ = False  # type: ignore[attr-defined]  # not a pytest tes
 # --- human output ------------------------------------------------------------------------------
 
 
-def _fmt(x: float | None, unit: str) -> str:
+def format_value(x: float | None, unit: str) -> str:
+    """A measured value as the reports show it (seconds as ms, fractions, counts)."""
     if x is None:
         return "-"
     if unit == "s":
@@ -272,8 +273,8 @@ def render_human(results: Sequence[ScenarioResult]) -> str:
             mark = "ok" if e.ok else "FAIL"
             groups = ",".join(e.groups) or "-"
             lines.append(
-                f"  {mark:<4} {e.kind:<11} {groups:<22} {_fmt(e.measured, e.unit):>12} "
-                f"{_fmt(e.baseline, e.unit):>12}  {e.expected}"
+                f"  {mark:<4} {e.kind:<11} {groups:<22} {format_value(e.measured, e.unit):>12} "
+                f"{format_value(e.baseline, e.unit):>12}  {e.expected}"
             )
         lines.append("")
     if results and results[0].accel == "tcg":
