@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -45,10 +46,15 @@ class Settings:
     sandbox: str = "on"  # "off": clang and libclang run on policy C without bubblewrap
     bwrap: str | None = None  # the bubblewrap binary (default: bwrap on PATH)
     keep_sandbox: str | None = None  # set: keep the guest's files after a boot, for a look
+    # The kernel matrix: kit folders (or bzImage files), each one more kernel that verify, test
+    # and bench run every policy on (one boot per kernel). Empty: only `kernel` above.
+    kernels: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
 
-    def with_overrides(self, **values: str | None) -> Settings:
-        given = {k: v for k, v in values.items() if v is not None}
+    def with_overrides(self, **values: str | Sequence[str] | None) -> Settings:
+        given: dict[str, object] = {k: v for k, v in values.items() if v is not None}
+        if "kernels" in given:
+            given["kernels"] = _kernel_list(given["kernels"], "option")
         if not given:
             return self
         srcs = dict(self.sources)
@@ -71,6 +77,7 @@ _ENV = {
     "sandbox": "SCHEDC_SANDBOX",
     "bwrap": "SCHEDC_BWRAP",
     "keep_sandbox": "SCHEDC_KEEP_SANDBOX",
+    "kernels": "SCHEDC_KERNELS",  # a list: kit folders separated by ':' (os.pathsep)
 }
 
 
@@ -85,11 +92,14 @@ def default_repo_location() -> Path:
 
 def as_environment(settings: Settings) -> dict[str, str]:
     """The SCHEDC_* variables that give a child process these settings (the ones that are set)."""
-    return {
-        name: str(value)
-        for key, name in _ENV.items()
-        if (value := getattr(settings, key)) is not None and value != ""
-    }
+    env = {}
+    for key, name in _ENV.items():
+        value = getattr(settings, key)
+        if isinstance(value, tuple):
+            value = os.pathsep.join(value)
+        if value is not None and value != "":
+            env[name] = str(value)
+    return env
 
 
 def config_paths() -> list[Path]:
@@ -100,7 +110,23 @@ def config_paths() -> list[Path]:
     return [Path("schedc.toml"), xdg / "schedc" / "config.toml"]
 
 
-def load_settings(**overrides: str | None) -> Settings:
+def _kernel_list(value: object, where: str) -> tuple[str, ...]:
+    """The `kernels` setting as a tuple: a TOML list, an os.pathsep-separated string (the
+    environment), or a sequence of strings (options)."""
+    if isinstance(value, str):
+        items = [v for v in value.split(os.pathsep) if v.strip()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        raise EnvironmentProblem(
+            f"'kernels' (from {where}) must be a list of kit folders, not {value!r}",
+            'write kernels = ["/path/to/kit-6.12", "/path/to/kit-7.2"] (SCHEDC_KERNELS: '
+            "folders separated by ':')",
+        )
+    return tuple(str(Path(v).expanduser().absolute()) for v in items)
+
+
+def load_settings(**overrides: str | Sequence[str] | None) -> Settings:
     """Settings from a config file, then the environment, then the given options (last wins)."""
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
@@ -129,8 +155,10 @@ def load_settings(**overrides: str | None) -> Settings:
             sources[key] = "option"
     if "vm_cpus" in values:
         values["vm_cpus"] = int(str(values["vm_cpus"]))
-    str_keys = {k: (str(v) if k != "vm_cpus" else v) for k, v in values.items()}
-    return Settings(sources=sources, **str_keys)  # type: ignore[arg-type]
+    if "kernels" in values:
+        values["kernels"] = _kernel_list(values["kernels"], sources["kernels"])
+    typed = {k: (v if k in ("vm_cpus", "kernels") else str(v)) for k, v in values.items()}
+    return Settings(sources=sources, **typed)  # type: ignore[arg-type]
 
 
 def cache_root(settings: Settings) -> Path:
@@ -235,3 +263,78 @@ def find_btf(settings: Settings) -> Path:
         "pass --btf FILE or set SCHEDC_BTF to the vmlinux BTF of a sched_ext kernel "
         "(a sched_ext sandbox kit has one: vmlinux.btf; see the README's Settings)",
     )
+
+
+# ---- the kernel matrix ------------------------------------------------------------------------
+
+
+def kernel_release(bzimage: Path) -> str | None:
+    """The release of an x86 bzImage ("6.12.117"), from the version string its setup header
+    points at (boot protocol: `kernel_version` at 0x20E, an offset from 0x200); None when the
+    file is not a bzImage."""
+    try:
+        with bzimage.open("rb") as f:
+            head = f.read(0x10000)
+    except OSError:
+        return None
+    if len(head) < 0x210 or head[0x202:0x206] != b"HdrS":
+        return None
+    offset = int.from_bytes(head[0x20E:0x210], "little") + 0x200
+    text = head[offset : offset + 256].split(b"\0", 1)[0].decode("ascii", "replace")
+    release = text.split(" ", 1)[0]
+    return release if re.match(r"\d+\.\d+", release) else None
+
+
+def _kit_library(kit: Path) -> str | None:
+    """The kit's libbpf.so.X.Y.Z: the real ELF file (copies of kits can turn links into text)."""
+    for lib in sorted(kit.glob("lib/libbpf.so.*.*.*")):
+        try:
+            with lib.open("rb") as f:
+                if f.read(4) == b"\x7fELF":
+                    return str(lib)
+        except OSError:
+            continue
+    return None
+
+
+def kit_settings(settings: Settings, entry: str, where: str) -> Settings:
+    """`settings` with one kernel of the matrix in place: a kit folder gives its bzImage,
+    vmlinux.btf, bpftool, include/ and lib/libbpf.so; a bzImage file gives only the kernel (the
+    other tools stay as set)."""
+    path = Path(entry)
+    if path.is_file():
+        return replace(settings, kernel=str(path), sources={**settings.sources, "kernel": where})
+    if not (path / "bzImage").is_file():
+        raise EnvironmentProblem(
+            f"kernel '{entry}' (from {where}) is neither a kit folder with a bzImage nor a "
+            "bzImage file",
+            "list sandbox kit folders in `kernels` (SCHEDC_KERNELS, --kernel): each holds "
+            "bzImage, vmlinux.btf, bpftool, include/bpf and lib/libbpf.so.*",
+        )
+    values: dict[str, str] = {"kernel": str(path / "bzImage")}
+    if (path / "vmlinux.btf").is_file():
+        values["btf"] = str(path / "vmlinux.btf")
+    if (path / "bpftool").is_file():
+        values["bpftool"] = str(path / "bpftool")
+    if (path / "include" / "bpf").is_dir():
+        values["libbpf_include"] = str(path / "include")
+    library = _kit_library(path)
+    if library:
+        values["libbpf"] = library
+    return replace(settings, sources={**settings.sources, **dict.fromkeys(values, where)}, **values)
+
+
+def kernel_matrix(settings: Settings) -> list[Settings]:
+    """One Settings per kernel that verify, test and bench run on: each entry of `kernels`
+    (in the order given), or just these settings when no matrix is set."""
+    if not settings.kernels:
+        return [settings]
+    where = settings.sources.get("kernels", "settings")
+    return [kit_settings(settings, entry, f"kernels in {where}") for entry in settings.kernels]
+
+
+def kernel_name(settings: Settings) -> str:
+    """How reports name the kernel of these settings: its release, else its file's path."""
+    if not settings.kernel:
+        return "host"
+    return kernel_release(Path(settings.kernel)) or settings.kernel

@@ -2,25 +2,33 @@
 # Sets up schedc on a Debian 12 machine: clang-19 and friends from apt, a virtualenv in .venv
 # with schedc and its test tools, and (with --kit DIR) a schedc.toml that points schedc at a
 # sched_ext sandbox kit: bzImage, vmlinux.btf, bpftool and libbpf headers, and the kernel's
-# example schedulers (a test input) in .cache/kernel-examples.
+# example schedulers (a test input) in .cache/kernel-examples. --kit may be given several
+# times: the first kit is the one policies compile against, all of them are the kernel matrix
+# (`kernels`) that verify, test and bench run every policy on.
 #
-#   scripts/setup.sh [--kit DIR] [--no-apt]
+#   scripts/setup.sh [--kit DIR]... [--no-apt]
 set -euo pipefail
 
-kit=""
+kits=()
 apt=1
 while [ $# -gt 0 ]; do
     case "$1" in
-        --kit) kit=${2:?--kit needs a directory}; shift 2 ;;
+        --kit) kits+=("${2:?--kit needs a directory}"); shift 2 ;;
         --no-apt) apt=0; shift ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
-if [ -n "$kit" ]; then
-    [ -d "$kit" ] || { echo "setup.sh: kit folder $kit does not exist" >&2; exit 2; }
-    kit=$(cd "$kit" && pwd)  # relative to where the command was typed
-fi
+for i in "${!kits[@]}"; do
+    k=${kits[$i]}
+    [ -d "$k" ] || { echo "setup.sh: kit folder $k does not exist" >&2; exit 2; }
+    k=$(cd "$k" && pwd)  # relative to where the command was typed
+    for f in bzImage vmlinux.btf bpftool include/bpf/bpf_helpers.h; do
+        [ -e "$k/$f" ] || { echo "setup.sh: $k has no $f: not a sandbox kit" >&2; exit 2; }
+    done
+    kits[$i]=$k
+done
+kit=${kits[0]:-}
 cd "$(dirname "$0")/.."
 
 if [ "$apt" = 1 ]; then
@@ -39,9 +47,6 @@ echo "== python: .venv with schedc and its test tools"
 .venv/bin/python -m pip install -q -e '.[test,plot]'
 
 if [ -n "$kit" ]; then
-    for f in bzImage vmlinux.btf bpftool include/bpf/bpf_helpers.h; do
-        [ -e "$kit/$f" ] || { echo "setup.sh: $kit has no $f: not a sandbox kit" >&2; exit 2; }
-    done
     cat > schedc.toml <<TOML
 # Written by scripts/setup.sh --kit $kit
 [schedc]
@@ -61,6 +66,10 @@ TOML
     # The kernel's example schedulers: a test input for check and verify, never project code.
     examples=$(bash scripts/fetch-kernel-examples.sh "$PWD/.cache/kernel-examples")
     echo "kernel_examples = \"$examples\"" >> schedc.toml
-    echo "== wrote schedc.toml for the kit in $kit (kernel examples in $examples)"
+    # The kernel matrix: every kit, in the order given.
+    list=""
+    for k in "${kits[@]}"; do list="$list${list:+, }\"$k\""; done
+    echo "kernels = [$list]" >> schedc.toml
+    echo "== wrote schedc.toml for the kit in $kit (kernel examples in $examples; kernels: ${kits[*]})"
 fi
 echo "== ready: .venv/bin/schedc --help"

@@ -18,6 +18,25 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.sched"))
 
 
+def _configured_kernels() -> tuple[str, ...]:
+    try:
+        return load_settings().kernels
+    except EnvironmentProblem:
+        return ()  # a broken config: the tests that load settings say so
+
+
+# The kernel matrix as configured (schedc.toml's `kernels`, SCHEDC_KERNELS). The suite runs on
+# its first kernel only, one boot per test (CI time is budgeted): the environment says so to
+# this process and to every schedc it starts. tests/test_matrix.py runs the whole matrix.
+MATRIX = _configured_kernels()
+if len(MATRIX) > 1:
+    os.environ["SCHEDC_KERNELS"] = MATRIX[0]
+MATRIX_REMEDY = (
+    "the kernel matrix needs two sandbox kits: run scripts/setup.sh --kit ../shared/sandbox "
+    "--kit ../shared/sandbox-7.2 (or set SCHEDC_KERNELS=KIT1:KIT2)"
+)
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip a test whose tool is missing, or fail it where tools are required (CI)."""
     if os.environ.get("SCHEDC_REQUIRE_TOOLS"):
@@ -32,7 +51,11 @@ def kernel_examples_dir() -> Path | None:
     if not root:
         return None
     base = Path(root)
-    for cand in (base / "tools" / "sched_ext", base / "linux-source-6.12" / "tools" / "sched_ext", base):
+    for cand in (
+        base / "tools" / "sched_ext",
+        base / "linux-source-6.12" / "tools" / "sched_ext",
+        base,
+    ):
         if (cand / "scx_simple.bpf.c").is_file():
             return cand
     return None
@@ -57,6 +80,14 @@ def needs_sandbox(settings: Settings) -> None:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     cache = os.environ.get("SCHEDC_CACHE") or str(tmp_path_factory.mktemp("schedc-cache"))
     return load_settings(cache_dir=cache)
+
+
+@pytest.fixture(scope="session")
+def matrix_settings(settings: Settings) -> Settings:
+    """The settings with every kernel of the configured matrix (at least two, or skip/fail)."""
+    if len(MATRIX) < 2:
+        skip_or_fail(MATRIX_REMEDY)
+    return settings.with_overrides(kernels=MATRIX)
 
 
 @pytest.fixture(scope="session")
