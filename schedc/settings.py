@@ -324,12 +324,26 @@ def kit_settings(settings: Settings, entry: str, where: str) -> Settings:
     return replace(settings, sources={**settings.sources, **dict.fromkeys(values, where)}, **values)
 
 
+def _rank(source: str | None) -> int:
+    """How explicit a setting's source is: an option, the environment, a config file."""
+    if source is None:
+        return 0
+    if source == "option":
+        return 3
+    return 2 if source in _ENV.values() else 1
+
+
 def kernel_matrix(settings: Settings) -> list[Settings]:
     """One Settings per kernel that verify, test and bench run on: each entry of `kernels`
-    (in the order given), or just these settings when no matrix is set."""
+    (in the order given), or just these settings when no matrix is set. A single `kernel` given
+    more explicitly than the matrix, or as explicitly but elsewhere (SCHEDC_KERNEL beside
+    SCHEDC_KERNELS), replaces it: `kernels` and `kernel` in one config file make a matrix."""
     if not settings.kernels:
         return [settings]
     where = settings.sources.get("kernels", "settings")
+    single = settings.sources.get("kernel")
+    if settings.kernel and single != where and _rank(single) >= _rank(where):
+        return [settings]
     return [kit_settings(settings, entry, f"kernels in {where}") for entry in settings.kernels]
 
 

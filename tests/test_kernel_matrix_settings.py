@@ -98,3 +98,21 @@ def test_a_bad_entry_is_an_environment_problem_with_a_remedy(isolated: Path) -> 
     (isolated / "schedc.toml").write_text("[schedc]\nkernels = [1, 2]\n")
     with pytest.raises(EnvironmentProblem, match="must be a list of kit folders"):
         load_settings()
+
+
+def test_a_single_kernel_given_as_explicitly_replaces_the_matrix(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = kit(isolated / "a", "6.12.1"), kit(isolated / "b", "7.2.1")
+    (isolated / "schedc.toml").write_text(
+        f'[schedc]\nkernel = "{a}/bzImage"\nkernels = ["{a}", "{b}"]\n'
+    )
+    assert len(kernel_matrix(load_settings())) == 2  # one file says both: the matrix
+    mine = fake_bzimage(isolated / "mine", "6.18.0")
+    monkeypatch.setenv("SCHEDC_KERNEL", str(mine))
+    assert [s.kernel for s in kernel_matrix(load_settings())] == [str(mine)]
+    monkeypatch.setenv("SCHEDC_KERNELS", str(b))  # as explicit, elsewhere: the single one
+    assert [s.kernel for s in kernel_matrix(load_settings())] == [str(mine)]
+    # --kernel (an option) is more explicit than SCHEDC_KERNEL
+    option = load_settings(kernels=[str(a), str(b)])
+    assert [kernel_name(s) for s in kernel_matrix(option)] == ["6.12.1", "7.2.1"]

@@ -43,6 +43,18 @@ def add_btf(parser: argparse.ArgumentParser, text: str = BTF_HELP) -> None:
     parser.add_argument("--btf", metavar="FILE", help=text)
 
 
+def add_kernels(parser: argparse.ArgumentParser) -> None:
+    """`--kernel KIT` (repeatable): the kernel matrix, in place of SCHEDC_KERNELS / `kernels`."""
+    parser.add_argument(
+        "--kernel",
+        dest="kernels",
+        action="append",
+        metavar="KIT",
+        help="a sandbox kit folder (or a bzImage) to run on; give it once per kernel of the "
+        "matrix (default: SCHEDC_KERNELS / `kernels`, else SCHEDC_KERNEL)",
+    )
+
+
 def add_format(
     parser: argparse.ArgumentParser,
     choices: tuple[str, ...] = ("human", "json"),

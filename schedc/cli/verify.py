@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_btf, add_format, add_include
+from schedc.cli.options import add_btf, add_format, add_include, add_kernels
 from schedc.cli.output import progress, usage_error
 from schedc.compiler.pipeline import verify_policies
 from schedc.diagnostics import render_human
 from schedc.settings import load_settings
-from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS
+from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport, RunReport
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +56,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_include(parser, None)
     add_btf(parser, "vmlinux BTF of the target kernel")
+    add_kernels(parser)
     add_format(parser)
     parser.set_defaults(func=run, mode="auto")
 
 
 def run(args: argparse.Namespace) -> Exit:
-    settings = load_settings(btf=args.btf)
+    settings = load_settings(btf=args.btf, kernels=args.kernels)
     if args.run is not None and args.run <= 0:
         return usage_error("--run needs a positive number of seconds")
     results = verify_policies(
@@ -77,12 +79,33 @@ def run(args: argparse.Namespace) -> Exit:
     else:
         for r in results:
             sys.stdout.write(render_human(r.diagnostics))
-            insns = sum(p.insns_processed or 0 for p in r.programs)
+            if len(r.kernels) > 1:
+                for k in r.kernels:
+                    print(
+                        _verdict_line(f"{r.policy} on {k.kernel}", k.ok, k.programs, k.run, k.error)
+                    )
             if r.ok:
-                line = f"ok   {r.policy}: {len(r.programs)} programs, {insns} instructions verified"
-                if r.run is not None:
-                    line += f"; ran {r.run.seconds:g}s under '{r.run.workload}', stayed enabled"
+                print(
+                    _verdict_line(r.policy, True, r.programs, r.run, None)
+                    if len(r.kernels) < 2
+                    else f"ok   {r.policy}: every kernel ({len(r.kernels)})"
+                )
             else:
-                line = f"FAIL {r.policy}: stopped at the {r.stage} stage"
-            print(line)
+                print(f"FAIL {r.policy}: stopped at the {r.stage} stage")
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
+
+
+def _verdict_line(
+    what: str,
+    ok: bool,
+    programs: Sequence[ProgramReport],
+    run: RunReport | None,
+    error: str | None,
+) -> str:
+    if not ok:
+        return f"FAIL {what}: {error or 'see the diagnostics above'}"
+    insns = sum(p.insns_processed or 0 for p in programs)
+    line = f"ok   {what}: {len(programs)} programs, {insns} instructions verified"
+    if run is not None:
+        line += f"; ran {run.seconds:g}s under '{run.workload}', stayed enabled"
+    return line

@@ -51,7 +51,14 @@ from schedc.settings import Settings, cache_root
 from schedc.verifier import checks
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, LoadReport
-from schedc.verifier.verify import VerifyResult, apply_report, load_objects, preflight
+from schedc.verifier.verify import (
+    VerifyResult,
+    apply_report,
+    load_on_kernels,
+    on_kernel,
+    preflight,
+    verdict_of,
+)
 
 __all__ = [
     "ALL_KINDS",
@@ -109,7 +116,8 @@ class Artifact:
     c_path: Path | None = None  # the name the C has (its #line directives say so)
     c_file: Path | None = None  # the C on disk, for libclang and clang
     object_path: Path | None = None
-    load: LoadReport | None = None
+    load: LoadReport | None = None  # the first kernel's (the only one without a matrix)
+    loads: tuple[LoadReport, ...] = ()  # one per kernel of the matrix, each naming its kernel
 
 
 @dataclass(frozen=True)
@@ -390,7 +398,7 @@ def _load(arts: list[Artifact], o: Options) -> list[Step]:
     if o.settings is None:
         raise PipelineError("the load stage needs Options(settings=...)")
     objects = [a.object_path for a in arts if a.object_path is not None]
-    reports = load_objects(
+    per_kernel = load_on_kernels(
         objects,
         o.settings,
         mode=o.mode,
@@ -398,8 +406,17 @@ def _load(arts: list[Artifact], o: Options) -> list[Step]:
         workload=o.workload,
         progress=o.progress,
     )
-    pairs = zip(arts, reports, strict=True)
-    return [Step(replace(a, load=r), apply_report(r, str(a.path))) for a, r in pairs]
+    steps = []
+    for i, a in enumerate(arts):
+        loads = tuple(reports[i] for reports in per_kernel)
+        diagnostics = []
+        for r in loads:
+            found = apply_report(r, str(a.path))
+            if len(loads) > 1:
+                found = [on_kernel(d, r.kernel or "?") for d in found]
+            diagnostics += found
+        steps.append(Step(replace(a, load=loads[0], loads=loads), diagnostics))
+    return steps
 
 
 def _stage(
@@ -641,4 +658,5 @@ def _verify_result(o: Outcome) -> VerifyResult:
     if a.load is not None:
         result.programs = a.load.programs
         result.run = a.load.run if ran else None
+        result.kernels = [verdict_of(r) for r in a.loads]
     return result

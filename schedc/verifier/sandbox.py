@@ -128,6 +128,7 @@ class LoadReport:
     error: str | None
     run: RunReport | None = None
     verified: bool = True  # False: the guest never got to this object
+    kernel: str | None = None  # the kernel's release (settings.kernel_name) in a kernel matrix
 
 
 # Workloads for run tests: shell commands for the guest, which sees the host's root file system.
@@ -570,7 +571,6 @@ def vng_command(settings: Settings, outdir: Path, script: Path) -> list[str]:
     return [*cmd, "--", f"sh {shlex.quote(str(script))}"]
 
 
-
 def remove_guest_files(settings: Settings, outdir: Path, progress: Callable[[str], None]) -> None:
     """The guest's shared folder after a boot: removed, or kept for a look when the settings
     say so (SCHEDC_KEEP_SANDBOX)."""
@@ -592,6 +592,7 @@ def boot_guest(
     (a file in it) as root until the guest powers off. vng's exit status, or None when the
     time limit stopped it. Callers read results from `outdir`, never from vng's output."""
     return run_vng(vng_command(settings, outdir, script), outdir, list(names), timeout_s, progress)
+
 
 def parse_loader_json(obj: str, data: dict[str, object]) -> LoadReport:
     """A LoadReport from one N.json of the guest loader."""

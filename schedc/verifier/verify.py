@@ -8,17 +8,19 @@ A result says the last stage reached: compile → check → verifier → run.
 
 from __future__ import annotations
 
+import functools
 import os
+import platform
 import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_matrix, kernel_name
 from schedc.verifier.sandbox import (
     DEFAULT_WORKLOAD,
     LoadReport,
@@ -36,6 +38,8 @@ __all__ = [
     "hint_for",
     "host_problem",
     "load_objects",
+    "load_on_kernels",
+    "on_kernel",
     "preflight",
     "rejection_diagnostic",
     "run_diagnostic",
@@ -105,6 +109,8 @@ class VerifyResult:
     run: RunReport | None = None
     object_path: str | None = None
     source_kind: str = "dsl"  # dsl | c | object
+    # One verdict per kernel of the matrix (programs and run above are the first kernel's).
+    kernels: list[KernelVerdict] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -112,17 +118,56 @@ class VerifyResult:
             "ok": self.ok,
             "stage": self.stage,
             "diagnostics": [d.to_json() for d in self.diagnostics],
-            "programs": [
-                {
-                    "name": p.name,
-                    "insns_processed": p.insns_processed,
-                    "states": p.states,
-                    "verification_time_us": p.verification_time_us,
-                }
-                for p in self.programs
-            ],
+            "programs": _programs_json(self.programs),
             "run": self.run.to_json() if self.run else None,
+            "kernels": [k.to_json() for k in self.kernels],
         }
+
+
+@dataclass(frozen=True)
+class KernelVerdict:
+    """What one kernel of the matrix said about a policy's object."""
+
+    kernel: str  # its release, e.g. "7.2.13"
+    ok: bool  # loaded (and, with a run test, stayed enabled and nothing crashed)
+    programs: list[ProgramReport]
+    run: RunReport | None
+    error: str | None  # why not, in one line
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kernel": self.kernel,
+            "ok": self.ok,
+            "programs": _programs_json(self.programs),
+            "run": self.run.to_json() if self.run else None,
+            "error": self.error,
+        }
+
+
+def verdict_of(report: LoadReport) -> KernelVerdict:
+    ran_ok = report.run is None or report.run.ok
+    error = report.error
+    if report.ok and report.run is not None and not report.run.ok:
+        error = report.run.exit_reason or report.run.attach_error or "the run test failed"
+    return KernelVerdict(
+        kernel=report.kernel or "?",
+        ok=report.verified and report.ok and ran_ok,
+        programs=report.programs,
+        run=report.run,
+        error=None if report.ok and ran_ok else error,
+    )
+
+
+def _programs_json(programs: Sequence[ProgramReport]) -> list[dict[str, object]]:
+    return [
+        {
+            "name": p.name,
+            "insns_processed": p.insns_processed,
+            "states": p.states,
+            "verification_time_us": p.verification_time_us,
+        }
+        for p in programs
+    ]
 
 
 def hint_for(message: str) -> str | None:
@@ -281,6 +326,44 @@ def load_objects(
     return load_in_sandbox(
         objects, settings, progress=progress, run_seconds=run_seconds, workload=workload
     )
+
+
+def load_on_kernels(
+    objects: Sequence[Path],
+    settings: Settings,
+    *,
+    mode: str,
+    run_seconds: float | None = None,
+    workload: str = DEFAULT_WORKLOAD,
+    progress: Callable[[str], None] | None = None,
+) -> list[list[LoadReport]]:
+    """For every kernel of the matrix (settings.kernel_matrix; on the host, the host's kernel),
+    one report per object, each naming its kernel: one boot per kernel."""
+    if mode == "host":
+        reports = load_objects(objects, settings, mode=mode, progress=progress)
+        return [[replace(r, kernel=platform.release()) for r in reports]]
+    kernels = kernel_matrix(settings)
+    out = []
+    for n, kernel in enumerate(kernels, 1):
+        name = kernel_name(kernel)
+        say = progress
+        if progress is not None and len(kernels) > 1:
+            progress(f"kernel {n}/{len(kernels)}: Linux {name}")
+            say = functools.partial(_tagged, progress, name)
+        reports = load_objects(
+            objects, kernel, mode=mode, run_seconds=run_seconds, workload=workload, progress=say
+        )
+        out.append([replace(r, kernel=name) for r in reports])
+    return out
+
+
+def _tagged(progress: Callable[[str], None], kernel: str, message: str) -> None:
+    progress(f"[{kernel}] {message}")
+
+
+def on_kernel(diagnostic: Diagnostic, kernel: str) -> Diagnostic:
+    """A kernel's finding in a matrix run: its message says which kernel."""
+    return replace(diagnostic, message=f"on Linux {kernel}: {diagnostic.message}")
 
 
 def apply_report(report: LoadReport, policy: str) -> list[Diagnostic]:

@@ -1,0 +1,96 @@
+"""The kernel matrix, for real: every example compiled once (against the first kernel's BTF)
+and verified on every kernel of the configured matrix (6.12 and 7.2 in CI), one boot per
+kernel, through the CLI; plus an object that only the old kernel accepts, so a per-kernel
+verdict is shown to be per kernel. Needs two kits (tests/conftest.py MATRIX)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from schedc.settings import Settings, find_bpftool, find_clang, kernel_matrix, kernel_name
+from tests.conftest import EXAMPLES, ROOT, needs_sandbox
+
+OLD_NAMES = ROOT / "tests" / "data" / "sandbox" / "minimal.bpf.c"  # scx_bpf_dispatch, no fallback
+
+
+def old_names_object(settings: Settings, build: Path) -> Path:
+    """minimal.bpf.c declares the 6.12 kfunc name as a strong __ksym: 7.2 has only the new one."""
+    assert settings.btf and settings.libbpf_include
+    (build / "vmlinux.h").write_text(
+        subprocess.run(
+            [find_bpftool(settings), "btf", "dump", "file", settings.btf, "format", "c"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    obj = build / "old_names.bpf.o"
+    subprocess.run(
+        [find_clang(settings), "-target", "bpf", "-O2", "-g", "-mcpu=v3", "-D__TARGET_ARCH_x86"]
+        + ["-I", str(build), "-I", settings.libbpf_include]
+        + ["-c", str(OLD_NAMES), "-o", str(obj)],
+        check=True,
+    )
+    return obj
+
+
+@pytest.fixture(scope="module")
+def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    kernels = kernel_matrix(matrix_settings)
+    for k in kernels:
+        needs_sandbox(k)
+    build = tmp_path_factory.mktemp("matrix")
+    obj = old_names_object(kernels[0], build)
+    cmd = [sys.executable, "-m", "schedc", "verify", "--sandbox", "--format", "json"]
+    for entry in matrix_settings.kernels:
+        cmd += ["--kernel", entry]
+    done = subprocess.run(
+        cmd + [str(p) for p in EXAMPLES] + [str(obj)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return {
+        "releases": [kernel_name(k) for k in kernels],
+        "results": {Path(r["policy"]).name: r for r in json.loads(done.stdout)["results"]},
+        "stderr": done.stderr,
+        "returncode": done.returncode,
+    }
+
+
+@pytest.mark.vm
+def test_every_example_loads_on_every_kernel(matrix_run: dict) -> None:
+    releases = matrix_run["releases"]
+    assert len(releases) >= 2 and releases[0].startswith("6.12") and releases[-1].startswith("7.")
+    for example in EXAMPLES:
+        r = matrix_run["results"][example.name]
+        assert r["ok"], (example.name, r["diagnostics"])
+        assert [k["kernel"] for k in r["kernels"]] == releases
+        for k in r["kernels"]:
+            assert k["ok"] and k["programs"], (example.name, k)
+            assert all(p["insns_processed"] for p in k["programs"]), (example.name, k)
+    # one boot per kernel, said while it worked
+    stderr = matrix_run["stderr"]
+    assert stderr.count("booting sandbox kernel") == len(releases), stderr
+    for n, release in enumerate(releases, 1):
+        assert f"kernel {n}/{len(releases)}: Linux {release}" in stderr
+
+
+@pytest.mark.vm
+def test_a_verdict_is_per_kernel(matrix_run: dict) -> None:
+    """The 6.12-only kfunc name loads on 6.12 and is rejected on 7.2, which the finding names."""
+    r = matrix_run["results"]["old_names.bpf.o"]
+    assert matrix_run["returncode"] == 1 and not r["ok"]
+    first, *later = r["kernels"]
+    assert first["ok"] and first["programs"]
+    assert later and not any(k["ok"] for k in later)
+    errors = [d for d in r["diagnostics"] if d["severity"] == "error"]
+    assert errors and all(f"on Linux {later[0]['kernel']}" in d["message"] for d in errors), errors
+    assert not any(f"on Linux {first['kernel']}" in d["message"] for d in errors)
