@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -352,3 +352,22 @@ def kernel_name(settings: Settings) -> str:
     if not settings.kernel:
         return "host"
     return kernel_release(Path(settings.kernel)) or settings.kernel
+
+
+def each_kernel(
+    settings: Settings, progress: Callable[[str], None] | None
+) -> Iterator[tuple[Settings, str, Callable[[str], None] | None]]:
+    """The matrix's kernels in turn, as (settings, release, progress): in a matrix of several,
+    each is announced ("kernel 2/2: Linux 7.2.13") and its progress messages say its release."""
+    kernels = kernel_matrix(settings)
+    for n, kernel in enumerate(kernels, 1):
+        name = kernel_name(kernel)
+        say = progress
+        if progress is not None and len(kernels) > 1:
+            progress(f"kernel {n}/{len(kernels)}: Linux {name}")
+            say = _tagger(progress, name)
+        yield kernel, name, say
+
+
+def _tagger(progress: Callable[[str], None], name: str) -> Callable[[str], None]:
+    return lambda message: progress(f"[{name}] {message}")

@@ -1,7 +1,7 @@
-"""The kernel matrix, for real: every example compiled once (against the first kernel's BTF)
-and verified on every kernel of the configured matrix (6.12 and 7.2 in CI), one boot per
-kernel, through the CLI; plus an object that only the old kernel accepts, so a per-kernel
-verdict is shown to be per kernel. Needs two kits (tests/conftest.py MATRIX)."""
+"""The kernel matrix, for real: every example compiled once (against the first kernel's BTF),
+verified and run under load on every kernel of the configured matrix (6.12 and 7.2 in CI), one
+boot per kernel, through the CLI; an object that only the old kernel accepts, so a verdict is
+shown to be per kernel; and a behaviour test on every kernel. Needs two kits (conftest MATRIX)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ import pytest
 from schedc.settings import Settings, find_bpftool, find_clang, kernel_matrix, kernel_name
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
+RUN_SECONDS = 2
 OLD_NAMES = ROOT / "tests" / "data" / "sandbox" / "minimal.bpf.c"  # scx_bpf_dispatch, no fallback
+
+
+def kernel_options(settings: Settings) -> list[str]:
+    return [arg for entry in settings.kernels for arg in ("--kernel", entry)]
 
 
 def old_names_object(settings: Settings, build: Path) -> Path:
@@ -47,8 +52,7 @@ def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFacto
     build = tmp_path_factory.mktemp("matrix")
     obj = old_names_object(kernels[0], build)
     cmd = [sys.executable, "-m", "schedc", "verify", "--sandbox", "--format", "json"]
-    for entry in matrix_settings.kernels:
-        cmd += ["--kernel", entry]
+    cmd += ["--run", str(RUN_SECONDS), "--workload", "spin", *kernel_options(matrix_settings)]
     done = subprocess.run(
         cmd + [str(p) for p in EXAMPLES] + [str(obj)],
         capture_output=True,
@@ -66,17 +70,27 @@ def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.mark.vm
-def test_every_example_loads_on_every_kernel(matrix_run: dict) -> None:
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_every_example_loads_and_stays_enabled_on_every_kernel(
+    matrix_run: dict, example: Path
+) -> None:
     releases = matrix_run["releases"]
     assert len(releases) >= 2 and releases[0].startswith("6.12") and releases[-1].startswith("7.")
-    for example in EXAMPLES:
-        r = matrix_run["results"][example.name]
-        assert r["ok"], (example.name, r["diagnostics"])
-        assert [k["kernel"] for k in r["kernels"]] == releases
-        for k in r["kernels"]:
-            assert k["ok"] and k["programs"], (example.name, k)
-            assert all(p["insns_processed"] for p in k["programs"]), (example.name, k)
-    # one boot per kernel, said while it worked
+    r = matrix_run["results"][example.name]
+    assert r["ok"] and r["stage"] == "run", (example.name, r["diagnostics"])
+    assert [k["kernel"] for k in r["kernels"]] == releases
+    for k in r["kernels"]:
+        assert k["ok"] and k["programs"], (example.name, k)
+        assert all(p["insns_processed"] for p in k["programs"]), (example.name, k)
+        run = k["run"]
+        assert run["attached"] and run["enabled_throughout"], (example.name, k["kernel"], run)
+        assert run["samples"] >= RUN_SECONDS * 2 and run["crashed"] == []
+        assert run["ops"] == example.stem.replace("tunables_counters", "tunables")
+
+
+@pytest.mark.vm
+def test_one_boot_per_kernel_said_while_it_worked(matrix_run: dict) -> None:
+    releases = matrix_run["releases"]
     stderr = matrix_run["stderr"]
     assert stderr.count("booting sandbox kernel") == len(releases), stderr
     for n, release in enumerate(releases, 1):
@@ -94,3 +108,29 @@ def test_a_verdict_is_per_kernel(matrix_run: dict) -> None:
     errors = [d for d in r["diagnostics"] if d["severity"] == "error"]
     assert errors and all(f"on Linux {later[0]['kernel']}" in d["message"] for d in errors), errors
     assert not any(f"on Linux {first['kernel']}" in d["message"] for d in errors)
+
+
+@pytest.mark.vm
+def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_path: Path) -> None:
+    """`schedc test --kernel A --kernel B`: each result names its kernel, its traces are kept
+    per kernel, and the placement the example claims holds on both."""
+    for k in kernel_matrix(matrix_settings):
+        needs_sandbox(k)
+    name = "pinned_latency"
+    done = subprocess.run(
+        [sys.executable, "-m", "schedc", "test", str(ROOT / "examples" / f"{name}.sched")]
+        + ["--scenario", str(ROOT / "examples" / f"{name}.scenario.toml"), "--format", "json"]
+        + ["--keep-trace", str(tmp_path / "traces"), *kernel_options(matrix_settings)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout)["results"]
+    releases = [kernel_name(k) for k in kernel_matrix(matrix_settings)]
+    assert [r["kernel"] for r in results] == releases
+    for r in results:
+        placement = next(e for e in r["expectations"] if e["kind"] == "placement")
+        assert placement["ok"] and placement["measured"] >= 0.99, (r["kernel"], placement)
+    assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(releases)

@@ -2,7 +2,7 @@
 
 Random well-typed programs come from tests/policygen.py; hypothesis drives its Random, so a
 failure shrinks and replays. (The kernel verifier sees a fixed-seed sample of them in
-tests/test_vm_examples.py.)
+tests/test_vm_generated.py.)
 """
 
 from __future__ import annotations

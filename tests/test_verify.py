@@ -151,7 +151,8 @@ def test_policy_errors_stop_at_the_compile_stage_without_booting(settings, toolc
 @pytest.fixture(scope="module")
 def verified(settings, toolchain) -> dict[str, VerifyResult]:
     needs_sandbox(settings)
-    policies = [*EXAMPLES, DATA / "null_lookup.bpf.c", DATA / "stall.bpf.c"]
+    # One example here (the API); tests/test_matrix.py runs every example on every kernel.
+    policies = [EXAMPLES[0], DATA / "null_lookup.bpf.c", DATA / "stall.bpf.c"]
     messages: list[str] = []
     results = verify_policies(
         policies,
@@ -166,8 +167,8 @@ def verified(settings, toolchain) -> dict[str, VerifyResult]:
 
 
 @pytest.mark.vm
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
-def test_example_is_verified_and_stays_enabled_under_load(verified, example):
+def test_example_is_verified_and_stays_enabled_under_load(verified):
+    example = EXAMPLES[0]
     result = verified[example.name]
     assert result.ok, result.diagnostics
     assert result.stage == "run"

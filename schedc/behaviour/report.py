@@ -11,7 +11,7 @@ from schedc.behaviour.expect import ExpectationResult, Observation, evaluate_all
 from schedc.behaviour.run import BootResult, Case, Measured, run_cases
 from schedc.bench.runner import BASELINE, TCG_NOTE
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import Settings
+from schedc.settings import Settings, each_kernel, kernel_matrix
 
 CODES = {
     "placement": "T101",
@@ -222,7 +222,25 @@ def test_policies(
     keep_trace: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[ScenarioResult]:
-    """Every case in as few boots as the scenarios' CPU counts allow (one for one count)."""
+    """Every case on every kernel of the matrix (settings.kernel_matrix), in as few boots per
+    kernel as the scenarios' CPU counts allow (one for one count). The results come kernel by
+    kernel, each naming its kernel; kept traces go to keep_trace/RELEASE/ in a matrix."""
+    results: list[ScenarioResult] = []
+    several = len(kernel_matrix(settings)) > 1
+    for kernel, name, say in each_kernel(settings, progress):
+        traces = keep_trace / name if keep_trace is not None and several else keep_trace
+        results += _on_one_kernel(cases, kernel, runs=runs, keep_trace=traces, progress=say)
+    return results
+
+
+def _on_one_kernel(
+    cases: Sequence[Case],
+    settings: Settings,
+    *,
+    runs: int,
+    keep_trace: Path | None,
+    progress: Callable[[str], None] | None,
+) -> list[ScenarioResult]:
     by_cpus: dict[int, list[int]] = {}
     for i, case in enumerate(cases):
         by_cpus.setdefault(case.scenario.cpus, []).append(i)

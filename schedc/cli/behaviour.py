@@ -1,7 +1,10 @@
 """`schedc test POLICY... --scenario FILE`: behaviour tests in the sandbox, beside the baseline.
 
     schedc test POLICY... --scenario FILE [--scenario FILE...] [--runs N] [--keep-trace DIR]
-                [--format human|json]
+                [--kernel KIT]... [--format human|json]
+
+With several kernels (--kernel given more than once, or SCHEDC_KERNELS) every policy runs every
+scenario on each, one boot per kernel; each result names its kernel.
 
 Exit status: 0 every expectation of every (policy, scenario) held, 1 an expectation failed or
 a policy did not compile, 2 usage or environment problem (a bad scenario file, no sandbox),
@@ -21,11 +24,11 @@ from schedc.behaviour.run import Case, check_sandbox
 from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
 from schedc.bench.runner import compile_for_bench
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_format, add_include, positive_int
+from schedc.cli.options import add_format, add_include, add_kernels, positive_int
 from schedc.cli.output import progress
 from schedc.diagnostics import Diagnostic
 from schedc.diagnostics import render_human as render_diagnostics
-from schedc.settings import load_settings
+from schedc.settings import kernel_matrix, load_settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--keep-trace", type=Path, metavar="DIR", help="copy every run's ftrace text here"
     )
     add_include(parser)
+    add_kernels(parser)
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -73,8 +77,9 @@ def run(args: argparse.Namespace) -> Exit:
         else:
             sys.stderr.write(render_diagnostics(problems))
         return Exit.USAGE
-    settings = load_settings()
-    check_sandbox(settings)  # before compiling: no sandbox, no point
+    settings = load_settings(kernels=args.kernels)
+    for kernel in kernel_matrix(settings):
+        check_sandbox(kernel)  # before compiling: no sandbox, no point
     with tempfile.TemporaryDirectory(prefix="schedc-test-build-") as build:
         compiled = compile_for_bench(
             args.policies, settings, Path(build), include_dirs=args.include, progress=progress

@@ -33,10 +33,17 @@ from schedc.bench.runner import (
 )
 from schedc.bench.workloads import RECIPES, WorkloadParams
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_btf, add_format, add_include, positive_float, positive_int
+from schedc.cli.options import (
+    add_btf,
+    add_format,
+    add_include,
+    add_kernels,
+    positive_float,
+    positive_int,
+)
 from schedc.cli.output import progress, usage_error
 from schedc.diagnostics import render_human as render_diagnostics
-from schedc.settings import EnvironmentProblem, load_settings
+from schedc.settings import EnvironmentProblem, each_kernel, kernel_matrix, load_settings
 
 
 def workload_names(values: Sequence[str]) -> list[str]:
@@ -119,6 +126,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="plot the runs (matplotlib)")
     add_include(parser, None)
     add_btf(parser, "vmlinux BTF of the target kernel")
+    add_kernels(parser)
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -147,7 +155,7 @@ def run(args: argparse.Namespace) -> Exit:
             raise EnvironmentProblem(
                 trouble, "run without --record, and keep the JSON (--format json) for later"
             )
-    settings = load_settings(btf=args.btf)
+    settings = load_settings(btf=args.btf, kernels=args.kernels)
     where = "host" if args.host else "sandbox"
     if args.cpus is not None:
         settings = dataclasses.replace(
@@ -156,7 +164,8 @@ def run(args: argparse.Namespace) -> Exit:
     # On a host the workloads size themselves to its CPUs, or to --cpus.
     cpus = settings.vm_cpus if not args.host else (args.cpus or os.cpu_count() or 1)
     params = WorkloadParams(duration=args.duration, scale=args.scale, cpus=cpus)
-    check_environment(settings, workloads, where)
+    for kernel in [settings] if args.host else kernel_matrix(settings):
+        check_environment(kernel, workloads, where)
     if args.host:
         progress(
             "--host: policies will be attached to this machine's kernel, one at a time; "
@@ -186,16 +195,25 @@ def run(args: argparse.Namespace) -> Exit:
                     file=sys.stderr,
                 )
             return Exit.ERRORS
-        results = bench_objects(
-            compiled.policies,
-            workloads,
-            settings,
-            runs=args.runs,
-            warmup=args.warmup,
-            params=params,
-            progress=progress,
-            where=where,
+        # In the sandbox, every kernel of the matrix in turn (one boot each); each result's
+        # environment names its kernel.
+        kernels = (
+            [(settings, progress)]
+            if args.host
+            else [(k, say) for k, _name, say in each_kernel(settings, progress)]
         )
+        results = []
+        for kernel, say in kernels:
+            results += bench_objects(
+                compiled.policies,
+                workloads,
+                kernel,
+                runs=args.runs,
+                warmup=args.warmup,
+                params=params,
+                progress=say or progress,
+                where=where,
+            )
     finally:
         shutil.rmtree(build, ignore_errors=True)
     if args.format == "json":

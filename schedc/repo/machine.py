@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 
 from schedc.repo.models import Machine
+from schedc.settings import kernel_release
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
@@ -34,18 +35,5 @@ def host_kernel() -> str:
     return platform.release()
 
 
-def bzimage_release(path: Path) -> str | None:
-    """The release string an x86 bzImage carries in its setup header (boot protocol 2.0+:
-    a pointer at offset 0x20E to a NUL-terminated string, relative to 0x200)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(0x4000)
-            if head[0x202:0x206] != b"HdrS":
-                return None
-            offset = int.from_bytes(head[0x20E:0x210], "little") + 0x200
-            f.seek(offset)
-            raw = f.read(256).split(b"\0", 1)[0].decode("ascii", errors="replace")
-    except OSError:
-        return None
-    release = raw.split(" ", 1)[0].strip()
-    return release or None
+# The release in a bzImage's setup header: the one implementation is in settings.
+bzimage_release = kernel_release

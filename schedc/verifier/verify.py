@@ -8,7 +8,6 @@ A result says the last stage reached: compile → check → verifier → run.
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 import re
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_matrix, kernel_name
+from schedc.settings import EnvironmentProblem, Settings, each_kernel, find_bpftool
 from schedc.verifier.sandbox import (
     DEFAULT_WORKLOAD,
     LoadReport,
@@ -342,23 +341,13 @@ def load_on_kernels(
     if mode == "host":
         reports = load_objects(objects, settings, mode=mode, progress=progress)
         return [[replace(r, kernel=platform.release()) for r in reports]]
-    kernels = kernel_matrix(settings)
     out = []
-    for n, kernel in enumerate(kernels, 1):
-        name = kernel_name(kernel)
-        say = progress
-        if progress is not None and len(kernels) > 1:
-            progress(f"kernel {n}/{len(kernels)}: Linux {name}")
-            say = functools.partial(_tagged, progress, name)
+    for kernel, name, say in each_kernel(settings, progress):
         reports = load_objects(
             objects, kernel, mode=mode, run_seconds=run_seconds, workload=workload, progress=say
         )
         out.append([replace(r, kernel=name) for r in reports])
     return out
-
-
-def _tagged(progress: Callable[[str], None], kernel: str, message: str) -> None:
-    progress(f"[{kernel}] {message}")
 
 
 def on_kernel(diagnostic: Diagnostic, kernel: str) -> Diagnostic:
