@@ -31,12 +31,12 @@ from schedc.bench.runner import (
     render_human,
     results_json,
 )
-from schedc.bench.workloads import RECIPES, WorkloadParams
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include, positive_float, positive_int
 from schedc.cli.output import progress, usage_error
 from schedc.diagnostics import render_human as render_diagnostics
 from schedc.settings import EnvironmentProblem, load_settings
+from schedc.workloads import RECIPES, WorkloadParams
 
 
 def workload_names(values: Sequence[str]) -> list[str]:
