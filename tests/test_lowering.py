@@ -4,6 +4,7 @@ values lower.py prints, never the typed policy."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
@@ -36,6 +37,14 @@ def test_the_template_reads_exactly_the_context_lower_gives_it():
     context = template_context(_policy("class all otherwise\nqueue q for all fifo"), "t.sched")
     assert wanted == set(context)
     assert not any(isinstance(v, TypedPolicy) for v in context.values())
+    # the policy's own values: plain data only, read-only, and its statements' plain values
+    view = context["policy"]
+    assert isinstance(view, Mapping)
+    assert {"name", "tags", "select", "dispatch_kind", "weights", "watchdog_ms"} <= set(view)
+    assert not {"classes", "queues", "params", "aging", "types"} & set(view)
+    assert all(isinstance(v, (str, int, type(None), tuple)) for v in view.values())
+    with pytest.raises(TypeError):
+        view["name"] = "other"  # type: ignore[index]
     assert "uses" not in wanted and "p" not in wanted
 
 

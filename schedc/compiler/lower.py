@@ -9,8 +9,10 @@ verifier's log — points at the DSL. The output depends only on the policy and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from types import MappingProxyType
 
 import jinja2
 from pycparser import c_ast, c_generator
@@ -451,18 +453,20 @@ class LoweredCounter:
     event: str
 
 
-@dataclass(frozen=True)
-class PolicyHeader:
-    """The policy-wide values the template prints (it gets no typed policy)."""
+# The words of a plain field's type: `str`, `int | None`, `list[str]`, ...
+_PLAIN_TYPE_WORDS = frozenset({"str", "int", "bool", "None", "list", "tuple"})
 
-    name: str
-    tags: tuple[str, ...]
-    select: str  # the `select cpu` mode
-    dispatch_kind: str  # strict | weighted
-    dispatch_line: int  # 0 when the dispatch statement is implied
-    weights: tuple[int, ...]
-    watchdog_ms: int | None
-    aging_counters: tuple[int, ...]  # indices of the counters of the `aging` event
+
+def plain_values(policy: TypedPolicy) -> MappingProxyType[str, object]:
+    """The typed policy's plain values (its name, modes, numbers, and tuples of them), which
+    the template prints as they are: a statement with a plain value needs nothing here.
+    Expressions, classes and queues reach the template lowered, never as typed nodes."""
+    values: dict[str, object] = {}
+    for f in fields(policy):
+        if set(re.findall(r"[\w.]+", str(f.type))) <= _PLAIN_TYPE_WORDS:
+            value = getattr(policy, f.name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return MappingProxyType(values)
 
 
 def _line(span: Span | None) -> int:
@@ -527,16 +531,8 @@ def template_context(policy: TypedPolicy, source_name: str) -> dict[str, object]
             {"name": prm.name, "ctype": ctype, "value": value, "line": prm.span.line, "range": rng}
         )
     return {
-        "policy": PolicyHeader(
-            name=policy.name,
-            tags=tuple(policy.tags),
-            select=policy.select,
-            dispatch_kind=policy.dispatch_kind,
-            dispatch_line=policy.dispatch_line,
-            weights=tuple(policy.weights),
-            watchdog_ms=policy.watchdog_ms,
-            aging_counters=tuple(k.index for k in policy.counters_for("aging")),
-        ),
+        "policy": plain_values(policy),
+        "aging_counters": tuple(k.index for k in policy.counters_for("aging")),
         "description": _comment(policy.description),
         "name_str": _c_string(policy.name),
         "source": _c_string(source_name),
