@@ -21,7 +21,7 @@ RUNTIME = (ROOT / "schedc" / "codegen_templates" / "schedc_runtime.bpf.h").read_
 def _where_to_add(what: str) -> str:
     section = DOC.split("## Where to add things", 1)[1]
     [entry] = [e for e in section.split("\n- ") if e.startswith(f"**{what}**")]
-    return entry
+    return " ".join(entry.split())  # as one line, whatever the wrapping
 
 
 def test_every_statement_of_the_grammar_has_its_transformer_method_and_keyword():
