@@ -5,11 +5,14 @@ tests/test_rule_catalogue.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+
+import pytest
 
 from schedc.agent.operations import OPERATIONS
 from schedc.compiler.lower import ExprLowerer
-from schedc.dsl import parser
+from schedc.dsl import ast, parser
 from schedc.dsl.language import FUNCTIONS
 from tests.conftest import ROOT
 
@@ -24,19 +27,35 @@ def _where_to_add(what: str) -> str:
     return " ".join(entry.split())  # as one line, whatever the wrapping
 
 
-def test_every_statement_of_the_grammar_has_its_transformer_method_and_keyword():
-    block = re.search(r"^\?item: (.*?)\n\n", GRAMMAR, re.S | re.M)
-    assert block is not None
-    rules = re.findall(r"(\w+)_stmt", block.group(1))
-    assert rules and "watchdog" in rules
+def test_every_statement_of_the_grammar_is_built_and_named_in_the_e001_hint():
+    rules = parser.statement_words().split(", ")
+    assert rules[0] == "tags" and "watchdog" in rules
+    fields = {f.name for f in dataclasses.fields(ast.Policy)}
+    generic = []
     for rule in rules:
-        aliases = re.findall(rf"^{rule}_stmt:.*?(?=^\S)", GRAMMAR, re.S | re.M)[0]
-        methods = re.findall(r"->\s*(\w+)", aliases) or [f"{rule}_stmt"]
-        assert all(callable(getattr(parser._ToAst, m, None)) for m in methods), rule
-    assert parser._STATEMENT_WORDS.split(", ") == rules  # the E001 hint lists them all
+        [body] = re.findall(rf"^{rule}_stmt:.*?(?=^\S)", GRAMMAR, re.S | re.M)
+        methods = re.findall(r"->\s*(\w+)", body) or [f"{rule}_stmt"]
+        if not all(callable(getattr(parser._ToAst, m, None)) for m in methods):
+            generic.append(rule)  # one value, built by _ToAst.__default__
+            assert f"{rule}s" in fields, f"ast.Policy has no field {rule}s for {rule}"
+    assert generic == ["select", "watchdog"]  # the statements of 5 files
     entry = _where_to_add("A DSL statement")
     for name in ("dsl/policy.lark", "dsl/parser.py", "dsl/ast.py", "dsl/sema.py", "dsl/ir.py"):
         assert name in entry
+
+
+def test_a_statement_of_one_value_needs_no_transformer_method():
+    text = 'scheduler t "t" {\n  class all otherwise\n  queue q for all fifo\n'
+    policy, diags = parser.parse_policy(
+        text + "  select cpu previous\n  watchdog 2s\n}\n", "t.sched"
+    )
+    assert diags == [] and policy is not None
+    assert [s.value for s in policy.selects] == ["previous"]
+    assert [(type(w).__name__, w.span.line) for w in policy.watchdogs] == [("DurationLit", 5)]
+    # a statement of two parts without a method is a mistake of the compiler, said so at once
+    transformer = parser._ToAst("t.sched")
+    with pytest.raises(TypeError, match="needs a Transformer method"):
+        transformer.__default__("pair_stmt", [policy.selects[0], policy.watchdogs[0]], None)
 
 
 def test_a_function_is_a_language_row_and_two_runtime_helpers():
