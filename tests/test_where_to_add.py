@@ -39,9 +39,11 @@ def test_every_statement_of_the_grammar_is_built_and_named_in_the_e001_hint():
             generic.append(rule)  # one value, built by _ToAst.__default__
             assert f"{rule}s" in fields, f"ast.Policy has no field {rule}s for {rule}"
     assert generic == ["select", "watchdog"]  # the statements of 5 files
-    entry = _where_to_add("A DSL statement")
-    for name in ("dsl/policy.lark", "dsl/parser.py", "dsl/ast.py", "dsl/sema.py", "dsl/ir.py"):
+    entry = _where_to_add("A DSL statement of one value")
+    assert "5 files" in entry and "`_ToAst.__default__`" in entry
+    for name in ("dsl/policy.lark", "dsl/ast.py", "dsl/sema.py", "dsl/ir.py", "policy.bpf.c.j2"):
         assert name in entry
+    assert "dsl/parser.py" in _where_to_add("A DSL statement with parts of its own")
 
 
 def test_a_statement_of_one_value_needs_no_transformer_method():
