@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from schedc.bench.runner import TCG_NOTE, bench_objects, compile_for_bench  # noqa: E402
-from schedc.bench.workloads import RECIPES, WorkloadParams  # noqa: E402
 from schedc.settings import EnvironmentProblem, load_settings  # noqa: E402
+from schedc.workloads import RECIPES, WorkloadParams  # noqa: E402
 
 README = ROOT / "benchmarks" / "README.md"
 MARK = {"better": "**better**", "worse": "*worse*", "within noise": "≈", "failed": "FAILED",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from enum import StrEnum
+from dataclasses import astuple, dataclass
+from enum import Enum, StrEnum
 from pathlib import Path
+from typing import Literal
 
 
 class Severity(StrEnum):
@@ -17,29 +18,87 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Span:
-    """A source range; lines and columns are 1-based, the end is inclusive of the last char."""
+    """A source range; lines and columns are 1-based, the end is inclusive of the last char.
+    A diagnostic may know only the line, or only where the range starts (the rest None); the
+    DSL's spans are always whole."""
 
     line: int
-    column: int
-    end_line: int
-    end_column: int
+    column: int | None = None
+    end_line: int | None = None
+    end_column: int | None = None
 
     @staticmethod
     def point(line: int, column: int) -> Span:
         return Span(line, column, line, column)
 
 
-@dataclass(frozen=True)
+class _Unset(Enum):
+    """Not given, as opposed to given as None (for dataclasses.replace(d, column=None))."""
+
+    UNSET = "unset"
+
+
+_UNSET = _Unset.UNSET
+_Position = int | None | Literal[_Unset.UNSET]
+
+
+@dataclass(frozen=True, init=False)
 class Diagnostic:
+    """A finding at a place in a file. The place is one Span; the keywords line, column,
+    end_line and end_column (and the same four positional arguments after `file`) still build
+    and replace it, and read back as properties. A place without a line is no place."""
+
     severity: Severity
     code: str
     message: str
-    file: str | None = None
-    line: int | None = None
-    column: int | None = None
-    end_line: int | None = None
-    end_column: int | None = None
-    hint: str | None = None
+    file: str | None
+    span: Span | None
+    hint: str | None
+
+    def __init__(
+        self,
+        severity: Severity,
+        code: str,
+        message: str,
+        file: str | None = None,
+        line: _Position = _UNSET,
+        column: _Position = _UNSET,
+        end_line: _Position = _UNSET,
+        end_column: _Position = _UNSET,
+        hint: str | None = None,
+        *,
+        span: Span | None = None,
+    ) -> None:
+        given = (line, column, end_line, end_column)
+        if any(x is not _UNSET for x in given):
+            had = (None,) * 4 if span is None else astuple(span)
+            where = [h if g is _UNSET else g for g, h in zip(given, had, strict=True)]
+            span = None if where[0] is None else Span(*where)
+        for name, value in (
+            ("severity", severity),
+            ("code", code),
+            ("message", message),
+            ("file", file),
+            ("span", span),
+            ("hint", hint),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def line(self) -> int | None:
+        return None if self.span is None else self.span.line
+
+    @property
+    def column(self) -> int | None:
+        return None if self.span is None else self.span.column
+
+    @property
+    def end_line(self) -> int | None:
+        return None if self.span is None else self.span.end_line
+
+    @property
+    def end_column(self) -> int | None:
+        return None if self.span is None else self.span.end_column
 
     @staticmethod
     def at(
@@ -50,24 +109,20 @@ class Diagnostic:
         span: Span | None,
         hint: str | None = None,
     ) -> Diagnostic:
-        if span is None:
-            return Diagnostic(severity, code, message, file, hint=hint)
-        return Diagnostic(
-            severity,
-            code,
-            message,
-            file,
-            span.line,
-            span.column,
-            span.end_line,
-            span.end_column,
-            hint,
-        )
+        return Diagnostic(severity, code, message, file, hint=hint, span=span)
 
     def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["severity"] = str(self.severity)
-        return data
+        return {
+            "severity": str(self.severity),
+            "code": self.code,
+            "message": self.message,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "hint": self.hint,
+        }
 
     @staticmethod
     def from_json(data: dict[str, object]) -> Diagnostic:
@@ -157,4 +212,3 @@ def summary_line(diagnostics: list[Diagnostic]) -> str:
 
 def to_json_text(payload: dict[str, object]) -> str:
     return json.dumps(payload, indent=2, sort_keys=False)
-

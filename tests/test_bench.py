@@ -45,7 +45,10 @@ from schedc.bench.stats import (
     quantile,
     spread,
 )
-from schedc.bench.workloads import (
+from schedc.cli import main as schedc_main
+from schedc.settings import EnvironmentProblem, find_bpftool
+from schedc.verifier.sandbox import boot_guest
+from schedc.workloads import (
     RECIPES,
     ParseError,
     WorkloadParams,
@@ -56,9 +59,6 @@ from schedc.bench.workloads import (
     parse_stress_ng_rows,
     workload_problems,
 )
-from schedc.cli import main as schedc_main
-from schedc.settings import EnvironmentProblem, find_bpftool
-from schedc.verifier.sandbox import boot_guest
 from tests.conftest import ROOT, needs_sandbox, skip_or_fail
 
 

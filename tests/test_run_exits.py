@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from schedc import workloads
 from schedc.compiler.pipeline import verify_policies
-from schedc.verifier import sandbox
 from schedc.verifier.sandbox import parse_signal_trace
+from schedc.workloads import Workload
 from tests.conftest import needs_sandbox, skip_or_fail
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,9 +101,13 @@ def test_verify_run_fails_when_a_workload_process_crashes(
     # The run test's workload: one process that really segfaults, one that handles SIGSEGV
     # and SIGABRT and exits 0, one that spins; the run test kills the `sleep` at the end.
     monkeypatch.setitem(
-        sandbox.WORKLOADS,
+        workloads.WORKLOADS,
         "segv",
-        f"{exe} spin & {exe} handled & {exe} crash & sleep {{seconds}}",
+        Workload(
+            name="segv",
+            summary="a crash, a handled signal and a spinner",
+            run_test=lambda seconds: f"{exe} spin & {exe} handled & {exe} crash & sleep {seconds}",
+        ),
     )
     policy = ROOT / "examples" / "fifo.sched"
     [result] = verify_policies([policy], settings, mode="sandbox", run_seconds=4, workload="segv")

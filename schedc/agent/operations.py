@@ -38,8 +38,9 @@ from schedc.repo.models import Parent, PolicyName, Tag, WorkloadId
 from schedc.repo.perf import record_performance
 from schedc.settings import Settings
 from schedc.verifier.rules.kernel import parse_kernel_version
-from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport
+from schedc.verifier.sandbox import ProgramReport
 from schedc.verifier.verify import VerifyResult
+from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
 MAX_VALUES = 1000
@@ -130,7 +131,7 @@ class VerifyArgs(Args):
         le=MAX_RUN_SECONDS,
         description="also attach it in the sandbox VM under a workload for this long",
     )
-    workload: Literal[tuple(sorted(WORKLOADS))] = Field(  # type: ignore[valid-type]
+    workload: Literal[tuple(sorted(RUN_LOADS))] = Field(  # type: ignore[valid-type]
         DEFAULT_WORKLOAD, description="load used with run_seconds"
     )
 

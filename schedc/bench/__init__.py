@@ -2,9 +2,10 @@
 sandbox (or on a sched_ext host when asked), with interleaved runs and bootstrap intervals.
 
     runner.py     plans the runs, boots the guest once, reads every run's outcome
-    workloads.py  the recipes (hackbench, stress-ng, cyclictest, batch, compile) and parsers
     stats.py      medians, spreads, the bootstrap comparison
     plot.py       the optional PNG (matplotlib)
+
+The recipes and their parsers are entries of the one workload table, schedc/workloads.py.
 
 Results are data; the command line hands them to the repository when asked (--record).
 """

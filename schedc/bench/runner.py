@@ -33,13 +33,6 @@ from typing import Literal
 
 from schedc import __version__
 from schedc.bench.stats import Comparison, compare, median, spread
-from schedc.bench.workloads import (
-    RECIPES,
-    ParseError,
-    Workload,
-    WorkloadParams,
-    workload_problems,
-)
 from schedc.compiler import pipeline
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic
@@ -55,6 +48,13 @@ from schedc.verifier.sandbox import (
     sandbox_problems,
 )
 from schedc.verifier.verify import HOST_SCHED_EXT, host_problem
+from schedc.workloads import (
+    RECIPES,
+    ParseError,
+    Workload,
+    WorkloadParams,
+    workload_problems,
+)
 
 HOST_STATE = HOST_SCHED_EXT / "state"
 

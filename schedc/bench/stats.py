@@ -16,11 +16,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from schedc.workloads import HIGHER, LOWER  # which direction of a metric is better
+
 MIN_RUNS_FOR_INTERVAL = 3
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240607
-
-LOWER, HIGHER = "lower", "higher"  # which direction of a metric is better
 
 
 def median(values: Sequence[float]) -> float:

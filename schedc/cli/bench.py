@@ -31,7 +31,6 @@ from schedc.bench.runner import (
     render_human,
     results_json,
 )
-from schedc.bench.workloads import RECIPES, WorkloadParams
 from schedc.cli.exit import Exit
 from schedc.cli.options import (
     add_btf,
@@ -44,6 +43,7 @@ from schedc.cli.options import (
 from schedc.cli.output import progress, usage_error
 from schedc.diagnostics import render_human as render_diagnostics
 from schedc.settings import EnvironmentProblem, each_kernel, kernel_matrix, load_settings
+from schedc.workloads import RECIPES, WorkloadParams
 
 
 def workload_names(values: Sequence[str]) -> list[str]:

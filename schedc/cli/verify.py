@@ -14,7 +14,8 @@ from schedc.cli.output import progress, usage_error
 from schedc.compiler.pipeline import verify_policies
 from schedc.diagnostics import render_human
 from schedc.settings import load_settings
-from schedc.verifier.sandbox import DEFAULT_WORKLOAD, WORKLOADS, ProgramReport, RunReport
+from schedc.verifier.sandbox import ProgramReport, RunReport
+from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload",
         default=DEFAULT_WORKLOAD,
-        choices=sorted(WORKLOADS),
+        choices=sorted(RUN_LOADS),
         help=f"load for --run (default {DEFAULT_WORKLOAD})",
     )
     add_include(parser, None)

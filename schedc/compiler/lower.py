@@ -9,8 +9,10 @@ verifier's log — points at the DSL. The output depends only on the policy and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
+from types import MappingProxyType
 
 import jinja2
 from pycparser import c_ast, c_generator
@@ -28,6 +30,7 @@ from schedc.dsl.sema import (
     TypedPolicy,
 )
 
+TEMPLATE = "policy.bpf.c.j2"
 RESET_MARK = "//@schedc-reset-line"
 COMM_BUF = "comm"
 PCOMM_BUF = "pcomm"
@@ -373,6 +376,99 @@ class LoweredClass:
     counters: dict[str, list[int]]
 
 
+@dataclass(frozen=True)
+class Features:
+    """What the generated C needs, decided once from the policy: each flag turns a part of the
+    template on (task storage, the clock, callbacks); the template reads nothing else of it."""
+
+    comm: bool  # a class tests task.comm
+    pcomm: bool  # ... or task.parent.comm
+    avg_runtime: bool
+    wakeup_rate: bool  # the statistic, or a wakeup counter
+    since_ran: bool
+    vtime: bool  # some queue is ordered by virtual time
+    preempt: bool  # some class preempts on wake-up
+    aging: bool  # strict dispatch with an aging bound
+    cpusets: bool  # some queue is pinned to CPUs
+    # running() always runs: it records what each CPU runs, for wake-up preemption and for
+    # the slice scaling in tick() (the compiler's latency defaults, docs/dsl.md).
+    running: bool
+    # The classes whose queue has an order: they do not skip it on wake-up (strict start order).
+    ordered_start: tuple[int, ...]
+    # One class in one vtime queue (what scx_simple does): the slice a task was given is its
+    # class's, so the time used is known at stopping without per-task state.
+    simple_vtime: bool
+    # Task-local storage and the clock cost a helper call each on hot paths: only when used.
+    tctx: bool
+    # The clock: wake-up preemption compares against how long the running task has run.
+    clock: bool
+    stopping: bool  # the stopping() callback (runtime statistics, vtime charging)
+
+
+def policy_features(
+    policy: TypedPolicy, classes: list[LoweredClass], queues: list[LoweredQueue]
+) -> Features:
+    vtime = any(q.order == "vtime" for q in policy.queues)
+    preempt = any(c.preempts for c in classes)
+    wakeup_rate = "wakeup_rate" in policy.stats or bool(policy.counters_for("wakeup"))
+    simple_vtime = (
+        vtime
+        and len(policy.classes) == 1
+        and len(policy.queues) == 1
+        and not policy.stats
+        and not preempt
+        and not wakeup_rate
+    )
+    avg_runtime = "avg_runtime" in policy.stats
+    since_ran = "since_ran" in policy.stats
+    return Features(
+        comm=any(a == ("comm",) for a in policy.attrs),
+        pcomm=("parent", "comm") in policy.attrs,
+        avg_runtime=avg_runtime,
+        wakeup_rate=wakeup_rate,
+        since_ran=since_ran,
+        vtime=vtime,
+        preempt=preempt,
+        aging=policy.aging is not None and policy.dispatch_kind == "strict",
+        cpusets=any(q.cpus for q in queues),
+        running=True,
+        ordered_start=tuple(c.index for c in classes if c.queue.order in ("ordered", "deadline")),
+        simple_vtime=simple_vtime,
+        tctx=(
+            bool(policy.stats)
+            or (vtime and not simple_vtime)
+            or preempt
+            or wakeup_rate
+            or len(classes) > 1  # running() needs the class of the task it sees
+        ),
+        clock=True,
+        stopping=avg_runtime or vtime or since_ran,
+    )
+
+
+@dataclass(frozen=True)
+class LoweredCounter:
+    index: int  # its key in the schedc_counters map
+    name: str
+    event: str
+
+
+# The words of a plain field's type: `str`, `int | None`, `list[str]`, ...
+_PLAIN_TYPE_WORDS = frozenset({"str", "int", "bool", "None", "list", "tuple"})
+
+
+def plain_values(policy: TypedPolicy) -> MappingProxyType[str, object]:
+    """The typed policy's plain values (its name, modes, numbers, and tuples of them), which
+    the template prints as they are: a statement with a plain value needs nothing here.
+    Expressions, classes and queues reach the template lowered, never as typed nodes."""
+    values: dict[str, object] = {}
+    for f in fields(policy):
+        if set(re.findall(r"[\w.]+", str(f.type))) <= _PLAIN_TYPE_WORDS:
+            value = getattr(policy, f.name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return MappingProxyType(values)
+
+
 def _line(span: Span | None) -> int:
     return span.line if span else 0
 
@@ -402,6 +498,14 @@ def _comment(text: str) -> str:
 def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
     """Render the policy as BPF C. `source_name` is the DSL path written into #line directives
     (clang reads line text from it when it compiles); `c_name` names the C file itself."""
+    context = template_context(policy, source_name)
+    text = _environment().get_template(TEMPLATE).render(**context)
+    return _resolve_line_resets(text, c_name)
+
+
+def template_context(policy: TypedPolicy, source_name: str) -> dict[str, object]:
+    """Everything the template reads: the lowered view of the policy (C text, DSL lines, the
+    Features), never the typed policy itself."""
     lower = ExprLowerer(policy)
     queues: dict[int, LoweredQueue] = {}
     for q in policy.queues:
@@ -409,45 +513,7 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
     classes = [
         _lower_class(c, queues[c.queue.dsq_id], lower, policy) for c in policy.classes if c.queue
     ]
-    uses = {
-        "comm": any(a == ("comm",) for a in policy.attrs),
-        "pcomm": ("parent", "comm") in policy.attrs,
-        "avg_runtime": "avg_runtime" in policy.stats,
-        "wakeup_rate": "wakeup_rate" in policy.stats or bool(policy.counters_for("wakeup")),
-        "since_ran": "since_ran" in policy.stats,
-        "vtime": any(q.order == "vtime" for q in policy.queues),
-        "preempt": any(c.preempts for c in classes),
-        "aging": policy.aging is not None and policy.dispatch_kind == "strict",
-        "cpusets": any(q.cpus for q in queues.values()),
-    }
-    # running() always runs: it records what each CPU runs, for wake-up preemption and for
-    # the slice scaling in tick() (the compiler's latency defaults, docs/dsl.md).
-    uses["running"] = True
-    # A class whose queue has an order does not skip it on wake-up (strict start order).
-    uses["ordered_start"] = [
-        c.index for c in classes if c.queue.order in ("ordered", "deadline")
-    ]
-    # Task-local storage and the clock cost a helper call each on hot paths: only when used.
-    # One class in one vtime queue (what scx_simple does): the slice a task was given is its
-    # class's, so the time used is known at stopping without per-task state.
-    uses["simple_vtime"] = (
-        uses["vtime"]
-        and len(policy.classes) == 1
-        and len(policy.queues) == 1
-        and not policy.stats
-        and not uses["preempt"]
-        and not uses["wakeup_rate"]
-    )
-    uses["tctx"] = (
-        bool(policy.stats)
-        or (uses["vtime"] and not uses["simple_vtime"])
-        or uses["preempt"]
-        or uses["wakeup_rate"]
-        or len(classes) > 1  # running() needs the class of the task it sees
-    )
-    # The clock: wake-up preemption compares against how long the running task has run.
-    uses["clock"] = True
-    uses["stopping"] = uses["avg_runtime"] or uses["vtime"] or uses["since_ran"]
+    features = policy_features(policy, classes, list(queues.values()))
     dispatch_order = [queues[q.dsq_id] for q in policy.dispatch_order]
     cumulative = []
     total = 0
@@ -464,8 +530,9 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
         params.append(
             {"name": prm.name, "ctype": ctype, "value": value, "line": prm.span.line, "range": rng}
         )
-    context = {
-        "p": policy,
+    return {
+        "policy": plain_values(policy),
+        "aging_counters": tuple(k.index for k in policy.counters_for("aging")),
         "description": _comment(policy.description),
         "name_str": _c_string(policy.name),
         "source": _c_string(source_name),
@@ -477,17 +544,14 @@ def lower_policy(policy: TypedPolicy, source_name: str, c_name: str) -> str:
         "aging": lower.text(policy.aging) if policy.aging is not None else None,
         "aging_line": _line(policy.aging.span) if policy.aging is not None else 0,
         "params": params,
-        "counters": policy.counters,
-        "uses": uses,
+        "counters": tuple(LoweredCounter(k.index, k.name, k.event) for k in policy.counters),
+        "features": features,
         "globs": list(lower.globs.values()),
         "cgroups": list(lower.cgroups.values()),
         "slice_min": SLICE_MIN_NS,
         "slice_max": SLICE_MAX_NS,
         "reset": RESET_MARK,
-        "default_class": classes[-1] if classes else None,
     }
-    text = _environment().get_template("policy.bpf.c.j2").render(**context)
-    return _resolve_line_resets(text, c_name)
 
 
 def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:

@@ -38,13 +38,23 @@ _TERMINAL_WORDS = {
 _MAX_DIGITS = len(str(MAX_NUMBER))  # more significant digits than this is too large
 _BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[(\[]|[)\]]')
 _BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_]\w*")
-_STATEMENT_WORDS = "tags, param, counter, class, queue, dispatch, slice, select, watchdog"
+
+
+def _grammar() -> str:
+    return resources.files("schedc.dsl").joinpath("policy.lark").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = resources.files("schedc.dsl").joinpath("policy.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+@lru_cache(maxsize=1)
+def statement_words() -> str:
+    """The statements' keywords, in the grammar's order (`?item: tags_stmt | ...`)."""
+    item = re.search(r"^\?item:(.*?)\n\n", _grammar(), re.S | re.M)
+    assert item is not None, "policy.lark lists its statements in ?item"
+    return ", ".join(re.findall(r"(\w+)_stmt", item.group(1)))
 
 
 def _span_of(node: Tree | Token) -> Span:
@@ -332,13 +342,18 @@ class _ToAst(Transformer):
             for e in kids
         ]
 
-    @v_args(meta=True)
-    def select_stmt(self, meta: Meta, kids: _Kids) -> _Added:
-        return [("selects", _name(kids[0]))]
-
-    @v_args(meta=True)
-    def watchdog_stmt(self, meta: Meta, kids: _Kids) -> _Added:
-        return [("watchdogs", kids[0])]
+    def __default__(self, data: str, children: _Kids, meta: Meta) -> Any:
+        """A statement of one value (`select cpu idle`, `watchdog 5s`) needs no method of its
+        own: its value, a name or an expression, goes to the Policy field named after it
+        (`selects`, `watchdogs`)."""
+        if not data.endswith("_stmt"):
+            return super().__default__(data, children, meta)
+        [value] = children if len(children) == 1 else [None]
+        if isinstance(value, Token) and value.type == "NAME":
+            value = _name(value)
+        if not isinstance(value, ast.Name | ast.Expr):
+            raise TypeError(f"the statement rule {data} needs a Transformer method of its own")
+        return [(data.removesuffix("_stmt") + "s", value)]
 
     @v_args(meta=True)
     def policy(self, meta: Meta, kids: _Kids) -> ast.Policy:
@@ -462,7 +477,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     msg = f"unexpected {_token_text(tok)}" + (f"; {expected}" if expected else "")
     hint = None
     if "RBRACE" in exc.expected and "'class'" in expected:
-        hint = f"a statement starts with one of: {_STATEMENT_WORDS}"
+        hint = f"a statement starts with one of: {statement_words()}"
     if tok.type == "NAME" and str(tok) in {"elif", "if", "for", "while", "loop"}:
         hint = "the DSL has no control flow: describe classes, queues and their order instead"
     elif tok.type == "NAME" and str(tok) in {"else", "default"}:

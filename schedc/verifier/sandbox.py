@@ -25,6 +25,7 @@ from pathlib import Path
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.lifecycle import child_group, kill_group
 from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS, run_load_command, run_load_problem
 
 # Older bpftool/libbpf (Debian's 7.1 / 1.1) skip `.struct_ops.link` maps and sleepable programs.
 MIN_BPFTOOL = (7, 2)
@@ -131,18 +132,6 @@ class LoadReport:
     kernel: str | None = None  # the kernel's release (settings.kernel_name) in a kernel matrix
 
 
-# Workloads for run tests: shell commands for the guest, which sees the host's root file system.
-# `spin` needs nothing but a POSIX shell: CPU hogs plus a task that sleeps and wakes all the time.
-WORKLOADS = {
-    "spin": (
-        'sh -c \'p=; for i in 1 2 3 4; do (while :; do :; done) & p="$p $!"; done; '
-        '(while :; do sleep 0.01; done) & p="$p $!"; sleep {seconds}; kill $p\' >/dev/null 2>&1'
-    ),
-    "stress": "stress-ng --cpu 4 --timeout {seconds}s --quiet",
-    "mixed": "stress-ng --cpu 2 --switch 2 --timer 1 --timeout {seconds}s --quiet",
-    "hackbench": "timeout {seconds} hackbench -l 100000 >/dev/null 2>&1",
-}
-DEFAULT_WORKLOAD = "mixed"
 TRACEFS = "/sys/kernel/tracing"
 MAX_LOG_BYTES = 8_000_000  # of a failing object's verbose verifier log, its end kept
 _DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
@@ -152,17 +141,6 @@ def libbpf_library(settings: Settings) -> str | None:
     """The libbpf library for the quiet loader, when configured and present."""
     if settings.libbpf and Path(settings.libbpf).is_file():
         return settings.libbpf
-    return None
-
-
-def workload_problem(name: str) -> str | None:
-    """None when the workload can run in the guest (which uses the host's programs)."""
-    if name not in WORKLOADS:
-        return f"unknown workload '{name}'; choose one of: {', '.join(WORKLOADS)}"
-    needs = {"stress": "stress-ng", "mixed": "stress-ng", "hackbench": "hackbench"}.get(name)
-    if needs and shutil.which(needs) is None:
-        package = "rt-tests" if needs == "hackbench" else "stress-ng"
-        return f"workload '{name}' needs {needs}: apt-get install {package}, or use --workload spin"
     return None
 
 
@@ -416,7 +394,7 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
     link = f"/sys/fs/bpf/schedc-run-{n}"
     state = "/sys/kernel/sched_ext/state"
     samples = max(1, int(seconds * 4))
-    command = WORKLOADS[workload].format(seconds=seconds)
+    command = run_load_command(workload, seconds)
     return [
         f'if [ "$(cat {out}/{n}.rc.tmp)" = 0 ]; then',
         f"  before=$(dmesg | wc -l); mkdir -p {link}",
@@ -688,9 +666,9 @@ def load_in_sandbox(
         )
     run = (run_seconds, workload) if run_seconds else None
     if run is not None:
-        trouble = workload_problem(workload)
+        trouble = run_load_problem(workload)
         if trouble:
-            raise EnvironmentProblem(trouble, f"choose one of: {', '.join(WORKLOADS)}")
+            raise EnvironmentProblem(trouble, f"choose one of: {', '.join(RUN_LOADS)}")
         timeout_s += len(objects) * (run_seconds + 15)
     if not objects:
         return []

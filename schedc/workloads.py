@@ -1,12 +1,19 @@
-"""The workload recipes of `schedc bench`: what runs in the guest, and how its output becomes
-one number.
+"""Every workload that runs in the sandbox guest, in one table (`WORKLOADS`): the loads of
+`schedc verify --run` and the recipes of `schedc bench`. Adding a workload is one entry here.
 
-Each recipe is a small POSIX shell script for the guest (which sees the host's root file
-system, so the host's hackbench, stress-ng, cyclictest and compiler run there), sized by
-WorkloadParams so that one run takes a few seconds under TCG, and a parser that turns the
-script's output into a Sample: the metric's value plus a few details. docs/bench.md documents
-every recipe; the parsers are tested on outputs captured from the real tools
-(tests/data/bench/).
+The guest sees the host's root file system, so the host's hackbench, stress-ng, cyclictest and
+compiler run there; `needs` names each program and its Debian package. A workload has one or
+both of two forms:
+
+- a run-test load (`run_test`): a shell command that keeps the guest busy for SECONDS while a
+  policy is attached (`verify --run`); the run test kills it when the time is up.
+- a benchmark (`script`, `parse`, `metric`, ...): a small POSIX shell script for one run, sized
+  by WorkloadParams so that one run takes a few seconds under TCG, and a parser that turns the
+  script's output into a Sample: the metric's value plus a few details. docs/bench.md
+  documents every benchmark; the parsers are tested on outputs captured from the real tools
+  (tests/data/bench/).
+
+`RECIPES` (the benchmarks) and `RUN_LOADS` (the run-test loads) are views of the one table.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from schedc.bench.stats import HIGHER, LOWER
+LOWER, HIGHER = "lower", "higher"  # which direction of a metric is better
+DEFAULT_WORKLOAD = "mixed"  # of `verify --run`
 
 
 class ParseError(ValueError):
@@ -47,19 +55,40 @@ class Sample:
 
 @dataclass(frozen=True)
 class Workload:
+    """One entry of WORKLOADS: a run-test load, a benchmark, or both (see the module's text)."""
+
     name: str
-    metric: str
-    unit: str
-    direction: str  # LOWER or HIGHER is better
     summary: str
-    script: Callable[[WorkloadParams], str]  # body of the guest's sh script for one run
-    parse: Callable[[str], Sample]
-    expected_seconds: Callable[[WorkloadParams], float]  # one run under TCG, for time limits
     needs: tuple[tuple[str, str], ...] = ()  # (program, Debian package)
+    # `verify --run`: the shell command that keeps the guest busy for the given seconds
+    run_test: Callable[[float], str] | None = None
+    # `schedc bench`: all of metric, unit, direction, script, parse and expected_seconds, or none
+    metric: str = ""
+    unit: str = ""
+    direction: str = ""  # LOWER or HIGHER is better
+    script: Callable[[WorkloadParams], str] | None = None  # body of the guest's sh script
+    parse: Callable[[str], Sample] | None = None
+    expected_seconds: Callable[[WorkloadParams], float] | None = None  # one run under TCG
     files: Callable[[WorkloadParams], dict[str, str]] | None = None  # beside the script
 
+    def __post_init__(self) -> None:
+        bench = (self.metric, self.unit, self.direction, self.script, self.parse)
+        given = [bool(x) for x in (*bench, self.expected_seconds)]
+        if any(given) and not all(given):
+            raise ValueError(f"workload {self.name!r}: a benchmark needs all its fields or none")
+        if self.direction and self.direction not in (LOWER, HIGHER):
+            raise ValueError(f"workload {self.name!r}: direction must be {LOWER!r} or {HIGHER!r}")
+        if self.run_test is None and not self.is_benchmark:
+            raise ValueError(f"workload {self.name!r} is neither a run-test load nor a benchmark")
+
+    @property
+    def is_benchmark(self) -> bool:
+        return self.script is not None
+
     def command_line(self, params: WorkloadParams) -> str:
-        """The script as one line, for the record and the docs."""
+        """The benchmark's script as one line, for the record and the docs."""
+        if self.script is None:
+            raise ValueError(f"workload {self.name!r} is not a benchmark")
         text = ""
         for line in self.script(params).splitlines():
             line = line.strip()
@@ -275,11 +304,40 @@ def _compile_script(params: WorkloadParams) -> str:
     )
 
 
-RECIPES: dict[str, Workload] = {
+def _spin_run(seconds: float) -> str:
+    return (
+        'sh -c \'p=; for i in 1 2 3 4; do (while :; do :; done) & p="$p $!"; done; '
+        f'(while :; do sleep 0.01; done) & p="$p $!"; sleep {seconds}; kill $p\' >/dev/null 2>&1'
+    )
+
+
+# The one table. Its order is the order commands list the workloads in.
+WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
         Workload(
+            name="spin",
+            summary="four CPU hogs and a task that sleeps 10 ms and wakes, over and over; "
+            "needs nothing but a POSIX shell",
+            run_test=_spin_run,
+        ),
+        Workload(
+            name="stress",
+            summary="stress-ng: four CPU workers",
+            run_test=lambda seconds: f"stress-ng --cpu 4 --timeout {seconds}s --quiet",
+            needs=(("stress-ng", "stress-ng"),),
+        ),
+        Workload(
+            name="mixed",
+            summary="stress-ng: two CPU workers, two context-switching pairs and a timer",
+            run_test=lambda seconds: (
+                f"stress-ng --cpu 2 --switch 2 --timer 1 --timeout {seconds}s --quiet"
+            ),
+            needs=(("stress-ng", "stress-ng"),),
+        ),
+        Workload(
             name="hackbench",
+            run_test=lambda seconds: f"timeout {seconds} hackbench -l 100000 >/dev/null 2>&1",
             metric="time",
             unit="s",
             direction=LOWER,
@@ -343,14 +401,39 @@ RECIPES: dict[str, Workload] = {
         ),
     )
 }
+# The views the commands choose from, in the table's order.
+RECIPES: dict[str, Workload] = {n: w for n, w in WORKLOADS.items() if w.is_benchmark}
+RUN_LOADS: dict[str, Workload] = {n: w for n, w in WORKLOADS.items() if w.run_test is not None}
+
+
+def run_load_problem(name: str) -> str | None:
+    """None when the workload can run in `verify --run` (the guest runs the host's programs)."""
+    workload = WORKLOADS.get(name)
+    if workload is None or workload.run_test is None:
+        return f"unknown workload '{name}'; choose one of: {', '.join(RUN_LOADS)}"
+    for program, package in workload.needs:
+        if shutil.which(program) is None:
+            return (
+                f"workload '{name}' needs {program}: apt-get install {package}, "
+                "or use --workload spin"
+            )
+    return None
+
+
+def run_load_command(name: str, seconds: float) -> str:
+    """The shell command of a run test's load (a name run_load_problem accepted)."""
+    run_test = WORKLOADS[name].run_test
+    if run_test is None:
+        raise ValueError(f"workload '{name}' is not a run-test load")
+    return run_test(seconds)
 
 
 def workload_problems(names: Sequence[str]) -> list[str]:
-    """Unknown recipes and missing programs (the guest runs the host's), with the package."""
+    """Unknown benchmarks and missing programs (the guest runs the host's), with the package."""
     problems = []
     for name in names:
-        recipe = RECIPES.get(name)
-        if recipe is None:
+        recipe = WORKLOADS.get(name)
+        if recipe is None or not recipe.is_benchmark:
             problems.append(f"unknown workload '{name}' (choose from {', '.join(RECIPES)})")
             continue
         for program, package in recipe.needs:
