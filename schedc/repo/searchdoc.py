@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from schedc.repo.entries import Entry
+from schedc.repo.entries import Entry, verification_of
 from schedc.repo.models import PerformanceRecord
 
 COLUMNS = ("name", "description", "tags", "workloads", "tunables", "notes")
@@ -79,3 +79,35 @@ def fts_query(text: str) -> str | None:
     if len(words[-1]) >= 3:
         terms[-1] = f'"{words[-1]}"*'
     return " OR ".join(terms)
+
+
+def behaviour_of(entry: Entry) -> list[dict[str, object]]:
+    """The policy's stored behaviour reports in brief (scenario, kernel, ok), for results.
+    Only reports of the entry's current source count; an unreadable verification.json has
+    none (fsck reports it)."""
+    meta = entry.meta
+    report, _problem = verification_of(entry)
+    if report is None or meta is None:
+        return []
+    return [
+        {
+            "scenario": r.scenario,
+            "kernel": r.kernel,
+            "ok": r.ok,
+            "held": sum(1 for e in r.expectations if e.ok),
+            "expectations": len(r.expectations),
+        }
+        for r in report.behaviour
+        if r.content_hash == meta.content_hash
+    ]
+
+
+def behaviour_facets(behaviour: list[dict[str, object]]) -> set[tuple[str, str]]:
+    """`passing`, and `passing@K` for each kernel facet K of a passing report's kernel (so
+    that --behaviour-passing --kernel 6.12 finds a report made on 6.12.3)."""
+    kernels = {str(b["kernel"]) for b in behaviour if b["ok"]}
+    if not kernels:
+        return set()
+    return {("behaviour", "passing")} | {
+        ("behaviour", f"passing@{k}") for k in kernel_facets(kernels)
+    }
