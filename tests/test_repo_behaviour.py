@@ -249,6 +249,13 @@ def test_search_behaviour_passing_finds_only_policies_with_a_passing_report(
     assert names("--behaviour-passing") == ["fifo"]
     assert names("--behaviour-passing", "--kernel", "6.12") == ["fifo"]
     assert names("--behaviour-passing", "--kernel", "6.13") == []
+    # A failing report on another kernel: no longer passing overall, still passing on 6.12.
+    add(store, settings, FIFO, [report(FIFO, scenario(), kernel="6.13.1", failing=True)])
+    assert names("--behaviour-passing") == []
+    assert names("--behaviour-passing", "--kernel", "6.12") == ["fifo"]
+    assert names("--behaviour-passing", "--kernel", "6.13") == []
+    add(store, settings, FIFO, [report(FIFO, scenario(), kernel="6.13.1")])  # fixed there
+    assert names("--behaviour-passing") == ["fifo"]
     found = cli("search", "--format", "json").json()
     by_name = {r["name"]: r for r in found["results"]}
     assert by_name["ljf"]["behaviour"] == [

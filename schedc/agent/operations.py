@@ -116,8 +116,8 @@ class SearchArgs(Args):
     )
     behaviour_passing: bool = Field(
         False,
-        description="only policies with a passing behaviour report (on kernel, when given): "
-        "their stored scenario's every expectation held",
+        description="only policies with behaviour reports that all passed (those on kernel, "
+        "when given): every expectation of every stored scenario held",
     )
     limit: int = Field(5, ge=1, le=50)
 

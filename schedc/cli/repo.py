@@ -158,7 +158,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--behaviour-passing",
         action="store_true",
-        help="only policies with a passing behaviour report (on --kernel, when given)",
+        help="only policies whose behaviour reports (on --kernel, when given) all passed",
     )
     p.add_argument("--limit", type=int, default=10)
 

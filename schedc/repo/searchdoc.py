@@ -103,11 +103,18 @@ def behaviour_of(entry: Entry) -> list[dict[str, object]]:
 
 
 def behaviour_facets(behaviour: list[dict[str, object]]) -> set[tuple[str, str]]:
-    """`passing`, and `passing@K` for each kernel facet K of a passing report's kernel (so
-    that --behaviour-passing --kernel 6.12 finds a report made on 6.12.3)."""
-    kernels = {str(b["kernel"]) for b in behaviour if b["ok"]}
-    if not kernels:
+    """`passing` when the policy has reports and every one of them passed; `passing@K` for
+    each kernel facet K whose reports (those on a kernel of that series) all passed, so that
+    --behaviour-passing --kernel 6.12 finds a policy whose report on 6.12.3 passed. One failed
+    report keeps the policy out: failing evidence is never outweighed by passing evidence."""
+    if not behaviour:
         return set()
-    return {("behaviour", "passing")} | {
-        ("behaviour", f"passing@{k}") for k in kernel_facets(kernels)
-    }
+    out: set[tuple[str, str]] = set()
+    if all(b["ok"] for b in behaviour):
+        out.add(("behaviour", "passing"))
+    verdicts: dict[str, list[bool]] = {}
+    for b in behaviour:
+        for k in kernel_facets({str(b["kernel"])}):
+            verdicts.setdefault(k, []).append(bool(b["ok"]))
+    out |= {("behaviour", f"passing@{k}") for k, oks in verdicts.items() if all(oks)}
+    return out
