@@ -35,6 +35,8 @@ TOOLS = {
     "check_policy",
     "verify_policy",
     "submit_policy",
+    "test_policy",
+    "explain_classification",
     "record_result",
     "dsl_reference",
 }

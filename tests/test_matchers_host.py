@@ -18,47 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from schedc.agent.classify import HARNESS_PRELUDE  # the host stand-ins explain_classification uses
 from schedc.compiler.pipeline import translate
 from schedc.compiler.toolchain import runtime_dir
-
-HARNESS_PRELUDE = r"""
-#define BPF_NO_KFUNC_PROTOTYPES
-#include "vmlinux.h"
-/* libc's headers clash with vmlinux.h: declare the few functions used. */
-int printf(const char *fmt, ...);
-void *calloc(unsigned long n, unsigned long size);
-void *memcpy(void *dst, const void *src, unsigned long n);
-void *memset(void *dst, int c, unsigned long n);
-char *strncpy(char *dst, const char *src, unsigned long n);
-unsigned long strnlen(const char *s, unsigned long n);
-
-/* Host stand-ins for the BPF helpers the runtime header would declare. */
-#define __BPF_HELPERS__
-#define SEC(name)
-#define __always_inline inline __attribute__((always_inline))
-#define __weak __attribute__((weak))
-#define __ksym __attribute__((weak))	/* kfuncs resolve to 0: never called here */
-#define __uint(name, val) int name
-#define __type(name, val) val *name
-static long bpf_probe_read_kernel(void *dst, u32 size, const void *src)
-{
-	memcpy(dst, src, size);
-	return 0;
-}
-static long bpf_probe_read_kernel_str(void *dst, u32 size, const void *src)
-{
-	size_t n = strnlen(src, size - 1);
-	memcpy(dst, src, n);
-	((char *)dst)[n] = 0;
-	return n + 1;
-}
-static void *bpf_task_storage_get(void *map, struct task_struct *p, void *v, u64 flags)
-{
-	return 0;
-}
-static void *bpf_map_lookup_elem(void *map, const void *key) { return 0; }
-static u64 bpf_ktime_get_ns(void) { return 0; }
-"""
 
 
 @dataclass

@@ -25,16 +25,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schedc.agent.classify import HostTask, classify
+from schedc.behaviour.run import check_sandbox
+from schedc.behaviour.scenario import ScenarioError
+from schedc.bench.runner import compile_for_bench
 from schedc.compiler.pipeline import Source, check_file, compile_policy, translate, verify_policies
+from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.dsl.language import NAME_RE
 from schedc.repo import ingest, layout
-from schedc.repo.add import AddOptions, add_policy
+from schedc.repo.add import AddOptions, add_policy, behaviour_json
 from schedc.repo.catalog import open_store
+from schedc.repo.entries import verification_of
+from schedc.repo.evidence import ScenarioInput, read_scenario, run_scenarios
+from schedc.repo.evidence import summary as evidence_summary
 from schedc.repo.gitstore import GitStore
 from schedc.repo.history import policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
-from schedc.repo.models import Parent, PolicyName, Tag, WorkloadId
+from schedc.repo.models import (
+    MAX_SCENARIO_CHARS,
+    BehaviourReport,
+    Parent,
+    PolicyName,
+    Tag,
+    WorkloadId,
+)
 from schedc.repo.perf import record_performance
 from schedc.settings import Settings
 from schedc.verifier.rules.kernel import parse_kernel_version
@@ -45,6 +60,8 @@ from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
 MAX_VALUES = 1000
 MAX_RUN_SECONDS = 60.0
+MAX_TEST_RUNS = 3  # test_policy / submit_policy runs per side: each one is a scenario's length
+MAX_EXPLAIN_TASKS = 32
 
 Language = Literal["dsl", "c"]
 Progress = Callable[[str], None]
@@ -98,6 +115,11 @@ class SearchArgs(Args):
     kernel: str | None = Field(
         None, pattern=_KERNEL_PATTERN, description="only policies verified on it, e.g. 6.12"
     )
+    behaviour_passing: bool = Field(
+        False,
+        description="only policies with behaviour reports that all passed (those on kernel, "
+        "when given): every expectation of every stored scenario held",
+    )
     limit: int = Field(5, ge=1, le=50)
 
 
@@ -144,6 +166,98 @@ class VerifyArgs(Args):
         return self
 
 
+ScenarioText = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_SCENARIO_CHARS,
+        description="a scenario file's TOML text: task groups and expectations "
+        "(docs/behaviour.md; the examples/*.scenario.toml files are models)",
+    ),
+]
+ScenarioName = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+        description="the scenario's name (its diagnostics name SCENARIO.scenario.toml, and a "
+        "stored report is kept under it)",
+    ),
+]
+
+
+class TestArgs(Args):
+    __test__ = False  # not a pytest class
+
+    source: SourceText | None = Field(None, description="the policy text; or give name")
+    name: Name | None = Field(None, description="a policy in the repository instead of source")
+    revision: Revision | None = None
+    language: LanguageField = "dsl"
+    scenario: ScenarioText
+    scenario_name: ScenarioName = "scenario"
+    runs: int = Field(1, ge=1, le=MAX_TEST_RUNS, description="runs per side (policy, baseline)")
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> TestArgs:
+        if (self.source is None) == (self.name is None):
+            raise ValueError("give exactly one of source and name")
+        if self.revision is not None and self.name is None:
+            raise ValueError("revision goes with name")
+        return self
+
+
+Comm = Annotated[str, Field(max_length=15, pattern=r"^[\x20-\x7e]*$")]
+
+
+class TaskAttributes(Args):
+    """A task as the class conditions see it; what is not given takes the default shown."""
+
+    comm: Comm = Field("task", description="the task's name, at most 15 characters")
+    parent_comm: Comm = Field("bash", description="the parent process's name")
+    cgroup: str = Field(
+        "/",
+        max_length=255,
+        pattern=r"^/([A-Za-z0-9_.@:+-]+(/[A-Za-z0-9_.@:+-]+){0,7})?$",
+        description="the task's cgroup v2 path, e.g. /system.slice/nginx.service",
+    )
+    nice: int = Field(0, ge=-20, le=19)
+    uid: int = Field(0, ge=0, le=2**32 - 1)
+    pid: int = Field(1000, ge=1, le=2**22)
+    tgid: int = Field(1000, ge=1, le=2**22)
+    kthread: bool = False
+    weight: int | None = Field(
+        None, ge=1, le=10000, description="sched_ext weight (default: the nice value's)"
+    )
+    nr_cpus_allowed: int = Field(4, ge=1, le=4096)
+    avg_runtime_ms: float = Field(
+        0.0, ge=0, le=1e6, description="average CPU time per run (task.avg_runtime), in ms"
+    )
+    wakeup_rate: int = Field(0, ge=0, le=10**7, description="wakeups per second")
+    since_ran_ms: float = Field(
+        0.0, ge=0, le=1e6, description="time since the task last stopped running, in ms"
+    )
+
+    @model_validator(mode="after")
+    def _no_dot_parts(self) -> TaskAttributes:
+        if any(part in (".", "..") for part in self.cgroup.split("/")):
+            raise ValueError("a cgroup path has no '.' or '..' parts")
+        return self
+
+
+class ExplainArgs(Args):
+    source: SourceText | None = Field(None, description="a DSL policy's text; or give name")
+    name: Name | None = Field(None, description="a DSL policy in the repository instead")
+    revision: Revision | None = None
+    tasks: list[TaskAttributes] = Field(min_length=1, max_length=MAX_EXPLAIN_TASKS)
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> ExplainArgs:
+        if (self.source is None) == (self.name is None):
+            raise ValueError("give exactly one of source and name")
+        if self.revision is not None and self.name is None:
+            raise ValueError("revision goes with name")
+        return self
+
+
 class SubmitArgs(Args):
     source: SourceText
     language: LanguageField = "dsl"
@@ -160,6 +274,15 @@ class SubmitArgs(Args):
         "refuse without one; 'never': compile and check only (recorded as unverified)",
     )
     agent: str | None = Field(None, max_length=100, description="who wrote it, e.g. a model")
+    scenario: ScenarioText | None = Field(
+        None,
+        description="also test the policy on this scenario and store the report beside its "
+        "verification (a test_policy report of this very source and scenario from this "
+        "session is stored instead of running it again); a failed expectation is stored "
+        "marked failed and the result has ok false",
+    )
+    scenario_name: ScenarioName = "scenario"
+    runs: int = Field(1, ge=1, le=MAX_TEST_RUNS, description="runs per side, with scenario")
 
 
 class RecordArgs(Args):
@@ -192,6 +315,9 @@ class Context:
     # A passing verify_policy result for the very source being submitted (the runner keeps
     # them per session): submit_policy records it instead of booting the kernel again.
     prior_verification: dict[str, Any] | None = None
+    # The stored form of a test_policy report of the very source and scenario being
+    # submitted (the runner keeps them per session): submit_policy stores it.
+    prior_behaviour: dict[str, Any] | None = None
 
     def store(self) -> GitStore:
         """The repository; the default one is created and seeded on first use (said on
@@ -252,7 +378,15 @@ def do_search(ctx: Context, a: SearchArgs) -> dict[str, Any]:
     store = ctx.store()
     index = SearchIndex(store, index_path(ctx.settings, store.root))
     try:
-        payload = index.search(Query(a.query, list(a.tags), a.workload, a.kernel, a.limit))
+        query = Query(
+            a.query,
+            list(a.tags),
+            a.workload,
+            a.kernel,
+            a.limit,
+            behaviour_passing=a.behaviour_passing,
+        )
+        payload = index.search(query)
     finally:
         index.close()
     payload.pop("index", None)  # cache bookkeeping, of no use to an agent
@@ -264,6 +398,10 @@ def do_get(ctx: Context, a: GetArgs) -> dict[str, Any]:
     spec = f"{a.name}@{a.revision}" if a.revision else a.name
     entry, sha = show_policy(store, spec)
     payload = show_json(entry, sha)
+    report, _problem = verification_of(entry)  # a problem is in payload["problems"]
+    payload["behaviour"] = (
+        [behaviour_json(r, text=True) for r in report.behaviour] if report else []
+    )
     payload["history"] = [e.to_json() for e in policy_log(store, a.name)[:20]]
     return payload
 
@@ -298,20 +436,42 @@ def do_check(ctx: Context, a: CheckArgs) -> dict[str, Any]:
         return _diagnostics(relocate(result.diagnostics, path))
 
 
+@dataclass
+class PolicyText:
+    source: str
+    language: Language
+    origin: dict[str, Any] | None  # the repository entry it came from, if any
+
+
+def policy_text(
+    ctx: Context,
+    source: str | None,
+    language: Language,
+    name: str | None,
+    revision: str | None,
+    what: str = "verify",
+) -> PolicyText | dict[str, Any]:
+    """The source an operation works on: given as text, or a stored policy's (an error
+    result when that policy has no source)."""
+    if name is None:
+        assert source is not None
+        return PolicyText(source, language, None)
+    got = do_get(ctx, GetArgs(name=name, revision=revision))
+    meta = got.get("meta") or {}
+    if got.get("source") is None or meta.get("kind") not in ("dsl", "c"):
+        return error(
+            "not_found",
+            f"'{name}' has no source to {what} (a catalogue entry?)",
+            f"{what} a policy that was submitted with its source",
+        )
+    return PolicyText(str(got["source"]), meta["kind"], {"name": name, "commit": got["commit"]})
+
+
 def do_verify(ctx: Context, a: VerifyArgs) -> dict[str, Any]:
-    source, language, origin = a.source, a.language, None
-    if a.name is not None:
-        got = do_get(ctx, GetArgs(name=a.name, revision=a.revision))
-        meta = got.get("meta") or {}
-        if got.get("source") is None or meta.get("kind") not in ("dsl", "c"):
-            return error(
-                "not_found",
-                f"'{a.name}' has no source to verify (a catalogue entry?)",
-                "verify a policy that was submitted with its source",
-            )
-        source, language = str(got["source"]), meta["kind"]
-        origin = {"name": a.name, "commit": got["commit"]}
-    assert source is not None
+    found = policy_text(ctx, a.source, a.language, a.name, a.revision)
+    if not isinstance(found, PolicyText):
+        return found
+    source, language, origin = found.source, found.language, found.origin
     with staged(source, language) as path:  # verify scans C before clang sees it
         results = verify_policies(
             [path],
@@ -342,7 +502,178 @@ def _verify_summary(payload: dict[str, Any]) -> str:
     return text
 
 
+def scenario_file(name: str) -> str:
+    """The file name a scenario given as text goes by in diagnostics."""
+    return f"{name}.scenario.toml"
+
+
+def _scenario_problem(exc: ScenarioError) -> dict[str, Any]:
+    payload = _diagnostics(exc.diagnostics)
+    payload["stage"] = "scenario"
+    return payload
+
+
+def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
+    found = policy_text(ctx, a.source, a.language, a.name, a.revision, what="test")
+    if not isinstance(found, PolicyText):
+        return found
+    try:
+        scenario = read_scenario(a.scenario, scenario_file(a.scenario_name))
+    except ScenarioError as exc:  # before anything is compiled or booted
+        return _scenario_problem(exc)
+    check_sandbox(ctx.settings)
+    with staged(found.source, found.language) as path:
+        build = path.with_name("build")
+        build.mkdir()
+        compiled = compile_for_bench([path], ctx.settings, build, progress=ctx.progress)
+        if not compiled.ok:
+            payload = _diagnostics(relocate(compiled.diagnostics, path))
+            payload["stage"] = "compile"
+            return payload
+        content_hash = "sha256:" + hashlib.sha256(found.source.encode("utf-8")).hexdigest()
+        reports, diags = run_scenarios(
+            a.name or "policy",
+            path.name,
+            compiled.policies[0].object_path,
+            [scenario],
+            ctx.settings,
+            content_hash,
+            runs=a.runs,
+            progress=ctx.progress,
+        )
+    report = reports[0]
+    payload = {
+        "ok": bool(report.ok),
+        "stage": "test",
+        "summary": evidence_summary(report),
+        "report": behaviour_json(report),
+        "diagnostics": [d.to_json() for d in diags],
+        "source_key": source_key(found.language, found.source),
+        "scenario_hash": report.scenario_hash,
+        # The stored form, for the runner to keep for submit_policy (it is not sent on).
+        "evidence": report.model_dump(mode="json"),
+    }
+    if found.origin:
+        payload["from_repository"] = found.origin
+    return payload
+
+
+def do_explain(ctx: Context, a: ExplainArgs) -> dict[str, Any]:
+    found = policy_text(ctx, a.source, "dsl", a.name, a.revision, what="explain")
+    if not isinstance(found, PolicyText):
+        return found
+    if found.language != "dsl":
+        return error(
+            "invalid_request",
+            f"'{a.name}' is a BPF C policy: only a DSL policy has class conditions to explain",
+            None,
+        )
+    translated = translate(Source(Path(layout.DSL_SOURCE), found.source))
+    if translated.policy is None or translated.c_text is None or has_errors(translated.diagnostics):
+        payload = _diagnostics(translated.diagnostics)
+        payload["stage"] = "translate"
+        return payload
+    policy = translated.policy
+    hosts = [_host_task(t) for t in a.tasks]
+    classes = classify(policy, translated.c_text, load_toolchain(ctx.settings), hosts)
+    lines = found.source.splitlines()
+    reads = sorted("task." + ".".join(attr) for attr in policy.attrs)
+    answers = []
+    for given, cls in zip(a.tasks, classes, strict=True):
+        queue = cls.queue
+        unset = [r for r in reads if _is_default(given, _ATTRIBUTE_FIELDS.get(r, r))]
+        answers.append(
+            {
+                "task": given.model_dump(exclude_defaults=True),
+                "class": cls.name,
+                "line": cls.span.line,
+                "statement": lines[cls.span.line - 1].strip()
+                if 0 < cls.span.line <= len(lines)
+                else "",
+                "queue": queue.name if queue else None,
+                "queue_order": queue.order if queue else None,
+                "dispatch_position": policy.dispatch_order.index(queue) + 1
+                if queue in policy.dispatch_order
+                else None,
+                "preempts": cls.preempts,
+                "cpus": cls.cpus,
+                "defaults_used": unset,
+            }
+        )
+    return {
+        "ok": True,
+        "policy": policy.name,
+        "classes": [c.name for c in policy.classes],
+        "reads": reads,
+        "results": answers,
+        "method": "the policy's generated schedc_classify(), compiled for this host and run "
+        "on each task (no VM); defaults_used lists attributes the policy reads that kept "
+        "their default value",
+    }
+
+
+_ATTRIBUTE_FIELDS = {
+    "task.parent.comm": "parent_comm",
+    "task.avg_runtime": "avg_runtime_ms",
+    "task.since_ran": "since_ran_ms",
+    "task.pinned": "nr_cpus_allowed",
+}
+_ATTRIBUTE_FIELDS |= {
+    f"task.{n}": n
+    for n in ("comm", "cgroup", "nice", "uid", "pid", "tgid", "kthread", "weight", "wakeup_rate")
+}
+_ATTRIBUTE_FIELDS["task.nr_cpus_allowed"] = "nr_cpus_allowed"
+
+# The kernel's CFS weight of each nice value (-20..19), which sched_ext scales to 1..10000
+# with 100 at nice 0.
+_NICE_WEIGHT = (
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+    9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+    1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+    110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+)  # fmt: skip
+
+
+def _is_default(task: TaskAttributes, field_name: str) -> bool:
+    info = TaskAttributes.model_fields.get(field_name)
+    return info is not None and getattr(task, field_name) == info.default
+
+
+def _host_task(t: TaskAttributes) -> HostTask:
+    weight = t.weight
+    if weight is None:
+        weight = max(1, min(10000, round(_NICE_WEIGHT[t.nice + 20] * 100 / 1024)))
+    return HostTask(
+        comm=t.comm,
+        parent_comm=t.parent_comm,
+        cgroup=tuple(p for p in t.cgroup.split("/") if p),
+        kthread=t.kthread,
+        nice=t.nice,
+        uid=t.uid,
+        pid=t.pid,
+        tgid=t.tgid,
+        weight=weight,
+        nr_cpus_allowed=t.nr_cpus_allowed,
+        avg_runtime_ns=round(t.avg_runtime_ms * 1e6),
+        wakeup_rate=t.wakeup_rate,
+        since_ran_ns=round(t.since_ran_ms * 1e6),
+    )
+
+
 def do_submit(ctx: Context, a: SubmitArgs) -> dict[str, Any]:
+    scenarios: list[ScenarioInput] = []
+    if a.scenario is not None:
+        try:
+            scenarios = [read_scenario(a.scenario, scenario_file(a.scenario_name))]
+        except ScenarioError as exc:  # before anything is compiled, booted or committed
+            payload = _scenario_problem(exc)
+            payload["status"] = "rejected"
+            return payload
+    tested = (
+        [BehaviourReport.model_validate(ctx.prior_behaviour)]
+        if ctx.prior_behaviour and scenarios
+        else []
+    )
     store = ctx.store()
     options = AddOptions(
         name=a.name,
@@ -353,6 +684,9 @@ def do_submit(ctx: Context, a: SubmitArgs) -> dict[str, Any]:
         agent=a.agent,
         verify=a.verify,
         unverified_reason="submitted with verify='never': compiled and checked only",
+        scenarios=scenarios,
+        runs=a.runs,
+        tested=tested,
     )
     with staged(a.source, a.language) as path:  # add checks (and so scans C) before clang
         prior = ctx.prior_verification if a.verify != "never" else None
@@ -361,6 +695,7 @@ def do_submit(ctx: Context, a: SubmitArgs) -> dict[str, Any]:
         result.diagnostics = relocate(result.diagnostics, path)
         payload = result.to_json()
         payload["verification_reused"] = verified is not None and result.status != "rejected"
+        payload["behaviour_reused"] = bool(tested) and result.status != "rejected"
         payload["source"] = path.name
         payload["summary"] = summary_line(result.diagnostics) or "no errors, no warnings"
         return payload
@@ -461,11 +796,38 @@ OPERATIONS: dict[str, Operation] = {
             "submit_policy",
             "Add a policy to the repository as one commit, with its lineage (parent). It is "
             "compiled, checked and (verify='auto') verified first; a policy with errors is "
-            "rejected with its diagnostics. One call does all of compile, check and verify.",
+            "rejected with its diagnostics. One call does all of compile, check and verify. "
+            "With scenario, its behaviour report is stored too (reused from test_policy in "
+            "this session); a failing one is stored marked failed, and ok is false.",
             SubmitArgs,
             do_submit,
             isolated=True,
             slow=True,
+        ),
+        Operation(
+            "test_policy",
+            "Test what a policy does: run a scenario (TOML text: named task groups with "
+            "behaviours, and expectations such as placement, order, share, wait, completion, "
+            "starvation, slice) in the sandbox VM under the kernel's default scheduler and "
+            "under the policy, and report each expectation's measured value beside the "
+            "baseline's. A failed expectation is an error diagnostic at its scenario line. "
+            "submit_policy with the same source and scenario stores this report. Slow: "
+            "a VM boot.",
+            TestArgs,
+            do_test,
+            isolated=True,
+            slow=True,
+        ),
+        Operation(
+            "explain_classification",
+            "Which class (and so which queue, dispatch position and slice rule) a DSL policy "
+            "puts each given task in: comm, parent_comm, cgroup, nice, uid, kthread, "
+            "avg_runtime_ms, wakeup_rate, since_ran_ms. The policy's compiled class "
+            "conditions are run on the host: quick, no VM.",
+            ExplainArgs,
+            do_explain,
+            isolated=True,
+            read_only=True,
         ),
         Operation(
             "record_result",

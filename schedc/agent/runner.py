@@ -50,6 +50,7 @@ from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
 from schedc.lifecycle import child_group, kill_group
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
+from schedc.repo.models import scenario_hash
 from schedc.settings import EnvironmentProblem, Settings, load_settings
 
 DEFAULT_COMPILE_TIMEOUT = COMPILE_TIMEOUT  # the limits of every sandboxed clang run too
@@ -103,6 +104,9 @@ class Runner:
     # Passing verify_policy results of this session, by source and kernel: a later
     # submit_policy of the same source records one instead of booting the kernel again.
     verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # Behaviour reports of this session's test_policy calls (stored form), by source, scenario
+    # and kernel: a later submit_policy of the same source and scenario stores one.
+    tested: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     # MCP tool calls run in parallel threads.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _admitted: int = field(default=0, repr=False)  # calls running in a worker or waiting
@@ -159,12 +163,26 @@ class Runner:
             key = self._verified_key(args)
             with self._lock:
                 prior = self.verified.get(key)
+        behaviour = None
+        if op.name == "submit_policy" and args.scenario is not None:  # type: ignore[attr-defined]
+            with self._lock:
+                behaviour = self.tested.get(self._tested_key(args))
         if op.isolated and self.isolate:
-            result = self._queued(op, args.model_dump(mode="json"), progress, prior, cancel)
+            result = self._queued(
+                op, args.model_dump(mode="json"), progress, prior, cancel, behaviour
+            )
         else:
             ctx = self.context(progress)
             ctx.prior_verification = prior
+            ctx.prior_behaviour = behaviour
             result = run_guarded(op, args, ctx)
+        evidence = result.pop("evidence", None) if op.name == "test_policy" else None
+        if isinstance(evidence, dict) and "source_key" in result:
+            key3 = (result["source_key"], str(result.get("scenario_hash")), self._kernel_identity())
+            with self._lock:
+                self.tested[key3] = evidence
+                while len(self.tested) > MAX_REMEMBERED:
+                    del self.tested[next(iter(self.tested))]  # the oldest
         if op.name == "verify_policy" and result.get("ok") is True and "source_key" in result:
             key = (result["source_key"], self._kernel_identity())
             with self._lock:
@@ -172,6 +190,13 @@ class Runner:
                 while len(self.verified) > MAX_REMEMBERED:
                     del self.verified[next(iter(self.verified))]  # the oldest
         return result
+
+    def _tested_key(self, args: Any) -> tuple[str, str, str]:
+        return (
+            source_key(args.language, args.source),
+            scenario_hash(args.scenario),
+            self._kernel_identity(),
+        )
 
     def _verified_key(self, args: Any) -> tuple[str, str]:
         return source_key(args.language, args.source), self._kernel_identity()
@@ -199,6 +224,7 @@ class Runner:
         progress: Progress | None,
         prior: dict[str, Any] | None,
         cancel: threading.Event | None,
+        behaviour: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The call in a worker once one of `limits.workers` is free; `busy` at once when
         `limits.queue` calls already wait."""
@@ -219,7 +245,7 @@ class Runner:
             try:
                 if cancel is not None and cancel.is_set():
                     return _cancelled(op)
-                return self._in_worker(op, arguments, progress, prior, cancel)
+                return self._in_worker(op, arguments, progress, prior, cancel, behaviour)
             finally:
                 self._slots.release()
         finally:
@@ -233,11 +259,13 @@ class Runner:
         progress: Progress | None,
         prior: dict[str, Any] | None = None,
         cancel: threading.Event | None = None,
+        behaviour: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         request = {
             "op": op.name,
             "arguments": arguments,
             "prior_verification": prior,
+            "prior_behaviour": behaviour,
             "repo": str(self.repo) if self.repo else None,
             "overrides": self.overrides,
             "memory_bytes": None if op.slow else self.limits.memory_bytes,
@@ -345,7 +373,8 @@ class Runner:
 
 _BUG = "this is a schedc bug; please report it with the arguments"
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
-_SOURCE_KEYS = {"source", "c", "reference"}  # texts the agent sent or asked for: left alone
+# Texts the agent sent or asked for: left alone.
+_SOURCE_KEYS = {"source", "c", "reference", "scenario_text"}
 
 
 def _wait(

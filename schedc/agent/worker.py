@@ -37,6 +37,7 @@ def main() -> int:
     args = op.args.model_validate(request["arguments"])
     ctx = runner.context(progress)
     ctx.prior_verification = request.get("prior_verification")
+    ctx.prior_behaviour = request.get("prior_behaviour")
     result = run_guarded(op, args, ctx)
     answer.write(json.dumps(result, default=str))
     answer.close()

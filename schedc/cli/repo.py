@@ -18,14 +18,16 @@ from pathlib import Path
 
 import git
 
+from schedc.behaviour.scenario import ScenarioError
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_btf, add_format
+from schedc.cli.options import add_btf, add_format, positive_int
 from schedc.cli.output import progress as _progress
-from schedc.diagnostics import has_errors, render_human, summary_line
+from schedc.diagnostics import Diagnostic, Severity, has_errors, render_human, summary_line
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
 from schedc.repo.catalog import init_repo, open_store, project_examples, seed
 from schedc.repo.entries import Entry, load_entries
+from schedc.repo.evidence import ScenarioInput, check_scenarios, load_scenario_file
 from schedc.repo.fsck import fsck, repair
 from schedc.repo.gitstore import GitStore, RepoError, resolve_location
 from schedc.repo.history import policy_diff, policy_log, show_json, show_policy
@@ -111,6 +113,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="VERSION",
         help="oldest kernel the policy must load on (default 6.12)",
     )
+    p.add_argument(
+        "--scenario",
+        dest="scenarios",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also run this behaviour test (schedc test) in the sandbox and store its report "
+        "per kernel; repeat for several (one boot for all). A failed expectation is stored "
+        "marked failed, and the add exits 1",
+    )
+    p.add_argument(
+        "--runs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="runs per side of each --scenario (default 1)",
+    )
     add_btf(p, "vmlinux BTF (SCHEDC_BTF)")
     p.set_defaults(verify="auto")
 
@@ -135,6 +155,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", dest="tags", action="append", default=[], metavar="TAG")
     p.add_argument("--workload", metavar="ID")
     p.add_argument("--kernel", metavar="VERSION", help="e.g. 6.12 (matches 6.12.x)")
+    p.add_argument(
+        "--behaviour-passing",
+        action="store_true",
+        help="only policies whose behaviour reports (on --kernel, when given) all passed",
+    )
     p.add_argument("--limit", type=int, default=10)
 
     p = command("record", _record, "append a performance record to a policy")
@@ -252,6 +277,13 @@ def _init(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     target = parse_kernel_version(args.target_kernel) if args.target_kernel else DEFAULT_TARGET
+    scenarios, problems = _scenarios(args.scenarios)
+    if problems:  # before the repository, the compiler or the VM is touched
+        if _fmt(args) == "json":
+            _out(args, {"ok": False, "diagnostics": [d.to_json() for d in problems]}, "")
+        else:
+            sys.stderr.write(render_human(problems))
+        return Exit.USAGE
     store = _store(args)
     options = AddOptions(
         name=args.name,
@@ -263,6 +295,8 @@ def _add(args: argparse.Namespace) -> int:
         agent=args.agent,
         verify=args.verify,
         target_kernel=target,
+        scenarios=scenarios,
+        runs=args.runs,
     )
     result = add_policy(store, args.policy, load_settings(btf=args.btf), options, _progress)
     if _fmt(args) == "json":
@@ -273,7 +307,23 @@ def _add(args: argparse.Namespace) -> int:
         if summary:
             print(summary, file=sys.stderr)
         print(render.added(result))
-    return Exit.ERRORS if result.status == "rejected" else Exit.OK
+    return Exit.OK if result.ok else Exit.ERRORS
+
+
+def _scenarios(paths: list[Path]) -> tuple[list[ScenarioInput], list[Diagnostic]]:
+    """The --scenario files, parsed; or every problem with them (at their lines)."""
+    scenarios, problems = [], []
+    for path in paths:
+        try:
+            scenarios.append(load_scenario_file(path))
+        except ScenarioError as exc:
+            problems += exc.diagnostics
+    if not problems:
+        try:
+            check_scenarios(scenarios)
+        except ValueError as exc:
+            problems.append(Diagnostic(Severity.ERROR, "T003", str(exc), str(paths[-1])))
+    return scenarios, problems
 
 
 def _warn_broken(entries: list[Entry]) -> None:
@@ -348,7 +398,14 @@ def _search(args: argparse.Namespace) -> int:
     store = _store(args, create=True)
     index = SearchIndex(store, index_path(load_settings(), store.root))
     try:
-        query = Query(args.query, args.tags, args.workload, args.kernel, args.limit)
+        query = Query(
+            args.query,
+            args.tags,
+            args.workload,
+            args.kernel,
+            args.limit,
+            behaviour_passing=args.behaviour_passing,
+        )
         payload = index.search(query)
     finally:
         index.close()

@@ -17,15 +17,18 @@ from pydantic import TypeAdapter, ValidationError
 from schedc import __version__
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.repo import layout
-from schedc.repo.entries import describe, load_entry
+from schedc.repo.entries import describe, load_entry, verification_of
+from schedc.repo.evidence import ScenarioInput
 from schedc.repo.gitstore import Change, GitStore, RepoError
 from schedc.repo.ingest import Candidate, VerifyMode, prepare
 from schedc.repo.models import (
+    BehaviourReport,
     Parent,
     PolicyMeta,
     PolicyName,
     Tag,
     WorkloadId,
+    merge_behaviour,
     now,
     to_json_text,
 )
@@ -46,6 +49,11 @@ class AddOptions:
     verify: VerifyMode = "auto"
     unverified_reason: str = "skipped (--unverified): compiled and checked only"
     target_kernel: KernelVersion = DEFAULT_TARGET
+    scenarios: list[ScenarioInput] = field(default_factory=list)  # behaviour tests to run
+    runs: int = 1  # per side of each scenario
+    # Reports of this very source made earlier in the caller's session (the agent runner's
+    # test_policy): kept instead of running those scenarios again.
+    tested: list[BehaviourReport] = field(default_factory=list)
 
 
 @dataclass
@@ -55,10 +63,21 @@ class AddResult:
     diagnostics: list[Diagnostic]
     meta: PolicyMeta | None = None
     commit: str | None = None
+    behaviour: list[BehaviourReport] = field(default_factory=list)  # this add's reports
+
+    @property
+    def behaviour_ok(self) -> bool | None:
+        """None without reports; else whether every expectation of every report held."""
+        return all(r.ok for r in self.behaviour) if self.behaviour else None
+
+    @property
+    def ok(self) -> bool:
+        """Added (or unchanged), and no behaviour report of this add failed."""
+        return self.status != "rejected" and self.behaviour_ok is not False
 
     def to_json(self) -> dict[str, object]:
         return {
-            "ok": self.status != "rejected",
+            "ok": self.ok,
             "status": self.status,
             "source": self.source,
             "name": self.meta.name if self.meta else None,
@@ -67,8 +86,26 @@ class AddResult:
             "verification": self.meta.verification.model_dump(mode="json")
             if self.meta and self.meta.verification
             else None,
+            "behaviour_ok": self.behaviour_ok,
+            "behaviour": [behaviour_json(r) for r in self.behaviour],
             "diagnostics": [d.to_json() for d in self.diagnostics],
         }
+
+
+def behaviour_json(report: BehaviourReport, text: bool = False) -> dict[str, object]:
+    """A report as results show it: per expectation kind, groups, expected, measured,
+    baseline, ok (the scenario's text only when asked: `repo show` and `get_policy`)."""
+    data = report.model_dump(mode="json", exclude={"scenario_text", "processes"})
+    data["expectations"] = [
+        {k: e[k] for k in ("kind", "groups", "expected", "measured", "baseline", "unit", "ok")}
+        | ({"line": e["line"]} if e["line"] else {})
+        | ({"detail": e["detail"]} if e["detail"] and not e["ok"] else {})
+        for e in data["expectations"]
+    ]
+    data["failed_processes"] = report.processes.get("failed", [])
+    if text:
+        data["scenario_text"] = report.scenario_text
+    return data
 
 
 def add_policy(
@@ -90,6 +127,9 @@ def add_policy(
         progress=progress,
         unverified_reason=options.unverified_reason,
         verified=verified,
+        scenarios=options.scenarios,
+        runs=options.runs,
+        tested=options.tested,
     )
     candidate = prepared.candidate
     if candidate is None:
@@ -110,17 +150,37 @@ def add_policy(
     def plan() -> Change | None:
         previous = _previous(store, candidate.name)
         meta = _meta(candidate, options, previous)
-        if previous is not None and _same(previous, meta):
+        if previous is not None and _same(previous, meta) and not candidate.behaviour:
             outcome["unchanged"] = previous
             return None
         outcome["meta"] = meta
-        return _change(candidate, meta, previous)
+        kept = _earlier_behaviour(store, candidate.name, previous, candidate.content_hash)
+        try:
+            behaviour = merge_behaviour(kept, candidate.behaviour)
+        except ValueError as exc:
+            raise RepoError(str(exc), "add the policy under another --name", exit_code=1) from exc
+        return _change(candidate, meta, previous, behaviour)
 
     scope = [layout.policy_dir(candidate.name)]
     commit = store.apply(scope, plan, store.identity(options.author))
     if "unchanged" in outcome:
         return AddResult("unchanged", str(path), diags, outcome["unchanged"])
-    return AddResult("added", str(path), diags, outcome["meta"], commit)
+    return AddResult("added", str(path), diags, outcome["meta"], commit, list(candidate.behaviour))
+
+
+def _earlier_behaviour(
+    store: GitStore, name: str, previous: PolicyMeta | None, content_hash: str
+) -> list[BehaviourReport]:
+    """The stored reports that still speak for the policy: those of this very source (a new
+    source drops them: they were measured on other code). An unreadable report file keeps
+    nothing (fsck reports it)."""
+    if previous is None or previous.content_hash != content_hash:
+        return []
+    entry = load_entry(store, name)
+    report, _problem = verification_of(entry) if entry is not None else (None, None)
+    if report is None:
+        return []
+    return [r for r in report.behaviour if r.content_hash == content_hash]
 
 
 def _check_options(options: AddOptions) -> None:
@@ -191,12 +251,18 @@ def _same(previous: PolicyMeta, meta: PolicyMeta) -> bool:
     return all(getattr(previous, k) == getattr(meta, k) for k in keys)
 
 
-def _change(candidate: Candidate, meta: PolicyMeta, previous: PolicyMeta | None) -> Change:
+def _change(
+    candidate: Candidate,
+    meta: PolicyMeta,
+    previous: PolicyMeta | None,
+    behaviour: list[BehaviourReport],
+) -> Change:
     name = meta.name
+    verification = candidate.verification.model_copy(update={"behaviour": behaviour})
     files = {
         layout.policy_file(name, candidate.source_file): candidate.source_text,
         layout.policy_file(name, layout.META): to_json_text(meta),
-        layout.policy_file(name, layout.VERIFICATION): to_json_text(candidate.verification),
+        layout.policy_file(name, layout.VERIFICATION): to_json_text(verification),
     }
     remove = []
     if candidate.generated_c is not None:
@@ -205,10 +271,10 @@ def _change(candidate: Candidate, meta: PolicyMeta, previous: PolicyMeta | None)
         remove.append(layout.policy_file(name, layout.GENERATED))
     if previous is not None and previous.source and previous.source != candidate.source_file:
         remove.append(layout.policy_file(name, previous.source))
-    return Change(files, commit_message(meta), remove)
+    return Change(files, commit_message(meta, candidate.behaviour), remove)
 
 
-def commit_message(meta: PolicyMeta) -> str:
+def commit_message(meta: PolicyMeta, behaviour: list[BehaviourReport] | None = None) -> str:
     """`add NAME vN: description`, then trailers that `log` reads back."""
     summary = meta.description.splitlines()[0] if meta.description else meta.kind
     verification = meta.verification
@@ -223,6 +289,9 @@ def commit_message(meta: PolicyMeta) -> str:
     ]
     if verification and verification.kernel:
         trailers.append(f"Schedc-Kernel: {verification.kernel}")
+    for report in behaviour or []:
+        verdict = "passing" if report.ok else "failing"
+        trailers.append(f"Schedc-Behaviour: {report.scenario} {verdict} on {report.kernel}")
     if meta.parent:
         trailers.append(f"Schedc-Parent: {meta.parent}")
     if meta.agent:

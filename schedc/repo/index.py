@@ -21,10 +21,19 @@ from pathlib import Path
 from schedc.repo import layout
 from schedc.repo.entries import Entry, load_entries
 from schedc.repo.gitstore import GitStore
-from schedc.repo.searchdoc import COLUMNS, WEIGHTS, best_json, document, fts_query, kernel_facets
+from schedc.repo.searchdoc import (
+    COLUMNS,
+    WEIGHTS,
+    behaviour_facets,
+    behaviour_of,
+    best_json,
+    document,
+    fts_query,
+    kernel_facets,
+)
 from schedc.settings import EnvironmentProblem, Settings, cache_root
 
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
 FACET_SAMPLE = 1000  # facet counts cover at most this many of the best matches
 BOOST = 0.5  # score = bm25 relevance × (1 + BOOST × gain), gain clamped to [-0.5, 1]
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
@@ -33,7 +42,7 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS policy(
     id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, kind TEXT, description TEXT,
-    version INTEGER, verification TEXT, tags TEXT, gain REAL, best TEXT);
+    version INTEGER, verification TEXT, tags TEXT, gain REAL, best TEXT, behaviour TEXT);
 CREATE TABLE IF NOT EXISTS facet_value(
     id INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, UNIQUE(kind, value));
 CREATE TABLE IF NOT EXISTS facet(policy INTEGER NOT NULL, counted INTEGER NOT NULL,
@@ -54,6 +63,7 @@ class Query:
     workload: str | None = None
     kernel: str | None = None
     limit: int = 10
+    behaviour_passing: bool = False  # only policies with a passing behaviour report
 
 
 @dataclass
@@ -186,9 +196,10 @@ class SearchIndex:
             self.db.execute("INSERT OR REPLACE INTO broken VALUES (?, ?)", (entry.name, problem))
             return
         best = entry.best()
+        behaviour = behaviour_of(entry)
         cur = self.db.execute(
-            "INSERT INTO policy(name, kind, description, version, verification, tags, gain, best) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO policy(name, kind, description, version, verification, tags, gain, best, "
+            "behaviour) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 meta.name,
                 meta.kind,
@@ -198,6 +209,7 @@ class SearchIndex:
                 json.dumps(sorted(set(meta.tags))),
                 best.improvement if best else None,
                 json.dumps(best_json(best)) if best else None,
+                json.dumps(behaviour),
             ),
         )
         pid = cur.lastrowid
@@ -212,12 +224,13 @@ class SearchIndex:
         if meta.verification and meta.verification.kernel:
             kernels.add(meta.verification.kernel)
         facets |= {("kernel", k) for k in kernel_facets(kernels)}
+        facets |= behaviour_facets(behaviour)
         self.db.executemany(
             "INSERT OR IGNORE INTO facet_value(kind, value) VALUES (?, ?)", sorted(facets)
         )
-        self.db.executemany(  # counted: tags and workloads get facet counts, kernels do not
-            "INSERT OR IGNORE INTO facet SELECT ?, kind != 'kernel', id FROM facet_value "
-            "WHERE kind = ? AND value = ?",
+        self.db.executemany(  # counted: tags and workloads get facet counts, the rest do not
+            "INSERT OR IGNORE INTO facet SELECT ?, kind IN ('tag', 'workload'), id "
+            "FROM facet_value WHERE kind = ? AND value = ?",
             [(pid, k, v) for k, v in sorted(facets)],
         )
         gains: dict[str, float] = {}
@@ -235,7 +248,7 @@ class SearchIndex:
         self._collect_hits(query, match)
         rows = self.db.execute(
             "SELECT p.id, p.name, p.kind, p.description, p.version, p.verification, p.tags, "
-            "p.best, h.rel, h.g, h.score FROM (SELECT * FROM temp.hits "
+            "p.best, p.behaviour, h.rel, h.g, h.score FROM (SELECT * FROM temp.hits "
             "ORDER BY score DESC, name LIMIT ?) h JOIN policy p ON p.id = h.id "
             "ORDER BY h.score DESC, h.name",
             (query.limit,),
@@ -246,7 +259,12 @@ class SearchIndex:
         return {
             "ok": True,
             "query": query.text,
-            "filters": {"tags": query.tags, "workload": query.workload, "kernel": query.kernel},
+            "filters": {
+                "tags": query.tags,
+                "workload": query.workload,
+                "kernel": query.kernel,
+                "behaviour_passing": query.behaviour_passing,
+            },
             "total": total,
             "results": results,
             "facets": facets,
@@ -291,10 +309,13 @@ class SearchIndex:
             wanted.append(("workload", query.workload))
         if query.kernel:
             wanted.append(("kernel", query.kernel))
+        if query.behaviour_passing:
+            on = f"@{query.kernel}" if query.kernel else ""
+            wanted.append(("behaviour", f"passing{on}"))
         for kind, value in wanted:
             where.append(
                 "p.id IN (SELECT f.policy FROM facet f WHERE f.counted = "
-                f"{int(kind != 'kernel')} AND f.value = "
+                f"{int(kind in ('tag', 'workload'))} AND f.value = "
                 f"(SELECT id FROM facet_value WHERE kind = '{kind}' AND value = ?))"
             )
             params.append(value)
@@ -347,13 +368,16 @@ class SearchIndex:
         return found
 
     def _result(self, row: tuple, fields: dict[str, list[str]], query: Query) -> dict[str, object]:
-        pid, name, kind, description, version, verification, tags, best, rel, gain, score = row
+        pid, name, kind, description, version, verification, tags, best, behaviour = row[:9]
+        rel, gain, score = row[9:]
         why: dict[str, object] = {"fields": fields}
         filters = [f"tag:{t}" for t in query.tags]
         if query.workload:
             filters.append(f"workload:{query.workload}")
         if query.kernel:
             filters.append(f"kernel:{query.kernel}")
+        if query.behaviour_passing:
+            filters.append("behaviour:passing")
         if filters:
             why["filters"] = filters
         if gain is not None:
@@ -369,6 +393,7 @@ class SearchIndex:
             "tags": json.loads(tags) if tags else [],
             "why": why,
             "best": json.loads(best) if best else None,
+            "behaviour": json.loads(behaviour) if behaviour else [],
         }
 
 

@@ -12,11 +12,12 @@ import functools
 import hashlib
 import re
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from schedc.behaviour.run import check_sandbox
 from schedc.compiler.pipeline import (
     CHECKED,
     Options,
@@ -31,8 +32,10 @@ from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.dsl.sema import Ty, TypedPolicy
 from schedc.repo import layout
+from schedc.repo.evidence import ScenarioInput, run_scenarios
 from schedc.repo.machine import bzimage_release, host_kernel
 from schedc.repo.models import (
+    BehaviourReport,
     ProgramResult,
     Tunable,
     VerificationReport,
@@ -65,6 +68,7 @@ class Candidate:
     tags: list[str]
     tunables: list[Tunable]
     verification: VerificationReport
+    behaviour: list[BehaviourReport] = field(default_factory=list)  # of this add's scenarios
 
     @property
     def source_file(self) -> str:
@@ -95,10 +99,16 @@ def prepare(
     progress: Callable[[str], None] | None = None,
     unverified_reason: str = "skipped (--unverified): compiled and checked only",
     verified: VerifyResult | None = None,
+    scenarios: Sequence[ScenarioInput] = (),
+    runs: int = 1,
+    tested: Sequence[BehaviourReport] = (),
 ) -> Prepared:
     """Raises EnvironmentProblem when a tool is missing (or no kernel with verify='always').
     `verified` is a passing verification of this very source, done earlier by the caller
-    (the agent runner remembers them): it is recorded instead of booting the kernel again."""
+    (the agent runner remembers them): it is recorded instead of booting the kernel again.
+    `scenarios`: the behaviour test runs on the checked object (one boot for all), after the
+    verification; `tested` are reports of this very source on some of them, made earlier in
+    the caller's session, which are kept instead of running those scenarios again."""
     if not (is_dsl(path) or is_c(path)):
         return Prepared(None, [_error("R001", "not a .sched or .bpf.c policy", str(path))])
     text, unreadable = read_source(path)
@@ -107,6 +117,11 @@ def prepare(
     if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
         return Prepared(None, [_error("R001", "the policy is larger than 512 KiB", str(path))])
     kind: Literal["dsl", "c"] = "dsl" if is_dsl(path) else "c"
+    content_hash = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    reused = _reusable(tested, scenarios, content_hash)
+    to_run = [s for s in scenarios if s.hash not in reused]
+    if to_run:
+        check_sandbox(settings)  # before compiling (or verifying) for nothing
     with tempfile.TemporaryDirectory(prefix="schedc-repo-") as tmp:
         staged = Path(tmp) / (layout.DSL_SOURCE if kind == "dsl" else layout.C_SOURCE)
         staged.write_text(text, encoding="utf-8")
@@ -133,6 +148,22 @@ def prepare(
         verify_diags = relocate(verify_diags, staged, path)
         if has_errors(verify_diags) or report is None:
             return Prepared(None, diags + verify_diags)
+        behaviour = [r for s in scenarios if (r := reused.get(s.hash)) is not None]
+        if reused and progress is not None:
+            progress(f"tested earlier in this session: recording {len(reused)} behaviour report(s)")
+        if to_run:
+            ran, test_diags = run_scenarios(
+                final_name,
+                str(path),
+                Path(tmp) / "policy.bpf.o",
+                to_run,
+                settings,
+                content_hash,
+                runs=runs,
+                progress=progress,
+            )
+            behaviour += ran
+            diags += test_diags
     candidate = Candidate(
         name=final_name,
         kind=kind,
@@ -142,8 +173,23 @@ def prepare(
         tags=list(policy.tags) if policy else [],
         tunables=_dsl_tunables(policy) if policy else _c_tunables(text),
         verification=report,
+        behaviour=behaviour,
     )
     return Prepared(candidate, diags)
+
+
+def _reusable(
+    tested: Sequence[BehaviourReport], scenarios: Sequence[ScenarioInput], content_hash: str
+) -> dict[str, BehaviourReport]:
+    """Earlier reports of this source on the given scenarios, by scenario hash, named as the
+    scenario is named now."""
+    wanted = {s.hash: s for s in scenarios}
+    out = {}
+    for r in tested:
+        given = wanted.get(r.scenario_hash)
+        if given is not None and r.content_hash == content_hash:
+            out[r.scenario_hash] = r.model_copy(update={"scenario": given.name})
+    return out
 
 
 def _compile_and_check(staged: Path, settings: Settings, target_kernel: KernelVersion) -> Outcome:

@@ -8,6 +8,7 @@ reports (and `search` skips), not a silently ignored field.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import statistics
@@ -144,13 +145,127 @@ class VerificationSummary(_Model):
     date: datetime
 
 
+MAX_SCENARIO_CHARS = 16 * 1024  # a stored scenario's text; the examples' are under 1 KiB
+MAX_BEHAVIOUR_REPORTS = 24  # per policy version: scenarios x kernels
+ExpectationKind = Literal[
+    "placement",
+    "order",
+    "share",
+    "wait",
+    "completion",
+    "starvation",
+    "slice",
+    "enabled",
+    "exited",
+    "trace",
+]
+
+
+def scenario_hash(text: str) -> str:
+    """The content hash of a scenario's text, as a behaviour report names it."""
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class ExpectationRecord(_Model):
+    """One expectation of a stored behaviour report, as `schedc test` measured it: the
+    policy's value beside the baseline's (the kernel's default scheduler, same boot)."""
+
+    kind: ExpectationKind
+    groups: list[str] = []
+    expected: str
+    measured: float | None = None
+    baseline: float | None = None
+    unit: str = ""
+    ok: bool
+    line: int | None = None  # in the stored scenario text
+    detail: str = Field(default="", max_length=4000)
+
+    @model_validator(mode="after")
+    def _finite(self) -> ExpectationRecord:
+        for value in (self.measured, self.baseline):
+            if value is not None and not math.isfinite(value):
+                raise ValueError("measured and baseline must be finite numbers")
+        return self
+
+
+class BehaviourReport(_Model):
+    """The result of one scenario run on one kernel (`repo add --scenario`): every expectation,
+    the explicit ones and the implicit ones (enabled, exited, trace), with the scenario's text
+    so that anyone can run it again. `ok` is derived: a report is passing only when every
+    expectation held, and a file that says otherwise is refused (a hand edit cannot turn
+    failing evidence into passing evidence)."""
+
+    scenario: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    scenario_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    scenario_text: str = Field(min_length=1, max_length=MAX_SCENARIO_CHARS)
+    content_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")  # the policy source tested
+    kernel: str = Field(min_length=1, max_length=128)
+    accelerator: str = Field(min_length=1, max_length=16)
+    emulated: bool
+    baseline: str = Field(min_length=1, max_length=64)
+    runs: int = Field(ge=1)
+    ok: bool | None = None
+    expectations: list[ExpectationRecord] = Field(min_length=1)
+    processes: dict[str, object] = {}
+    date: datetime
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BehaviourReport:
+        if scenario_hash(self.scenario_text) != self.scenario_hash:
+            raise ValueError("scenario_hash is not the hash of scenario_text")
+        held = all(e.ok for e in self.expectations)
+        if self.ok is None:
+            self.ok = held
+        elif self.ok != held:
+            raise ValueError(
+                f"ok is {str(self.ok).lower()} but "
+                + ("every expectation held" if held else "an expectation failed")
+            )
+        return self
+
+    @property
+    def failed(self) -> list[ExpectationRecord]:
+        return [e for e in self.expectations if not e.ok]
+
+
 class VerificationReport(_Versioned):
-    """`verification.json`: the summary, plus every check finding and per-program figures."""
+    """`verification.json`: the summary, plus every check finding and per-program figures,
+    and the behaviour reports of this source (one per scenario and kernel)."""
 
     summary: VerificationSummary
     target_kernel: str
     diagnostics: list[dict[str, object]] = []
     programs: list[ProgramResult] = []
+    behaviour: list[BehaviourReport] = Field(default=[], max_length=MAX_BEHAVIOUR_REPORTS)
+
+    @model_validator(mode="after")
+    def _one_report_per_scenario_and_kernel(self) -> VerificationReport:
+        seen: set[tuple[str, str]] = set()
+        for report in self.behaviour:
+            key = (report.scenario, report.kernel)
+            if key in seen:
+                raise ValueError(
+                    f"two behaviour reports for scenario '{report.scenario}' on kernel "
+                    f"{report.kernel}"
+                )
+            seen.add(key)
+        return self
+
+
+def merge_behaviour(
+    previous: list[BehaviourReport], new: list[BehaviourReport]
+) -> list[BehaviourReport]:
+    """The reports to keep: the new ones, and the earlier ones (of the same source) for the
+    other scenarios and kernels. Raises ValueError when they are more than the file holds."""
+    replaced = {(r.scenario, r.kernel) for r in new}
+    kept = [r for r in previous if (r.scenario, r.kernel) not in replaced]
+    merged = [*kept, *new]
+    if len(merged) > MAX_BEHAVIOUR_REPORTS:
+        raise ValueError(
+            f"a policy keeps at most {MAX_BEHAVIOUR_REPORTS} behaviour reports "
+            f"(scenarios x kernels); this add would make {len(merged)}"
+        )
+    return merged
 
 
 class Machine(_Model):

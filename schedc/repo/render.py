@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from schedc.behaviour.report import format_value
 from schedc.repo.add import AddResult
 from schedc.repo.catalog import SeedResult
-from schedc.repo.entries import Entry
+from schedc.repo.entries import Entry, verification_of
+from schedc.repo.evidence import summary as evidence_summary
 from schedc.repo.history import LogEntry
-from schedc.repo.models import PerformanceRecord, PolicyMeta
+from schedc.repo.models import BehaviourReport, PerformanceRecord, PolicyMeta
 from schedc.repo.perf import RecordResult, summary
 from schedc.repo.sync import SyncResult
 
@@ -32,9 +34,37 @@ def added(result: AddResult) -> str:
         return f"rejected {result.source}: it was not added"
     if result.status == "unchanged":
         return f"unchanged: {meta.name} v{meta.version} already has this source and metadata"
-    return (
+    lines = [
         f"added {meta.name} v{meta.version} as {short(result.commit)} ({verification_text(meta)})"
-    )
+    ]
+    for report in result.behaviour:
+        lines.append(f"  behaviour: {evidence_summary(report)}")
+    if result.behaviour_ok is False:
+        lines.append(
+            "  stored marked FAILED: the policy does not do what the scenario expects "
+            "(search --behaviour-passing leaves it out)"
+        )
+    return "\n".join(lines)
+
+
+def behaviour_lines(reports: list[BehaviourReport]) -> list[str]:
+    """Each report: its verdict, then a row per expectation (policy's value beside the
+    baseline's)."""
+    lines = []
+    for r in reports:
+        lines.append(
+            f"    {evidence_summary(r)}, {r.date:%Y-%m-%d}, scenario {r.scenario_hash[:19]}"
+        )
+        for e in r.expectations:
+            mark = "ok" if e.ok else "FAIL"
+            groups = ",".join(e.groups) or "-"
+            measured = format_value(e.measured, e.unit)
+            baseline = format_value(e.baseline, e.unit)
+            lines.append(
+                f"      {mark:<4} {e.kind:<11} {groups:<18} {measured:>10} "
+                f"({r.baseline} {baseline})  expected {e.expected}"
+            )
+    return lines
 
 
 def recorded(result: RecordResult) -> str:
@@ -99,6 +129,10 @@ def shown(entry: Entry, sha: str) -> str:
     if entry.records:
         lines.append("  performance:")
         lines += record_lines(sorted(entry.records, key=lambda r: r.date))
+    report, _problem = verification_of(entry)
+    if report is not None and report.behaviour:
+        lines.append("  behaviour (schedc repo show --format json has each scenario's text):")
+        lines += behaviour_lines(report.behaviour)
     return "\n".join(lines)
 
 
@@ -135,6 +169,15 @@ def search(payload: dict[str, object]) -> str:
         lines.append(f"{r['score']:9.4g}  {r['name']:<24} {r['description'][:60]}")
         if matched:
             lines.append(f"           matched {matched}")
+        behaviour = r.get("behaviour") or []
+        if behaviour:
+            lines.append(
+                "           behaviour: "
+                + "; ".join(
+                    f"{b['scenario']} {'passing' if b['ok'] else 'FAILING'} on {b['kernel']}"
+                    for b in behaviour
+                )
+            )
         best = r["best"]
         if best and best.get("improvement") is not None:
             base = best.get("baseline_scheduler") or "baseline"

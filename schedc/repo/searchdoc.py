@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from schedc.repo.entries import Entry
+from schedc.repo.entries import Entry, verification_of
 from schedc.repo.models import PerformanceRecord
 
 COLUMNS = ("name", "description", "tags", "workloads", "tunables", "notes")
@@ -79,3 +79,42 @@ def fts_query(text: str) -> str | None:
     if len(words[-1]) >= 3:
         terms[-1] = f'"{words[-1]}"*'
     return " OR ".join(terms)
+
+
+def behaviour_of(entry: Entry) -> list[dict[str, object]]:
+    """The policy's stored behaviour reports in brief (scenario, kernel, ok), for results.
+    Only reports of the entry's current source count; an unreadable verification.json has
+    none (fsck reports it)."""
+    meta = entry.meta
+    report, _problem = verification_of(entry)
+    if report is None or meta is None:
+        return []
+    return [
+        {
+            "scenario": r.scenario,
+            "kernel": r.kernel,
+            "ok": r.ok,
+            "held": sum(1 for e in r.expectations if e.ok),
+            "expectations": len(r.expectations),
+        }
+        for r in report.behaviour
+        if r.content_hash == meta.content_hash
+    ]
+
+
+def behaviour_facets(behaviour: list[dict[str, object]]) -> set[tuple[str, str]]:
+    """`passing` when the policy has reports and every one of them passed; `passing@K` for
+    each kernel facet K whose reports (those on a kernel of that series) all passed, so that
+    --behaviour-passing --kernel 6.12 finds a policy whose report on 6.12.3 passed. One failed
+    report keeps the policy out: failing evidence is never outweighed by passing evidence."""
+    if not behaviour:
+        return set()
+    out: set[tuple[str, str]] = set()
+    if all(b["ok"] for b in behaviour):
+        out.add(("behaviour", "passing"))
+    verdicts: dict[str, list[bool]] = {}
+    for b in behaviour:
+        for k in kernel_facets({str(b["kernel"])}):
+            verdicts.setdefault(k, []).append(bool(b["ok"]))
+    out |= {("behaviour", f"passing@{k}") for k, oks in verdicts.items() if all(oks)}
+    return out

@@ -1,0 +1,215 @@
+"""The behaviour tools through the official MCP SDK client, without a VM: explain_classification
+runs the policy's compiled class conditions on the host (real clang); test_policy and
+submit_policy answer a bad scenario with diagnostics at its lines before anything is compiled,
+booted or committed; arguments are bounded; get_policy and search_policies show stored
+behaviour reports. tests/test_agent_behaviour_vm.py runs test_policy and submit_policy in the
+sandbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mcp import Client
+
+from schedc.repo.add import AddOptions, add_policy
+from schedc.repo.gitstore import GitStore
+from schedc.repo.models import MAX_SCENARIO_CHARS
+from tests import test_agent_mcp
+from tests.conftest import ROOT
+from tests.test_agent_mcp import call, serve
+from tests.test_repo_behaviour import report, scenario
+from tests.test_repo_support import commit_count
+
+EXAMPLES = ROOT / "examples"
+LJF = (EXAMPLES / "ljf.sched").read_text(encoding="utf-8")
+SHARE = (EXAMPLES / "weighted_share.sched").read_text(encoding="utf-8")
+BOOST = (EXAMPLES / "interactive_boost.sched").read_text(encoding="utf-8")
+repo = test_agent_mcp.repo  # a fixture: an empty repository (and clang, or a skip)
+SCENARIO = (EXAMPLES / "ljf.scenario.toml").read_text(encoding="utf-8")
+
+
+def test_explain_classification_runs_the_compiled_class_conditions(repo, settings):
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        return [
+            await call(
+                client,
+                "explain_classification",
+                {
+                    "source": LJF,
+                    "tasks": [
+                        {"comm": "ffmpeg"},
+                        {"comm": "cc1", "avg_runtime_ms": 25},
+                        {"comm": "cc1", "avg_runtime_ms": 2},
+                    ],
+                },
+            ),
+            await call(
+                client,
+                "explain_classification",
+                {
+                    "source": SHARE,
+                    "tasks": [
+                        {"comm": "web", "cgroup": "/background.slice/backup.service"},
+                        {"comm": "web", "cgroup": "/background.slicex"},
+                        {"comm": "web", "nice": 5},
+                        {"comm": "web"},
+                    ],
+                },
+            ),
+            await call(
+                client,
+                "explain_classification",
+                {
+                    "source": BOOST,
+                    "tasks": [
+                        {"comm": "audio", "wakeup_rate": 200, "avg_runtime_ms": 0.5},
+                        {"comm": "audio", "wakeup_rate": 200, "avg_runtime_ms": 5},
+                        {"comm": "audio", "wakeup_rate": 10, "avg_runtime_ms": 0.5},
+                    ],
+                },
+            ),
+        ]
+
+    (e1, ljf), (e2, share), (e3, boost) = serve(repo, settings, body)
+    assert not e1 and ljf["ok"] is True, ljf
+    assert [r["class"] for r in ljf["results"]] == ["long", "long", "short"]
+    first = ljf["results"][0]
+    assert first["queue"] == "long_q" and first["dispatch_position"] == 1
+    assert first["statement"].startswith("class long  when task.avg_runtime > 10ms")
+    assert first["line"] == 9
+    assert ljf["reads"] == ["task.avg_runtime", "task.comm"]
+    assert first["defaults_used"] == ["task.avg_runtime"]  # only comm was given
+    assert ljf["results"][1]["defaults_used"] == []
+    assert [r["queue"] for r in ljf["results"]] == ["long_q", "long_q", "short_q"]
+    assert not e2 and [r["class"] for r in share["results"]] == [
+        "background",
+        "foreground",
+        "background",
+        "foreground",
+    ]
+    assert not e3 and [r["class"] for r in boost["results"]] == ["interactive", "rest", "rest"]
+    assert boost["results"][0]["preempts"] is True
+
+
+def test_explain_classification_refuses_what_it_cannot_answer(repo, settings):
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        return [
+            await call(
+                client, "explain_classification", {"source": LJF, "tasks": [{"comm": "x" * 16}]}
+            ),
+            await call(client, "explain_classification", {"source": LJF, "tasks": [{}] * 33}),
+            await call(client, "explain_classification", {"source": LJF, "tasks": []}),
+            await call(
+                client,
+                "explain_classification",
+                {"source": LJF, "tasks": [{"cgroup": "/../etc"}]},
+            ),
+            await call(
+                client,
+                "explain_classification",
+                {"source": "scheduler x {\n  class a when task.bogus > 1\n}\n", "tasks": [{}]},
+            ),
+            await call(client, "explain_classification", {"name": "nothere", "tasks": [{}]}),
+            await call(client, "explain_classification", {"source": LJF, "tasks": [{}]}),
+        ]
+
+    results = serve(repo, settings, body)
+    (e1, long_comm), (e2, many), (e3, none), (e4, dots), (e5, bad), (e6, missing), ok = results
+    for is_error, payload in ((e1, long_comm), (e2, many), (e3, none), (e4, dots)):
+        assert is_error and payload["error"]["kind"] == "invalid_arguments", payload
+    assert "tasks" in many["error"]["message"] and "32" in many["error"]["message"]
+    assert not e5 and bad["ok"] is False and bad["stage"] == "translate"
+    assert bad["diagnostics"][0]["line"] == 2
+    assert e6 and missing["error"]["kind"] == "repository"
+    assert ok[1]["ok"] is True and ok[1]["results"][0]["class"] == "short"  # still serving
+
+
+def test_test_policy_reports_scenario_errors_at_their_lines_before_compiling(repo, settings):
+    bad_toml = 'duration = "1s"\n[[group]]\nname = "a"\ncomm = "a"\nspin = {}\ncpus = = 2\n'
+    bad_value = SCENARIO.replace('kind = "order"', 'kind = "orders"', 1)
+    broken_policy = "scheduler broken {\n  class a when task.nope\n}\n"
+
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        return [
+            await call(client, "test_policy", {"source": LJF, "scenario": bad_toml}),
+            await call(
+                client,
+                "test_policy",
+                {"source": LJF, "scenario": bad_value, "scenario_name": "ljf"},
+            ),
+            await call(
+                client,
+                "test_policy",
+                {"source": LJF, "scenario": "x" * (MAX_SCENARIO_CHARS + 1)},
+            ),
+            await call(client, "test_policy", {"source": LJF, "scenario": SCENARIO, "runs": 4}),
+            await call(client, "test_policy", {"source": LJF, "name": "ljf", "scenario": SCENARIO}),
+            await call(
+                client,
+                "test_policy",
+                {"source": LJF, "scenario": SCENARIO, "scenario_name": "../x"},
+            ),
+            await call(
+                client,
+                "submit_policy",
+                {
+                    "source": broken_policy,
+                    "name": "broken",
+                    "description": "x",
+                    "scenario": bad_toml,
+                },
+            ),
+        ]
+
+    got = serve(repo, settings, body)
+    (e1, toml), (e2, value), (e3, huge), (e4, runs), (e5, both), (e6, name), (e7, submit) = got
+    assert not e1 and toml["ok"] is False and toml["stage"] == "scenario"
+    d = toml["diagnostics"][0]
+    assert (d["code"], d["file"], d["line"]) == ("T001", "scenario.scenario.toml", 6)
+    line = bad_value.splitlines().index('kind = "orders"')  # its [[expect]] table's line
+    assert bad_value.splitlines()[line - 1] == "[[expect]]"
+    d = value["diagnostics"][0]
+    assert (d["code"], d["file"], d["line"]) == ("T002", "ljf.scenario.toml", line), value
+    assert "unknown expectation kind" in d["message"]
+    for is_error, payload in ((e3, huge), (e4, runs), (e5, both), (e6, name)):
+        assert is_error and payload["error"]["kind"] in ("invalid_arguments", "too_large")
+    assert "exactly one of source and name" in both["error"]["message"]
+    assert not e7 and submit["status"] == "rejected" and submit["stage"] == "scenario"
+    assert commit_count(repo) == 1  # nothing was committed (init's commit only)
+
+
+def test_get_policy_and_search_show_stored_behaviour_reports(repo, settings, toolchain):
+    fifo = EXAMPLES / "fifo.sched"
+    options = AddOptions(
+        verify="never", scenarios=[scenario()], tested=[report(fifo, scenario(), failing=True)]
+    )
+    assert add_policy(GitStore(repo), fifo, settings, options).status == "added"
+    options = AddOptions(
+        verify="never",
+        scenarios=[scenario("ljf")],
+        tested=[report(Path(EXAMPLES / "ljf.sched"), scenario("ljf"))],
+    )
+    assert add_policy(GitStore(repo), EXAMPLES / "ljf.sched", settings, options).ok
+
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        return [
+            await call(client, "get_policy", {"name": "fifo"}),
+            await call(client, "search_policies", {"behaviour_passing": True}),
+            await call(client, "search_policies", {}),
+        ]
+
+    (e1, got), (e2, passing), (e3, every) = serve(repo, settings, body)
+    assert not e1
+    stored = got["behaviour"][0]
+    assert stored["ok"] is False and stored["kernel"] == "6.12.3"
+    failed = [e for e in stored["expectations"] if not e["ok"]]
+    assert [(e["kind"], e["measured"], e["baseline"]) for e in failed] == [
+        ("starvation", 0.75, 0.5)
+    ]
+    assert stored["scenario_text"] == (EXAMPLES / "fifo.scenario.toml").read_text()
+    assert got["verification"]["behaviour"][0]["ok"] is False
+    assert not e2 and [r["name"] for r in passing["results"]] == ["ljf"]
+    assert passing["filters"]["behaviour_passing"] is True
+    assert sorted(r["name"] for r in every["results"]) == ["fifo", "ljf"]

@@ -1,0 +1,115 @@
+"""`schedc repo add --scenario` in the sandbox guest: ONE boot runs both scenarios (the policy
+and the baseline each), and the repository keeps both reports beside the verification — the
+passing one, and the failing one marked failed (the add exits 1 and says where). Short
+scenarios (1 s, one run per side): CI time is budgeted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schedc.repo.gitstore import GitStore
+from tests import test_repo_support as support
+from tests.conftest import ROOT, needs_sandbox
+from tests.test_repo_support import cli
+
+repo_env = support.repo_env
+store = support.store  # fixtures
+
+FIFO = ROOT / "examples" / "fifo.sched"
+
+# Released 100 ms apart on 2 CPUs: the early spinner starts first, under any scheduler.
+ORDER_OK = """\
+description = "the early spinner starts before the late one"
+cpus = 2
+duration = "1s"
+
+[start]
+mode = "ordered"
+order = ["early", "late"]
+delay = "100ms"
+
+[[group]]
+name = "early"
+comm = "early"
+spin = {}
+
+[[group]]
+name = "late"
+comm = "late"
+spin = {}
+
+[[expect]]
+kind = "order"
+group = "early"
+before = "late"
+"""
+
+# Two spinners on 2 CPUs: fifo does not pin them, so CPU 0 has about half their time.
+PINNED_FAILS = """\
+description = "claims the spinners stay on CPU 0, which fifo does not do"
+cpus = 2
+duration = "1s"
+
+[[group]]
+name = "spin"
+comm = "spinner"
+count = 2
+spin = {}
+
+[[expect]]
+kind = "placement"
+group = "spin"
+cpus = "0"
+"""
+
+
+@pytest.mark.vm
+def test_repo_add_with_scenarios_stores_passing_and_failing_reports(
+    toolchain, settings, store: GitStore, tmp_path: Path
+):
+    needs_sandbox(settings)
+    passing = tmp_path / "orderok.scenario.toml"
+    passing.write_text(ORDER_OK)
+    failing = tmp_path / "pinfail.scenario.toml"
+    failing.write_text(PINNED_FAILS)
+    ran = cli(
+        "add",
+        str(FIFO),
+        "--unverified",
+        "--scenario",
+        str(passing),
+        "--scenario",
+        str(failing),
+        "--runs",
+        "1",
+        "--format",
+        "json",
+    )
+    assert ran.code == 1, ran.err  # an expectation failed: said, and stored
+    out = ran.json()
+    assert out["status"] == "added" and out["ok"] is False and out["behaviour_ok"] is False
+    reports = {r["scenario"]: r for r in out["behaviour"]}
+    assert set(reports) == {"orderok", "pinfail"}
+    assert reports["orderok"]["ok"] is True
+    assert reports["pinfail"]["ok"] is False
+    placement = next(e for e in reports["pinfail"]["expectations"] if e["kind"] == "placement")
+    assert placement["ok"] is False and 0.2 < placement["measured"] < 0.8, placement
+    assert placement["baseline"] is not None
+    implicit = {e["kind"]: e["ok"] for e in reports["orderok"]["expectations"]}
+    assert implicit["enabled"] is True and implicit["exited"] is True
+    diag = next(d for d in out["diagnostics"] if d["code"] == "T101")
+    assert diag["file"] == str(failing)
+    assert diag["line"] == PINNED_FAILS.splitlines().index("[[expect]]") + 1
+    kernel = reports["orderok"]["kernel"]
+    assert kernel and kernel == reports["pinfail"]["kernel"]
+
+    shown = cli("show", "fifo", "--format", "json").json()
+    stored = {r["scenario"]: r for r in shown["verification"]["behaviour"]}
+    assert stored["pinfail"]["ok"] is False and stored["orderok"]["ok"] is True
+    assert stored["orderok"]["scenario_text"] == ORDER_OK
+    human = cli("show", "fifo").out
+    assert f"orderok on {kernel}" in human and "FAIL placement" in human
+    found = cli("search", "--behaviour-passing", "--format", "json").json()
+    assert found["results"] == []  # one failing report keeps it out
