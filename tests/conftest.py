@@ -19,6 +19,11 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.sched"))
 
 
 def _configured_kernels() -> tuple[str, ...]:
+    # pytest-xdist workers inherit the SCHEDC_KERNELS set below: the whole matrix is kept in
+    # SCHEDC_TEST_MATRIX for them.
+    kept = os.environ.get("SCHEDC_TEST_MATRIX")
+    if kept:
+        return tuple(kept.split(os.pathsep))
     try:
         return load_settings().kernels
     except EnvironmentProblem:
@@ -30,6 +35,7 @@ def _configured_kernels() -> tuple[str, ...]:
 # this process and to every schedc it starts. tests/test_matrix.py runs the whole matrix.
 MATRIX = _configured_kernels()
 if len(MATRIX) > 1:
+    os.environ["SCHEDC_TEST_MATRIX"] = os.pathsep.join(MATRIX)
     os.environ["SCHEDC_KERNELS"] = MATRIX[0]
 MATRIX_REMEDY = (
     "the kernel matrix needs two sandbox kits: run scripts/setup.sh --kit ../shared/sandbox "

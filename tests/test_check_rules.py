@@ -4,6 +4,8 @@ Each file in tests/data/check/ says what it expects in its first comment:
 
     expect: K020@31 K021@40     findings (code@line, or a bare code for a file-level one)
     expect[6.17]: K050@12       the same for --target-kernel 6.17 (plain `expect:` is 6.12)
+    expect[matrix@7.2]: K008@9  parsed with the 7.2 kit's vmlinux.h, checked for every kernel
+                                of the matrix from its BTF (needs both kits)
     expect: clean               no findings at all
 
 and the test runs the real libclang on it and compares the exact set. Files under libbpf/ use
@@ -24,7 +26,7 @@ from tests.conftest import ROOT, skip_or_fail
 
 DATA = ROOT / "tests" / "data" / "check"
 INCLUDE = DATA / "include"
-_EXPECT = re.compile(r"expect(?:\[(\d+\.\d+)\])?:\s*([^\n*]*)")
+_EXPECT = re.compile(r"expect(?:\[((?:matrix@)?\d+\.\d+)\])?:\s*([^\n*]*)")
 
 
 def case_files() -> list[Path]:
@@ -61,12 +63,30 @@ def cases() -> list[tuple[Path, str, set[tuple[str, int | None]]]]:
     cases(),
     ids=[f"{p.relative_to(DATA)}[{t}]" for p, t, _ in cases()],
 )
-def test_rule_case(toolchain, path: Path, target: str, expected):
+def test_rule_case(settings, toolchain, path: Path, target: str, expected):
     if path.parent.name == "libbpf" and toolchain.libbpf_include is None:
         skip_or_fail("SCHEDC_LIBBPF_INCLUDE is not set (libbpf >= 1.2 headers, e.g. a sandbox kit's include/)")
-    diags = check_c(path, toolchain, [INCLUDE], target)
+    if target.startswith("matrix@"):
+        diags = _check_on_matrix(settings, path, target.removeprefix("matrix@"))
+    else:
+        diags = check_c(path, toolchain, [INCLUDE], target)
     found = {(d.code, d.line) for d in diags}
     assert found == expected, "\n".join(f"{d.line}: {d.code} {d.message}" for d in diags)
+
+
+def _check_on_matrix(settings, path: Path, parsed_with: str) -> list:
+    from schedc.compiler.toolchain import load_toolchain  # noqa: PLC0415
+    from schedc.settings import kernel_matrix, kernel_name  # noqa: PLC0415
+    from schedc.verifier.checks import kernel_targets  # noqa: PLC0415
+    from tests.conftest import MATRIX, MATRIX_REMEDY  # noqa: PLC0415
+
+    if len(MATRIX) < 2:
+        skip_or_fail(MATRIX_REMEDY)
+    matrix = settings.with_overrides(kernels=MATRIX)
+    kits = [k for k in kernel_matrix(matrix) if kernel_name(k).startswith(parsed_with + ".")]
+    if not kits:
+        skip_or_fail(f"no {parsed_with} kernel in the matrix")
+    return check_c(path, load_toolchain(kits[0]), [INCLUDE], kernel_targets(matrix))
 
 
 def negative_codes(path: Path) -> set[str]:

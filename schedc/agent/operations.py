@@ -52,7 +52,8 @@ from schedc.repo.models import (
 )
 from schedc.repo.perf import record_performance
 from schedc.settings import Settings
-from schedc.verifier.rules.kernel import parse_kernel_version
+from schedc.verifier.checks import kernel_targets
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
 from schedc.verifier.sandbox import ProgramReport
 from schedc.verifier.verify import VerifyResult
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
@@ -137,8 +138,11 @@ class CompileArgs(Args):
 class CheckArgs(Args):
     source: SourceText
     language: LanguageField = "dsl"
-    target_kernel: str = Field(
-        "6.12", pattern=_KERNEL_PATTERN, description="oldest kernel the policy must load on"
+    target_kernel: str | None = Field(
+        None,
+        pattern=_KERNEL_PATTERN,
+        description="oldest kernel the policy must load on; default: every kernel in use "
+        "(each from its BTF)",
     )
 
 
@@ -427,11 +431,14 @@ def do_compile(ctx: Context, a: CompileArgs) -> dict[str, Any]:
 
 def do_check(ctx: Context, a: CheckArgs) -> dict[str, Any]:
     with staged(a.source, a.language) as path:  # the generated C stays in the scratch folder
+        given = parse_kernel_version(a.target_kernel) if a.target_kernel else None
+        targets = kernel_targets(ctx.settings) if given is None else ()
         result = check_file(
             path,
             ctx.settings,
-            target_kernel=parse_kernel_version(a.target_kernel),
+            target_kernel=given or DEFAULT_TARGET,
             emit_c=_scratch_c(path),
+            targets=targets,
         )
         return _diagnostics(relocate(result.diagnostics, path))
 

@@ -3,8 +3,11 @@
     schedc check FILE... [-I DIR]... [--btf FILE] [--target-kernel 6.12|6.13|...]
                  [--format human|json|sarif]
 
+Without --target-kernel the targets are the kernels in use (`kernels`, SCHEDC_KERNELS: each
+kit's release and BTF); the C is parsed once, with the vmlinux.h `schedc compile` would use.
 Exit status: 0 no errors (warnings allowed), 1 a policy has errors, 2 usage or environment
-problem (no clang, no BTF), with the remedy. The pre-commit hook runs `python -m schedc check`.
+problem (no clang, no BTF, a broken kit), with the remedy. The pre-commit hook runs
+`python -m schedc check`.
 """
 
 from __future__ import annotations
@@ -23,14 +26,10 @@ from schedc.compiler.source import is_c, is_dsl
 from schedc.compiler.toolchain import Toolchain, load_toolchain
 from schedc.diagnostics import Diagnostic, has_errors, render_human, summary_line
 from schedc.sarif import SarifRule, sarif_log
-from schedc.settings import EnvironmentProblem, load_settings
+from schedc.settings import EnvironmentProblem, kernel_matrix, load_settings
+from schedc.verifier.checks import kernel_targets
 from schedc.verifier.rules.catalog import DOCS_URL, RULES
-from schedc.verifier.rules.kernel import (
-    DEFAULT_TARGET,
-    KernelVersion,
-    parse_kernel_version,
-    version_text,
-)
+from schedc.verifier.rules.kernel import KernelVersion, parse_kernel_version
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,10 +45,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target-kernel",
         type=_kernel_arg,
-        default=DEFAULT_TARGET,
+        default=None,
         metavar="VERSION",
         help="the oldest kernel the policy must load on: decides which kfunc names and ops "
-        f"flags exist (default {version_text(DEFAULT_TARGET)})",
+        "flags exist (default: every kernel in use, from each kit's release and BTF)",
     )
     add_format(parser, ("human", "json", "sarif"))
     parser.set_defaults(func=run)
@@ -80,19 +79,24 @@ def run(args: argparse.Namespace) -> Exit:
 
 def check_all(args: argparse.Namespace) -> list[Diagnostic]:
     settings = load_settings(btf=args.btf)
+    # The C is parsed as `schedc compile` compiles it: with the vmlinux.h of the BTF setting
+    # (--btf, SCHEDC_BTF, `btf`), else of the first kernel in use.
+    compiled = settings if settings.btf else kernel_matrix(settings)[0]
+    targets = () if args.target_kernel is not None else kernel_targets(settings)
 
     @cache
     def toolchain() -> Toolchain:
-        return load_toolchain(settings)
+        return load_toolchain(compiled)
 
     diags: list[Diagnostic] = []
     for path in args.files:
         result = check_file(
             path,
-            settings,
+            compiled,
             toolchain=toolchain,
             include_dirs=args.include,
-            target_kernel=args.target_kernel,
+            target_kernel=args.target_kernel or targets[0].version,
+            targets=targets,
         )
         diags += result.diagnostics
     return diags

@@ -49,7 +49,7 @@ from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
 from schedc.settings import Settings, cache_root
 from schedc.verifier import checks
-from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, Target
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, LoadReport
 from schedc.verifier.verify import (
     VerifyResult,
@@ -129,6 +129,9 @@ class Options:
     toolchain: Callable[[], Toolchain] | None = None
     include_dirs: tuple[Path, ...] = ()
     target_kernel: KernelVersion = DEFAULT_TARGET
+    # The kernels `lint` checks for, each with its BTF facts (checks.kernel_targets); empty:
+    # `target_kernel` alone, from the tables.
+    targets: tuple[Target, ...] = ()
     out: Path | None = None
     build: Path | None = None
     emit_c: Path | None = None
@@ -338,7 +341,7 @@ def _lint(a: Artifact, o: Options) -> Step:
         a.c_file,
         o.tools(),
         o.include_dirs,
-        o.target_kernel,
+        o.targets or o.target_kernel,
         text=a.c_text,
         line_files=[a.path] if dsl else [],
         timings=timings,
@@ -588,14 +591,17 @@ def check_file(
     include_dirs: Iterable[Path] = (),
     target_kernel: KernelVersion | str = DEFAULT_TARGET,
     emit_c: Path | None = None,
+    targets: Sequence[Target] = (),
 ) -> Outcome:
     """`schedc check` of one policy: for the DSL, its generated C is checked and findings are
-    mapped to the DSL lines. Raises EnvironmentProblem when a tool is missing."""
+    mapped to the DSL lines. `targets` (checks.kernel_targets), when given, replace
+    `target_kernel`. Raises EnvironmentProblem when a tool is missing."""
     options = Options(
         settings=settings,
         toolchain=_toolchain(settings, toolchain),
         include_dirs=tuple(include_dirs),
         target_kernel=checks.target_of(target_kernel),
+        targets=tuple(targets),
         emit_c=emit_c,
         c_folder="check",
     )

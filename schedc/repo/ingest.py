@@ -44,7 +44,8 @@ from schedc.repo.models import (
     now,
 )
 from schedc.settings import EnvironmentProblem, Settings
-from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, version_text
+from schedc.verifier.checks import kernel_targets
+from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, Target, version_text
 from schedc.verifier.sandbox import REMEDY, sandbox_problem
 from schedc.verifier.verify import VerifyResult, host_problem
 
@@ -193,11 +194,17 @@ def _reusable(
 
 
 def _compile_and_check(staged: Path, settings: Settings, target_kernel: KernelVersion) -> Outcome:
-    """Checked and compiled once (CHECKED); the generated C stays in the scratch folder."""
+    """Checked and compiled once (CHECKED); the generated C stays in the scratch folder.
+    Checked for every kernel in use (each from its BTF) and for `target_kernel`, the oldest
+    kernel the policy must load on, unless one of those kernels is of that version."""
+    targets = kernel_targets(settings)
+    if all(t.version != target_kernel for t in targets):
+        targets = (*targets, Target(target_kernel))
     options = Options(
         settings=settings,
         toolchain=functools.cache(lambda: load_toolchain(settings)),
         target_kernel=target_kernel,
+        targets=targets,
         out=staged.with_name("policy.bpf.o"),
         emit_c=staged.with_name("scratch.bpf.c") if is_dsl(staged) else None,
     )

@@ -22,7 +22,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +32,16 @@ from schedc.compiler import cage
 from schedc.compiler.source import read_source
 from schedc.compiler.toolchain import HIDDEN_HINT, Toolchain, confine, hidden_header
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import EnvironmentProblem
+from schedc.settings import (
+    HOST_BTF,
+    EnvironmentProblem,
+    Settings,
+    btf_has_sched_ext,
+    cache_root,
+    kernel_matrix,
+    kernel_release,
+)
+from schedc.verifier.btf import kernel_facts
 from schedc.verifier.rules.base import CheckContext
 from schedc.verifier.rules.catalog import CLANG_ERROR
 from schedc.verifier.rules.clang import (
@@ -59,8 +68,11 @@ from schedc.verifier.rules.flow import (
 )
 from schedc.verifier.rules.kernel import (
     DEFAULT_TARGET,
+    MIN_KERNEL,
     KernelVersion,
+    Target,
     parse_kernel_version,
+    release_version,
     version_text,
 )
 from schedc.verifier.rules.model import PolicyModel
@@ -114,11 +126,52 @@ def target_of(target_kernel: str | KernelVersion) -> KernelVersion:
     return parse_kernel_version(target_kernel) if isinstance(target_kernel, str) else target_kernel
 
 
+TargetSpec = str | KernelVersion | Target | Sequence[Target]
+
+
+def targets_of(target_kernel: TargetSpec) -> tuple[Target, ...]:
+    """The kernels to check for: a version (`6.12`, (6, 12): the tables only), one Target or
+    several (each with its BTF facts, see kernel_targets)."""
+    if isinstance(target_kernel, Target):
+        return (target_kernel,)
+    if isinstance(target_kernel, str) or (
+        isinstance(target_kernel, tuple)
+        and len(target_kernel) == 2
+        and all(isinstance(v, int) for v in target_kernel)
+    ):
+        return (Target(target_of(target_kernel)),)  # type: ignore[arg-type]
+    found = tuple(target_kernel)  # type: ignore[arg-type]
+    if not found or not all(isinstance(t, Target) for t in found):
+        raise ValueError(f"not a target kernel: {target_kernel!r}")
+    return found  # type: ignore[return-value]
+
+
+def kernel_targets(settings: Settings) -> tuple[Target, ...]:
+    """The target kernels of a check when none is given: the kernels in use
+    (`kernel_matrix(settings)`), each named by its release (from its bzImage) and read from its
+    BTF (its kfuncs, ops members and flags). A kernel whose BTF is broken raises
+    EnvironmentProblem (see verifier/btf.py); with no kernel and no BTF at all, the default
+    version only, as before."""
+    targets: dict[str, Target] = {}
+    for kit in kernel_matrix(settings):
+        btf = Path(kit.btf) if kit.btf else None
+        release = kernel_release(Path(kit.kernel)) if kit.kernel else None
+        if btf is None and kit.kernel is None and btf_has_sched_ext(HOST_BTF):
+            btf, release = HOST_BTF, os.uname().release
+        if btf is None:
+            continue
+        version = release_version(release) if release else None
+        facts = kernel_facts(btf, cache_root(settings))
+        target = Target(max(version or DEFAULT_TARGET, MIN_KERNEL), release or "", facts)
+        targets.setdefault(target.name, target)
+    return tuple(targets.values()) or (Target(DEFAULT_TARGET),)
+
+
 def check_c(
     path: Path,
     toolchain: Toolchain,
     include_dirs: Iterable[Path] | None = None,
-    target_kernel: str | KernelVersion = DEFAULT_TARGET,
+    target_kernel: TargetSpec = DEFAULT_TARGET,
     *,
     text: str | None = None,
     line_files: Iterable[Path] = (),
@@ -126,7 +179,8 @@ def check_c(
 ) -> list[Diagnostic]:
     """Every finding in a C policy. `text` checks that text as the content of `path` (the file
     need not exist); `line_files` are files its #line directives may name. libclang runs in a
-    worker in the sandbox (see analyse)."""
+    worker in the sandbox (see analyse), once: the rules run for every target kernel, and a
+    finding for some of several targets only says which (`... [Linux 7.2.13]`)."""
     if text is None:
         text, unreadable = read_source(path)
         if text is None:
@@ -160,7 +214,7 @@ def analyse(
     toolchain: Toolchain,
     include_dirs: Iterable[Path] = (),
     line_files: Iterable[Path] = (),
-    target_kernel: str | KernelVersion = DEFAULT_TARGET,
+    target_kernel: TargetSpec = DEFAULT_TARGET,
     timings: dict[str, float] | None = None,
 ) -> list[Diagnostic]:
     """Run `op` ("scan" or "check") on C text in a worker process (`python -m
@@ -168,7 +222,7 @@ def analyse(
     crashes or runs out of time is a finding about the policy, not a crash of schedc."""
     include_dirs, line_files = list(include_dirs), list(line_files)
     args = libclang_args(toolchain, include_dirs)
-    target = target_of(target_kernel)
+    targets = targets_of(target_kernel)
     request = {
         "op": op,
         "path": str(path),
@@ -177,7 +231,8 @@ def analyse(
         "allowed": [str(d) for d in include_dirs_of(args) + [path.resolve().parent]],
         "line_files": [str(p) for p in line_files],
         "cwd": os.getcwd(),
-        "target_kernel": version_text(target),
+        "target_kernel": version_text(targets[0].version),
+        "targets": [t.to_json() for t in targets],
     }
     visible = toolchain.visible(path, include_dirs, line_files) + cage.python_paths()
     outcome = cage.run(
@@ -275,13 +330,47 @@ def analyse_here(request: dict[str, object]) -> dict[str, object]:
         top = own_top_level(tu, path)
         if not any(d.code == "K063" for d in findings):
             findings += inline_assembly(top, macro_use(text, str(path)))
-        context = CheckContext(PolicyModel(tu, path), target_of(str(request["target_kernel"])))
-        for rule in RULE_PASSES:
-            findings += rule(context)
+        model = PolicyModel(tu, path)
+        findings += run_rules(model, _request_targets(request))
     except RecursionError:
         findings.append(_too_complex(path, "its syntax tree is nested too deep"))
     timings["rules"] = time.perf_counter() - t1
     return _answer(findings, timings)
+
+
+def _request_targets(request: dict[str, object]) -> list[Target]:
+    given = request.get("targets")
+    if isinstance(given, list) and given:
+        return [Target.from_json(t) for t in given]
+    return [Target(target_of(str(request["target_kernel"])))]
+
+
+def run_rules(model: PolicyModel, targets: Sequence[Target]) -> list[Diagnostic]:
+    """Every rule for every target kernel. A finding that all targets give is reported once as
+    it is; one that only some give says for which: `... [Linux 7.2.13]`."""
+    per_target: dict[Diagnostic, list[str]] = {}
+    for target in targets:
+        context = CheckContext(model, target.version, target.facts, target.kernel)
+        for rule in RULE_PASSES:
+            for d in rule(context):
+                names = per_target.setdefault(d, [])
+                if target.name not in names:
+                    names.append(target.name)
+    every = len({t.name for t in targets})
+    out = []
+    for d, names in per_target.items():
+        if len(names) == every:
+            out.append(d)
+        else:
+            out.append(replace(d, message=f"{d.message} [{for_kernels(names)}]"))
+    return out
+
+
+def for_kernels(names: Sequence[str]) -> str:
+    """`Linux 7.2.13`, `Linux 6.12.117 and 7.2.13`: the kernels a finding is for."""
+    if len(names) == 1:
+        return f"Linux {names[0]}"
+    return f"Linux {', '.join(names[:-1])} and {names[-1]}"
 
 
 def _answer(diags: list[Diagnostic], timings: dict[str, float]) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""What every rule gets: the model, the target kernel, and a way to say where a finding is."""
+"""What every rule gets: the model, the target kernel (its version and, when its BTF is known,
+what the BTF says), and a way to say where a finding is."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass
 from clang import cindex as ci
 
 from schedc.diagnostics import Diagnostic
+from schedc.verifier.btf import KernelFacts
 from schedc.verifier.rules.catalog import RULES
 from schedc.verifier.rules.clang import loc_of
-from schedc.verifier.rules.kernel import TIMER_ROOT, KernelVersion
+from schedc.verifier.rules.kernel import TIMER_ROOT, KernelVersion, kernel_symbol, version_text
 from schedc.verifier.rules.model import Call, PolicyModel, Root
 
 
@@ -17,6 +19,28 @@ from schedc.verifier.rules.model import Call, PolicyModel, Root
 class CheckContext:
     model: PolicyModel
     target: KernelVersion
+    facts: KernelFacts | None = None  # the target kernel's BTF, when known
+    kernel: str = ""  # how findings name the target (a release: 7.2.13)
+
+    @property
+    def kernel_name(self) -> str:
+        return self.kernel or version_text(self.target)
+
+    @property
+    def where_from(self) -> str:
+        """What decided the target, for messages: its BTF, or --target-kernel."""
+        return "its BTF" if self.facts is not None else "--target-kernel"
+
+    def has_symbol(self, name: str) -> bool:
+        """Whether the target kernel has this ksym (True when its BTF is not known)."""
+        return self.facts is None or self.facts.has_kfunc(kernel_symbol(name))
+
+    def dead(self, call: Call) -> bool:
+        """A call in a branch the target's BTF rules out (`if (bpf_ksym_exists(f))`)."""
+        if self.facts is None:
+            return False
+        fn = self.model.functions.get(call.caller)
+        return fn is not None and self.model.dead_on(fn, call.node, self.has_symbol)
 
     @property
     def file(self) -> str:

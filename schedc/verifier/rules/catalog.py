@@ -35,6 +35,12 @@ RULES: dict[str, Rule] = {
         Rule("K005", _E, "ops-flags-unknown", "ops .flags has bits the target kernel rejects"),
         Rule("K006", _E, "ops-enq-last-without-enqueue", "SCX_OPS_ENQ_LAST without ops.enqueue"),
         Rule("K007", _E, "ops-value-range", "an ops field out of the range the kernel accepts"),
+        Rule(
+            "K008",
+            _E,
+            "ops-member-missing",
+            "an ops member the target kernel's struct does not have",
+        ),
         Rule("K010", _E, "callback-signature", "a callback does not match struct sched_ext_ops"),
         Rule("K011", _E, "callback-not-struct-ops", "an ops callback is not a struct_ops program"),
         Rule(

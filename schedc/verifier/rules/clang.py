@@ -449,6 +449,8 @@ def inline_assembly(top: list[ci.Cursor], macros: MacroUse) -> list[Diagnostic]:
             ("__asm", "asm")
         )
         if (kind in _ASM_KINDS or is_file_asm) and _built_by(cursor, macros):
+            if kind == CK.ASM_STMT and _empty_template(cursor):
+                continue  # emits no instruction (see security._empty_asm)
             loc = cursor.location
             found.append(
                 Diagnostic(
@@ -465,6 +467,26 @@ def inline_assembly(top: list[ci.Cursor], macros: MacroUse) -> list[Diagnostic]:
             continue
         stack.extend(reversed(list(cursor.get_children())))
     return found
+
+
+_ASM_QUALIFIERS = frozenset(
+    {"volatile", "__volatile", "__volatile__", "inline", "__inline", "__inline__", "goto"}
+)
+
+
+def _empty_template(cursor: ci.Cursor) -> bool:
+    """`asm volatile("" ::: "memory")` as written: its template only literal `""` pieces."""
+    words = [t.spelling for t in cursor.get_tokens()]
+    i = 1
+    while i < len(words) and words[i] in _ASM_QUALIFIERS:
+        i += 1
+    if i >= len(words) or words[i] != "(":
+        return False
+    i += 1
+    start = i
+    while i < len(words) and words[i] == '""':
+        i += 1
+    return i > start and i < len(words) and words[i] in (":", "::")
 
 
 def _built_by(cursor: ci.Cursor, macros: MacroUse) -> bool:

@@ -15,6 +15,7 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic
+from schedc.verifier.btf import SCX_PREFIXES
 from schedc.verifier.rules.base import CheckContext, describe_root
 from schedc.verifier.rules.clang import (
     UN_LNOT,
@@ -36,11 +37,13 @@ from schedc.verifier.rules.kernel import (
     KFUNCS,
     MOVE_KFUNCS,
     PRINTK_HELPERS,
+    REENQ_KFUNCS,
     SCX_DSQ_FLAG_BUILTIN,
     SLEEPABLE_CALLBACKS,
     Allowed,
     Kfunc,
     allows,
+    kernel_symbol,
     version_text,
 )
 from schedc.verifier.rules.model import Call, Function, Root
@@ -74,8 +77,8 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
     anchors: dict[Loc, ci.Cursor] = {}
     for root in ctx.model.roots:
         for reached in reached_calls(ctx, root):
-            kfunc = KFUNCS.get(reached.call.family)
-            if kfunc is None:
+            kfunc = kfunc_of(ctx, reached.call)
+            if kfunc is None or ctx.dead(reached.call):
                 continue
             anchor = ctx.anchor(reached.path, reached.call)
             key = _key(anchor)
@@ -89,6 +92,15 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
     return diags
 
 
+def kfunc_of(ctx: CheckContext, call: Call) -> Kfunc | None:
+    """The table's entry for a kfunc call: by the ksym libbpf resolves (7.x's
+    `scx_bpf_reenqueue_local___v2` is a kfunc of its own), else by the kfunc's family. A call
+    of a function defined here (a header's inline wrapper of the same name) is no kfunc call."""
+    if ctx.model.defined(call):
+        return None
+    return KFUNCS.get(kernel_symbol(call.name)) or KFUNCS.get(call.family)
+
+
 def _cut_off(ctx: CheckContext, root: Root, reached: Reached) -> bool:
     fn = ctx.model.functions.get(reached.call.caller)
     return fn is not None and ctx.model.cut_off(root.function, fn, reached.call.node)
@@ -96,7 +108,8 @@ def _cut_off(ctx: CheckContext, root: Root, reached: Reached) -> bool:
 
 def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
     first = found[0]
-    kfunc = KFUNCS[first.call.family]
+    kfunc = kfunc_of(ctx, first.call)
+    assert kfunc is not None
     callers = _unique(describe_root(r.root, r.path) for r in found)
     message = (
         f"{first.call.name}() may be called only from {kfunc.allowed.value}, but "
@@ -150,11 +163,14 @@ def check_kfunc_versions(ctx: CheckContext) -> list[Diagnostic]:
         for name, path in ctx.model.reach(fn.name).items():
             callee = ctx.model.functions.get(name)
             for call in callee.calls if callee else []:
-                kfunc = KFUNCS.get(call.family)
-                if kfunc is None or _guarded(ctx, call):
+                if ctx.model.defined(call) or _guarded(ctx, call) or ctx.dead(call):
                     continue
                 anchor = ctx.anchor(path, call)
-                diag = _version_diag(ctx, kfunc, call, anchor)
+                if ctx.facts is not None:
+                    diag = _missing_in_btf(ctx, call, anchor)
+                else:
+                    kfunc = KFUNCS.get(call.family)
+                    diag = _version_diag(ctx, kfunc, call, anchor) if kfunc else None
                 if diag is not None:
                     diags.setdefault(_key(anchor), diag)
     return list(diags.values())
@@ -166,14 +182,54 @@ def _guarded(ctx: CheckContext, call: Call) -> bool:
     return bool(call.guards) and ctx.model.is_weak(call.decl)
 
 
+_WEAK_HINT = (
+    "declare both names __weak and call the one that exists under "
+    "if (bpf_ksym_exists(...)), as schedc_runtime.bpf.h's schedc_insert() does"
+)
+
+
+def _is_sched_ext_kfunc(call: Call) -> bool:
+    return call.family in KFUNCS or call.name.startswith(SCX_PREFIXES)
+
+
+def _missing_in_btf(ctx: CheckContext, call: Call, anchor: ci.Cursor) -> Diagnostic | None:
+    """K050 from the target's BTF: a sched_ext kfunc the kernel's BTF has no FUNC for; K051
+    from the table (BTF does not say what is deprecated)."""
+    assert ctx.facts is not None
+    if not _is_sched_ext_kfunc(call):
+        return None
+    symbol = kernel_symbol(call.name)
+    kfunc = KFUNCS.get(call.family)
+    if ctx.facts.has_kfunc(symbol):
+        if kfunc is None or kfunc.deprecated is None or ctx.target < kfunc.deprecated:
+            return None
+        found = _version_diag(ctx, kfunc, call, anchor)  # the kernel has it: K051 at most
+        return found if found is not None and found.code == "K051" else None
+    other = kfunc.other_name if kfunc is not None else None
+    if other is not None and ctx.facts.has_kfunc(other):
+        hint = f"call {other}(), or {_WEAK_HINT}"
+        renamed = f"; it has {other}() instead"
+    else:
+        hint = (
+            "call a kfunc this kernel has (its BTF lists them: bpftool btf dump file "
+            'vmlinux.btf | grep "FUNC \'scx_bpf"), or declare it __weak and call it under '
+            "if (bpf_ksym_exists(...))"
+        )
+        renamed = ""
+    return ctx.diag(
+        "K050",
+        f"Linux {ctx.kernel_name} has no kfunc {symbol}() (its BTF has no such FUNC){renamed}: "
+        "the program does not load there",
+        anchor,
+        hint,
+    )
+
+
 def _version_diag(
     ctx: CheckContext, kfunc: Kfunc, call: Call, anchor: ci.Cursor
 ) -> Diagnostic | None:
-    target = version_text(ctx.target)
-    weak = (
-        "declare both names __weak and call the one that exists under "
-        "if (bpf_ksym_exists(...)), as schedc_runtime.bpf.h's schedc_insert() does"
-    )
+    target = ctx.kernel_name
+    weak = _WEAK_HINT
     if ctx.target < kfunc.since:
         return ctx.diag(
             "K050",
@@ -240,6 +296,7 @@ def check_dsqs(ctx: CheckContext) -> list[Diagnostic]:
     created = {u.value for u in _dsq_uses(ctx, {CREATE_DSQ}, 0, everything)}
     dispatch = _dispatch_functions(ctx)
     drained = {u.value for u in _dsq_uses(ctx, DRAIN_KFUNCS, 0, dispatch)}
+    drained |= {u.value for u in _dsq_uses(ctx, REENQ_KFUNCS, 0, everything)}
     if any(c.family in MOVE_KFUNCS for f in everything for c in f.calls):
         drained |= {u.value for u in _dsq_uses(ctx, {DSQ_ITER_NEW}, 1, everything)}
     diags: dict[tuple[Loc, str], Diagnostic] = {}

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from schedc.verifier.btf import KernelFacts
+
 KernelVersion = tuple[int, int]
 
 MIN_KERNEL: KernelVersion = (6, 12)
@@ -33,6 +35,41 @@ def parse_kernel_version(text: str) -> KernelVersion:
 
 def version_text(version: KernelVersion) -> str:
     return f"{version[0]}.{version[1]}"
+
+
+def release_version(release: str) -> KernelVersion | None:
+    """`7.2.13` (a kernel release) → (7, 2); None for text that does not start like one."""
+    m = re.match(r"(\d+)\.(\d+)", release)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A kernel a policy is checked for: its version, how findings name it (a release such as
+    7.2.13, or just the version), and what its BTF says, when a BTF is known. Without facts the
+    rules use the tables below (what the versions say); with them, the BTF decides which kfuncs,
+    ops members and ops flags exist."""
+
+    version: KernelVersion
+    kernel: str = ""
+    facts: KernelFacts | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kernel or version_text(self.version)
+
+    def to_json(self) -> dict[str, object]:
+        facts = self.facts.to_json() if self.facts is not None else None
+        return {"version": version_text(self.version), "kernel": self.name, "facts": facts}
+
+    @staticmethod
+    def from_json(data: dict[str, object]) -> Target:
+        facts = data.get("facts")
+        return Target(
+            parse_kernel_version(str(data["version"])),
+            str(data.get("kernel") or ""),
+            KernelFacts.from_json(facts) if isinstance(facts, dict) else None,
+        )
 
 
 # ---- callbacks --------------------------------------------------------------------------------
@@ -212,6 +249,11 @@ def _table() -> dict[str, Kfunc]:
             old, allowed, deprecated=_RENAMED_IN, removed=_OLD_NAMES_REMOVED, other_name=new
         )
         table[new] = Kfunc(new, allowed, since=_RENAMED_IN, other_name=old)
+    # 6.19's second scx_bpf_reenqueue_local (a ksym of its own, `___v2` in the BTF) may be
+    # called from anywhere (scx compat.bpf.h: "v6.19 ... callable from anywhere").
+    table["scx_bpf_reenqueue_local___v2"] = Kfunc(
+        "scx_bpf_reenqueue_local___v2", Allowed.ANY, since=(6, 19)
+    )
     return table
 
 
@@ -228,6 +270,9 @@ MOVE_KFUNCS = frozenset(
         "scx_bpf_dsq_move_vtime",
     }
 )
+# 7.1's scx_bpf_dsq_reenq(dsq_id, flags) re-enqueues a DSQ's tasks (through ops.enqueue):
+# a DSQ it is given is drained.
+REENQ_KFUNCS = frozenset({"scx_bpf_dsq_reenq"})
 CREATE_DSQ = "scx_bpf_create_dsq"
 DSQ_ITER_NEW = "bpf_iter_scx_dsq_new"
 
@@ -247,6 +292,16 @@ NULLABLE_LOOKUPS = frozenset(
 )
 PRINTK_HELPERS = frozenset({"bpf_trace_printk", "bpf_trace_vprintk"})
 TIMER_SET_CALLBACK = "bpf_timer_set_callback"
+
+
+def kernel_symbol(name: str) -> str:
+    """The name libbpf looks a ksym up by: it drops only the last `___flavour`
+    (`scx_bpf_reenqueue_local___v2___compat` → `scx_bpf_reenqueue_local___v2`, a FUNC of 7.x's
+    BTF), as bpf_core_essential_name_len() does."""
+    for i in range(len(name) - 5, -1, -1):
+        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
+            return name[: i + 1]
+    return name
 
 
 def essential_name(name: str) -> str:

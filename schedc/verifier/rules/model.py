@@ -7,7 +7,9 @@ a policy function calls them (the runtime's `schedc_insert` is walked, vmlinux.h
 
 from __future__ import annotations
 
+import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +38,9 @@ from schedc.verifier.rules.clang import (
 from schedc.verifier.rules.kernel import TIMER_ROOT, TIMER_SET_CALLBACK, essential_name
 
 OPS_TYPE = "struct sched_ext_ops"
+# 7.x adds a second struct_ops type of the same family, `struct sched_ext_ops_cid` (cid-form
+# callbacks); an ops struct is a variable of either (a kernel's BTF says which exist).
+OPS_TYPE_PREFIX = "struct sched_ext_ops"
 _MAX_PROPAGATION_DEPTH = 4
 
 
@@ -92,6 +97,11 @@ class OpsStruct:
     @property
     def name(self) -> str:
         return self.decl.spelling
+
+    @property
+    def type_name(self) -> str:
+        """`sched_ext_ops` or `sched_ext_ops_cid`: the BTF name of its struct."""
+        return self.decl.type.get_canonical().spelling.removeprefix("struct ").strip()
 
 
 @dataclass(frozen=True)
@@ -274,6 +284,57 @@ class PolicyModel:
     def values(self, fn: Function, expr: ci.Cursor) -> set[int | None]:
         return {value for value, _ in self.value_sources(fn, expr)}
 
+    def defined(self, call: Call) -> bool:
+        """Whether the called function has a body here (a header's `static inline` wrapper
+        such as 7.x's scx_bpf_reenqueue_local()): then it is no kfunc call, and the calls in
+        its body are judged instead."""
+        return call.name in self.functions or _definition(call.decl) is not None
+
+    def dead_on(self, fn: Function, node: int, has_symbol: Callable[[str], bool]) -> bool:
+        """Whether node `node` of `fn` never runs on a kernel because it sits in the branch a
+        `bpf_ksym_exists(weak_kfunc)` test (or `!...`) does not take there: libbpf resolves
+        the weak kfunc or leaves it 0, and the verifier drops the dead branch.
+        `has_symbol(name)` says whether the kernel has a ksym."""
+        body = fn.body
+        for condition, holds in body.nodes[node].conditions:
+            value = self._ksym_truth(body, condition, has_symbol)
+            if value is not None and value != holds:
+                return True
+        return False
+
+    def _ksym_truth(
+        self, body: BodyIndex, index: int, has_symbol: Callable[[str], bool], depth: int = 0
+    ) -> bool | None:
+        node = body.nodes[index]
+        children = [i for i in range(index + 1, node.end) if body.nodes[i].parent == index]
+        if depth > 32:
+            return None
+        if node.kind in (CK.UNEXPOSED_EXPR, CK.PAREN_EXPR, CK.StmtExpr) and children:
+            return self._ksym_truth(body, children[-1], has_symbol, depth + 1)
+        if node.kind == CK.COMPOUND_STMT and children:  # ({ ...; !!sym; }): its last statement
+            return self._ksym_truth(body, children[-1], has_symbol, depth + 1)
+        if node.kind == CK.UNARY_OPERATOR and unary_op(node.cursor) == UN_LNOT and children:
+            value = self._ksym_truth(body, children[0], has_symbol, depth + 1)
+            return None if value is None else not value
+        if node.kind == CK.CALL_EXPR and len(children) == 1:
+            # a helper that only returns a ksym test: __COMPAT_has_generic_reenq() in scx
+            helper = self.functions.get(node.cursor.spelling)
+            returns = (
+                [i for i, n in enumerate(helper.body.nodes) if n.kind == CK.RETURN_STMT]
+                if helper is not None
+                else []
+            )
+            if helper is not None and len(returns) == 1 and not helper.params:
+                inner = helper.body
+                if inner.nodes[returns[0]].end > returns[0] + 1:
+                    return self._ksym_truth(inner, returns[0] + 1, has_symbol, depth + 1)
+            return None
+        if node.kind == CK.DECL_REF_EXPR:
+            ref = node.cursor.referenced
+            if ref is not None and ref.kind == CK.FUNCTION_DECL and self.is_weak(ref):
+                return has_symbol(ref.spelling)
+        return None
+
     def is_weak(self, decl: ci.Cursor | None) -> bool:
         if decl is None:
             return False
@@ -295,7 +356,10 @@ def ops_name_value(member: OpsMember) -> str | None:
 
 
 def _is_ops_var(cursor: ci.Cursor) -> bool:
-    return cursor.kind == CK.VAR_DECL and cursor.type.get_canonical().spelling == OPS_TYPE
+    if cursor.kind != CK.VAR_DECL:
+        return False
+    spelling = cursor.type.get_canonical().spelling
+    return spelling == OPS_TYPE or re.fullmatch(rf"{OPS_TYPE_PREFIX}_\w+", spelling) is not None
 
 
 def _definition(decl: ci.Cursor | None) -> ci.Cursor | None:

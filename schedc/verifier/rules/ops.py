@@ -110,11 +110,70 @@ def check_ops(ctx: CheckContext) -> list[Diagnostic]:
         ]
     diags: list[Diagnostic] = []
     for ops in ctx.model.ops:
+        missing = _ops_type_missing(ctx, ops)
+        if missing is not None:
+            diags.append(missing)
+            continue
+        diags += _ops_members_missing(ctx, ops)
         diags += _ops_section(ctx, ops)
         diags += _ops_name(ctx, ops)
         diags += _ops_flags(ctx, ops)
         diags += _ops_ranges(ctx, ops)
     return diags
+
+
+def _ops_type_missing(ctx: CheckContext, ops: OpsStruct) -> Diagnostic | None:
+    """K003 from the target's BTF: an ops struct of a type that kernel has no struct_ops for
+    (7.x's `struct sched_ext_ops_cid` on 6.12)."""
+    if ctx.facts is None or ops.type_name in ctx.facts.ops:
+        return None
+    known = ", ".join(f"struct {n}" for n in sorted(ctx.facts.ops))
+    return ctx.diag(
+        "K003",
+        f"{ops.name} is a struct {ops.type_name}, which Linux {ctx.kernel_name} does not have "
+        f"(its BTF has {known}): there is no scheduler to load there",
+        ops.decl,
+        f"define a struct sched_ext_ops for Linux {ctx.kernel_name}, or check for a newer kernel",
+    )
+
+
+def _ops_members_missing(ctx: CheckContext, ops: OpsStruct) -> list[Diagnostic]:
+    """K008: libbpf matches ops members by name with the kernel's struct and refuses to load
+    when a member the object sets (non-zero) is not in the kernel's struct."""
+    if ctx.facts is None:
+        return []
+    have = set(ctx.facts.ops.get(ops.type_name, ()))
+    diags = []
+    for member in ops.members.values():
+        if member.name in have or _is_zero(member.value):
+            continue
+        diags.append(
+            ctx.diag(
+                "K008",
+                f"{ops.name} sets .{member.name}, but Linux {ctx.kernel_name}'s struct "
+                f"{ops.type_name} has no such member (its BTF): libbpf refuses to load "
+                f'the object there ("member {member.name} not found in kernel")',
+                member.value,
+                f"leave .{member.name} out for this kernel, or NULL it at load time when the "
+                "kernel lacks it (scx's SCX_OPS_OPEN does)",
+            )
+        )
+    return diags
+
+
+def _is_zero(value: ci.Cursor) -> bool:
+    """`0`, `NULL`, `(void *)0`: what libbpf skips for a member the kernel lacks."""
+    for _ in range(8):
+        number = const_int(value)
+        if number is not None:
+            return number == 0
+        inner = [c for c in value.get_children() if c.kind != CK.TYPE_REF]
+        if value.kind not in (CK.UNEXPOSED_EXPR, CK.CSTYLE_CAST_EXPR, CK.PAREN_EXPR):
+            return False
+        if len(inner) != 1:
+            return False
+        value = inner[0]
+    return False
 
 
 def _ops_section(ctx: CheckContext, ops: OpsStruct) -> list[Diagnostic]:
@@ -178,17 +237,21 @@ def _ops_flags(ctx: CheckContext, ops: OpsStruct) -> list[Diagnostic]:
     if flags is None:
         return []
     diags = []
-    unknown = flags & ~known_ops_flags(ctx.target)
+    known = ctx.facts.ops_flags_mask if ctx.facts is not None else known_ops_flags(ctx.target)
+    unknown = flags & ~known
     if unknown:
         parts = []
         for bit in _bits(unknown):
             name, since = flag_name(bit), flag_since(bit)
-            parts.append(f"{name} (from {version_text(since)} on)" if since else name)
+            if since is not None and since > ctx.target:
+                parts.append(f"{name} (from {version_text(since)} on)")
+            else:
+                parts.append(name)
         diags.append(
             ctx.diag(
                 "K005",
-                f".flags has {', '.join(parts)}, unknown to Linux {version_text(ctx.target)}"
-                " (--target-kernel): the kernel rejects unknown flags with -EINVAL at attach",
+                f".flags has {', '.join(parts)}, unknown to Linux {ctx.kernel_name}"
+                f" ({ctx.where_from}): the kernel rejects unknown flags with -EINVAL at attach",
                 member.value,
                 "drop the flag for this kernel, or raise --target-kernel if the "
                 "scheduler only runs on newer kernels",

@@ -265,6 +265,28 @@ def scan_text(
     return scanner.run()
 
 
+_ASM_QUALIFIERS = frozenset(
+    {"volatile", "__volatile", "__volatile__", "inline", "__inline", "__inline__", "goto"}
+)
+
+
+def _empty_asm(toks: list[Tok], i: int) -> bool:
+    """`asm volatile("" :: "r"(&arena))`: an asm statement with operands or clobbers whose
+    template is the empty string emits no instruction (a compiler barrier, or 7.x's scx_qmap
+    keeping a map referenced), so there is nothing the checks cannot see. Only literal `""`
+    pieces count, written as such."""
+    j = i + 1
+    while j < len(toks) and toks[j].kind == "ident" and toks[j].text in _ASM_QUALIFIERS:
+        j += 1
+    if j >= len(toks) or toks[j].text != "(":
+        return False
+    j += 1
+    pieces = 0
+    while j < len(toks) and toks[j].kind == "literal" and toks[j].text == '""':
+        pieces, j = pieces + 1, j + 1
+    return pieces > 0 and j < len(toks) and toks[j].text in (":", "::")
+
+
 class _Scanner:
     def __init__(
         self, toks: list[Tok], data: bytes, file: str, line_files: set[str], cwd: str
@@ -281,7 +303,7 @@ class _Scanner:
                 self._directive(i, tok, nxt)
             elif tok.kind == "ident" and tok.text in _PROBES:
                 self._probe(i, tok)
-            elif tok.kind == "ident" and tok.text in _ASM_WORDS:
+            elif tok.kind == "ident" and tok.text in _ASM_WORDS and not _empty_asm(toks, i):
                 self._asm(tok, tok.text)
             elif tok.kind == "ident" and tok.text in _PRAGMA_WORDS:
                 self._pragma_operator(i, tok)
