@@ -4,6 +4,7 @@ values lower.py prints, never the typed policy."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -73,3 +74,18 @@ def test_ordered_queues_start_in_order_and_the_flags_are_frozen():
     assert f.ordered_start == (0,) and f.avg_runtime and f.stopping and f.tctx
     with pytest.raises(dataclasses.FrozenInstanceError):
         f.tctx = False  # type: ignore[misc]
+
+
+EXAMPLE_FILES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.sched"))
+
+
+@pytest.mark.parametrize("example", EXAMPLE_FILES, ids=[e.stem for e in EXAMPLE_FILES])
+def test_generated_code_sets_slice_and_vtime_through_the_setters(example: Path) -> None:
+    """7.x logs every direct write to p->scx.slice / dsq_vtime as deprecated: the generated C
+    writes them only inside the runtime header's setters (which use the kfuncs where the
+    kernel has them), never in the policy's own callbacks."""
+    result = translate(Source(example, example.read_text()))
+    c_text = result.artifact.c_text
+    assert c_text, result.diagnostics
+    writes = re.findall(r"p->scx\.(?:slice|dsq_vtime)\s*(?:[+\-*/]?=)(?!=)", c_text)
+    assert writes == [], writes

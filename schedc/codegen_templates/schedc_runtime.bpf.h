@@ -105,6 +105,30 @@ static __always_inline bool schedc_move_to_local(u64 dsq_id)
 }
 
 /*
+ * A task's slice and virtual time. Newer kernels (7.x here) have setter kfuncs and log every
+ * direct write to p->scx.slice / p->scx.dsq_vtime as deprecated; older ones (6.12) have only
+ * the fields. The branch not taken is dead code to the verifier of either kernel.
+ */
+extern bool scx_bpf_task_set_slice___new(struct task_struct *p, u64 slice) __ksym __weak;
+extern bool scx_bpf_task_set_dsq_vtime___new(struct task_struct *p, u64 vtime) __ksym __weak;
+
+static __always_inline void schedc_set_slice(struct task_struct *p, u64 slice)
+{
+	if (SCHEDC_KSYM_EXISTS(scx_bpf_task_set_slice___new))
+		scx_bpf_task_set_slice___new(p, slice);
+	else
+		p->scx.slice = slice;
+}
+
+static __always_inline void schedc_set_vtime(struct task_struct *p, u64 vtime)
+{
+	if (SCHEDC_KSYM_EXISTS(scx_bpf_task_set_dsq_vtime___new))
+		scx_bpf_task_set_dsq_vtime___new(p, vtime);
+	else
+		p->scx.dsq_vtime = vtime;
+}
+
+/*
  * A task was queued on a shared queue: wake a CPU that idles so that it dispatches. The CPU
  * select_cpu chose first (it may have claimed it idle without dispatching to it), then any idle
  * CPU the task may run on. SCX_KICK_IDLE does nothing to a CPU that is busy.
