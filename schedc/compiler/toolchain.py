@@ -194,9 +194,12 @@ def runtime_pch(tc: Toolchain) -> Path | None:
     """The runtime header with vmlinux.h, precompiled once per clang, BTF, header and include
     folders. Parsing vmlinux.h is most of a compile; with the PCH a policy compiles in a
     fraction. A PCH records the absolute paths of the headers it read, so the header's path is
-    part of the key: two checkouts of schedc share a cache without using each other's PCH."""
+    part of the key: two checkouts of schedc share a cache without using each other's PCH.
+    clang also refuses a PCH whose header's modification time changed (a `git checkout` or a
+    reinstall rewrites the same text), so that time is part of the key too."""
     header = runtime_dir() / RUNTIME_HEADER
-    parts = [tc.clang, tc.btf_hash, str(header.resolve()), _sha256(header), *tc.base_flags]
+    stamp = str(header.stat().st_mtime_ns)
+    parts = [tc.clang, tc.btf_hash, str(header.resolve()), _sha256(header), stamp, *tc.base_flags]
     key = hashlib.sha256("\0".join([*parts, *tc.include_flags()]).encode()).hexdigest()[:16]
     pch = tc.cache / "pch" / key / "runtime.pch"
     if pch.is_file():
