@@ -287,8 +287,10 @@ def commit_message(meta: PolicyMeta, behaviour: list[BehaviourReport] | None = N
         f"Schedc-Verification: {verification.status if verification else 'none'}",
         f"Schedc-Compiler: {meta.compiler_version}",
     ]
-    if verification and verification.kernel:
-        trailers.append(f"Schedc-Kernel: {verification.kernel}")
+    if verification:
+        for kernel in [k.kernel for k in verification.kernels] or [verification.kernel]:
+            if kernel:
+                trailers.append(f"Schedc-Kernel: {kernel}")
     for report in behaviour or []:
         verdict = "passing" if report.ok else "failing"
         trailers.append(f"Schedc-Behaviour: {report.scenario} {verdict} on {report.kernel}")

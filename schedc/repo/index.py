@@ -223,6 +223,8 @@ class SearchIndex:
         kernels = {*meta.target_kernels, *(r.kernel for r in entry.records)}
         if meta.verification and meta.verification.kernel:
             kernels.add(meta.verification.kernel)
+        if meta.verification:
+            kernels |= {k.kernel for k in meta.verification.kernels}
         facets |= {("kernel", k) for k in kernel_facets(kernels)}
         facets |= behaviour_facets(behaviour)
         self.db.executemany(

@@ -36,6 +36,7 @@ from schedc.repo.evidence import ScenarioInput, run_scenarios
 from schedc.repo.machine import bzimage_release, host_kernel
 from schedc.repo.models import (
     BehaviourReport,
+    KernelVerification,
     ProgramResult,
     Tunable,
     VerificationReport,
@@ -271,7 +272,15 @@ def _verification(
     summary = VerificationSummary(
         status="verified",
         stage="run" if result.stage == "run" else "verifier",
-        kernel=_kernel_name(settings, where),
+        kernel=result.kernels[0].kernel if result.kernels else _kernel_name(settings, where),
+        kernels=[
+            KernelVerification(
+                kernel=k.kernel,
+                insns_processed=_total([p.insns_processed for p in k.programs]),
+                programs=len(k.programs),
+            )
+            for k in result.kernels
+        ],
         mode=where,  # type: ignore[arg-type]
         insns_processed=_total([p.insns_processed for p in result.programs]),
         programs=len(programs),

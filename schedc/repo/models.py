@@ -130,13 +130,23 @@ class ProgramResult(_Model):
     verification_time_us: int | None = None
 
 
+class KernelVerification(_Model):
+    """One kernel of the matrix that accepted the policy's object."""
+
+    kernel: str
+    insns_processed: int | None = None
+    programs: int | None = None
+
+
 class VerificationSummary(_Model):
     """How far the policy got before it was accepted. `unverified` policies passed compile and
-    check only; `reason` says why the kernel verifier was not run."""
+    check only; `reason` says why the kernel verifier was not run. `kernel` is the first kernel
+    (the only one without a matrix); `kernels` has every kernel that verified it."""
 
     status: Literal["verified", "unverified"]
     stage: Literal["check", "verifier", "run"]
     kernel: str | None = None
+    kernels: list[KernelVerification] = []
     mode: Literal["host", "sandbox"] | None = None
     insns_processed: int | None = None
     programs: int | None = None
