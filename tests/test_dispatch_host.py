@@ -190,3 +190,52 @@ def test_the_running_task_yields_only_to_queues_ranked_at_or_before_its_own(tool
         (None, 0),  # the kernel keeps running it (no SCX_OPS_ENQ_LAST)
         (2, 0),
     ]
+
+
+LJF_TASKS = [
+    # (comm, avg_runtime, burst so far, class expected: 0 long, 1 short)
+    ("cc1", 0, 0, 1),
+    ("cc1", 0, 150 * MS, 1),  # a whole short compile job, not slept yet
+    ("cc1", 600 * MS, 0, 1),  # a process whose start-up before its first sleep took long
+    ("cc1", 600 * MS, 150 * MS, 1),
+    ("ffmpeg", 0, 0, 0),  # named long jobs are long from their first wake-up
+    ("ctest", 0, 0, 0),
+    ("ffmpeg2", 0, 0, 1),
+    ("make", 3000 * MS, 0, 0),  # runs for seconds between sleeps
+    ("make", 0, 2500 * MS, 0),  # a CPU hog is long once its burst is past long_run
+]
+
+
+def test_ljf_classes_tell_short_compile_jobs_from_long_jobs(toolchain, tmp_path):
+    """The example's scenario (8 cc1 jobs of 150 ms, one ffmpeg of 1 s): with `avg_runtime >
+    10ms` every cc1 job was "long" after its first slice, so both ran in long_q's order and the
+    dispatch order did not matter. This would have caught it."""
+    result = translate(ROOT / "examples" / "ljf.sched")
+    assert result.ok, result.diagnostics
+    rows = "\n".join(
+        f'\t{{ "{comm}", {avg}ULL, {burst}ULL }},' for comm, avg, burst, _ in LJF_TASKS
+    )
+    main = f"""
+struct row {{ const char *comm; u64 avg, burst; }};
+static const struct row rows[] = {{
+{rows}
+}};
+
+int main(void)
+{{
+\tfor (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {{
+\t\tstatic struct task_struct task;
+\t\tstruct schedc_task tctx = {{}};
+
+\t\tmemset(&task, 0, sizeof(task));
+\t\tstrncpy(task.comm, rows[i].comm, 15);
+\t\ttctx.avg_runtime = rows[i].avg;
+\t\ttctx.burst = rows[i].burst;
+\t\tprintf("%u\\n", schedc_classify(&task, &tctx, 0));
+\t}}
+\treturn 0;
+}}
+"""
+    out = build_and_run(toolchain, tmp_path, result.c_text, main)
+    got = [int(x) for x in out.split()]
+    assert got == [want for *_, want in LJF_TASKS]
