@@ -1,0 +1,241 @@
+"""The generated dispatch and class conditions of strict-priority policies, executed on the host.
+
+The generated C is compiled for the host (as in tests/test_matchers_host.py) with host stand-ins
+for the few kfuncs ops.dispatch calls: a DSQ is a count of queued tasks, consuming takes one and
+records which queue it came from. What is checked is what the kernel then does with the answer:
+sched_ext calls ops.dispatch on a CPU whose task used up its slice *before* it queues that task
+again (kernel/sched/ext.c, balance_one), and keeps running it if ops.dispatch leaves it a slice.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from schedc.compiler.pipeline import translate
+from schedc.compiler.toolchain import runtime_dir
+from tests.test_matchers_host import HARNESS_PRELUDE
+
+ROOT = Path(__file__).resolve().parent.parent
+MS = 1_000_000
+
+CLOCK_STUB = "static u64 bpf_ktime_get_ns(void) { return 0; }"
+assert CLOCK_STUB in HARNESS_PRELUDE
+PRELUDE = HARNESS_PRELUDE.replace(
+    CLOCK_STUB, "static u64 fake_now;\nstatic u64 bpf_ktime_get_ns(void) { return fake_now; }"
+)
+
+FAKE_DSQS = r"""
+static s32 fake_queued[8];
+static int consumed;
+
+s32 scx_bpf_dsq_nr_queued(u64 id) { return id < 8 ? fake_queued[id] : 0; }
+bool scx_bpf_consume___old(u64 id)
+{
+	if (id >= 8 || fake_queued[id] <= 0)
+		return false;
+	fake_queued[id]--;
+	consumed = (int)id;
+	return true;
+}
+"""
+
+
+def build_and_run(toolchain, tmp_path: Path, c_text: str, main: str) -> str:
+    """Compile the generated C with PRELUDE before it and `main` after it; run it."""
+    gen = tmp_path / "policy.bpf.c"
+    gen.write_text(c_text)
+    src = tmp_path / "harness.c"
+    src.write_text(PRELUDE + f'#include "{gen}"\n' + main)
+    exe = tmp_path / "harness"
+    cmd = [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir)]
+    cmd += [str(src), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of ops.dispatch on CPU 1. `prev` is None when the CPU ran no sched_ext task;
+    else (still runnable, the dispatch rank its class had when it started, its slice then)."""
+
+    prev: tuple[bool, int, int] | None
+    queued: tuple[int, ...]  # tasks in DSQ 0, 1, ...
+    waited: int = 0  # ns the lowest queue's head has waited (the aging clock)
+
+
+def run_dispatch(toolchain, tmp_path: Path, c_text: str, func: str, cases: list[Case]) -> list:
+    """(queue consumed or None, prev's slice after the call) for each case."""
+    rows = []
+    for c in cases:
+        has, runnable, rank, slice_ = (0, 0, 0, 0)
+        if c.prev is not None:
+            has, (runnable, rank, slice_) = 1, (int(c.prev[0]), c.prev[1], c.prev[2])
+        queued = ", ".join(str(n) for n in c.queued)
+        rows.append(
+            f"\t{{ {has}, {runnable}, {rank}, {slice_}ULL, {{ {queued} }}, {c.waited}ULL }},"
+        )
+    main = f"""{FAKE_DSQS}
+struct row {{ int has_prev, runnable, rank; u64 slice; s32 queued[8]; u64 waited; }};
+static const struct row rows[] = {{
+{chr(10).join(rows)}
+}};
+
+int main(void)
+{{
+\tfor (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {{
+\t\tconst struct row *r = &rows[i];
+\t\tstatic struct task_struct prev;
+\t\tunsigned long long ctx[2];
+
+\t\tmemset(&prev, 0, sizeof(prev));
+\t\tmemset(schedc_cpus, 0, sizeof(schedc_cpus));
+\t\tmemset(schedc_waiting_since, 0, sizeof(schedc_waiting_since));
+\t\tprev.scx.flags = r->runnable ? SCX_TASK_QUEUED : 0;
+\t\tprev.scx.slice = 0;	/* used up: that is why the kernel asks */
+\t\tschedc_cpus[1].rank = r->rank;
+\t\tschedc_cpus[1].slice = r->slice;
+\t\tmemcpy(fake_queued, r->queued, sizeof(fake_queued));
+\t\tfake_now = 10000000000ULL;
+\t\tfor (unsigned q = 0; q < SCHEDC_NR_QUEUES; q++)
+\t\t\tschedc_waiting_since[q] = fake_now - r->waited;
+\t\tconsumed = -1;
+\t\tctx[0] = 1;
+\t\tctx[1] = r->has_prev ? (unsigned long long)&prev : 0;
+\t\t{func}(ctx);
+\t\tprintf("%d %llu\\n", consumed, (unsigned long long)prev.scx.slice);
+\t}}
+\treturn 0;
+}}
+"""
+    out = build_and_run(toolchain, tmp_path, c_text, main)
+    results = []
+    for line in out.splitlines():
+        q, s = line.split()
+        results.append((None if q == "-1" else int(q), int(s)))
+    return results
+
+
+def test_ljf_long_task_keeps_its_cpu_while_only_short_jobs_wait(toolchain, tmp_path):
+    result = translate(ROOT / "examples" / "ljf.sched")
+    assert result.ok, result.diagnostics
+    long_slice = 40 * MS  # slice long = slice * 2
+    cases = [
+        # The long job's slice ran out, long_q is empty, short jobs wait: it runs on, with
+        # its class's slice again (before the fix a short job took the CPU and the long job
+        # waited in long_q for the next CPU to free up).
+        Case(prev=(True, 1, long_slice), queued=(0, 5)),
+        # Another long job waits: that one runs (the queue's order decides among peers).
+        Case(prev=(True, 1, long_slice), queued=(1, 5)),
+        # A short job's slice ran out: the next short job runs (FIFO round robin).
+        Case(prev=(True, 2, 20 * MS), queued=(0, 5)),
+        # No task to go on with (it slept, or the CPU was idle): short_q is served.
+        Case(prev=(False, 1, long_slice), queued=(0, 5)),
+        Case(prev=None, queued=(0, 5)),
+        # Aging still bounds short_q's wait, even against a long job that could run on.
+        Case(prev=(True, 1, long_slice), queued=(0, 5), waited=600 * MS),
+        # A recorded slice of 0 (never seen by running()) gets the kernel's default slice.
+        Case(prev=(True, 1, 0), queued=(0, 5)),
+    ]
+    got = run_dispatch(toolchain, tmp_path, result.c_text, "ljf_dispatch", cases)
+    assert got == [
+        (None, long_slice),
+        (0, 0),
+        (1, 0),
+        (1, 0),
+        (1, 0),
+        (1, 0),
+        (None, 20 * MS),  # SCX_SLICE_DFL
+    ]
+
+
+THREE = """scheduler three "Three ranks" {
+  class hi when task.nice < 0
+  class mid when task.nice == 0
+  class lo otherwise
+  queue hi_q for hi fifo
+  queue mid_q for mid vtime lag 10ms
+  queue lo_q for lo fifo
+  dispatch mid_q then hi_q then lo_q, aging 100ms
+  slice hi = 5ms, mid = 10ms, lo = 30ms
+}
+"""
+
+
+def test_the_running_task_yields_only_to_queues_ranked_at_or_before_its_own(toolchain, tmp_path):
+    src = tmp_path / "three.sched"
+    src.write_text(THREE)
+    result = translate(src)
+    assert result.ok, result.diagnostics
+    # DSQ ids follow the queue statements (hi_q 0, mid_q 1, lo_q 2); ranks the dispatch order
+    # (mid_q 1, hi_q 2, lo_q 3).
+    cases = [
+        Case(prev=(True, 2, 5 * MS), queued=(0, 0, 4)),  # hi task, only lo waits: runs on
+        Case(prev=(True, 2, 5 * MS), queued=(3, 0, 4)),  # a peer in hi_q waits: it goes
+        Case(prev=(True, 2, 5 * MS), queued=(3, 1, 4)),  # mid_q ranks first: it goes
+        Case(prev=(True, 1, 10 * MS), queued=(3, 0, 4)),  # mid task runs on over hi and lo
+        Case(prev=(True, 3, 30 * MS), queued=(0, 0, 4)),  # lo task: its peer goes
+        Case(prev=(True, 3, 30 * MS), queued=(0, 0, 0)),  # nothing queued: nothing consumed
+        Case(prev=(True, 2, 5 * MS), queued=(0, 0, 4), waited=200 * MS),  # lo aged: it goes
+    ]
+    got = run_dispatch(toolchain, tmp_path, result.c_text, "three_dispatch", cases)
+    assert got == [
+        (None, 5 * MS),
+        (0, 0),
+        (1, 0),
+        (None, 10 * MS),
+        (2, 0),
+        (None, 0),  # the kernel keeps running it (no SCX_OPS_ENQ_LAST)
+        (2, 0),
+    ]
+
+
+LJF_TASKS = [
+    # (comm, avg_runtime, burst so far, class expected: 0 long, 1 short)
+    ("cc1", 0, 0, 1),
+    ("cc1", 0, 150 * MS, 1),  # a whole short compile job, not slept yet
+    ("cc1", 600 * MS, 0, 1),  # a process whose start-up before its first sleep took long
+    ("cc1", 600 * MS, 150 * MS, 1),
+    ("ffmpeg", 0, 0, 0),  # named long jobs are long from their first wake-up
+    ("ctest", 0, 0, 0),
+    ("ffmpeg2", 0, 0, 1),
+    ("make", 3000 * MS, 0, 0),  # runs for seconds between sleeps
+    ("make", 0, 2500 * MS, 0),  # a CPU hog is long once its burst is past long_run
+]
+
+
+def test_ljf_classes_tell_short_compile_jobs_from_long_jobs(toolchain, tmp_path):
+    """The example's scenario (8 cc1 jobs of 150 ms, one ffmpeg of 1 s): with `avg_runtime >
+    10ms` every cc1 job was "long" after its first slice, so both ran in long_q's order and the
+    dispatch order did not matter. This would have caught it."""
+    result = translate(ROOT / "examples" / "ljf.sched")
+    assert result.ok, result.diagnostics
+    rows = "\n".join(
+        f'\t{{ "{comm}", {avg}ULL, {burst}ULL }},' for comm, avg, burst, _ in LJF_TASKS
+    )
+    main = f"""
+struct row {{ const char *comm; u64 avg, burst; }};
+static const struct row rows[] = {{
+{rows}
+}};
+
+int main(void)
+{{
+\tfor (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {{
+\t\tstatic struct task_struct task;
+\t\tstruct schedc_task tctx = {{}};
+
+\t\tmemset(&task, 0, sizeof(task));
+\t\tstrncpy(task.comm, rows[i].comm, 15);
+\t\ttctx.avg_runtime = rows[i].avg;
+\t\ttctx.burst = rows[i].burst;
+\t\tprintf("%u\\n", schedc_classify(&task, &tctx, 0));
+\t}}
+\treturn 0;
+}}
+"""
+    out = build_and_run(toolchain, tmp_path, result.c_text, main)
+    got = [int(x) for x in out.split()]
+    assert got == [want for *_, want in LJF_TASKS]
