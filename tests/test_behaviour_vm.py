@@ -149,12 +149,6 @@ KNOWN_MUTANT_PASSES: dict[str, str] = {
         "unstable: with longest first, the short tasks' p50 wait was above the long ones' in "
         "two boots (175 vs 42 ms, 40 vs 24 ms) and just below in a third (55 vs 57 ms)"
     ),
-    "priority_aging": (
-        "compiler: strict priority is not strict: a CPU whose system task used its slice "
-        "calls ops.dispatch before that task is enqueued again, finds the high queue empty "
-        "and runs background work, so without aging the background is not starved either "
-        "(longest wait 406 ms, with aging 366 ms)"
-    ),
 }
 
 NAMES = sorted(p.name.removesuffix(".sched") for p in EXAMPLES.glob("*.sched"))

@@ -27,7 +27,9 @@ def _codes_in(path: str) -> set[str]:
     return {
         node.value
         for node in ast.walk(tree)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _CODE.match(node.value)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and _CODE.match(node.value)
     }
 
 
@@ -48,3 +50,20 @@ def test_the_passes_are_the_functions_the_worker_runs():
         params = list(inspect.signature(rule).parameters)
         assert params == ["context"] or len(params) == 1, rule.__name__
         assert rule.__name__.startswith("check_"), rule.__name__
+
+
+def test_every_rule_function_of_a_pass_module_is_in_its_passes():
+    """A rule is its function and its PASSES entry (verifier/checks.py joins the lists): a
+    check_ function left out of PASSES would never run."""
+    from schedc.verifier.rules import code, flow, ops  # noqa: PLC0415
+
+    for module in (ops, flow, code):
+        defined = {
+            name
+            for name, fn in vars(module).items()
+            if name.startswith("check_")
+            and inspect.isfunction(fn)
+            and fn.__module__ == module.__name__
+        }
+        assert defined == {f.__name__ for f in module.PASSES}, module.__name__
+    assert checks.RULE_PASSES == [*ops.PASSES, *flow.PASSES, *code.PASSES]

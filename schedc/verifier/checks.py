@@ -42,6 +42,7 @@ from schedc.settings import (
     kernel_release,
 )
 from schedc.verifier.btf import kernel_facts
+from schedc.verifier.rules import code, flow, ops
 from schedc.verifier.rules.base import CheckContext
 from schedc.verifier.rules.catalog import CLANG_ERROR
 from schedc.verifier.rules.clang import (
@@ -51,20 +52,6 @@ from schedc.verifier.rules.clang import (
     own_top_level,
     parse,
     skipped_blocks,
-)
-from schedc.verifier.rules.code import (
-    check_floats,
-    check_lookups,
-    check_loops,
-    check_recursion,
-    check_stack,
-)
-from schedc.verifier.rules.flow import (
-    check_aging,
-    check_dsqs,
-    check_hot_printk,
-    check_kfunc_contexts,
-    check_kfunc_versions,
 )
 from schedc.verifier.rules.kernel import (
     DEFAULT_TARGET,
@@ -76,7 +63,6 @@ from schedc.verifier.rules.kernel import (
     version_text,
 )
 from schedc.verifier.rules.model import PolicyModel
-from schedc.verifier.rules.ops import check_callbacks, check_license, check_ops
 from schedc.verifier.rules.security import (
     SKIPPABLE,
     blocks_parsing,
@@ -88,21 +74,7 @@ from schedc.verifier.rules.security import (
 
 Rule = Callable[[CheckContext], list[Diagnostic]]
 
-RULE_PASSES: list[Rule] = [
-    check_license,
-    check_ops,
-    check_callbacks,
-    check_kfunc_contexts,
-    check_kfunc_versions,
-    check_dsqs,
-    check_aging,
-    check_hot_printk,
-    check_loops,
-    check_floats,
-    check_stack,
-    check_recursion,
-    check_lookups,
-]
+RULE_PASSES: list[Rule] = [*ops.PASSES, *flow.PASSES, *code.PASSES]
 
 _INCLUDE_FLAGS = ("-I", "-isystem", "-idirafter")
 _LINE_DIRECTIVE = re.compile(r'^\s*#\s*line\s+(\d+)\s+"([^"]*)"')

@@ -351,8 +351,9 @@ def load_on_kernels(
 
 
 def on_kernel(diagnostic: Diagnostic, kernel: str) -> Diagnostic:
-    """A kernel's finding in a matrix run: its message says which kernel."""
-    return replace(diagnostic, message=f"on Linux {kernel}: {diagnostic.message}")
+    """A kernel's finding in a matrix run: its message ends in the kernel it is for, as a
+    check finding for some targets only does ("... [Linux 7.2.13]")."""
+    return replace(diagnostic, message=f"{diagnostic.message} [Linux {kernel}]")
 
 
 def apply_report(report: LoadReport, policy: str) -> list[Diagnostic]:

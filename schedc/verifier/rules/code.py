@@ -3,6 +3,8 @@ without a provable bound, floating point, deep stacks, recursion, unchecked look
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 from clang.cindex import StorageClass, TypeKind
@@ -134,8 +136,10 @@ def _known_at_load(expr: ci.Cursor, body: BodyIndex | None = None, depth: int = 
     if body is None or depth >= _MAX_LOCAL_DEPTH:
         return False
     values = _local_values(ref, body)
-    return values is not None and bool(values) and all(
-        _known_at_load(v, body, depth + 1) for v in values
+    return (
+        values is not None
+        and bool(values)
+        and all(_known_at_load(v, body, depth + 1) for v in values)
     )
 
 
@@ -498,3 +502,14 @@ def _direct_derefs(ctx: CheckContext, body: BodyIndex, sources: set[str]) -> lis
                 )
             )
     return diags
+
+
+# This module's rule passes, in the order they run (verifier/checks.py joins the modules'
+# lists). A new rule is a function here, its entry below and its code in catalog.py.
+PASSES: list[Callable[[CheckContext], list[Diagnostic]]] = [
+    check_loops,
+    check_floats,
+    check_stack,
+    check_recursion,
+    check_lookups,
+]

@@ -8,7 +8,7 @@ rules find such calls before that, through static helper functions too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from clang import cindex as ci
@@ -528,3 +528,14 @@ def check_hot_printk(ctx: CheckContext) -> list[Diagnostic]:
                 ),
             )
     return list(diags.values())
+
+
+# This module's rule passes, in the order they run (verifier/checks.py joins the modules'
+# lists). A new rule is a function here, its entry below and its code in catalog.py.
+PASSES: list[Callable[[CheckContext], list[Diagnostic]]] = [
+    check_kfunc_contexts,
+    check_kfunc_versions,
+    check_dsqs,
+    check_aging,
+    check_hot_printk,
+]

@@ -4,6 +4,7 @@ definition, its fields, and the programs its callbacks point to."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from clang import cindex as ci
 from clang.cindex import CursorKind as CK
@@ -525,3 +526,12 @@ def type_mismatch(declared: ci.Type, expected: ci.Type) -> str | None:
 
 def _unqualified(type_: ci.Type) -> str:
     return re.sub(r"\b(const|volatile|restrict)\s+", "", type_.spelling).strip()
+
+
+# This module's rule passes, in the order they run (verifier/checks.py joins the modules'
+# lists). A new rule is a function here, its entry below and its code in catalog.py.
+PASSES: list[Callable[[CheckContext], list[Diagnostic]]] = [
+    check_license,
+    check_ops,
+    check_callbacks,
+]
