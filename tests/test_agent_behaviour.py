@@ -40,7 +40,7 @@ def test_explain_classification_runs_the_compiled_class_conditions(repo, setting
                     "source": LJF,
                     "tasks": [
                         {"comm": "ffmpeg"},
-                        {"comm": "cc1", "avg_runtime_ms": 25},
+                        {"comm": "cc1", "avg_runtime_ms": 2500},
                         {"comm": "cc1", "avg_runtime_ms": 2},
                     ],
                 },
@@ -77,7 +77,7 @@ def test_explain_classification_runs_the_compiled_class_conditions(repo, setting
     assert [r["class"] for r in ljf["results"]] == ["long", "long", "short"]
     first = ljf["results"][0]
     assert first["queue"] == "long_q" and first["dispatch_position"] == 1
-    assert first["statement"].startswith("class long  when task.avg_runtime > 10ms")
+    assert first["statement"].startswith("class long  when task.avg_runtime > long_run")
     assert first["line"] == 9
     assert ljf["reads"] == ["task.avg_runtime", "task.comm"]
     assert first["defaults_used"] == ["task.avg_runtime"]  # only comm was given
@@ -128,7 +128,7 @@ def test_explain_classification_refuses_what_it_cannot_answer(repo, settings):
 
 def test_test_policy_reports_scenario_errors_at_their_lines_before_compiling(repo, settings):
     bad_toml = 'duration = "1s"\n[[group]]\nname = "a"\ncomm = "a"\nspin = {}\ncpus = = 2\n'
-    bad_value = SCENARIO.replace('kind = "order"', 'kind = "orders"', 1)
+    bad_value = SCENARIO.replace('kind = "starvation"', 'kind = "orders"', 1)
     broken_policy = "scheduler broken {\n  class a when task.nope\n}\n"
 
     async def body(client: Client) -> list[tuple[bool, Any]]:

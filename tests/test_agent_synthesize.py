@@ -32,7 +32,7 @@ from tests.conftest import ROOT, needs_sandbox
 
 LJF = (ROOT / "examples" / "ljf.sched").read_text(encoding="utf-8")
 GOOD = LJF.replace("scheduler ljf ", "scheduler batch_ljf ")
-BROKEN = GOOD.replace("task.avg_runtime > 10ms", "task.avg_runtime > 10")
+BROKEN = GOOD.replace("task.avg_runtime > long_run", "task.avg_runtime > 10")
 
 
 @pytest.fixture
