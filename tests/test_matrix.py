@@ -1,7 +1,9 @@
-"""The kernel matrix, for real: every example compiled once (against the first kernel's BTF),
-verified and run under load on every kernel of the configured matrix (6.12 and 7.2 in CI), one
+"""The kernel matrix, for real: every example compiled once (against the first kernel's BTF)
+and loaded into the verifier of every kernel of the configured matrix (6.12 and 7.2 in CI), one
 boot per kernel, through the CLI; an object that only the old kernel accepts, so a verdict is
-shown to be per kernel; and a behaviour test on every kernel. Needs two kits (conftest MATRIX)."""
+shown to be per kernel; and a behaviour test (attached, under load) on every kernel. Run tests
+of every example are in test_behaviour_vm.py (6.12), not repeated here: CI time is budgeted.
+Needs two kits (conftest MATRIX)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import pytest
 from schedc.settings import Settings, find_bpftool, find_clang, kernel_matrix, kernel_name
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
-RUN_SECONDS = 2
 OLD_NAMES = ROOT / "tests" / "data" / "sandbox" / "minimal.bpf.c"  # scx_bpf_dispatch, no fallback
 
 
@@ -52,7 +53,7 @@ def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFacto
     build = tmp_path_factory.mktemp("matrix")
     obj = old_names_object(kernels[0], build)
     cmd = [sys.executable, "-m", "schedc", "verify", "--sandbox", "--format", "json"]
-    cmd += ["--run", str(RUN_SECONDS), "--workload", "spin", *kernel_options(matrix_settings)]
+    cmd += kernel_options(matrix_settings)
     done = subprocess.run(
         cmd + [str(p) for p in EXAMPLES] + [str(obj)],
         capture_output=True,
@@ -71,21 +72,15 @@ def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.mark.vm
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
-def test_every_example_loads_and_stays_enabled_on_every_kernel(
-    matrix_run: dict, example: Path
-) -> None:
+def test_every_example_loads_on_every_kernel(matrix_run: dict, example: Path) -> None:
     releases = matrix_run["releases"]
     assert len(releases) >= 2 and releases[0].startswith("6.12") and releases[-1].startswith("7.")
     r = matrix_run["results"][example.name]
-    assert r["ok"] and r["stage"] == "run", (example.name, r["diagnostics"])
+    assert r["ok"] and r["stage"] == "verifier", (example.name, r["diagnostics"])
     assert [k["kernel"] for k in r["kernels"]] == releases
     for k in r["kernels"]:
         assert k["ok"] and k["programs"], (example.name, k)
         assert all(p["insns_processed"] for p in k["programs"]), (example.name, k)
-        run = k["run"]
-        assert run["attached"] and run["enabled_throughout"], (example.name, k["kernel"], run)
-        assert run["samples"] >= RUN_SECONDS * 2 and run["crashed"] == []
-        assert run["ops"] == example.stem.replace("tunables_counters", "tunables")
 
 
 @pytest.mark.vm

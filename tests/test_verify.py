@@ -224,7 +224,7 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     good, bad = data["results"]
-    assert set(good) == {"policy", "ok", "stage", "diagnostics", "programs", "run"}
+    assert set(good) == {"policy", "ok", "stage", "diagnostics", "programs", "run", "kernels"}
     assert good["ok"] and good["stage"] == "verifier" and good["run"] is None
     assert set(good["programs"][0]) == {"name", "insns_processed", "states", "verification_time_us"}
     assert not bad["ok"] and bad["stage"] == "verifier"

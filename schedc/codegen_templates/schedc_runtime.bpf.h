@@ -52,6 +52,7 @@ static void *(* const bpf_task_storage_get)(void *map, struct task_struct *task,
 #define SCHEDC_NICE_0_PRIO 120		/* static_prio of nice 0 */
 #define SCHEDC_NUMA_NO_NODE (-1)
 #define SCHEDC_MAX_CPUS 1024
+_Static_assert((SCHEDC_MAX_CPUS & (SCHEDC_MAX_CPUS - 1)) == 0, "a CPU index is masked by SCHEDC_MAX_CPUS - 1");
 #define SCHEDC_COMM_LEN 16
 
 /* ---- sched_ext kfuncs (kernel/sched/ext.c) ---------------------------------------------- */
