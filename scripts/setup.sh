@@ -22,7 +22,7 @@ done
 for i in "${!kits[@]}"; do
     k=${kits[$i]}
     [ -d "$k" ] || { echo "setup.sh: kit folder $k does not exist" >&2; exit 2; }
-    k=$(cd "$k" && pwd)  # relative to where the command was typed
+    k=$(cd "$k" && pwd -P)  # absolute, links resolved: the cage binds real folders
     for f in bzImage vmlinux.btf bpftool include/bpf/bpf_helpers.h; do
         [ -e "$k/$f" ] || { echo "setup.sh: $k has no $f: not a sandbox kit" >&2; exit 2; }
     done
