@@ -115,7 +115,7 @@ STAGE_FUNCTIONS = {
     "check_c",
     "scan_c",
     "map_to_dsl",
-    "load_objects",
+    "load_on_kernels",
     "apply_report",
 }
 STAGE_CALLERS_ALLOWED = {"schedc/compiler/pipeline.py"}

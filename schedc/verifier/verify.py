@@ -36,7 +36,6 @@ __all__ = [
     "choose_mode",
     "hint_for",
     "host_problem",
-    "load_objects",
     "load_on_kernels",
     "on_kernel",
     "preflight",
@@ -308,25 +307,6 @@ def preflight(mode: str, run_seconds: float | None) -> str:
     return where
 
 
-def load_objects(
-    objects: Sequence[Path],
-    settings: Settings,
-    *,
-    mode: str,
-    run_seconds: float | None = None,
-    workload: str = DEFAULT_WORKLOAD,
-    progress: Callable[[str], None] | None = None,
-) -> list[LoadReport]:
-    """One report per object, in order: on this host (no attach), or in one sandbox boot."""
-    if mode == "host":
-        if progress is not None:
-            progress(f"verifying {len(objects)} object(s) on this host")
-        return load_on_host(objects, settings)
-    return load_in_sandbox(
-        objects, settings, progress=progress, run_seconds=run_seconds, workload=workload
-    )
-
-
 def load_on_kernels(
     objects: Sequence[Path],
     settings: Settings,
@@ -338,13 +318,15 @@ def load_on_kernels(
 ) -> list[list[LoadReport]]:
     """For every kernel of the matrix (settings.kernel_matrix; on the host, the host's kernel),
     one report per object, each naming its kernel: one boot per kernel."""
-    if mode == "host":
-        reports = load_objects(objects, settings, mode=mode, progress=progress)
+    if mode == "host":  # load only, never attached: preflight refuses a run test here
+        if progress is not None:
+            progress(f"verifying {len(objects)} object(s) on this host")
+        reports = load_on_host(objects, settings)
         return [[replace(r, kernel=platform.release()) for r in reports]]
     out = []
     for kernel, name, say in each_kernel(settings, progress):
-        reports = load_objects(
-            objects, kernel, mode=mode, run_seconds=run_seconds, workload=workload, progress=say
+        reports = load_in_sandbox(
+            objects, kernel, progress=say, run_seconds=run_seconds, workload=workload
         )
         out.append([replace(r, kernel=name) for r in reports])
     return out
