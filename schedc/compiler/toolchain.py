@@ -47,7 +47,8 @@ def target_arch() -> str:
     )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks (BTF files are several MiB)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -155,7 +156,7 @@ def load_toolchain(settings: Settings) -> Toolchain:
     clang = find_clang(settings)
     btf = find_btf(settings)
     cache = cache_root(settings)
-    btf_hash = _sha256(btf)
+    btf_hash = file_sha256(btf)
     vmlinux_dir = _vmlinux_header(settings, btf, btf_hash, cache)
     libbpf = Path(settings.libbpf_include) if settings.libbpf_include else None
     if libbpf is not None and not (libbpf / "bpf" / "bpf_helpers.h").is_file():
@@ -199,7 +200,14 @@ def runtime_pch(tc: Toolchain) -> Path | None:
     reinstall rewrites the same text), so that time is part of the key too."""
     header = runtime_dir() / RUNTIME_HEADER
     stamp = str(header.stat().st_mtime_ns)
-    parts = [tc.clang, tc.btf_hash, str(header.resolve()), _sha256(header), stamp, *tc.base_flags]
+    parts = [
+        tc.clang,
+        tc.btf_hash,
+        str(header.resolve()),
+        file_sha256(header),
+        stamp,
+        *tc.base_flags,
+    ]
     key = hashlib.sha256("\0".join([*parts, *tc.include_flags()]).encode()).hexdigest()[:16]
     pch = tc.cache / "pch" / key / "runtime.pch"
     if pch.is_file():

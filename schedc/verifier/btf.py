@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schedc.compiler.toolchain import file_sha256
 from schedc.settings import EnvironmentProblem
 
 MAGIC = 0xEB9F
@@ -302,20 +303,12 @@ def broken_kit_problem(path: Path, facts: KernelFacts) -> EnvironmentProblem | N
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def kernel_facts(path: Path, cache: Path | None = None) -> KernelFacts:
     """The sched_ext facts of a raw BTF file, parsed once per file content: with `cache` (a
     folder), kept there as `btf/HASH.json`. Raises EnvironmentProblem for a file that is not
     BTF, has no sched_ext, or comes from a broken kit (see broken_kit_problem)."""
     try:
-        btf_hash = _sha256(path)
+        btf_hash = file_sha256(path)
     except OSError as exc:
         raise EnvironmentProblem(
             f"cannot read the BTF file {path}: {exc.strerror or exc}",
