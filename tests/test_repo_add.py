@@ -12,7 +12,7 @@ import pytest
 
 from schedc.repo import ingest, layout
 from schedc.repo.gitstore import GitStore
-from schedc.repo.machine import bzimage_release
+from schedc.settings import kernel_release
 from schedc.verifier.sandbox import sandbox_problem
 from schedc.verifier.verify import host_problem
 from tests import test_repo_support as support
@@ -245,7 +245,7 @@ def test_verify_loads_the_policy_into_the_kernel_verifier(tools, settings, store
     assert summary["status"] == "verified" and summary["stage"] == "verifier"
     assert summary["programs"] >= 2 and summary["reason"] is None
     if summary["mode"] == "sandbox":
-        assert summary["kernel"] == bzimage_release(Path(settings.kernel))
+        assert summary["kernel"] == kernel_release(Path(settings.kernel))
         # one kernel here (the suite runs on the matrix's first): its own entry in `kernels`
         [only] = summary["kernels"]
         assert only["kernel"] == summary["kernel"] and only["programs"] == summary["programs"]

@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from schedc.repo.catalog import catalog_metas
-from schedc.repo.machine import bzimage_release, cpu_model, machine
+from schedc.repo.machine import cpu_model, machine
 from schedc.repo.models import (
     SCHEMA_VERSION,
     PerformanceRecord,
@@ -22,6 +22,7 @@ from schedc.repo.models import (
     now,
     to_json_text,
 )
+from schedc.settings import kernel_release
 
 SCX = {
     "scx_simple", "scx_lavd", "scx_bpfland", "scx_rusty", "scx_layered", "scx_flash",
@@ -186,14 +187,14 @@ def test_machine_fingerprint_comes_from_cpuinfo(tmp_path):
     assert one == two and one.cores == (os.cpu_count() or 1) and len(one.fingerprint) == 12
 
 
-def test_bzimage_release(tmp_path):
-    assert bzimage_release(tmp_path / "missing") is None
+def test_kernel_release_of_a_bzimage(tmp_path):
+    assert kernel_release(tmp_path / "missing") is None
     junk = tmp_path / "junk"
     junk.write_bytes(b"\0" * 4096)
-    assert bzimage_release(junk) is None
+    assert kernel_release(junk) is None
     kernel = Path(os.environ.get("SCHEDC_KERNEL") or "/nonexistent")
     if kernel.is_file():  # the sandbox kit's kernel, when configured
-        release = bzimage_release(kernel)
+        release = kernel_release(kernel)
         assert release and release[0].isdigit() and "." in release
 
 

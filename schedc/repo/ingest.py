@@ -33,7 +33,6 @@ from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.dsl.sema import Ty, TypedPolicy
 from schedc.repo import layout
 from schedc.repo.evidence import ScenarioInput, run_scenarios
-from schedc.repo.machine import bzimage_release, host_kernel
 from schedc.repo.models import (
     BehaviourReport,
     KernelVerification,
@@ -272,7 +271,7 @@ def _verification(
     summary = VerificationSummary(
         status="verified",
         stage="run" if result.stage == "run" else "verifier",
-        kernel=result.kernels[0].kernel if result.kernels else _kernel_name(settings, where),
+        kernel=result.kernels[0].kernel if result.kernels else None,
         kernels=[
             KernelVerification(
                 kernel=k.kernel,
@@ -311,13 +310,6 @@ def _kernel_at_hand(settings: Settings) -> tuple[str | None, str]:
     if sandbox is None:
         return "sandbox", ""
     return None, f"no kernel verifier at hand ({host}; {sandbox})"
-
-
-def _kernel_name(settings: Settings, where: str) -> str:
-    if where == "host":
-        return host_kernel()
-    kernel = Path(settings.kernel or "")
-    return bzimage_release(kernel) or kernel.name
 
 
 def _c_name(path: Path) -> str:

@@ -9,7 +9,6 @@ import platform
 from pathlib import Path
 
 from schedc.repo.models import Machine
-from schedc.settings import kernel_release
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
@@ -33,7 +32,3 @@ def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> Machine:
 
 def host_kernel() -> str:
     return platform.release()
-
-
-# The release in a bzImage's setup header: the one implementation is in settings.
-bzimage_release = kernel_release
