@@ -9,13 +9,12 @@ again (kernel/sched/ext.c, balance_one), and keeps running it if ops.dispatch le
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from schedc.agent import classify
+from schedc.agent.classify import HARNESS_PRELUDE
 from schedc.compiler.pipeline import translate
-from schedc.compiler.toolchain import runtime_dir
-from tests.test_matchers_host import HARNESS_PRELUDE
 
 ROOT = Path(__file__).resolve().parent.parent
 MS = 1_000_000
@@ -43,17 +42,8 @@ bool scx_bpf_consume___old(u64 id)
 
 
 def build_and_run(toolchain, tmp_path: Path, c_text: str, main: str) -> str:
-    """Compile the generated C with PRELUDE before it and `main` after it; run it."""
-    gen = tmp_path / "policy.bpf.c"
-    gen.write_text(c_text)
-    src = tmp_path / "harness.c"
-    src.write_text(PRELUDE + f'#include "{gen}"\n' + main)
-    exe = tmp_path / "harness"
-    cmd = [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir)]
-    cmd += [str(src), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60).stdout
+    """Compile the generated C with PRELUDE (the fake clock) before it and `main` after it."""
+    return classify.build_and_run(toolchain, tmp_path, c_text, main, prelude=PRELUDE)
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,12 @@ import fnmatch
 import json
 import random
 import re
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from schedc.agent.classify import HARNESS_PRELUDE  # the host stand-ins explain_classification uses
+from schedc.agent.classify import HostTask, build_and_run, harness_main
 from schedc.compiler.pipeline import translate
-from schedc.compiler.toolchain import runtime_dir
 
 
 @dataclass
@@ -81,90 +78,37 @@ def random_task(rnd: random.Random) -> FakeTask:
     )
 
 
-def c_string(s: str) -> str:
-    return json.dumps(s)
+def host_task(t: FakeTask) -> HostTask:
+    return HostTask(
+        comm=t.comm,
+        parent_comm=t.parent,
+        cgroup=tuple(t.cgroup),
+        kthread=t.kthread,
+        nice=t.nice,
+        uid=t.uid,
+        pid=t.pid,
+        weight=t.weight,
+    )
 
 
 def harness(tasks: list[FakeTask], glob_calls: list[tuple[str, str]]) -> str:
-    """A main() that builds each fake task from a table and prints its class, then calls the
-    glob matchers on names."""
-    rows = []
-    for t in tasks:
-        parts = ", ".join(c_string(p) for p in t.cgroup) or "0"
-        rows.append(
-            f"\t{{ {c_string(t.comm)}, {c_string(t.parent)}, {{ {parts} }}, {len(t.cgroup)}, "
-            f"{int(t.kthread)}, {t.nice}, {t.uid}, {t.pid}, {t.weight} }},"
-        )
-    calls = [f"\t{{ {func}, {c_string(name)} }}," for func, name in glob_calls]
-    return f"""
-struct fake {{ const char *comm, *parent; const char *cg[8]; int depth, kthread, nice, uid, pid, weight; }};
-static const struct fake tasks[] = {{
-{chr(10).join(rows)}
-\t{{ 0 }}
-}};
-struct glob_call {{ bool (*fn)(const u8 *); const char *name; }};
+    """explain_classification's main(): each fake task's class, then the glob matchers called
+    on names ("I RESULT" lines). These policies track no statistics: no tctx."""
+    calls = [f"\t{{ {func}, {json.dumps(name)} }}," for func, name in glob_calls]
+    tables = f"""struct glob_call {{ bool (*fn)(const u8 *); const char *name; }};
 static const struct glob_call calls[] = {{
 {chr(10).join(calls)}
 \t{{ 0 }}
 }};
-
-int main(void)
-{{
-\t/* These policies track no statistics: their classify() never touches tctx. */
-
-\tfor (int i = 0; tasks[i].comm; i++) {{
-\t\tconst struct fake *f = &tasks[i];
-\t\tstruct task_struct task = {{}}, parent = {{}};
-\t\tstruct cred cred = {{}};
-\t\tstruct css_set cset = {{}};
-\t\tstruct kernfs_node kn[9] = {{}};
-\t\tstruct cgroup *cg[9];
-
-\t\tfor (int l = 0; l <= f->depth; l++) {{
-\t\t\tcg[l] = calloc(1, sizeof(struct cgroup) + 9 * sizeof(void *));
-\t\t\tcg[l]->level = l;
-\t\t\tcg[l]->kn = &kn[l];
-\t\t\tkn[l].name = l ? f->cg[l - 1] : "";
-\t\t}}
-\t\tfor (int l = 0; l <= f->depth; l++)
-\t\t\tcg[f->depth]->ancestors[l] = cg[l];
-\t\tcset.dfl_cgrp = cg[f->depth];
-\t\ttask.cgroups = &cset;
-\t\tstrncpy(task.comm, f->comm, 15);
-\t\tstrncpy(parent.comm, f->parent, 15);
-\t\ttask.real_parent = &parent;
-\t\tcred.euid.val = f->uid;
-\t\ttask.cred = &cred;
-\t\ttask.flags = f->kthread ? SCHEDC_PF_KTHREAD : 0;
-\t\ttask.static_prio = 120 + f->nice;
-\t\ttask.pid = f->pid;
-\t\ttask.scx.weight = f->weight;
-\t\tprintf("task %d %u\\n", i, schedc_classify(&task, 0, 0));
-\t}}
-\tfor (int i = 0; calls[i].fn; i++) {{
-\t\tu8 buf[16] = {{}};
+"""
+    after = """\tfor (int i = 0; calls[i].fn; i++) {
+\t\tu8 buf[16] = {};
 
 \t\tstrncpy((char *)buf, calls[i].name, 15);
 \t\tprintf("%d %d\\n", i, calls[i].fn(buf));
-\t}}
-\treturn 0;
-}}
+\t}
 """
-
-
-def build_and_run(toolchain, tmp_path: Path, c_text: str, main: str) -> str:
-    gen = tmp_path / "policy.bpf.c"
-    gen.write_text(c_text)
-    src = tmp_path / "harness.c"
-    src.write_text(HARNESS_PRELUDE + f'#include "{gen}"\n' + main)
-    exe = tmp_path / "harness"
-    proc = subprocess.run(
-        [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir),
-         str(src), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"],
-        capture_output=True, text=True, check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60).stdout
+    return harness_main([host_task(t) for t in tasks], False, tables=tables, after=after)
 
 
 def test_generated_class_conditions_agree_with_the_oracle(toolchain, tmp_path):

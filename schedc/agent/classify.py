@@ -83,8 +83,12 @@ def _c_string(s: str) -> str:
     return json.dumps(s)  # a JSON string of ASCII-safe text is a valid C string literal
 
 
-def harness_main(tasks: list[HostTask], with_stats: bool) -> str:
-    """A main() that builds each task from a table, classifies it and prints its class."""
+def harness_main(
+    tasks: list[HostTask], with_stats: bool, *, tables: str = "", after: str = ""
+) -> str:
+    """A main() that builds each task from a table, classifies it and prints "task I CLASS";
+    `tables` are more definitions before it, `after` more statements at its end (the tests'
+    glob matcher calls)."""
     rows = []
     for t in tasks:
         parts = ", ".join(_c_string(p) for p in t.cgroup) or "0"
@@ -112,7 +116,7 @@ static const struct fake tasks[] = {{
 {table}
 \t{{ 0 }}
 }};
-
+{tables}
 int main(void)
 {{
 \tfor (int i = 0; tasks[i].comm; i++) {{
@@ -146,18 +150,21 @@ int main(void)
 \t\ttask.nr_cpus_allowed = f->nr_cpus_allowed;
 \t\tprintf("task %d %u\\n", i, schedc_classify(&task, tctx, {NOW_NS}ULL));
 \t}}
-\treturn 0;
+{after}\treturn 0;
 }}
 """
 
 
-def build_and_run(toolchain: Toolchain, folder: Path, c_text: str, main: str) -> str:
-    """The generated C and `main`, compiled for the host and run; its standard output.
-    Raises EnvironmentProblem when the host compile or the run fails."""
+def build_and_run(
+    toolchain: Toolchain, folder: Path, c_text: str, main: str, prelude: str = HARNESS_PRELUDE
+) -> str:
+    """The generated C between `prelude` (the host stand-ins) and `main`, compiled for the
+    host and run; its standard output. Raises EnvironmentProblem when the host compile or the
+    run fails."""
     gen = folder / "policy.bpf.c"
     gen.write_text(c_text, encoding="utf-8")
     src = folder / "harness.c"
-    src.write_text(HARNESS_PRELUDE + f'#include "{gen}"\n' + main, encoding="utf-8")
+    src.write_text(prelude + f'#include "{gen}"\n' + main, encoding="utf-8")
     exe = folder / "harness"
     command = [
         str(toolchain.clang),
