@@ -198,12 +198,10 @@ def run(args: argparse.Namespace) -> Exit:
         # In the sandbox, every kernel of the matrix in turn (one boot each); each result's
         # environment names its kernel.
         kernels = (
-            [(settings, progress)]
-            if args.host
-            else [(k, say) for k, _name, say in each_kernel(settings, progress)]
+            iter([(settings, "host", progress)]) if args.host else each_kernel(settings, progress)
         )
         results = []
-        for kernel, say in kernels:
+        for kernel, _name, say in kernels:  # lazily: each kernel is announced before its boot
             results += bench_objects(
                 compiled.policies,
                 workloads,
