@@ -116,8 +116,12 @@ class Artifact:
     c_path: Path | None = None  # the name the C has (its #line directives say so)
     c_file: Path | None = None  # the C on disk, for libclang and clang
     object_path: Path | None = None
-    load: LoadReport | None = None  # the first kernel's (the only one without a matrix)
     loads: tuple[LoadReport, ...] = ()  # one per kernel of the matrix, each naming its kernel
+
+    @property
+    def load(self) -> LoadReport | None:
+        """The first kernel's report (the only one without a matrix)."""
+        return self.loads[0] if self.loads else None
 
 
 @dataclass(frozen=True)
@@ -418,7 +422,7 @@ def _load(arts: list[Artifact], o: Options) -> list[Step]:
             if len(loads) > 1:
                 found = [on_kernel(d, r.kernel or "?") for d in found]
             diagnostics += found
-        steps.append(Step(replace(a, load=loads[0], loads=loads), diagnostics))
+        steps.append(Step(replace(a, loads=loads), diagnostics))
     return steps
 
 
@@ -447,7 +451,7 @@ STAGES: tuple[Stage, ...] = (
     _stage("scan", ("c",), ("text",), (), _scan, phase="check"),
     _stage("lint", ("dsl", "c"), ("c_text", "c_file"), (), _lint, phase="check"),
     _stage("clang", ("dsl", "c"), ("c_file",), ("object_path",), _clang),
-    _stage("load", ALL_KINDS, ("object_path",), ("load",), batch=_load, phase="verifier"),
+    _stage("load", ALL_KINDS, ("object_path",), ("loads",), batch=_load, phase="verifier"),
 )
 
 
