@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from schedc.cli.exit import Exit
@@ -14,7 +13,7 @@ from schedc.cli.output import progress, usage_error
 from schedc.compiler.pipeline import verify_policies
 from schedc.diagnostics import render_human
 from schedc.settings import load_settings
-from schedc.verifier.sandbox import ProgramReport, RunReport
+from schedc.verifier.verify import KernelVerdict
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 
 
@@ -80,33 +79,23 @@ def run(args: argparse.Namespace) -> Exit:
     else:
         for r in results:
             sys.stdout.write(render_human(r.diagnostics))
-            if len(r.kernels) > 1:
-                for k in r.kernels:
-                    print(
-                        _verdict_line(f"{r.policy} on {k.kernel}", k.ok, k.programs, k.run, k.error)
-                    )
-            if r.ok:
-                print(
-                    _verdict_line(r.policy, True, r.programs, r.run, None)
-                    if len(r.kernels) < 2
-                    else f"ok   {r.policy}: every kernel ({len(r.kernels)})"
-                )
-            else:
+            several = len(r.kernels) > 1
+            for k in r.kernels if several else []:
+                print(_verdict_line(f"{r.policy} on {k.kernel}", k))
+            if not r.ok:
                 print(f"FAIL {r.policy}: stopped at the {r.stage} stage")
+            elif several:
+                print(f"ok   {r.policy}: every kernel ({len(r.kernels)})")
+            else:
+                print(_verdict_line(r.policy, r.kernels[0]))
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
 
 
-def _verdict_line(
-    what: str,
-    ok: bool,
-    programs: Sequence[ProgramReport],
-    run: RunReport | None,
-    error: str | None,
-) -> str:
-    if not ok:
-        return f"FAIL {what}: {error or 'see the diagnostics above'}"
-    insns = sum(p.insns_processed or 0 for p in programs)
-    line = f"ok   {what}: {len(programs)} programs, {insns} instructions verified"
-    if run is not None:
-        line += f"; ran {run.seconds:g}s under '{run.workload}', stayed enabled"
+def _verdict_line(what: str, k: KernelVerdict) -> str:
+    if not k.ok:
+        return f"FAIL {what}: {k.error or 'see the diagnostics above'}"
+    insns = sum(p.insns_processed or 0 for p in k.programs)
+    line = f"ok   {what}: {len(k.programs)} programs, {insns} instructions verified"
+    if k.run is not None:
+        line += f"; ran {k.run.seconds:g}s under '{k.run.workload}', stayed enabled"
     return line
