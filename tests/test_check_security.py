@@ -50,6 +50,33 @@ def test_a_header_beside_the_policy_is_fine(toolchain, tmp_path: Path):
     assert check_c(policy, toolchain, [INCLUDE]) == []
 
 
+def test_a_header_beside_a_policy_reached_through_a_linked_folder_is_fine(
+    toolchain, tmp_path: Path
+):
+    """The policy's folder is named through a symlinked parent (CI reaches the kits through
+    ../shared): its own header is beside it, not outside the allowed folders."""
+    real = tmp_path / "real" / "policy"
+    real.mkdir(parents=True)
+    (real / "settings.h").write_text("#define SLICE 1000000ULL\n")
+    (real / "p.bpf.c").write_text('#include "check_test.h"\n#include "settings.h"\n' + POLICY_TAIL)
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    assert check_c(tmp_path / "linked" / "policy" / "p.bpf.c", toolchain, [INCLUDE]) == []
+
+
+def test_a_symlink_out_of_a_linked_policy_folder_is_still_caught(toolchain, tmp_path: Path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.h").write_text("#define SECRET 42\n")
+    real = tmp_path / "real" / "policy"
+    real.mkdir(parents=True)
+    (real / "settings.h").symlink_to(outside / "secret.h")
+    (real / "p.bpf.c").write_text('#include "check_test.h"\n#include "settings.h"\n' + POLICY_TAIL)
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    diags = check_c(tmp_path / "linked" / "policy" / "p.bpf.c", toolchain, [INCLUDE])
+    assert [(d.code, d.line) for d in diags] == [("K061", 2)]
+    assert "secret.h" in diags[0].message
+
+
 def test_a_blocked_policy_is_not_parsed(toolchain, tmp_path: Path):
     """The named file does not exist: had libclang run, it would say 'file not found'."""
     policy = tmp_path / "p.bpf.c"

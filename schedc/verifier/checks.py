@@ -200,7 +200,10 @@ def analyse(
         "path": str(path),
         "text": text,
         "args": args,
-        "allowed": [str(d) for d in include_dirs_of(args) + [path.resolve().parent]],
+        # The policy's folder as the sandbox names it (its real folder is bound at this
+        # name, which is all the worker sees: a resolved name through a symlinked parent
+        # does not exist in there, and every header beside the policy looked outside it).
+        "allowed": [str(d) for d in include_dirs_of(args) + [Path(os.path.abspath(path)).parent]],
         "line_files": [str(p) for p in line_files],
         "cwd": os.getcwd(),
         "target_kernel": version_text(targets[0].version),
