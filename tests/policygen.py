@@ -104,7 +104,8 @@ class PolicyGen:
         if kind == "glob":
             return f'task.comm matches "{self.r.choice(GLOBS)}"'
         if kind == "parent":
-            return f'task.parent.comm == "{self.r.choice(COMMS)}"'
+            whose = self.r.choice(["parent", "process"])
+            return f'task.{whose}.comm == "{self.r.choice(COMMS)}"'
         if kind == "cgroup":
             return f'task.cgroup under "{self.r.choice(CGROUPS)}"'
         if kind in ("kthread", "pinned"):

@@ -93,6 +93,33 @@ def test_explain_classification_runs_the_compiled_class_conditions(repo, setting
     assert boost["results"][0]["preempts"] is True
 
 
+BROWSER = """scheduler browser "Browser threads first" {
+  class web when task.process.comm in ["firefox", "chrome"]
+  class rest otherwise
+  queue web_q for web fifo
+  queue rest_q for rest vtime
+  dispatch web_q then rest_q, aging 200ms
+}
+"""
+
+
+def test_explain_classification_matches_a_thread_by_its_process(repo, settings):
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        tasks = [
+            {"comm": "Renderer", "process_comm": "firefox"},
+            {"comm": "Renderer", "process_comm": "evince"},
+            {"comm": "firefox"},  # the main thread: its process's name is its own
+            {"comm": "chrome", "process_comm": "bash"},
+        ]
+        return [await call(client, "explain_classification", {"source": BROWSER, "tasks": tasks})]
+
+    [(error, answer)] = serve(repo, settings, body)
+    assert not error and answer["ok"] is True, answer
+    assert [r["class"] for r in answer["results"]] == ["web", "rest", "web", "rest"]
+    assert answer["reads"] == ["task.process.comm"]
+    assert answer["results"][2]["defaults_used"] == ["task.process.comm"]
+
+
 def test_explain_classification_refuses_what_it_cannot_answer(repo, settings):
     async def body(client: Client) -> list[tuple[bool, Any]]:
         return [

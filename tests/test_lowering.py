@@ -51,7 +51,7 @@ def test_the_template_reads_exactly_the_context_lower_gives_it():
 
 def test_one_fifo_class_needs_no_task_storage():
     f = _features("class all otherwise\nqueue q for all fifo")
-    assert not (f.tctx or f.vtime or f.simple_vtime or f.stopping or f.comm or f.cpusets)
+    assert not (f.tctx or f.vtime or f.simple_vtime or f.stopping or f.comms or f.cpusets)
     assert f.running and f.clock and f.ordered_start == ()
 
 
@@ -62,7 +62,7 @@ def test_one_vtime_class_is_simple_vtime_and_more_classes_need_task_storage():
         'class web when task.comm == "nginx"\nclass rest otherwise\n'
         "queue w for web vtime\nqueue r for rest fifo\ndispatch w then r"
     )
-    assert two.comm and two.vtime and not two.simple_vtime and two.tctx
+    assert [c.buf for c in two.comms] == ["comm"] and two.vtime and not two.simple_vtime and two.tctx
 
 
 def test_ordered_queues_start_in_order_and_the_flags_are_frozen():

@@ -24,6 +24,7 @@ from schedc.compiler.pipeline import translate
 class FakeTask:
     comm: str
     parent: str
+    process: str | None  # None: the task is its process's main thread
     cgroup: list[str]  # path components below the root
     kthread: bool
     nice: int
@@ -40,6 +41,12 @@ CLASSES = [
     ("c_glob2", 'task.comm matches "py?hon*"', lambda t: fnmatch.fnmatchcase(t.comm, "py?hon*")),
     ("c_parent", 'task.parent.comm == "sshd"', lambda t: t.parent == "sshd"),
     (
+        "c_process",
+        'task.process.comm in ["firefox", "java"] and task.comm != "java"',
+        lambda t: (t.comm if t.process is None else t.process) in ("firefox", "java")
+        and t.comm != "java",
+    ),
+    (
         "c_cgroup",
         'task.cgroup under "/system.slice/nginx.service"',
         lambda t: t.cgroup[:2] == ["system.slice", "nginx.service"],
@@ -52,7 +59,7 @@ CLASSES = [
 NAMES = [
     "bash", "make", "ninja", "a", "", "kworker/0:1", "kworker", "kworke", "mysqld", "postgresqld",
     "sqld", "mysql", "python3", "python", "pyXhon", "pthon", "sshd", "bash2", "abcdefghijklmno",
-    "*sql*d", "py?hon",
+    "*sql*d", "py?hon", "firefox", "java",
 ]
 CGROUPS = [
     [], ["system.slice"], ["system.slice", "nginx.service"], ["system.slice", "nginx.service", "x"],
@@ -69,6 +76,7 @@ def random_task(rnd: random.Random) -> FakeTask:
     return FakeTask(
         comm=name(),
         parent=rnd.choice(["sshd", "init", "sshd2", "", "bash"]),
+        process=rnd.choice([None, None, "firefox", "java", "firefox2", "", "bash"]),
         cgroup=rnd.choice(CGROUPS),
         kthread=rnd.random() < 0.3,
         nice=rnd.randint(-20, 19),
@@ -82,6 +90,7 @@ def host_task(t: FakeTask) -> HostTask:
     return HostTask(
         comm=t.comm,
         parent_comm=t.parent,
+        process_comm=t.process,
         cgroup=tuple(t.cgroup),
         kthread=t.kthread,
         nice=t.nice,
@@ -122,7 +131,7 @@ def test_generated_class_conditions_agree_with_the_oracle(toolchain, tmp_path):
     assert result.ok, result.diagnostics
     rnd = random.Random(1234)
     tasks = [random_task(rnd) for _ in range(400)]
-    tasks += [FakeTask(n, "sshd", c, False, 0, 0, 3, 100) for n in NAMES for c in CGROUPS[:3]]
+    tasks += [FakeTask(n, "sshd", None, c, False, 0, 0, 3, 100) for n in NAMES for c in CGROUPS[:3]]
     out = build_and_run(toolchain, tmp_path, result.c_text, harness(tasks, []))
     got = [int(line.split()[2]) for line in out.splitlines()]
     want = []

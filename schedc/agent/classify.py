@@ -66,6 +66,7 @@ class HostTask:
 
     comm: str = "task"
     parent_comm: str = "bash"
+    process_comm: str | None = None  # its process's name; None: it is the main thread itself
     cgroup: tuple[str, ...] = ()  # path components below the root: "/a/b" is ("a", "b")
     kthread: bool = False
     nice: int = 0
@@ -93,7 +94,8 @@ def harness_main(
     for t in tasks:
         parts = ", ".join(_c_string(p) for p in t.cgroup) or "0"
         rows.append(
-            f"\t{{ {_c_string(t.comm)}, {_c_string(t.parent_comm)}, {{ {parts} }}, "
+            f"\t{{ {_c_string(t.comm)}, {_c_string(t.parent_comm)}, "
+            f"{'0' if t.process_comm is None else _c_string(t.process_comm)}, {{ {parts} }}, "
             f"{len(t.cgroup)}, {int(t.kthread)}, {t.nice}, {t.uid}, {t.pid}, {t.tgid}, "
             f"{t.weight}, {t.nr_cpus_allowed}, {t.avg_runtime_ns}ULL, {t.wakeup_rate}ULL, "
             f"{t.since_ran_ns}ULL }},"
@@ -110,7 +112,7 @@ def harness_main(
         stats = "\t\tstruct schedc_task *tctx = 0;\n"
     table = "\n".join(rows)
     return f"""
-struct fake {{ const char *comm, *parent; const char *cg[8]; int depth, kthread, nice, uid, pid,
+struct fake {{ const char *comm, *parent, *process; const char *cg[8]; int depth, kthread, nice, uid, pid,
 	tgid, weight, nr_cpus_allowed; unsigned long long avg_runtime, wakeup_rate, since_ran; }};
 static const struct fake tasks[] = {{
 {table}
@@ -121,7 +123,7 @@ int main(void)
 {{
 \tfor (int i = 0; tasks[i].comm; i++) {{
 \t\tconst struct fake *f = &tasks[i];
-\t\tstruct task_struct task = {{}}, parent = {{}};
+\t\tstruct task_struct task = {{}}, parent = {{}}, leader = {{}};
 \t\tstruct cred cred = {{}};
 \t\tstruct css_set cset = {{}};
 \t\tstruct kernfs_node kn[9] = {{}};
@@ -140,6 +142,9 @@ int main(void)
 \t\tstrncpy(task.comm, f->comm, 15);
 \t\tstrncpy(parent.comm, f->parent, 15);
 \t\ttask.real_parent = &parent;
+\t\tif (f->process)
+\t\t\tstrncpy(leader.comm, f->process, 15);
+\t\ttask.group_leader = f->process ? &leader : &task;
 \t\tcred.euid.val = f->uid;
 \t\ttask.cred = &cred;
 \t\ttask.flags = f->kthread ? SCHEDC_PF_KTHREAD : 0;

@@ -217,6 +217,11 @@ class TaskAttributes(Args):
 
     comm: Comm = Field("task", description="the task's name, at most 15 characters")
     parent_comm: Comm = Field("bash", description="the parent process's name")
+    process_comm: Comm | None = Field(
+        None,
+        description="the name of its process (main thread), e.g. firefox for a Renderer "
+        "thread; default: the task is the main thread, so its own comm",
+    )
     cgroup: str = Field(
         "/",
         max_length=255,
@@ -621,6 +626,7 @@ def do_explain(ctx: Context, a: ExplainArgs) -> dict[str, Any]:
 
 _ATTRIBUTE_FIELDS = {
     "task.parent.comm": "parent_comm",
+    "task.process.comm": "process_comm",
     "task.avg_runtime": "avg_runtime_ms",
     "task.since_ran": "since_ran_ms",
     "task.pinned": "nr_cpus_allowed",
@@ -653,6 +659,7 @@ def _host_task(t: TaskAttributes) -> HostTask:
     return HostTask(
         comm=t.comm,
         parent_comm=t.parent_comm,
+        process_comm=t.process_comm,
         cgroup=tuple(p for p in t.cgroup.split("/") if p),
         kthread=t.kthread,
         nice=t.nice,
@@ -828,7 +835,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "explain_classification",
             "Which class (and so which queue, dispatch position and slice rule) a DSL policy "
-            "puts each given task in: comm, parent_comm, cgroup, nice, uid, kthread, "
+            "puts each given task in: comm, parent_comm, process_comm, cgroup, nice, uid, kthread, "
             "avg_runtime_ms, wakeup_rate, since_ran_ms. The policy's compiled class "
             "conditions are run on the host: quick, no VM.",
             ExplainArgs,

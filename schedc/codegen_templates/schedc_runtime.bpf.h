@@ -211,14 +211,15 @@ static __always_inline void schedc_read_comm(u8 *buf, struct task_struct *p)
 	bpf_probe_read_kernel(buf, SCHEDC_COMM_LEN, p->comm);
 }
 
-static __always_inline void schedc_read_parent_comm(u8 *buf, struct task_struct *p)
-{
-	struct task_struct *parent = NULL;
-
-	bpf_probe_read_kernel(&parent, sizeof(parent), &p->real_parent);
-	if (parent)
-		bpf_probe_read_kernel(buf, SCHEDC_COMM_LEN, parent->comm);
-}
+/* The name of the task p's pointer FIELD names (real_parent, group_leader): empty if none. */
+#define schedc_read_comm_via(buf, p, field)                                            \
+	do {                                                                           \
+		struct task_struct *schedc_other = NULL;                               \
+                                                                                       \
+		bpf_probe_read_kernel(&schedc_other, sizeof(schedc_other), &(p)->field); \
+		if (schedc_other)                                                      \
+			bpf_probe_read_kernel((buf), SCHEDC_COMM_LEN, schedc_other->comm); \
+	} while (0)
 
 static __always_inline s64 schedc_task_uid(struct task_struct *p)
 {

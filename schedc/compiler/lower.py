@@ -32,8 +32,23 @@ from schedc.dsl.sema import (
 
 TEMPLATE = "policy.bpf.c.j2"
 RESET_MARK = "//@schedc-reset-line"
-COMM_BUF = "comm"
-PCOMM_BUF = "pcomm"
+
+
+@dataclass(frozen=True)
+class CommSource:
+    """Where the generated classify() reads a task-name attribute: into the buffer `buf`, from
+    the task itself (`via` None) or from the task its `via` pointer names."""
+
+    buf: str
+    via: str | None
+
+
+# A task-name attribute (language.ATTRIBUTES of type COMM) is a row here and nothing else.
+COMM_SOURCES: dict[tuple[str, ...], CommSource] = {
+    ("comm",): CommSource("comm", None),
+    ("parent", "comm"): CommSource("pcomm", "real_parent"),
+    ("process", "comm"): CommSource("lcomm", "group_leader"),
+}
 
 
 def _const(value: int, ty: Ty) -> c_ast.Constant:
@@ -295,7 +310,7 @@ class ExprLowerer(ast.ExprVisitor[c_ast.Node]):
         return c_ast.BinaryOp("==", self.node(left), self.node(item))
 
     def _comm_buf(self, attr: ast.Attr) -> str:
-        return PCOMM_BUF if attr.path == ("parent", "comm") else COMM_BUF
+        return COMM_SOURCES[attr.path].buf
 
     def _str_test(self, e: ast.StrTest) -> c_ast.Node:
         pat = e.pattern.value
@@ -381,8 +396,7 @@ class Features:
     """What the generated C needs, decided once from the policy: each flag turns a part of the
     template on (task storage, the clock, callbacks); the template reads nothing else of it."""
 
-    comm: bool  # a class tests task.comm
-    pcomm: bool  # ... or task.parent.comm
+    comms: tuple[CommSource, ...]  # the task names the classes test, read once per classify
     avg_runtime: bool
     wakeup_rate: bool  # the statistic, or a wakeup counter
     since_ran: bool
@@ -422,8 +436,7 @@ def policy_features(
     avg_runtime = "avg_runtime" in policy.stats
     since_ran = "since_ran" in policy.stats
     return Features(
-        comm=any(a == ("comm",) for a in policy.attrs),
-        pcomm=("parent", "comm") in policy.attrs,
+        comms=tuple(s for path, s in COMM_SOURCES.items() if path in policy.attrs),
         avg_runtime=avg_runtime,
         wakeup_rate=wakeup_rate,
         since_ran=since_ran,

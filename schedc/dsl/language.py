@@ -95,6 +95,9 @@ class AttrInfo:
 ATTRIBUTES: dict[tuple[str, ...], AttrInfo] = {
     ("comm",): AttrInfo(Ty.COMM, "the task's name (15 characters at most)"),
     ("parent", "comm"): AttrInfo(Ty.COMM, "the parent process's name"),
+    ("process", "comm"): AttrInfo(
+        Ty.COMM, "the name of the task's process (its main thread: a Renderer thread's 'firefox')"
+    ),
     ("pid",): AttrInfo(Ty.INT, "the thread id"),
     ("tgid",): AttrInfo(Ty.INT, "the process id"),
     ("nice",): AttrInfo(Ty.INT, "the nice value, -20..19"),
