@@ -147,6 +147,8 @@ class PolicyGen:
                 extra += f" on cpus {queue_cpus[q]}"
             if q == top and nqueues > 1 and r.random() < 0.5:
                 extra += " preempts"
+                if c != classes[-1] and r.random() < 0.5:
+                    extra += f" {classes[-1]}"  # by name: only the last class
             lines.append(f"  class {c} {cond}{extra}")
         for q in range(nqueues):
             members = ", ".join(c for c in classes if owner[c] == q)

@@ -239,6 +239,65 @@ def test_a_waking_task_preempts_a_lower_ranked_class_only(toolchain, tmp_path):
     ]
 
 
+NAMED = """scheduler t "ui preempts background only, not build" {
+  class ui when task.nice < 0 preempts background
+  class build when task.nice == 0
+  class background otherwise
+  queue uq for ui fifo
+  queue bq for build fifo
+  queue gq for background fifo
+  dispatch uq then bq then gq, aging 100ms
+}
+"""
+
+
+def test_a_class_that_names_its_targets_preempts_those_and_nothing_else(toolchain, tmp_path):
+    body = (
+        "\tfake_task_cpu = 0;\n"
+        + call("enqueue", "task(1, 0)", "0")
+        + call("running", "task(1, 0)")  # a build task runs: ranked below ui, but not named
+        + '\tprintf("--\\n");\n'
+        + call("enqueue", "task(2, -5)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        + call("enqueue", "task(3, 5)", "0")
+        + call("running", "task(3, 5)")  # a background task runs: named
+        + call("enqueue", "task(4, -5)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        + call("enqueue", "task(5, 0)", "SCX_ENQ_WAKEUP")  # build still gets the default
+    )
+    log = run_policy(toolchain, tmp_path, NAMED, main(body))
+    assert log == [
+        "insert 1 q1", "kick 0 idle", "--",
+        "insert 2 q0", "kick 0 idle", "--",
+        "insert 3 q2", "kick 0 idle",
+        "kick 0 preempt", "insert 4 q0", "kick 0 idle", "--",  # kicked as it is queued
+        "insert 5 q1", "kick 0 idle", "kick 0 preempt",
+    ]
+    # the same policy with a bare `preempts`: the build task is preempted too
+    bare = run_policy(toolchain, tmp_path, NAMED.replace("preempts background", "preempts"),
+                      main(body))
+    assert bare[3:8] == ["kick 0 preempt", "insert 2 q0", "kick 0 idle", "kick 0 preempt", "--"]
+
+
+def test_named_preemption_works_with_weighted_dispatch(toolchain, tmp_path):
+    weighted = NAMED.replace("dispatch uq then bq then gq, aging 100ms",
+                             "dispatch weighted uq: 4, bq: 2, gq: 1")
+    body = (
+        "\tfake_task_cpu = 1;\n"
+        + call("enqueue", "task(3, 5)", "0")
+        + call("running", "task(3, 5)")
+        + call("enqueue", "task(4, -5)", "SCX_ENQ_WAKEUP")
+        + call("enqueue", "task(1, 0)", "0")
+        + call("running", "task(1, 0)")
+        + call("enqueue", "task(2, -5)", "SCX_ENQ_WAKEUP")
+    )
+    log = run_policy(toolchain, tmp_path, weighted, main(body))
+    assert log == [
+        "insert 3 q2", "kick 1 idle", "kick 1 preempt", "insert 4 q0", "kick 1 idle",
+        "insert 1 q1", "kick 1 idle", "insert 2 q0", "kick 1 idle",
+    ]
+
+
 def test_an_ordered_class_starts_in_queue_order_even_on_an_idle_cpu(toolchain, tmp_path):
     """`select cpu idle` used to dispatch every waking task that found an idle CPU straight to
     it, past the queue: a short task could start before a long one that was queued first."""

@@ -608,6 +608,7 @@ def do_explain(ctx: Context, a: ExplainArgs) -> dict[str, Any]:
                 if queue in policy.dispatch_order
                 else None,
                 "preempts": cls.preempts,
+                "preempts_classes": [policy.classes[i].name for i in cls.preempt_targets],
                 "cpus": cls.cpus,
                 "defaults_used": unset,
             }

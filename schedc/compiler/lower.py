@@ -389,6 +389,8 @@ class LoweredClass:
     queue: LoweredQueue
     preempts: bool
     counters: dict[str, list[int]]
+    # `preempts a, b`: (index, name) of each class it preempts; () for a bare `preempts`.
+    preempt_targets: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -603,6 +605,7 @@ def _lower_class(
         queue=queue,
         preempts=c.preempts,
         counters=counters,
+        preempt_targets=tuple((i, policy.classes[i].name) for i in c.preempt_targets),
     )
 
 

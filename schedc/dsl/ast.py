@@ -282,6 +282,7 @@ class ClassDecl:
     cpus_span: Span | None
     preempts: Span | None
     span: Span
+    preempt_targets: list[Name] = field(default_factory=list)  # `preempts a, b`; [] for all
 
 
 @dataclass

@@ -44,6 +44,9 @@ class TClass:
     span: Span
     queue: TQueue | None = None
     slice: ast.Expr | None = None
+    # `preempts a, b`: the classes (indices) a waking task of this class preempts, and only
+    # those; () with a bare `preempts` (every lower-ranked class) or none.
+    preempt_targets: tuple[int, ...] = ()
 
 
 @dataclass

@@ -37,6 +37,10 @@ _TERMINAL_WORDS = {
 }
 _MAX_DIGITS = len(str(MAX_NUMBER))  # more significant digits than this is too large
 _BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[(\[]|[)\]]')
+PREEMPTS_HINT = (
+    "'preempts' alone preempts every class ranked below; 'preempts NAME, NAME' names the "
+    "classes it may preempt (and only those): class ui when ... preempts background, batch"
+)
 _BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_]\w*")
 
 
@@ -288,13 +292,17 @@ class _ToAst(Transformer):
         when = cond.children[0] if cond.data == "when" else None
         cpus: list[ast.CpuRange] | None = None
         cpus_span = preempts = None
+        targets: list[ast.Name] = []
         for opt in options:
             if opt.data == "on_cpus":  # its children are CpuRanges by now
                 cpus = (cpus or []) + opt.children
                 cpus_span = _span_of(opt)
             else:
                 preempts = _span_of(opt)
-        decl = ast.ClassDecl(_name(name), when, cpus, cpus_span, preempts, _meta_span(meta))
+                targets += [_name(t) for t in opt.children]
+        decl = ast.ClassDecl(
+            _name(name), when, cpus, cpus_span, preempts, _meta_span(meta), targets
+        )
         return [("classes", decl)]
 
     @v_args(meta=True)
@@ -488,6 +496,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         hint = "numbers are integers; only durations have decimals (1.5ms)"
     elif str(tok) == "=" or tok.type == "EQUAL":
         hint = "compare with '=='"
+    elif re.search(r"\bpreempts(\s+\w+(\s*,\s*\w+)*)?\s*$", text[: tok.start_pos]):
+        hint = PREEMPTS_HINT
     elif "}" not in expected and "statement starts" in (hint or ""):
         hint = None
     return Diagnostic.at(Severity.ERROR, "E001", msg, file, _span_of(tok), hint)

@@ -487,15 +487,45 @@ class _Analyzer:
                 self._range(entry.value, SLICE_MIN_NS, SLICE_MAX_NS, "time slice", "E302")
 
     def _preempts(self, classes: list[TClass], kind: str) -> None:
+        by_name = {c.name: c for c in classes}
+        named: set[str] = set()  # classes that name their targets: the rules below are moot
+        for decl in self.p.classes:
+            cls = by_name.get(decl.name.value)
+            if cls is None or cls.span != decl.span or not decl.preempt_targets:
+                continue
+            named.add(cls.name)
+            targets: list[int] = []
+            for ref in decl.preempt_targets:
+                target = by_name.get(ref.value)
+                if target is None:
+                    self.error(
+                        "E154",
+                        f"'preempts' names an unknown class '{ref.value}'",
+                        ref.span,
+                        did_you_mean(ref.value, [c for c in by_name if c != cls.name])
+                        or "name classes of this policy: preempts background, batch",
+                    )
+                elif target is cls:
+                    self.error(
+                        "E155",
+                        f"class '{cls.name}' cannot preempt itself",
+                        ref.span,
+                        "a waking task does not preempt its own class: "
+                        "name the other classes it may preempt",
+                    )
+                elif target.index not in targets:
+                    targets.append(target.index)
+            cls.preempt_targets = tuple(targets)
         for cls in classes:
-            if not cls.preempts or cls.queue is None:
+            if not cls.preempts or cls.queue is None or cls.name in named:
                 continue
             if kind == "weighted":
                 self.error(
                     "E149",
                     f"class '{cls.name}' preempts, but weighted dispatch has no lower classes",
                     cls.span,
-                    "preemption needs a strict order: dispatch a then b",
+                    "preemption by rank needs a strict order (dispatch a then b); with "
+                    "weighted dispatch, name the classes it preempts: preempts bg",
                 )
             elif not any(o.queue is not None and o.queue.rank > cls.queue.rank for o in classes):
                 self.warn(
