@@ -24,7 +24,9 @@ from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.lifecycle import child_group, kill_group
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import EnvironmentProblem, Settings, cache_root, find_bpftool
+from schedc.verifier.btf import kernel_facts
+from schedc.verifier.scx_enums import ElfError, EnumFill, enum_slots, fill_enums
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS, run_load_command, run_load_problem
 
 # Older bpftool/libbpf (Debian's 7.1 / 1.1) skip `.struct_ops.link` maps and sleepable programs.
@@ -130,6 +132,8 @@ class LoadReport:
     run: RunReport | None = None
     verified: bool = True  # False: the guest never got to this object
     kernel: str | None = None  # the kernel's release (settings.kernel_name) in a kernel matrix
+    # The scx enum values written into this kernel's copy of the object (None: it has none).
+    scx_enums: EnumFill | None = None
 
 
 TRACEFS = "/sys/kernel/tracing"
@@ -644,6 +648,31 @@ def _report(
     return report
 
 
+def object_for_kernel(
+    obj: Path, copy: Path, settings: Settings, btf: Path | None = None
+) -> EnumFill | None:
+    """Writes `copy`, the object as one kernel loads it: an object that reads scx enum values
+    from `.rodata` (`__SCX_<X>`, see verifier/scx_enums.py) gets that kernel's values, from
+    `btf` (default: the settings' BTF, a kit's vmlinux.btf); any other object is copied as it
+    is. What was filled, or None for an object without such values."""
+    data = Path(obj).read_bytes()
+    try:
+        slots = enum_slots(data)
+    except ElfError:
+        slots = []  # not an ELF object this reader knows: libbpf will say what is wrong with it
+    source = btf or (Path(settings.btf) if settings.btf else None)
+    if not slots:
+        copy.write_bytes(data)
+        return None
+    if source is None or not source.is_file():
+        copy.write_bytes(data)
+        where = f"its BTF {source} does not exist" if source else "no BTF is set for it"
+        return EnumFill(problem=f"the kernel's values could not be read: {where}")
+    patched, fill = fill_enums(data, kernel_facts(source, cache_root(settings)).enums)
+    copy.write_bytes(patched)
+    return fill
+
+
 def load_in_sandbox(
     objects: Sequence[Path],
     settings: Settings,
@@ -676,10 +705,12 @@ def load_in_sandbox(
     try:
         # Copies, because the guest surely sees the rwdir (not necessarily every host mount). They
         # keep their file names: libbpf names the object's data maps after them.
+        # Each copy has this kernel's scx enum values filled in (object_for_kernel).
         copies = [outdir / str(n) / Path(obj).name for n, obj in enumerate(objects)]
+        fills = []
         for obj, copy in zip(objects, copies, strict=True):
             copy.parent.mkdir()
-            shutil.copyfile(obj, copy)
+            fills.append(object_for_kernel(obj, copy, settings))
         script = outdir / "run.sh"
         script.write_text(
             _guest_script(outdir, find_bpftool(settings), copies, run, libbpf_library(settings))
@@ -701,6 +732,9 @@ def load_in_sandbox(
                 f"the end of vng's output:\n{output_tail(outdir / 'vng.out')}",
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
             )
-        return [_report(obj, n, outdir, status, run) for n, obj in enumerate(objects)]
+        return [
+            replace(_report(obj, n, outdir, status, run), scx_enums=fill)
+            for n, (obj, fill) in enumerate(zip(objects, fills, strict=True))
+        ]
     finally:
         remove_guest_files(settings, outdir, say)
