@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -443,7 +443,10 @@ def _guest_script(
     copies: list[Path],
     run: tuple[float, str] | None = None,
     libbpf: str | None = None,
+    run_only: Collection[int] | None = None,
 ) -> str:
+    """The guest's script: load every copy, and with `run`, attach and run each one that
+    loaded (only those whose index is in `run_only`, when it is given)."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
     if run is not None:
@@ -454,9 +457,11 @@ def _guest_script(
         lines.append(f"dmesg -w > {out}/kernel.log 2>&1 &")
     if libbpf:
         lines += _loader_lines(out, libbpf, copies)
+    every_run = run
     for n, obj in enumerate(copies):
         pin = f"/sys/fs/bpf/schedc-{n}"
         quoted = shlex.quote(str(obj))
+        run = every_run if run_only is None or n in run_only else None
         # The pins go at once so that many objects do not fill the guest's memory. The .rc is
         # renamed into place last, after any run test, so that the host, polling for progress,
         # never reads half of one object's results.
@@ -681,9 +686,11 @@ def load_in_sandbox(
     timeout_s: float = 900,
     run_seconds: float | None = None,
     workload: str = DEFAULT_WORKLOAD,
+    run_only: Collection[int] | None = None,
 ) -> list[LoadReport]:
     """Verifies every object in one boot of the sandbox kernel: one LoadReport per object, in order.
-    With run_seconds, each object that loads is also attached and run under the workload.
+    With run_seconds, each object that loads is also attached and run under the workload (only
+    the objects whose index is in `run_only`, when it is given: a few runs among many loads).
 
     Raises EnvironmentProblem when the sandbox is unavailable or the guest writes no results.
     """
@@ -698,7 +705,8 @@ def load_in_sandbox(
         trouble = run_load_problem(workload)
         if trouble:
             raise EnvironmentProblem(trouble, f"choose one of: {', '.join(RUN_LOADS)}")
-        timeout_s += len(objects) * (run_seconds + 15)
+        ran = len(objects) if run_only is None else len(set(run_only))
+        timeout_s += ran * (run_seconds + 15)
     if not objects:
         return []
     outdir = Path(tempfile.mkdtemp(prefix="schedc-sandbox-"))
@@ -713,7 +721,9 @@ def load_in_sandbox(
             fills.append(object_for_kernel(obj, copy, settings))
         script = outdir / "run.sh"
         script.write_text(
-            _guest_script(outdir, find_bpftool(settings), copies, run, libbpf_library(settings))
+            _guest_script(
+                outdir, find_bpftool(settings), copies, run, libbpf_library(settings), run_only
+            )
         )
         say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) …")
         # vng's exit status and stdout are unreliable (255 after a good run under TCG): only the
@@ -733,7 +743,10 @@ def load_in_sandbox(
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
             )
         return [
-            replace(_report(obj, n, outdir, status, run), scx_enums=fill)
+            replace(
+                _report(obj, n, outdir, status, run if run_only is None or n in run_only else None),
+                scx_enums=fill,
+            )
             for n, (obj, fill) in enumerate(zip(objects, fills, strict=True))
         ]
     finally:
