@@ -264,7 +264,11 @@ _BLOCK = re.compile(
 _PROCESSED = re.compile(r"^processed (\d+) insns \(limit \d+\).*?\btotal_states (\d+)", re.M)
 _VTIME = re.compile(r"^verification time (\d+) usec", re.M)
 _FAILED = re.compile(r"^libbpf: prog '([^']+)': (?:BPF program load failed|failed to load)", re.M)
-_STATS_LINE = re.compile(r"^(verification time \d+|stack depth [\d+]+$|processed \d+ insns)")
+# The closing stats lines; 7.x adds "stack depth N max M" and "insns processed N".
+_STATS_LINE = re.compile(
+    r"^(verification time \d+|stack depth [\d+]+(?: max \d+)?$|processed \d+ insns|"
+    r"insns processed \d+$)"
+)
 # libbpf lines that are debug chatter or a generic summary rather than the cause.
 _LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")
 _LIBBPF_ERROR = re.compile(r"fail|error|invalid|not found|unsupported|can't|cannot|unknown", re.I)
