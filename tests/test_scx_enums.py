@@ -18,7 +18,7 @@ import pytest
 from schedc.compiler.pipeline import compile_policy
 from schedc.compiler.toolchain import Toolchain
 from schedc.diagnostics import Severity
-from schedc.settings import Settings, find_clang
+from schedc.settings import EnvironmentProblem, Settings, find_clang
 from schedc.verifier.sandbox import LoadReport, object_for_kernel
 from schedc.verifier.scx_enums import ElfError, enum_slots, fill_enums
 from schedc.verifier.verify import apply_report, enum_diagnostic
@@ -245,3 +245,28 @@ def test_a_loaded_report_carries_the_note(
     assert f"filled {len(fill.filled)} scx enum value(s)" in found[0].message
     not_loaded = LoadReport("x.bpf.o", False, "", [], "stopped", verified=False, scx_enums=fill)
     assert [d.code for d in apply_report(not_loaded, "scx_simple.bpf.c")] == ["V004"]
+
+
+def test_bench_boots_with_each_kernel_s_values_in_its_copy(
+    settings: Settings, simple_72: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`schedc bench` attaches its own copy of each object in the guest: that copy is filled
+    too (the boot is faked; what the guest would see is read from the copy it was given)."""
+    import schedc.bench.runner as runner  # noqa: PLC0415
+
+    k = kit(settings, "7.2")
+    seen: dict[str, int] = {}
+    messages: list[str] = []
+
+    def fake_boot(_settings: Settings, outdir: Path, *_args: object, **_kw: object) -> int:
+        copy = outdir / "objects" / "0" / simple_72.name
+        seen["SCX_DSQ_LOCAL"] = slot_value(copy, "__SCX_DSQ_LOCAL", tmp_path)
+        return 0  # wrote nothing: bench then says so
+
+    monkeypatch.setattr(runner, "check_environment", lambda *_a: None)
+    monkeypatch.setattr(runner, "boot_guest", fake_boot)
+    policy = runner.BenchPolicy("scx_simple", str(simple_72), simple_72)
+    with pytest.raises(EnvironmentProblem, match="wrote no results"):
+        runner.bench_objects([policy], ["hackbench"], k, progress=messages.append)
+    assert seen == {"SCX_DSQ_LOCAL": (1 << 63) | 2}
+    assert any(f"{simple_72.name}: filled " in m for m in messages), messages
