@@ -66,6 +66,17 @@ REJECTED_TRACE_LOG = (  # the same, log level 1|4
     "processed 9 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 "
     "mark_read 0\n"
 )
+REJECTED_7_2_LOG = (  # Linux 7.2.13's scx_qmap (arena code built by clang 19), log level 1|4
+    "96: (b7) r1 = 0                       ; R1=0\n"
+    "; taskc->q_prev = NULL; @ scx_qmap.bpf.c:324\n"
+    "97: (7b) *(u64 *)(r7 +16) = r1\n"
+    "R7 invalid mem access 'scalar'\n"
+    "verification time 13587 usec\n"
+    "stack depth 16 max 0\n"
+    "insns processed 71\n"
+    "processed 71 insns (limit 1000000) max_states_per_insn 1 total_states 5 peak_states 5 "
+    "mark_read 0\n"
+)
 REJECTED_MESSAGES = [
     "libbpf: prog 'null_lookup_enqueue': BPF program load failed: Permission denied\n",
     "libbpf: prog 'null_lookup_enqueue': failed to load: -13\n",
@@ -98,6 +109,9 @@ def test_the_kernels_message_is_the_last_line_before_the_stats():
     assert verifier_message(REJECTED_STATS_LOG) == expected
     assert verifier_message(STATS_LOG) is None
     assert verifier_message("") is None
+    # 7.x closes the log with two more stats lines; the message is still the one before them.
+    assert verifier_message(REJECTED_7_2_LOG) == "R7 invalid mem access 'scalar'"
+    assert parse_stats(REJECTED_7_2_LOG).insns_processed == 71
 
 
 def test_libbpfs_complaint_skips_the_generic_summary():

@@ -21,6 +21,7 @@ from schedc.settings import (
 )
 from schedc.verifier.sandbox import (
     LoadReport,
+    _guest_script,
     load_in_sandbox,
     parse_load_log,
     parse_prog_show,
@@ -111,6 +112,18 @@ def test_load_in_sandbox_refuses_before_booting(tmp_path):
     with pytest.raises(EnvironmentProblem) as info:
         load_in_sandbox([tmp_path / "x.bpf.o"], settings)
     assert "SCHEDC_KERNEL" in info.value.remedy
+
+
+@pytest.mark.parametrize("libbpf", [None, "/kit/lib/libbpf.so.1"])
+def test_run_only_attaches_just_the_objects_it_names(tmp_path, libbpf):
+    copies = [tmp_path / str(n) / f"p{n}.bpf.o" for n in range(3)]
+    script = _guest_script(tmp_path, "bpftool", copies, (3, "spin"), libbpf, run_only={1})
+    registered = [ln for ln in script.splitlines() if "struct_ops register" in ln]
+    assert len(registered) == 1 and str(copies[1]) in registered[0]
+    loads = [ln for ln in script.splitlines() if "prog loadall" in ln or "guest_loader" in ln]
+    assert all(any(str(c) in ln for ln in loads) for c in copies)  # every one still loads
+    every = _guest_script(tmp_path, "bpftool", copies, (3, "spin"), libbpf)
+    assert sum("struct_ops register" in ln for ln in every.splitlines()) == 3
 
 
 # --- one real boot ----------------------------------------------------------------------------

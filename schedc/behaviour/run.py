@@ -31,6 +31,7 @@ from schedc.settings import EnvironmentProblem, Settings, find_bpftool
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
+    object_for_kernel,
     output_tail,
     parse_run,
     remove_guest_files,
@@ -389,7 +390,9 @@ def run_cases(
             for p, policy in enumerate(case.policies):
                 copy = outdir / "objects" / f"{c}-{p}" / policy.object_path.name
                 copy.parent.mkdir(parents=True)
-                shutil.copyfile(policy.object_path, copy)
+                fill = object_for_kernel(policy.object_path, copy, settings)  # its scx enums
+                if fill is not None:
+                    say(f"{policy.object_path.name}: {fill.describe()}")
                 objects[(c, p)] = copy
         script = outdir / "test.sh"
         script.write_text(

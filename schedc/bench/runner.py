@@ -37,11 +37,12 @@ from schedc.compiler import pipeline
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic
 from schedc.lifecycle import child_group, kill_group
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import HOST_BTF, EnvironmentProblem, Settings, find_bpftool
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
     bpftool_problem,
+    object_for_kernel,
     output_tail,
     parse_run,
     remove_guest_files,
@@ -556,7 +557,11 @@ def bench_objects(
             # A copy the guest surely sees, keeping its name (libbpf names maps after it).
             copy = outdir / "objects" / str(i) / policy.object_path.name
             copy.parent.mkdir(parents=True)
-            shutil.copyfile(policy.object_path, copy)
+            # With this kernel's scx enum values, as verify loads it (the host's for --host).
+            btf = HOST_BTF if where == "host" else None
+            fill = object_for_kernel(policy.object_path, copy, settings, btf)
+            if fill is not None:
+                say(f"{policy.object_path.name}: {fill.describe()}")
             objects.append(copy)
         scripts = {}
         for name, recipe in recipes.items():

@@ -56,7 +56,11 @@ LIBBPF_INFO = 1
 
 _PROCESSED = re.compile(r"^processed (\d+) insns \(limit \d+\).*?\btotal_states (\d+)", re.M)
 _VTIME = re.compile(r"^verification time (\d+) usec", re.M)
-_STATS_LINE = re.compile(r"^(verification time \d+|stack depth [\d+]+$|processed \d+ insns)")
+# The closing stats lines; 7.x adds "stack depth N max M" and "insns processed N".
+_STATS_LINE = re.compile(
+    r"^(verification time \d+|stack depth [\d+]+(?: max \d+)?$|processed \d+ insns|"
+    r"insns processed \d+$)"
+)
 _PROG_FAILED = re.compile(r"prog '([^']+)': BPF program load failed")
 # libbpf lines that are a generic summary rather than the cause.
 _LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")

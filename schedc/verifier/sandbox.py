@@ -18,13 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.lifecycle import child_group, kill_group
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import EnvironmentProblem, Settings, cache_root, find_bpftool
+from schedc.verifier.btf import kernel_facts
+from schedc.verifier.scx_enums import ElfError, EnumFill, enum_slots, fill_enums
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS, run_load_command, run_load_problem
 
 # Older bpftool/libbpf (Debian's 7.1 / 1.1) skip `.struct_ops.link` maps and sleepable programs.
@@ -130,6 +132,8 @@ class LoadReport:
     run: RunReport | None = None
     verified: bool = True  # False: the guest never got to this object
     kernel: str | None = None  # the kernel's release (settings.kernel_name) in a kernel matrix
+    # The scx enum values written into this kernel's copy of the object (None: it has none).
+    scx_enums: EnumFill | None = None
 
 
 TRACEFS = "/sys/kernel/tracing"
@@ -260,7 +264,11 @@ _BLOCK = re.compile(
 _PROCESSED = re.compile(r"^processed (\d+) insns \(limit \d+\).*?\btotal_states (\d+)", re.M)
 _VTIME = re.compile(r"^verification time (\d+) usec", re.M)
 _FAILED = re.compile(r"^libbpf: prog '([^']+)': (?:BPF program load failed|failed to load)", re.M)
-_STATS_LINE = re.compile(r"^(verification time \d+|stack depth [\d+]+$|processed \d+ insns)")
+# The closing stats lines; 7.x adds "stack depth N max M" and "insns processed N".
+_STATS_LINE = re.compile(
+    r"^(verification time \d+|stack depth [\d+]+(?: max \d+)?$|processed \d+ insns|"
+    r"insns processed \d+$)"
+)
 # libbpf lines that are debug chatter or a generic summary rather than the cause.
 _LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")
 _LIBBPF_ERROR = re.compile(r"fail|error|invalid|not found|unsupported|can't|cannot|unknown", re.I)
@@ -439,7 +447,10 @@ def _guest_script(
     copies: list[Path],
     run: tuple[float, str] | None = None,
     libbpf: str | None = None,
+    run_only: Collection[int] | None = None,
 ) -> str:
+    """The guest's script: load every copy, and with `run`, attach and run each one that
+    loaded (only those whose index is in `run_only`, when it is given)."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
     if run is not None:
@@ -450,9 +461,11 @@ def _guest_script(
         lines.append(f"dmesg -w > {out}/kernel.log 2>&1 &")
     if libbpf:
         lines += _loader_lines(out, libbpf, copies)
+    every_run = run
     for n, obj in enumerate(copies):
         pin = f"/sys/fs/bpf/schedc-{n}"
         quoted = shlex.quote(str(obj))
+        run = every_run if run_only is None or n in run_only else None
         # The pins go at once so that many objects do not fill the guest's memory. The .rc is
         # renamed into place last, after any run test, so that the host, polling for progress,
         # never reads half of one object's results.
@@ -644,6 +657,31 @@ def _report(
     return report
 
 
+def object_for_kernel(
+    obj: Path, copy: Path, settings: Settings, btf: Path | None = None
+) -> EnumFill | None:
+    """Writes `copy`, the object as one kernel loads it: an object that reads scx enum values
+    from `.rodata` (`__SCX_<X>`, see verifier/scx_enums.py) gets that kernel's values, from
+    `btf` (default: the settings' BTF, a kit's vmlinux.btf); any other object is copied as it
+    is. What was filled, or None for an object without such values."""
+    data = Path(obj).read_bytes()
+    try:
+        slots = enum_slots(data)
+    except ElfError:
+        slots = []  # not an ELF object this reader knows: libbpf will say what is wrong with it
+    source = btf or (Path(settings.btf) if settings.btf else None)
+    if not slots:
+        copy.write_bytes(data)
+        return None
+    if source is None or not source.is_file():
+        copy.write_bytes(data)
+        where = f"its BTF {source} does not exist" if source else "no BTF is set for it"
+        return EnumFill(problem=f"the kernel's values could not be read: {where}")
+    patched, fill = fill_enums(data, kernel_facts(source, cache_root(settings)).enums)
+    copy.write_bytes(patched)
+    return fill
+
+
 def load_in_sandbox(
     objects: Sequence[Path],
     settings: Settings,
@@ -652,9 +690,11 @@ def load_in_sandbox(
     timeout_s: float = 900,
     run_seconds: float | None = None,
     workload: str = DEFAULT_WORKLOAD,
+    run_only: Collection[int] | None = None,
 ) -> list[LoadReport]:
     """Verifies every object in one boot of the sandbox kernel: one LoadReport per object, in order.
-    With run_seconds, each object that loads is also attached and run under the workload.
+    With run_seconds, each object that loads is also attached and run under the workload (only
+    the objects whose index is in `run_only`, when it is given: a few runs among many loads).
 
     Raises EnvironmentProblem when the sandbox is unavailable or the guest writes no results.
     """
@@ -669,20 +709,25 @@ def load_in_sandbox(
         trouble = run_load_problem(workload)
         if trouble:
             raise EnvironmentProblem(trouble, f"choose one of: {', '.join(RUN_LOADS)}")
-        timeout_s += len(objects) * (run_seconds + 15)
+        ran = len(objects) if run_only is None else len(set(run_only))
+        timeout_s += ran * (run_seconds + 15)
     if not objects:
         return []
     outdir = Path(tempfile.mkdtemp(prefix="schedc-sandbox-"))
     try:
         # Copies, because the guest surely sees the rwdir (not necessarily every host mount). They
         # keep their file names: libbpf names the object's data maps after them.
+        # Each copy has this kernel's scx enum values filled in (object_for_kernel).
         copies = [outdir / str(n) / Path(obj).name for n, obj in enumerate(objects)]
+        fills = []
         for obj, copy in zip(objects, copies, strict=True):
             copy.parent.mkdir()
-            shutil.copyfile(obj, copy)
+            fills.append(object_for_kernel(obj, copy, settings))
         script = outdir / "run.sh"
         script.write_text(
-            _guest_script(outdir, find_bpftool(settings), copies, run, libbpf_library(settings))
+            _guest_script(
+                outdir, find_bpftool(settings), copies, run, libbpf_library(settings), run_only
+            )
         )
         say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) …")
         # vng's exit status and stdout are unreliable (255 after a good run under TCG): only the
@@ -701,6 +746,12 @@ def load_in_sandbox(
                 f"the end of vng's output:\n{output_tail(outdir / 'vng.out')}",
                 f"check that {settings.kernel} boots with virtme-ng; {REMEDY}",
             )
-        return [_report(obj, n, outdir, status, run) for n, obj in enumerate(objects)]
+        return [
+            replace(
+                _report(obj, n, outdir, status, run if run_only is None or n in run_only else None),
+                scx_enums=fill,
+            )
+            for n, (obj, fill) in enumerate(zip(objects, fills, strict=True))
+        ]
     finally:
         remove_guest_files(settings, outdir, say)

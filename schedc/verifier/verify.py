@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import EnvironmentProblem, Settings, each_kernel, find_bpftool
+from schedc.settings import HOST_BTF, EnvironmentProblem, Settings, each_kernel, find_bpftool
 from schedc.verifier.sandbox import (
     DEFAULT_WORKLOAD,
     LoadReport,
@@ -27,13 +27,16 @@ from schedc.verifier.sandbox import (
     RunReport,
     crash_diagnostic,
     load_in_sandbox,
+    object_for_kernel,
     parse_load_log,
 )
+from schedc.verifier.scx_enums import EnumFill
 
 __all__ = [
     "VerifyResult",
     "apply_report",
     "choose_mode",
+    "enum_diagnostic",
     "hint_for",
     "host_problem",
     "load_on_kernels",
@@ -131,6 +134,7 @@ class KernelVerdict:
     programs: list[ProgramReport]
     run: RunReport | None
     error: str | None  # why not, in one line
+    scx_enums: EnumFill | None = None  # the scx enum values written for this kernel
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -139,6 +143,7 @@ class KernelVerdict:
             "programs": _programs_json(self.programs),
             "run": self.run.to_json() if self.run else None,
             "error": self.error,
+            "scx_enums": self.scx_enums.to_json() if self.scx_enums else None,
         }
 
 
@@ -153,6 +158,7 @@ def verdict_of(report: LoadReport) -> KernelVerdict:
         programs=report.programs,
         run=report.run,
         error=None if report.ok and ran_ok else error,
+        scx_enums=report.scx_enums,
     )
 
 
@@ -266,17 +272,23 @@ def load_on_host(objects: Sequence[Path], settings: Settings) -> list[LoadReport
     reports = []
     for obj in objects:
         pin = Path(tempfile.mkdtemp(prefix="schedc-verify-", dir="/sys/fs/bpf"))
+        scratch = Path(tempfile.mkdtemp(prefix="schedc-verify-"))
         try:
+            # The host kernel's scx enum values, as the sandbox fills each kit's.
+            copy = scratch / Path(obj).name
+            fill = object_for_kernel(obj, copy, settings, HOST_BTF)
             proc = subprocess.run(
-                [bpftool, "-d", "prog", "loadall", str(obj), str(pin)],
+                [bpftool, "-d", "prog", "loadall", str(copy), str(pin)],
                 capture_output=True,
                 text=True,
                 timeout=600,
                 check=False,
             )
-            reports.append(parse_load_log(str(obj), proc.stdout + proc.stderr, proc.returncode))
+            report = parse_load_log(str(obj), proc.stdout + proc.stderr, proc.returncode)
+            reports.append(replace(report, scx_enums=fill))
         finally:
             shutil.rmtree(pin, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
     return reports
 
 
@@ -338,8 +350,32 @@ def on_kernel(diagnostic: Diagnostic, kernel: str) -> Diagnostic:
     return replace(diagnostic, message=f"{diagnostic.message} [Linux {kernel}]")
 
 
+def enum_diagnostic(fill: EnumFill, policy: str) -> Diagnostic:
+    """V006 (a note) for the scx enum values written into the object before it loaded, and the
+    constants the kernel lacks (written 0, as scx's own loader does); V007 (a warning) when
+    they could not be written at all."""
+    if fill.problem is not None:
+        return Diagnostic(
+            Severity.WARNING,
+            "V007",
+            fill.describe(),
+            policy,
+            hint="give the kernel's vmlinux BTF (a kit folder in `kernels` has it, or "
+            "SCHEDC_BTF): scx's loader fills them from it, and so does schedc",
+        )
+    return Diagnostic(Severity.NOTE, "V006", fill.describe(), policy)
+
+
 def apply_report(report: LoadReport, policy: str) -> list[Diagnostic]:
-    """What the kernel said about one object, as diagnostics on the policy."""
+    """What the kernel said about one object, as diagnostics on the policy: its verdict, and
+    what was filled in before it loaded (V006/V007)."""
+    verdict = _verdict_diagnostics(report, policy)
+    if report.scx_enums is not None and report.verified:
+        verdict.append(enum_diagnostic(report.scx_enums, policy))
+    return verdict
+
+
+def _verdict_diagnostics(report: LoadReport, policy: str) -> list[Diagnostic]:
     if not report.verified:
         return [
             Diagnostic(
