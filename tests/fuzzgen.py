@@ -33,7 +33,7 @@ EXAMPLES: list[str] = [
 _TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|\d+(?:\.\d+)?[a-z]*|[A-Za-z_]\w*|\s+|.', re.DOTALL)
 _WORDS = [
     "scheduler", "class", "when", "otherwise", "queue", "for", "fifo", "vtime", "ordered", "by",
-    "ascending", "descending", "deadline", "lag", "dispatch", "then", "weighted", "aging",
+    "ascending", "descending", "deadline", "lag", "dispatch", "then", "weighted", "shares", "aging",
     "slice", "select", "cpu", "cpus", "on", "preempts", "watchdog", "param", "counter", "counts",
     "of", "tags", "and", "or", "not", "in", "true", "false", "task", "matches", "startswith",
     "under", "min", "max", "clamp", "task.comm", "task.nice", "task.avg_runtime", "task.cgroup",

@@ -165,7 +165,8 @@ class PolicyGen:
             lines.append(f"  queue q{q} for {members} {spec}")
         order = [f"q{i}" for i in ranks]
         if nqueues > 1 and r.random() < 0.3 and not any("preempts" in line for line in lines):
-            lines.append("  dispatch weighted " + ", ".join(f"{q}: {r.randint(1, 5)}" for q in order))
+            kind = r.choice(["weighted", "shares"])
+            lines.append(f"  dispatch {kind} " + ", ".join(f"{q}: {r.randint(1, 5)}" for q in order))
         elif nqueues > 1:
             lines.append(f"  dispatch {' then '.join(order)}, aging {r.randint(10, 500)}ms")
         slices = [f"{c} = clamp({self.dur(2)}, 100us, 100ms)" for c in classes if r.random() < 0.7]

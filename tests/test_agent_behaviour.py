@@ -54,7 +54,7 @@ def test_explain_classification_runs_the_compiled_class_conditions(repo, setting
                         {"comm": "web", "cgroup": "/background.slice/backup.service"},
                         {"comm": "web", "cgroup": "/background.slicex"},
                         {"comm": "web", "nice": 5},
-                        {"comm": "web"},
+                        {"comm": "web", "cgroup": "/foreground.slice/web.service"},
                     ],
                 },
             ),
@@ -85,7 +85,7 @@ def test_explain_classification_runs_the_compiled_class_conditions(repo, setting
     assert [r["queue"] for r in ljf["results"]] == ["long_q", "long_q", "short_q"]
     assert not e2 and [r["class"] for r in share["results"]] == [
         "background",
-        "foreground",
+        "system",  # not under /background.slice, nor /foreground.slice
         "background",
         "foreground",
     ]

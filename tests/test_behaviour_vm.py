@@ -118,11 +118,6 @@ KNOWN_FAILURES: dict[tuple[str, int], str] = {
         "slice expectation measures run intervals, so it needs a scenario where batch runs "
         "without media wake-ups"
     ),
-    ("weighted_share", 0): (
-        "unstable: fg:bg measured 0.89 in one boot and 2.26 in the next (the mutant 0.39 and "
-        "0.35); probable cause: ops.dispatch runs on a CPU whose task used its slice before "
-        "that task is enqueued again, so a queue can be empty at its turn"
-    ),
 }
 
 # Known failures that pass in some boots (TCG noise): not strict, or they would be flaky.
@@ -132,7 +127,6 @@ UNSTABLE = {
     ("interactive_boost", 1),
     ("ljf", 1),
     ("ljf", 2),
-    ("weighted_share", 0),
 }
 
 # Examples whose mutant passes every expectation, and why (a strict xfail each, except the

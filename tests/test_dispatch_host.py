@@ -229,3 +229,107 @@ int main(void)
     out = build_and_run(toolchain, tmp_path, result.c_text, main)
     got = [int(x) for x in out.split()]
     assert got == [want for *_, want in LJF_TASKS]
+
+
+SHARES = """scheduler shared "Foreground 3, background 1 of the CPU time" {
+  class bg when task.nice > 0
+  class fg otherwise
+  queue fg_q for fg fifo
+  queue bg_q for bg fifo
+  dispatch shares fg_q: 3, bg_q: 1
+}
+"""
+
+
+def test_shares_serve_the_queue_that_used_least_of_its_share(toolchain, tmp_path):
+    """`dispatch shares`: dispatch compares each queue's CPU time divided by its share, the
+    time prev has run since it was last charged included; tick() and stopping() charge it."""
+    src = tmp_path / "shared.sched"
+    src.write_text(SHARES)
+    result = translate(src)
+    assert result.ok, result.diagnostics
+    # (use of fg_q, use of bg_q, tasks queued in each, prev: None or (its queue, ns it ran))
+    cases = [
+        (300, 100, (1, 1), None),  # bg_q has used less for its share: bg_q
+        (100, 300, (1, 1), None),  # fg_q has: fg_q
+        (100, 300, (0, 1), None),  # fg_q has no work: bg_q
+        (0, 5 * 10**8, (0, 1), (0, 3 * MS)),  # prev of fg_q: 3ms at share 3 is 1e8, < 5e8
+        (6 * 10**8, 5 * 10**8, (0, 1), (0, 3 * MS)),  # fg_q has used more: bg_q's task
+        (4 * 10**8, 5 * 10**8, (0, 1), (0, 3 * MS)),  # 4e8 + 1e8 <= 5e8: prev goes on
+        (0, 0, (0, 0), (1, 3 * MS)),  # nothing queued: prev goes on
+    ]
+    rows = []
+    for fg, bg, queued, prev in cases:
+        q, ran = prev if prev is not None else (-1, 0)
+        rows.append(f"\t{{ {fg}ULL, {bg}ULL, {{ {queued[0]}, {queued[1]} }}, {q}, {ran}ULL }},")
+    main = f"""{FAKE_DSQS}
+s32 scx_bpf_task_cpu(const struct task_struct *p) {{ return 1; }}
+struct row {{ u64 fg, bg; s32 queued[2]; int prev_queue; u64 ran; }};
+static const struct row rows[] = {{
+{chr(10).join(rows)}
+}};
+
+int main(void)
+{{
+\tfor (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {{
+\t\tconst struct row *r = &rows[i];
+\t\tstatic struct task_struct prev;
+\t\tunsigned long long ctx[2];
+
+\t\tmemset(&prev, 0, sizeof(prev));
+\t\tmemset(schedc_cpus, 0, sizeof(schedc_cpus));
+\t\tmemset(fake_queued, 0, sizeof(fake_queued));
+\t\tfake_now = 10000000000ULL;
+\t\tmemset(schedc_shares, 0, sizeof(schedc_shares));
+\t\tschedc_shares[0].used = r->fg;
+\t\tschedc_shares[1].used = r->bg;
+\t\tfake_queued[0] = r->queued[0];
+\t\tfake_queued[1] = r->queued[1];
+\t\tif (r->prev_queue >= 0) {{
+\t\t\tprev.scx.flags = SCX_TASK_QUEUED;
+\t\t\tschedc_cpus[1].queue = r->prev_queue + 1;
+\t\t\tschedc_cpus[1].slice = 20000000;
+\t\t\tschedc_cpus[1].charged = fake_now - r->ran;
+\t\t\tschedc_shares[r->prev_queue].running = 1;
+\t\t}}
+\t\tconsumed = -1;
+\t\tctx[0] = 1;
+\t\tctx[1] = r->prev_queue >= 0 ? (unsigned long long)&prev : 0;
+\t\tshared_dispatch(ctx);
+\t\tprintf("%d %llu %llu\\n", consumed, (unsigned long long)prev.scx.slice,
+\t\t       schedc_share_clock);
+\t\tschedc_share_clock = 0;
+\t}}
+\t/* stopping() charges the time run to the queue, divided by its share */
+\tmemset(schedc_shares, 0, sizeof(schedc_shares));
+\tfor (int q = 0; q < 2; q++) {{
+\t\tstatic struct task_struct t;
+\t\tunsigned long long ctx[2] = {{ (unsigned long long)&t, 0 }};
+
+\t\tschedc_cpus[1].queue = q + 1;
+\t\tschedc_cpus[1].charged = fake_now - 6 * 1000000ULL;
+\t\tschedc_shares[q].running = 1;
+\t\tfake_now += 1000000ULL;
+\t\tshared_tick(ctx);	/* charges the 7ms since then; stopping 1ms more */
+\t\tfake_now += 1000000ULL;
+\t\tshared_stopping(ctx);
+\t}}
+\tprintf("used %llu %llu running %lld %lld\\n", schedc_shares[0].used, schedc_shares[1].used,
+\t       schedc_shares[0].running, schedc_shares[1].running);
+\treturn 0;
+}}
+"""
+    out = build_and_run(toolchain, tmp_path, result.c_text, main).splitlines()
+    # consumed queue, prev's new slice, the share clock (the least use among queues with work,
+    # running or queued)
+    assert out[:-1] == [
+        "1 0 100",
+        "0 0 100",
+        "1 0 300",  # fg_q has no work: its lower use does not hold the clock back
+        f"-1 {20 * MS} 0",  # fg_q runs prev: it has work
+        f"1 0 {5 * 10**8}",
+        f"-1 {20 * MS} {4 * 10**8}",
+        f"-1 {20 * MS} 0",
+    ]
+    fg, bg = 7 * MS * 100 // 3 + MS * 100 // 3, 7 * MS * 100 + MS * 100
+    assert out[-1] == f"used {fg} {bg} running 0 0"

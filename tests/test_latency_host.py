@@ -380,3 +380,27 @@ def test_one_vtime_queue_charges_the_time_run_not_the_slice_lost(toolchain, tmp_
     assert [line for line in log if line.startswith("charged")] == [
         "charged 3000000", "charged 1500000"
     ]
+
+
+SHARES = """scheduler t "shares of CPU time" {
+  class bg when task.nice > 0
+  class fg otherwise
+  queue fq for fg fifo
+  queue bq for bg fifo
+  dispatch shares fq: 3, bq: 1
+}
+"""
+
+
+def test_a_queue_that_was_idle_banks_no_credit_under_shares(toolchain, tmp_path):
+    lag = 20 * MS * 100  # SCHEDC_SHARE_LAG: 20ms at share 1
+    body = (
+        "\tschedc_share_clock = 50000000000ULL;\n"
+        "\tschedc_shares[1].used = 7;\n"  # bq was idle for long: far behind
+        "\tschedc_shares[0].used = 49000000000ULL;\n"  # fq is close behind: untouched
+        + call("enqueue", "task(1, 5)", "SCX_ENQ_WAKEUP")
+        + call("enqueue", "task(2, 0)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("used %llu %llu\\n", schedc_shares[0].used, schedc_shares[1].used);\n'
+    )
+    log = run_policy(toolchain, tmp_path, SHARES, main(body))
+    assert log[-1] == f"used 49000000000 {50_000_000_000 - lag}"

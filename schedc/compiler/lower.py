@@ -418,7 +418,8 @@ class Features:
     tctx: bool
     # The clock: wake-up preemption compares against how long the running task has run.
     clock: bool
-    stopping: bool  # the stopping() callback (runtime statistics, vtime charging)
+    stopping: bool  # the stopping() callback (runtime statistics, vtime charging, shares)
+    shares: bool  # `dispatch shares`: each queue's CPU time is charged and compared
 
 
 def policy_features(
@@ -457,7 +458,8 @@ def policy_features(
             or len(classes) > 1  # running() needs the class of the task it sees
         ),
         clock=True,
-        stopping=avg_runtime or vtime or since_ran,
+        stopping=avg_runtime or vtime or since_ran or policy.dispatch_kind == "shares",
+        shares=policy.dispatch_kind == "shares",
     )
 
 
@@ -556,6 +558,10 @@ def template_context(policy: TypedPolicy, source_name: str) -> dict[str, object]
         "dispatch_order": dispatch_order,
         "weights_cumulative": cumulative,
         "weights_total": total,
+        # `dispatch shares`: (queue, share) in dispatch order
+        "shares": list(zip(dispatch_order, policy.weights, strict=True))
+        if policy.dispatch_kind == "shares"
+        else [],
         "aging": lower.text(policy.aging) if policy.aging is not None else None,
         "aging_line": _line(policy.aging.span) if policy.aging is not None else 0,
         "params": params,

@@ -299,7 +299,7 @@ class QueueDecl:
 
 @dataclass
 class Dispatch:
-    kind: str  # strict | weighted
+    kind: str  # strict | weighted | shares
     queues: list[Name]
     weights: list[tuple[int, Span]]
     aging: Expr | None

@@ -67,7 +67,7 @@ class TypedPolicy:
     params: list[TParam]
     classes: list[TClass]
     queues: list[TQueue]
-    dispatch_kind: str  # strict | weighted
+    dispatch_kind: str  # strict | weighted (turns) | shares (CPU time)
     dispatch_order: list[TQueue]
     weights: list[int]
     aging: ast.Expr | None

@@ -337,11 +337,18 @@ class _ToAst(Transformer):
         queues = [_name(t) for t in names]
         return [("dispatches", ast.Dispatch("strict", queues, [], aging, _meta_span(meta)))]
 
-    @v_args(meta=True)
-    def weighted(self, meta: Meta, kids: _Kids) -> _Added:
+    def _weights(self, kind: str, meta: Meta, kids: _Kids) -> _Added:
         queues = [_name(w.children[0]) for w in kids]
         weights = [(self.number(w.children[1]), _span_of(w.children[1])) for w in kids]
-        return [("dispatches", ast.Dispatch("weighted", queues, weights, None, _meta_span(meta)))]
+        return [("dispatches", ast.Dispatch(kind, queues, weights, None, _meta_span(meta)))]
+
+    @v_args(meta=True)
+    def weighted(self, meta: Meta, kids: _Kids) -> _Added:
+        return self._weights("weighted", meta, kids)
+
+    @v_args(meta=True)
+    def shares(self, meta: Meta, kids: _Kids) -> _Added:
+        return self._weights("shares", meta, kids)
 
     @v_args(meta=True)
     def slice_stmt(self, meta: Meta, kids: _Kids) -> _Added:

@@ -437,7 +437,7 @@ class _Analyzer:
                     f"add '{q.name}' to the dispatch statement",
                 )
         weights: list[int] = []
-        if d.kind == "weighted":
+        if d.kind in ("weighted", "shares"):
             for w, span in d.weights:
                 if not 1 <= w <= MAX_WEIGHT:
                     self.error("E164", f"weight {w} is outside 1..{MAX_WEIGHT}", span)
@@ -519,13 +519,13 @@ class _Analyzer:
         for cls in classes:
             if not cls.preempts or cls.queue is None or cls.name in named:
                 continue
-            if kind == "weighted":
+            if kind in ("weighted", "shares"):
                 self.error(
                     "E149",
-                    f"class '{cls.name}' preempts, but weighted dispatch has no lower classes",
+                    f"class '{cls.name}' preempts, but {kind} dispatch has no lower classes",
                     cls.span,
                     "preemption by rank needs a strict order (dispatch a then b); with "
-                    "weighted dispatch, name the classes it preempts: preempts bg",
+                    f"{kind} dispatch, name the classes it preempts: preempts bg",
                 )
             elif not any(o.queue is not None and o.queue.rank > cls.queue.rank for o in classes):
                 self.warn(
