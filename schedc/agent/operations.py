@@ -546,6 +546,7 @@ def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
             ctx.settings,
             content_hash,
             runs=a.runs,
+            counters=compiled.policies[0].counters,
             progress=ctx.progress,
         )
     report = reports[0]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from schedc.behaviour.counters import names_of_c, names_of_policy
 from schedc.behaviour.run import check_sandbox
 from schedc.compiler.pipeline import (
     CHECKED,
@@ -161,6 +162,7 @@ def prepare(
                 settings,
                 content_hash,
                 runs=runs,
+                counters=names_of_policy(policy) or names_of_c(text),
                 progress=progress,
             )
             behaviour += ran

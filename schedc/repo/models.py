@@ -157,6 +157,9 @@ class VerificationSummary(_Model):
 
 MAX_SCENARIO_CHARS = 16 * 1024  # a stored scenario's text; the examples' are under 1 KiB
 MAX_BEHAVIOUR_REPORTS = 24  # per policy version: scenarios x kernels
+MAX_COUNTERS = 64  # per behaviour report (a DSL policy declares a handful)
+# A DSL counter's name, or `#N` for a key of an object whose names are not known.
+CounterName = Annotated[str, Field(pattern=r"^(?:[A-Za-z_][A-Za-z0-9_]{0,63}|#[0-9]{1,9})$")]
 ExpectationKind = Literal[
     "placement",
     "order",
@@ -217,6 +220,11 @@ class BehaviourReport(_Model):
     ok: bool | None = None
     expectations: list[ExpectationRecord] = Field(min_length=1)
     processes: dict[str, object] = {}
+    # The policy's counters (`counter NAME counts EVENT`) at the end of its runs, summed over
+    # CPUs and runs; {} for a policy without counters (and in reports stored before them).
+    counters: dict[CounterName, Annotated[int, Field(ge=0)]] = Field(
+        default={}, max_length=MAX_COUNTERS
+    )
     date: datetime
 
     @model_validator(mode="after")

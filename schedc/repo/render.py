@@ -64,6 +64,9 @@ def behaviour_lines(reports: list[BehaviourReport]) -> list[str]:
                 f"      {mark:<4} {e.kind:<11} {groups:<18} {measured:>10} "
                 f"({r.baseline} {baseline})  expected {e.expected}"
             )
+        if r.counters:
+            shown = ", ".join(f"{k} {v}" for k, v in r.counters.items())
+            lines.append(f"      counters (sum of {r.runs} run(s)): {shown}")
     return lines
 
 
