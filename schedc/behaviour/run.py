@@ -28,7 +28,7 @@ from schedc.behaviour.expect import Observation, TaskRecord
 from schedc.behaviour.scenario import Scenario
 from schedc.behaviour.trace import parse_trace
 from schedc.bench.runner import BASELINE, BenchPolicy
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_matrix
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
@@ -392,6 +392,23 @@ def check_sandbox(settings: Settings) -> None:
         raise EnvironmentProblem(
             f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
         )
+
+
+def check_sandboxes(settings: Settings) -> None:
+    """Every kernel of the matrix (settings.kernel_matrix) can be booted, checked once before
+    anything is compiled or booted; else EnvironmentProblem naming the kernel that cannot."""
+    kernels = kernel_matrix(settings)  # a kit folder without a bzImage is refused here
+    for n, kernel in enumerate(kernels, 1):
+        if len(kernels) == 1:
+            check_sandbox(kernel)
+            continue
+        problems = sandbox_problems(kernel)
+        if problems:
+            raise EnvironmentProblem(
+                f"kernel {n}/{len(kernels)} of the matrix ({settings.kernels[n - 1]}) cannot be booted "
+                f"in the sched_ext sandbox: {'; '.join(problems)}",
+                REMEDY,
+            )
 
 
 def run_cases(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from schedc.behaviour.counters import names_of_c, names_of_policy
-from schedc.behaviour.run import check_sandbox
+from schedc.behaviour.run import check_sandboxes
 from schedc.compiler.pipeline import (
     CHECKED,
     Options,
@@ -123,7 +123,7 @@ def prepare(
     reused = _reusable(tested, scenarios, content_hash)
     to_run = [s for s in scenarios if s.hash not in reused]
     if to_run:
-        check_sandbox(settings)  # before compiling (or verifying) for nothing
+        check_sandboxes(settings)  # every kernel, before compiling (or verifying) for nothing
     with tempfile.TemporaryDirectory(prefix="schedc-repo-") as tmp:
         staged = Path(tmp) / (layout.DSL_SOURCE if kind == "dsl" else layout.C_SOURCE)
         staged.write_text(text, encoding="utf-8")
@@ -150,9 +150,11 @@ def prepare(
         verify_diags = relocate(verify_diags, staged, path)
         if has_errors(verify_diags) or report is None:
             return Prepared(None, diags + verify_diags)
-        behaviour = [r for s in scenarios if (r := reused.get(s.hash)) is not None]
+        behaviour = [r for s in scenarios for r in reused.get(s.hash, [])]
         if reused and progress is not None:
-            progress(f"tested earlier in this session: recording {len(reused)} behaviour report(s)")
+            progress(
+                f"tested earlier in this session: recording {len(behaviour)} behaviour report(s)"
+            )
         if to_run:
             ran, test_diags = run_scenarios(
                 final_name,
@@ -183,15 +185,17 @@ def prepare(
 
 def _reusable(
     tested: Sequence[BehaviourReport], scenarios: Sequence[ScenarioInput], content_hash: str
-) -> dict[str, BehaviourReport]:
-    """Earlier reports of this source on the given scenarios, by scenario hash, named as the
-    scenario is named now."""
+) -> dict[str, list[BehaviourReport]]:
+    """Earlier reports of this source on the given scenarios (one per kernel), by scenario
+    hash, named as the scenario is named now."""
     wanted = {s.hash: s for s in scenarios}
-    out = {}
+    out: dict[str, list[BehaviourReport]] = {}
     for r in tested:
         given = wanted.get(r.scenario_hash)
         if given is not None and r.content_hash == content_hash:
-            out[r.scenario_hash] = r.model_copy(update={"scenario": given.name})
+            out.setdefault(r.scenario_hash, []).append(
+                r.model_copy(update={"scenario": given.name})
+            )
     return out
 
 
