@@ -54,8 +54,8 @@ from schedc.repo.perf import record_performance
 from schedc.settings import Settings
 from schedc.verifier.checks import kernel_targets
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
-from schedc.verifier.sandbox import ProgramReport
-from schedc.verifier.verify import VerifyResult
+from schedc.verifier.sandbox import ProcessExit, ProgramReport, RunReport
+from schedc.verifier.verify import KernelVerdict, VerifyResult
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
@@ -716,17 +716,56 @@ def source_key(language: str, source: str) -> str:
     return language + ":" + hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
+def _programs(items: Any) -> list[ProgramReport]:
+    return [
+        ProgramReport(str(p["name"]), p["insns_processed"], p["states"], p["verification_time_us"])
+        for p in items or []
+    ]
+
+
+def _run_report(data: Any) -> RunReport | None:
+    """A run test as verify_policy answered it (its JSON) back as a RunReport."""
+    if not isinstance(data, dict):
+        return None
+    crashed = data.get("crashed")
+    return RunReport(
+        seconds=float(data["seconds"]),
+        workload=str(data["workload"]),
+        attached=bool(data["attached"]),
+        attach_error=data.get("attach_error"),
+        enabled_throughout=bool(data["enabled_throughout"]),
+        samples=int(data.get("samples") or 0),
+        ops=data.get("ops"),
+        exit_reason=data.get("exit_reason"),
+        exit_message=data.get("exit_message"),
+        kernel_log="",
+        crashed=None
+        if crashed is None
+        else [
+            ProcessExit(int(c["pid"]), str(c["comm"]), str(c["signal"]), str(c["how"]))
+            for c in crashed
+        ],
+    )
+
+
 def _verify_result(payload: dict[str, Any]) -> VerifyResult:
-    """A verify_policy answer back as the VerifyResult that the repository records."""
+    """A verify_policy answer back as the VerifyResult that the repository records: every
+    kernel's verdict, with its run test when verify_policy had one."""
     return VerifyResult(
         policy=str(payload.get("policy")),
         ok=bool(payload.get("ok")),
         stage=str(payload.get("stage")),
-        programs=[
-            ProgramReport(
-                str(p["name"]), p["insns_processed"], p["states"], p["verification_time_us"]
+        programs=_programs(payload.get("programs")),
+        run=_run_report(payload.get("run")),
+        kernels=[
+            KernelVerdict(
+                kernel=str(k["kernel"]),
+                ok=bool(k["ok"]),
+                programs=_programs(k.get("programs")),
+                run=_run_report(k.get("run")),
+                error=k.get("error"),
             )
-            for p in payload.get("programs") or []
+            for k in payload.get("kernels") or []
         ],
     )
 
