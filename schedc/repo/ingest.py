@@ -128,7 +128,7 @@ def prepare(
     the caller's session, which are kept instead of running those scenarios again.
     `run_test`: also attach the policy in the sandbox under a workload (`verify --run`) on
     every kernel and record each kernel's run; a run that fails is recorded marked failed
-    with its error diagnostics (V002, V003), like a failed behaviour report."""
+    with its error diagnostics (V002, V003, V005), like a failed behaviour report."""
     if not (is_dsl(path) or is_c(path)):
         return Prepared(None, [_error("R001", "not a .sched or .bpf.c policy", str(path))])
     text, unreadable = read_source(path)
