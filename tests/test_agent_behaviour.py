@@ -13,12 +13,14 @@ from typing import Any
 
 from mcp import Client
 
+from schedc.agent.operations import Context, SubmitArgs, do_submit
 from schedc.repo.add import AddOptions, add_policy
+from schedc.repo.entries import load_entry, verification_of
 from schedc.repo.gitstore import GitStore
 from schedc.repo.models import MAX_SCENARIO_CHARS
 from tests import test_agent_mcp
-from tests.conftest import ROOT
-from tests.test_agent_mcp import call, serve
+from tests.conftest import ROOT, needs_sandbox
+from tests.test_agent_mcp import call, progress_sink, serve
 from tests.test_repo_behaviour import report, scenario
 from tests.test_repo_support import commit_count
 
@@ -240,3 +242,72 @@ def test_get_policy_and_search_show_stored_behaviour_reports(repo, settings, too
     assert not e2 and [r["name"] for r in passing["results"]] == ["ljf"]
     assert passing["filters"]["behaviour_passing"] is True
     assert sorted(r["name"] for r in every["results"]) == ["fifo", "ljf"]
+
+
+def _kit_with_a_broken_bpftool(root: Path) -> Path:
+    """A kit folder that has a bzImage but whose bpftool prints no version."""
+    root.mkdir()
+    (root / "bzImage").write_bytes(b"not booted: the check refuses the kit first")
+    tool = root / "bpftool"
+    tool.write_text("#!/bin/sh\nexit 1\n")
+    tool.chmod(0o755)
+    return root
+
+
+def test_test_policy_checks_every_kernel_of_the_matrix_before_compiling(
+    repo, settings, tmp_path: Path
+):
+    """With a matrix whose second kit cannot be booted, test_policy answers an environment
+    error that names that kit, before compiling (the policy has an error that compiling would
+    report) and before any boot."""
+    needs_sandbox(settings)  # the first kernel must pass the check
+    broken = "scheduler broken {\n  class a when task.nope\n}\n"
+    bad_kit = _kit_with_a_broken_bpftool(tmp_path / "kit-b")
+    missing = tmp_path / "kit-missing"
+    progress, on_progress = progress_sink()
+
+    def ask(kernels: str) -> tuple[bool, Any]:
+        async def body(client: Client) -> tuple[bool, Any]:
+            result = await client.call_tool(
+                "test_policy",
+                {"source": broken, "scenario": SCENARIO, "scenario_name": "ljf"},
+                progress_callback=on_progress,
+            )
+            return bool(result.is_error), result.structured_content
+
+        return serve(repo, settings, body, env={"SCHEDC_KERNELS": kernels})
+
+    first = str(settings.kernel)
+    for kernels, named in ((f"{first}:{bad_kit}", "kernel 2/2"), (f"{first}:{missing}", "")):
+        is_error, answer = ask(kernels)
+        assert is_error and answer["error"]["kind"] == "environment", answer
+        message = answer["error"]["message"]  # paths cut to their last part (scrubbed)
+        assert (bad_kit if named else missing).name in message and named in message, message
+        assert "diagnostics" not in answer  # not compiled
+    assert not any("compiling" in m or "booting" in m for m in progress), progress
+
+
+def test_submit_stores_the_reports_of_every_kernel_tested_in_the_session(repo, settings):
+    """test_policy on a matrix answers one report per kernel; the session keeps them all, and
+    submit_policy of the same source and scenario stores every kernel's (no boot)."""
+    fifo = EXAMPLES / "fifo.sched"
+    given = scenario()
+    reports = [report(fifo, given, kernel="6.12.117"), report(fifo, given, kernel="7.2.13")]
+    ctx = Context(repo, settings)
+    ctx.prior_behaviour = [r.model_dump(mode="json") for r in reports]
+    args = SubmitArgs(
+        source=fifo.read_text(),
+        name="fifo",
+        description="FIFO with its evidence on two kernels",
+        verify="never",
+        scenario=given.text,
+        scenario_name="fifo",
+    )
+    answer = do_submit(ctx, args)
+    assert answer["status"] == "added" and answer["behaviour_reused"] is True, answer
+    assert [r["kernel"] for r in answer["behaviour"]] == ["6.12.117", "7.2.13"]
+    entry = load_entry(GitStore(repo), "fifo")
+    assert entry is not None
+    stored, problem = verification_of(entry)
+    assert stored is not None, problem
+    assert sorted(r.kernel for r in stored.behaviour) == ["6.12.117", "7.2.13"]

@@ -611,3 +611,23 @@ def test_run_facts_of_the_baseline_name_no_attachment():
     assert "attached" not in RunInfo(Step(0, 0, 0, None)).to_json()
     policy = RunInfo(Step(1, 0, 0, 0), ops="ljf").to_json()
     assert policy["attached"] is True and policy["ops"] == "ljf"
+
+
+def test_cli_checks_every_kernel_of_the_matrix_before_compiling(tmp_path: Path, capsys, settings):
+    from tests.conftest import needs_sandbox  # noqa: PLC0415
+
+    needs_sandbox(settings)  # the first kernel passes the check; the second cannot boot
+    kit = tmp_path / "kit-b"
+    kit.mkdir()
+    (kit / "bzImage").write_bytes(b"never booted")
+    (kit / "bpftool").write_text("#!/bin/sh\nexit 1\n")
+    (kit / "bpftool").chmod(0o755)
+    broken = tmp_path / "broken.sched"
+    broken.write_text("scheduler broken {\n  class a when task.nope\n}\n")
+    scenario = str(ROOT / "examples" / "fifo.scenario.toml")
+    argv = ["test", str(broken), "--scenario", scenario, "--format", "json"]
+    code = schedc_main([*argv, "--kernel", str(settings.kernel), "--kernel", str(kit)])
+    assert code == 2
+    out = json.loads(capsys.readouterr().out)
+    assert out["error"].startswith(f"kernel 2/2 of the matrix ({kit}) cannot be booted"), out
+    assert "bpftool" in out["error"] and "diagnostics" not in out  # not compiled

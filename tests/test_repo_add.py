@@ -14,7 +14,6 @@ from schedc.repo import ingest, layout
 from schedc.repo.gitstore import GitStore
 from schedc.settings import kernel_release
 from schedc.verifier.sandbox import sandbox_problem
-from schedc.verifier.verify import host_problem
 from tests import test_repo_support as support
 from tests.conftest import ROOT, skip_or_fail
 from tests.test_repo_support import (
@@ -236,19 +235,33 @@ def test_init_seed_adds_the_catalogue_and_the_examples(tools, repo_env):
 
 @pytest.mark.vm
 def test_verify_loads_the_policy_into_the_kernel_verifier(tools, settings, store: GitStore):
+    """`add --verify --run spin`: the verifier and a 2 s run test in one boot of the sandbox
+    (a run is never done on the host), the run stored per kernel and shown."""
     problem = sandbox_problem(settings)
-    if problem and host_problem() is not None:
+    if problem:
         skip_or_fail(problem)
-    ran = cli("add", str(EXAMPLES / "fifo.sched"), "--verify", "--format", "json")
+    ran = cli(
+        "add", str(EXAMPLES / "fifo.sched"), "--verify", "--run", "spin", "--run-seconds", "2",
+        "--format", "json",
+    )  # fmt: skip
     assert ran.code == 0, ran.err
-    summary = ran.json()["verification"]
-    assert summary["status"] == "verified" and summary["stage"] == "verifier"
+    out = ran.json()
+    summary = out["verification"]
+    assert summary["status"] == "verified" and summary["stage"] == "run" and out["run_ok"]
     assert summary["programs"] >= 2 and summary["reason"] is None
-    if summary["mode"] == "sandbox":
-        assert summary["kernel"] == kernel_release(Path(settings.kernel))
-        # one kernel here (the suite runs on the matrix's first): its own entry in `kernels`
-        [only] = summary["kernels"]
-        assert only["kernel"] == summary["kernel"] and only["programs"] == summary["programs"]
+    assert summary["mode"] == "sandbox"
+    assert summary["kernel"] == kernel_release(Path(settings.kernel))
+    # one kernel here (the suite runs on the matrix's first): its own entry in `kernels`
+    [only] = summary["kernels"]
+    assert only["kernel"] == summary["kernel"] and only["programs"] == summary["programs"]
+    run = only["run"]
+    assert run["workload"] == "spin" and run["seconds"] == 2.0 and run["ok"] is True, run
+    assert run["attached"] and run["enabled_throughout"] and run["failed"] == []
     report = json.loads((store.root / "policies/fifo/verification.json").read_text())
     assert {p["name"] for p in report["programs"]} >= {"fifo_enqueue", "fifo_dispatch"}
-    assert "Schedc-Kernel: " in git(store.root, "log", "-1", "--format=%B")
+    message = git(store.root, "log", "-1", "--format=%B")
+    assert "Schedc-Kernel: " in message
+    assert f"Schedc-Run: spin passing on {only['kernel']}" in message
+    shown = cli("show", "fifo").out
+    assert f"run on {only['kernel']}: 2s under 'spin', stayed enabled" in shown, shown
+    assert cli("fsck").code == 0

@@ -1,7 +1,8 @@
 """`schedc repo add --scenario` in the sandbox guest: ONE boot runs both scenarios (the policy
 and the baseline each), and the repository keeps both reports beside the verification — the
-passing one, and the failing one marked failed (the add exits 1 and says where). Short
-scenarios (1 s, one run per side): CI time is budgeted."""
+passing one, and the failing one marked failed (the add exits 1 and says where), each with the
+policy's counters read in the guest. Short scenarios (1 s, one run per side): CI time is
+budgeted."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ repo_env = support.repo_env
 store = support.store  # fixtures
 
 FIFO = ROOT / "examples" / "fifo.sched"
+# A policy with counters (`counter NAME counts EVENT`): the reports carry them.
+TUNABLES = ROOT / "examples" / "tunables_counters.sched"
+COUNTERS = ("light_enqueued", "heavy_enqueued", "direct_dispatches", "aged", "wakeups")
 
 # Released 100 ms apart on 2 CPUs: the early spinner starts first, under any scheduler.
 ORDER_OK = """\
@@ -46,9 +50,9 @@ group = "early"
 before = "late"
 """
 
-# Two spinners on 2 CPUs: fifo does not pin them, so CPU 0 has about half their time.
+# Two spinners on 2 CPUs: the policy does not pin them, so CPU 0 has about half their time.
 PINNED_FAILS = """\
-description = "claims the spinners stay on CPU 0, which fifo does not do"
+description = "claims the spinners stay on CPU 0, which the policy does not do"
 cpus = 2
 duration = "1s"
 
@@ -76,7 +80,7 @@ def test_repo_add_with_scenarios_stores_passing_and_failing_reports(
     failing.write_text(PINNED_FAILS)
     ran = cli(
         "add",
-        str(FIFO),
+        str(TUNABLES),
         "--unverified",
         "--scenario",
         str(passing),
@@ -104,12 +108,19 @@ def test_repo_add_with_scenarios_stores_passing_and_failing_reports(
     assert diag["line"] == PINNED_FAILS.splitlines().index("[[expect]]") + 1
     kernel = reports["orderok"]["kernel"]
     assert kernel and kernel == reports["pinfail"]["kernel"]
+    for r in reports.values():  # read from the policy's map at the end of its run
+        counters = r["counters"]
+        assert list(counters) == list(COUNTERS), counters
+        assert all(isinstance(v, int) and v >= 0 for v in counters.values()), counters
+        assert counters["light_enqueued"] + counters["heavy_enqueued"] > 0, counters
 
-    shown = cli("show", "fifo", "--format", "json").json()
+    shown = cli("show", "tunables", "--format", "json").json()
     stored = {r["scenario"]: r for r in shown["verification"]["behaviour"]}
     assert stored["pinfail"]["ok"] is False and stored["orderok"]["ok"] is True
     assert stored["orderok"]["scenario_text"] == ORDER_OK
-    human = cli("show", "fifo").out
+    assert stored["orderok"]["counters"] == reports["orderok"]["counters"]
+    human = cli("show", "tunables").out
     assert f"orderok on {kernel}" in human and "FAIL placement" in human
+    assert "counters (sum of 1 run(s)): light_enqueued " in human, human
     found = cli("search", "--behaviour-passing", "--format", "json").json()
     assert found["results"] == []  # one failing report keeps it out

@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schedc.agent.classify import HostTask, classify
-from schedc.behaviour.run import check_sandbox
+from schedc.behaviour.run import check_sandboxes
 from schedc.behaviour.scenario import ScenarioError
 from schedc.bench.runner import compile_for_bench
 from schedc.compiler.pipeline import Source, check_file, compile_policy, translate, verify_policies
@@ -54,8 +54,8 @@ from schedc.repo.perf import record_performance
 from schedc.settings import Settings
 from schedc.verifier.checks import kernel_targets
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
-from schedc.verifier.sandbox import ProgramReport
-from schedc.verifier.verify import VerifyResult
+from schedc.verifier.sandbox import ProcessExit, ProgramReport, RunReport
+from schedc.verifier.verify import KernelVerdict, VerifyResult
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
@@ -324,9 +324,10 @@ class Context:
     # A passing verify_policy result for the very source being submitted (the runner keeps
     # them per session): submit_policy records it instead of booting the kernel again.
     prior_verification: dict[str, Any] | None = None
-    # The stored form of a test_policy report of the very source and scenario being
-    # submitted (the runner keeps them per session): submit_policy stores it.
-    prior_behaviour: dict[str, Any] | None = None
+    # The stored forms of a test_policy call's reports (one per kernel of the matrix) of the
+    # very source and scenario being submitted (the runner keeps them per session):
+    # submit_policy stores them.
+    prior_behaviour: list[dict[str, Any]] | None = None
 
     def store(self) -> GitStore:
         """The repository; the default one is created and seeded on first use (said on
@@ -533,7 +534,7 @@ def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
         scenario = read_scenario(a.scenario, scenario_file(a.scenario_name))
     except ScenarioError as exc:  # before anything is compiled or booted
         return _scenario_problem(exc)
-    check_sandbox(ctx.settings)
+    check_sandboxes(ctx.settings)  # every kernel of the matrix, before compiling
     with staged(found.source, found.language) as path:
         build = path.with_name("build")
         build.mkdir()
@@ -551,19 +552,21 @@ def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
             ctx.settings,
             content_hash,
             runs=a.runs,
+            counters=compiled.policies[0].counters,
             progress=ctx.progress,
         )
-    report = reports[0]
+    # One report per kernel of the matrix, in its order; "report" is the first kernel's.
     payload = {
-        "ok": bool(report.ok),
+        "ok": all(r.ok for r in reports),
         "stage": "test",
-        "summary": evidence_summary(report),
-        "report": behaviour_json(report),
+        "summary": "; ".join(evidence_summary(r) for r in reports),
+        "report": behaviour_json(reports[0]),
+        "reports": [behaviour_json(r) for r in reports],
         "diagnostics": [d.to_json() for d in diags],
         "source_key": source_key(found.language, found.source),
-        "scenario_hash": report.scenario_hash,
-        # The stored form, for the runner to keep for submit_policy (it is not sent on).
-        "evidence": report.model_dump(mode="json"),
+        "scenario_hash": reports[0].scenario_hash,
+        # The stored forms, for the runner to keep for submit_policy (they are not sent on).
+        "evidence": [r.model_dump(mode="json") for r in reports],
     }
     if found.origin:
         payload["from_repository"] = found.origin
@@ -685,7 +688,7 @@ def do_submit(ctx: Context, a: SubmitArgs) -> dict[str, Any]:
             payload["status"] = "rejected"
             return payload
     tested = (
-        [BehaviourReport.model_validate(ctx.prior_behaviour)]
+        [BehaviourReport.model_validate(r) for r in ctx.prior_behaviour]
         if ctx.prior_behaviour and scenarios
         else []
     )
@@ -721,17 +724,56 @@ def source_key(language: str, source: str) -> str:
     return language + ":" + hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
+def _programs(items: Any) -> list[ProgramReport]:
+    return [
+        ProgramReport(str(p["name"]), p["insns_processed"], p["states"], p["verification_time_us"])
+        for p in items or []
+    ]
+
+
+def _run_report(data: Any) -> RunReport | None:
+    """A run test as verify_policy answered it (its JSON) back as a RunReport."""
+    if not isinstance(data, dict):
+        return None
+    crashed = data.get("crashed")
+    return RunReport(
+        seconds=float(data["seconds"]),
+        workload=str(data["workload"]),
+        attached=bool(data["attached"]),
+        attach_error=data.get("attach_error"),
+        enabled_throughout=bool(data["enabled_throughout"]),
+        samples=int(data.get("samples") or 0),
+        ops=data.get("ops"),
+        exit_reason=data.get("exit_reason"),
+        exit_message=data.get("exit_message"),
+        kernel_log="",
+        crashed=None
+        if crashed is None
+        else [
+            ProcessExit(int(c["pid"]), str(c["comm"]), str(c["signal"]), str(c["how"]))
+            for c in crashed
+        ],
+    )
+
+
 def _verify_result(payload: dict[str, Any]) -> VerifyResult:
-    """A verify_policy answer back as the VerifyResult that the repository records."""
+    """A verify_policy answer back as the VerifyResult that the repository records: every
+    kernel's verdict, with its run test when verify_policy had one."""
     return VerifyResult(
         policy=str(payload.get("policy")),
         ok=bool(payload.get("ok")),
         stage=str(payload.get("stage")),
-        programs=[
-            ProgramReport(
-                str(p["name"]), p["insns_processed"], p["states"], p["verification_time_us"]
+        programs=_programs(payload.get("programs")),
+        run=_run_report(payload.get("run")),
+        kernels=[
+            KernelVerdict(
+                kernel=str(k["kernel"]),
+                ok=bool(k["ok"]),
+                programs=_programs(k.get("programs")),
+                run=_run_report(k.get("run")),
+                error=k.get("error"),
             )
-            for p in payload.get("programs") or []
+            for k in payload.get("kernels") or []
         ],
     )
 
@@ -825,9 +867,11 @@ OPERATIONS: dict[str, Operation] = {
             "behaviours, and expectations such as placement, order, share, wait, completion, "
             "starvation, slice) in the sandbox VM under the kernel's default scheduler and "
             "under the policy, and report each expectation's measured value beside the "
-            "baseline's. A failed expectation is an error diagnostic at its scenario line. "
-            "submit_policy with the same source and scenario stores this report. Slow: "
-            "a VM boot.",
+            "baseline's, and the policy's counters. With a kernel matrix every kernel is "
+            "tested: `reports` has one report per kernel (`report` is the first kernel's) and "
+            "`ok` is true only when all passed. A failed expectation is an error diagnostic at "
+            "its scenario line. submit_policy with the same source and scenario stores these "
+            "reports. Slow: a VM boot per kernel.",
             TestArgs,
             do_test,
             isolated=True,

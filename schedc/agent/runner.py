@@ -51,7 +51,7 @@ from schedc.lifecycle import child_group, kill_group
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
 from schedc.repo.models import scenario_hash
-from schedc.settings import EnvironmentProblem, Settings, load_settings
+from schedc.settings import EnvironmentProblem, Settings, kernel_matrix, load_settings
 
 DEFAULT_COMPILE_TIMEOUT = COMPILE_TIMEOUT  # the limits of every sandboxed clang run too
 DEFAULT_VERIFY_TIMEOUT = 900.0
@@ -95,6 +95,14 @@ class Limits:
     queue: int = field(default_factory=default_queue)  # calls waiting for a worker, at most
 
 
+def _file_identity(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
 @dataclass
 class Runner:
     repo: Path | None = None
@@ -106,7 +114,8 @@ class Runner:
     verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # Behaviour reports of this session's test_policy calls (stored form), by source, scenario
     # and kernel: a later submit_policy of the same source and scenario stores one.
-    tested: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # (One report per kernel of the matrix.)
+    tested: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
     # MCP tool calls run in parallel threads.
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _admitted: int = field(default=0, repr=False)  # calls running in a worker or waiting
@@ -177,7 +186,7 @@ class Runner:
             ctx.prior_behaviour = behaviour
             result = run_guarded(op, args, ctx)
         evidence = result.pop("evidence", None) if op.name == "test_policy" else None
-        if isinstance(evidence, dict) and "source_key" in result:
+        if isinstance(evidence, list) and evidence and "source_key" in result:
             key3 = (result["source_key"], str(result.get("scenario_hash")), self._kernel_identity())
             with self._lock:
                 self.tested[key3] = evidence
@@ -202,13 +211,14 @@ class Runner:
         return source_key(args.language, args.source), self._kernel_identity()
 
     def _kernel_identity(self) -> str:
-        """The sandbox kernel as it is on disk now: a replaced bzImage is another kernel."""
-        kernel = load_settings(**self.overrides).kernel or ""
+        """The sandbox kernels (every kernel of the matrix) as they are on disk now: a
+        replaced bzImage is another kernel, and another matrix other kernels."""
+        settings = load_settings(**self.overrides)
         try:
-            st = os.stat(kernel)
-        except OSError:
-            return kernel
-        return f"{kernel}:{st.st_size}:{st.st_mtime_ns}"
+            kernels = [k.kernel or "" for k in kernel_matrix(settings)]
+        except EnvironmentProblem:  # a kit without a bzImage: the call itself says so
+            kernels = [settings.kernel or ""]
+        return os.pathsep.join(_file_identity(k) for k in kernels)
 
     def context(self, progress: Progress | None = None) -> Context:
         settings = load_settings(**self.overrides)

@@ -40,6 +40,9 @@ class ScenarioResult:
     baseline_processes: dict[str, object]
     runs: list[dict[str, object]]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # The policy's counters summed over its runs (each run's own are in runs[i]["policy"]);
+    # {} for a policy without counters.
+    counters: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +57,7 @@ class ScenarioResult:
             "kernel": self.kernel,
             "ok": self.ok,
             "expectations": [e.to_json() for e in self.expectations],
+            "counters": self.counters,
             "processes": {**self.processes, "baseline": self.baseline_processes},
             "run": {
                 "accelerator": self.accel,
@@ -183,6 +187,15 @@ def _diagnostics(result: ScenarioResult, case: Case) -> list[Diagnostic]:
     return out
 
 
+def total_counters(per_run: Sequence[dict[str, int]]) -> dict[str, int]:
+    """Each counter summed over the runs, in the order the runs name them."""
+    out: dict[str, int] = {}
+    for run in per_run:
+        for name, value in run.items():
+            out[name] = out.get(name, 0) + value
+    return out
+
+
 def assemble(cases: Sequence[Case], boot: BootResult) -> list[ScenarioResult]:
     results = []
     for c, case in enumerate(cases):
@@ -194,7 +207,7 @@ def assemble(cases: Sequence[Case], boot: BootResult) -> list[ScenarioResult]:
             obs: list[Observation] = [m.observation for m in mine if m.observation is not None]
             expectations = _implicit(case, mine, base) + evaluate_all(case.scenario, obs, base_obs)
             runs = [
-                {"baseline": b.info.to_json(), "policy": m.info.to_json()}
+                {"baseline": b.info.to_json(), "policy": m.info.to_json(policy.counters)}
                 for b, m in zip(base, mine, strict=False)
             ]
             result = ScenarioResult(
@@ -208,6 +221,7 @@ def assemble(cases: Sequence[Case], boot: BootResult) -> list[ScenarioResult]:
                 processes=process_summary(obs),
                 baseline_processes=process_summary(base_obs),
                 runs=runs,
+                counters=total_counters([m.info.named_counters(policy.counters) for m in mine]),
             )
             result.diagnostics = _diagnostics(result, case)
             results.append(result)
@@ -294,6 +308,10 @@ def render_human(results: Sequence[ScenarioResult]) -> str:
                 f"  {mark:<4} {e.kind:<11} {groups:<22} {format_value(e.measured, e.unit):>12} "
                 f"{format_value(e.baseline, e.unit):>12}  {e.expected}"
             )
+        if r.counters:
+            runs = f" (sum of {len(r.runs)} runs)" if len(r.runs) > 1 else ""
+            shown = ", ".join(f"{k} {v}" for k, v in r.counters.items())
+            lines.append(f"  counters{runs}: {shown}")
         lines.append("")
     if results and results[0].accel == "tcg":
         lines.append(f"note: {TCG_NOTE}; docs/behaviour.md says which expectations hold up.")

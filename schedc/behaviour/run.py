@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from schedc.behaviour import runner as runner_module
+from schedc.behaviour.counters import MAP_NAME, has_counter_map, named, totals
 from schedc.behaviour.expect import Observation, TaskRecord
 from schedc.behaviour.scenario import Scenario
 from schedc.behaviour.trace import parse_trace
 from schedc.bench.runner import BASELINE, BenchPolicy
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_matrix
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
@@ -81,8 +82,15 @@ class RunInfo:
     finished: bool = True
     seconds: float | None = None  # the workload's wall time in the guest (release to trace)
     attach_seconds: float | None = None  # bpftool struct_ops register (the verifier included)
+    # The policy's counters at the end of the run, per key summed over CPUs (counters.py);
+    # None when the object has no schedc_counters map.
+    counters: dict[int, int] | None = None
+    counters_error: str | None = None
 
-    def to_json(self) -> dict[str, object]:
+    def named_counters(self, names: Sequence[str]) -> dict[str, int]:
+        return named(self.counters or {}, names)
+
+    def to_json(self, counter_names: Sequence[str] = ()) -> dict[str, object]:
         data: dict[str, object] = {
             "run": self.step.run + 1,
             "attached": self.attached,
@@ -100,10 +108,12 @@ class RunInfo:
             "finished": self.finished,
             "seconds": self.seconds,
             "attach_seconds": self.attach_seconds,
+            "counters": self.named_counters(counter_names),
+            "counters_error": self.counters_error,
         }
         if self.step.policy is None:  # the baseline attaches nothing
             keys = ("attached", "attach_error", "ops", "enabled_throughout", "disabled_after")
-            for key in (*keys, "attach_seconds"):
+            for key in (*keys, "attach_seconds", "counters", "counters_error"):
                 del data[key]
             data.update(exit_reason=None, exit_message=None)
         return data
@@ -176,6 +186,18 @@ def step_limit(scenario: Scenario) -> int:
     return int(scenario.duration + GRACE_S + scenario.start.delay * len(scenario.group) + 90)
 
 
+def counter_dump(tool: str, n: int) -> tuple[str, ...]:
+    """Shell lines that dump the policy's counter map into run N's folder while the policy is
+    still attached. Map ids only grow, so the newest map of that name is the one this policy
+    loaded (an earlier policy's may not be freed yet)."""
+    return (
+        f"  id=$({tool} map show 2>/dev/null | grep ' name {MAP_NAME} ' | cut -d: -f1 | tail -n 1)",
+        f'  if [ -n "$id" ]; then {tool} -j map dump id "$id" > $O/{n}/counters.json '
+        f"2> $O/{n}.counters.err; else echo 'no {MAP_NAME} map was loaded' "
+        f"> $O/{n}.counters.err; fi",
+    )
+
+
 def guest_script(
     outdir: Path,
     bpftool: str,
@@ -242,6 +264,7 @@ def guest_script(
                 f"  cat /sys/kernel/sched_ext/root/ops > $O/{n}.ops 2>/dev/null",
                 f"  cat $S > $O/{n}.before",
                 *run,
+                *(counter_dump(tool, n) if has_counter_map(objects[(s.case, s.policy)]) else ()),
                 f"  cat $S > $O/{n}.end",
                 "fi",
                 f"rm -rf {link}",
@@ -263,6 +286,19 @@ def _elapsed(outdir: Path, start: str, end: str) -> float | None:
         return round(float(_read(outdir / end)) - float(_read(outdir / start)), 3)
     except ValueError:
         return None
+
+
+def read_counters(outdir: Path, n: int, info: RunInfo) -> None:
+    """Run N's counter dump (when the guest made one) into `info`."""
+    dump, err = outdir / str(n) / "counters.json", outdir / f"{n}.counters.err"
+    if not dump.exists() and not err.exists():
+        return  # no counter map in this object
+    info.counters = {}
+    try:
+        info.counters = totals(_read(dump))
+    except (ValueError, AttributeError):
+        why = _read(err).strip() or "the dump is not a per-CPU map's JSON"
+        info.counters_error = f"the counters could not be read: {why}"[:500]
 
 
 def read_step(outdir: Path, step: Step, finished: bool) -> Measured:
@@ -304,6 +340,7 @@ def read_step(outdir: Path, step: Step, finished: bool) -> Measured:
         info.exit_reason = run.exit_reason
         info.exit_message = run.exit_message
         info.disabled_after = _read(outdir / f"{n}.after").strip() == "disabled"
+        read_counters(outdir, n, info)
     if not result:
         if info.attached:
             log = " / ".join(_read(outdir / "runner.log").strip().splitlines()[-3:])
@@ -356,6 +393,23 @@ def check_sandbox(settings: Settings) -> None:
         raise EnvironmentProblem(
             f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
         )
+
+
+def check_sandboxes(settings: Settings) -> None:
+    """Every kernel of the matrix (settings.kernel_matrix) can be booted, checked once before
+    anything is compiled or booted; else EnvironmentProblem naming the kernel that cannot."""
+    kernels = kernel_matrix(settings)  # a kit folder without a bzImage is refused here
+    for n, kernel in enumerate(kernels, 1):
+        if len(kernels) == 1:
+            check_sandbox(kernel)
+            continue
+        problems = sandbox_problems(kernel)
+        if problems:
+            raise EnvironmentProblem(
+                f"kernel {n}/{len(kernels)} of the matrix ({settings.kernels[n - 1]}) cannot be booted "
+                f"in the sched_ext sandbox: {'; '.join(problems)}",
+                REMEDY,
+            )
 
 
 def run_cases(

@@ -458,22 +458,33 @@ def _cross_check(s: Scenario, path: str) -> list[Diagnostic]:
     return out
 
 
+_AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+_AT_END = re.compile(r"\s*\(at end of document\)")
+
+
+def toml_error_position(error: str, text: str) -> tuple[str, int, int]:
+    """tomllib's message without its position, and the line and column it names: "(at line N,
+    column M)", or "(at end of document)", which is the end of the last line (a file that
+    ends inside a string or a table). A message with neither is at line 1, column 1."""
+    m = _AT_LINE.search(error)
+    if m:
+        return _AT_LINE.sub("", error), int(m.group(1)), int(m.group(2))
+    lines = text.split("\n")  # tomllib counts "\n" only
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()  # the newline that ends the last line
+    end = _AT_END.search(error)
+    if end:
+        return _AT_END.sub("", error) + " (at the end of the file)", len(lines), len(lines[-1]) + 1
+    return error, 1, 1
+
+
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     """A validated Scenario from TOML text; raises ScenarioError with diagnostics at lines."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(m.group(1)) if m else None
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        diag = Diagnostic(
-            Severity.ERROR,
-            "T001",
-            f"not valid TOML: {message}",
-            path,
-            line,
-            int(m.group(2)) if m else None,
-        )
+        message, line, column = toml_error_position(str(exc), text)
+        diag = Diagnostic(Severity.ERROR, "T001", f"not valid TOML: {message}", path, line, column)
         raise ScenarioError([diag]) from None
     try:
         scenario = Scenario.model_validate(data)
@@ -497,9 +508,23 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
 
 def load_scenario(path: Path) -> Scenario:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ScenarioError(
             [_diag("T001", f"cannot read the scenario: {exc.strerror}", str(path), None)]
         ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        diag = Diagnostic(
+            Severity.ERROR,
+            "T001",
+            f"the scenario is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            str(path),
+            line,
+            column,
+        )
+        raise ScenarioError([diag]) from None
     return parse_scenario(text, str(path))

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from schedc import __version__
+from schedc.behaviour import counters
 from schedc.bench.stats import Comparison, compare, median, spread
 from schedc.compiler import pipeline
 from schedc.compiler.toolchain import load_toolchain
@@ -79,11 +80,13 @@ Where = Literal["sandbox", "host"]
 @dataclass(frozen=True)
 class BenchPolicy:
     """A policy ready to attach: its name (the file name up to the first dot), where it came
-    from, and its compiled object."""
+    from, its compiled object, and its counters' names by index (docs/dsl.md section 3.4; ()
+    when it declares none or they are not known, as for an object given as it is)."""
 
     name: str
     source: str
     object_path: Path
+    counters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -700,7 +703,10 @@ def compile_for_bench(
     for path, result in zip(paths, pipeline.run(pipeline.BUILD, paths, options), strict=True):
         out.diagnostics += result.diagnostics
         if result.ok and result.object_path is not None:
-            out.policies.append(BenchPolicy(path.name.split(".")[0], str(path), result.object_path))
+            names = counters.names_of_policy(result.policy) or counters.names_of_c(result.c_text)
+            out.policies.append(
+                BenchPolicy(path.name.split(".")[0], str(path), result.object_path, names)
+            )
         else:
             out.failed.append(str(path))
     return out

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from schedc.behaviour.report import render_human, results_json, test_policies
-from schedc.behaviour.run import Case, check_sandbox
+from schedc.behaviour.run import Case, check_sandboxes
 from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
 from schedc.bench.runner import compile_for_bench
 from schedc.cli.exit import Exit
@@ -28,7 +28,7 @@ from schedc.cli.options import add_format, add_include, add_kernels, positive_in
 from schedc.cli.output import progress
 from schedc.diagnostics import Diagnostic
 from schedc.diagnostics import render_human as render_diagnostics
-from schedc.settings import kernel_matrix, load_settings
+from schedc.settings import load_settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> Exit:
             sys.stderr.write(render_diagnostics(problems))
         return Exit.USAGE
     settings = load_settings(kernels=args.kernels)
-    for kernel in kernel_matrix(settings):
-        check_sandbox(kernel)  # before compiling: no sandbox, no point
+    check_sandboxes(settings)  # every kernel, before compiling: no sandbox, no point
     with tempfile.TemporaryDirectory(prefix="schedc-test-build-") as build:
         compiled = compile_for_bench(
             args.policies, settings, Path(build), include_dirs=args.include, progress=progress

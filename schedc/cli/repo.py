@@ -22,6 +22,7 @@ from schedc.behaviour.scenario import ScenarioError
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, positive_int
 from schedc.cli.output import progress as _progress
+from schedc.cli.output import usage_error
 from schedc.diagnostics import Diagnostic, Severity, has_errors, render_human, summary_line
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
@@ -32,10 +33,12 @@ from schedc.repo.fsck import fsck, repair
 from schedc.repo.gitstore import GitStore, RepoError, resolve_location
 from schedc.repo.history import policy_diff, policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
+from schedc.repo.ingest import DEFAULT_RUN_SECONDS, MAX_RUN_SECONDS, RunTest
 from schedc.repo.perf import read_bench_file, record_performance
 from schedc.repo.sync import pull, push
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
+from schedc.workloads import RUN_LOADS
 
 FSCK_HINT = (
     "`schedc repo fsck` says what is wrong; `schedc repo fsck --repair` undoes what an "
@@ -130,6 +133,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="runs per side of each --scenario (default 1)",
+    )
+    p.add_argument(
+        "--run",
+        dest="run_workload",
+        choices=sorted(RUN_LOADS),
+        metavar="WORKLOAD",
+        help="also attach the policy in the sandbox under this load (as `schedc verify --run`) "
+        f"on every kernel and store each run; one of {', '.join(sorted(RUN_LOADS))}. A run "
+        "that fails is stored marked failed, and the add exits 1",
+    )
+    p.add_argument(
+        "--run-seconds",
+        type=float,
+        metavar="S",
+        help=f"how long the --run workload runs (default {DEFAULT_RUN_SECONDS:g})",
     )
     add_btf(p, "vmlinux BTF (SCHEDC_BTF)")
     p.set_defaults(verify="auto")
@@ -284,6 +302,16 @@ def _add(args: argparse.Namespace) -> int:
         else:
             sys.stderr.write(render_human(problems))
         return Exit.USAGE
+    run_test = None
+    if args.run_seconds is not None and args.run_workload is None:
+        return usage_error("--run-seconds needs --run WORKLOAD")
+    if args.run_workload is not None:
+        seconds = DEFAULT_RUN_SECONDS if args.run_seconds is None else args.run_seconds
+        if not 0 < seconds <= MAX_RUN_SECONDS:
+            return usage_error(f"--run-seconds takes a number of seconds in (0, {MAX_RUN_SECONDS}]")
+        if args.verify == "never":
+            return usage_error("--run attaches the verified policy: it cannot go with --unverified")
+        run_test = RunTest(args.run_workload, seconds)
     store = _store(args)
     options = AddOptions(
         name=args.name,
@@ -297,6 +325,7 @@ def _add(args: argparse.Namespace) -> int:
         target_kernel=target,
         scenarios=scenarios,
         runs=args.runs,
+        run_test=run_test,
     )
     result = add_policy(store, args.policy, load_settings(btf=args.btf), options, _progress)
     if _fmt(args) == "json":

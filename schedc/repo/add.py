@@ -20,7 +20,7 @@ from schedc.repo import layout
 from schedc.repo.entries import describe, load_entry, verification_of
 from schedc.repo.evidence import ScenarioInput
 from schedc.repo.gitstore import Change, GitStore, RepoError
-from schedc.repo.ingest import Candidate, VerifyMode, prepare
+from schedc.repo.ingest import Candidate, RunTest, VerifyMode, prepare
 from schedc.repo.models import (
     BehaviourReport,
     Parent,
@@ -54,6 +54,8 @@ class AddOptions:
     # Reports of this very source made earlier in the caller's session (the agent runner's
     # test_policy): kept instead of running those scenarios again.
     tested: list[BehaviourReport] = field(default_factory=list)
+    # `--run WORKLOAD`: attach in the sandbox under this load on every kernel and record it.
+    run_test: RunTest | None = None
 
 
 @dataclass
@@ -71,9 +73,19 @@ class AddResult:
         return all(r.ok for r in self.behaviour) if self.behaviour else None
 
     @property
+    def run_ok(self) -> bool | None:
+        """None without a run test; else whether it held on every kernel."""
+        verification = self.meta.verification if self.meta else None
+        return verification.run_ok if verification else None
+
+    @property
     def ok(self) -> bool:
-        """Added (or unchanged), and no behaviour report of this add failed."""
-        return self.status != "rejected" and self.behaviour_ok is not False
+        """Added (or unchanged), and no behaviour report or run test of this add failed."""
+        return (
+            self.status != "rejected"
+            and self.behaviour_ok is not False
+            and self.run_ok is not False
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -86,6 +98,7 @@ class AddResult:
             "verification": self.meta.verification.model_dump(mode="json")
             if self.meta and self.meta.verification
             else None,
+            "run_ok": self.run_ok,
             "behaviour_ok": self.behaviour_ok,
             "behaviour": [behaviour_json(r) for r in self.behaviour],
             "diagnostics": [d.to_json() for d in self.diagnostics],
@@ -130,6 +143,7 @@ def add_policy(
         scenarios=options.scenarios,
         runs=options.runs,
         tested=options.tested,
+        run_test=options.run_test,
     )
     candidate = prepared.candidate
     if candidate is None:
@@ -150,7 +164,8 @@ def add_policy(
     def plan() -> Change | None:
         previous = _previous(store, candidate.name)
         meta = _meta(candidate, options, previous)
-        if previous is not None and _same(previous, meta) and not candidate.behaviour:
+        new_evidence = candidate.behaviour or options.run_test is not None
+        if previous is not None and _same(previous, meta) and not new_evidence:
             outcome["unchanged"] = previous
             return None
         outcome["meta"] = meta
@@ -291,6 +306,10 @@ def commit_message(meta: PolicyMeta, behaviour: list[BehaviourReport] | None = N
         for kernel in [k.kernel for k in verification.kernels] or [verification.kernel]:
             if kernel:
                 trailers.append(f"Schedc-Kernel: {kernel}")
+        for k in verification.kernels:
+            if k.run is not None:
+                verdict = "passing" if k.run.ok else "failing"
+                trailers.append(f"Schedc-Run: {k.run.workload} {verdict} on {k.kernel}")
     for report in behaviour or []:
         verdict = "passing" if report.ok else "failing"
         trailers.append(f"Schedc-Behaviour: {report.scenario} {verdict} on {report.kernel}")

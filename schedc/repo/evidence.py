@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schedc.behaviour.report import CODES, ScenarioResult, test_policies
-from schedc.behaviour.run import Case, check_sandbox
+from schedc.behaviour.run import Case
 from schedc.behaviour.scenario import Scenario, ScenarioError, parse_scenario
 from schedc.bench.runner import BASELINE, BenchPolicy
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.repo.models import (
+    MAX_COUNTERS,
     MAX_SCENARIO_CHARS,
     BehaviourReport,
     ExpectationRecord,
@@ -142,6 +143,7 @@ def report_of(
             "count": result.processes.get("count", 0),
             "failed": failed_list[:MAX_FAILED_PROCESSES],
         },
+        counters=dict(list(result.counters.items())[:MAX_COUNTERS]),
         date=now(),
     )
 
@@ -155,12 +157,14 @@ def run_scenarios(
     content_hash: str,
     *,
     runs: int = 1,
+    counters: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[BehaviourReport], list[Diagnostic]]:
     """The behaviour test of the compiled object `obj` on every scenario (one boot for all
-    scenarios of one CPU count); raises EnvironmentProblem without a sandbox."""
-    check_sandbox(settings)
-    policy = BenchPolicy(name, source, obj)
+    scenarios of one CPU count, per kernel of the matrix); `counters` names the policy's
+    counters by index. Raises EnvironmentProblem without a sandbox (callers check every kernel
+    with check_sandboxes before they compile)."""
+    policy = BenchPolicy(name, source, obj, tuple(counters))
     results = test_policies(
         [Case(s.scenario, [policy]) for s in scenarios], settings, runs=runs, progress=progress
     )

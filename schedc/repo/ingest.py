@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from schedc.behaviour.run import check_sandbox
+from schedc.behaviour.counters import names_of_c, names_of_policy
+from schedc.behaviour.run import check_sandboxes
 from schedc.compiler.pipeline import (
     CHECKED,
     Options,
@@ -34,9 +35,12 @@ from schedc.dsl.sema import Ty, TypedPolicy
 from schedc.repo import layout
 from schedc.repo.evidence import ScenarioInput, run_scenarios
 from schedc.repo.models import (
+    MAX_RUN_FAILED,
     BehaviourReport,
+    FailedProcess,
     KernelVerification,
     ProgramResult,
+    RunRecord,
     Tunable,
     VerificationReport,
     VerificationSummary,
@@ -46,10 +50,13 @@ from schedc.repo.models import (
 from schedc.settings import EnvironmentProblem, Settings
 from schedc.verifier.checks import kernel_targets
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, Target, version_text
-from schedc.verifier.sandbox import REMEDY, sandbox_problem
-from schedc.verifier.verify import VerifyResult, host_problem
+from schedc.verifier.sandbox import REMEDY, RunReport, sandbox_problem
+from schedc.verifier.verify import KernelVerdict, VerifyResult, host_problem
+from schedc.workloads import DEFAULT_WORKLOAD, run_load_problem
 
 VerifyMode = Literal["auto", "always", "never"]
+DEFAULT_RUN_SECONDS = 5.0  # `repo add --run` without --run-seconds
+MAX_RUN_SECONDS = 600.0
 MAX_SOURCE_BYTES = 512 * 1024
 
 _C_TUNABLE = re.compile(
@@ -80,6 +87,14 @@ class Candidate:
         return "sha256:" + hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class RunTest:
+    """`repo add --run WORKLOAD --run-seconds S`: attach in the sandbox under this load."""
+
+    workload: str = DEFAULT_WORKLOAD
+    seconds: float = DEFAULT_RUN_SECONDS
+
+
 @dataclass
 class Prepared:
     candidate: Candidate | None
@@ -103,13 +118,17 @@ def prepare(
     scenarios: Sequence[ScenarioInput] = (),
     runs: int = 1,
     tested: Sequence[BehaviourReport] = (),
+    run_test: RunTest | None = None,
 ) -> Prepared:
     """Raises EnvironmentProblem when a tool is missing (or no kernel with verify='always').
     `verified` is a passing verification of this very source, done earlier by the caller
     (the agent runner remembers them): it is recorded instead of booting the kernel again.
     `scenarios`: the behaviour test runs on the checked object (one boot for all), after the
     verification; `tested` are reports of this very source on some of them, made earlier in
-    the caller's session, which are kept instead of running those scenarios again."""
+    the caller's session, which are kept instead of running those scenarios again.
+    `run_test`: also attach the policy in the sandbox under a workload (`verify --run`) on
+    every kernel and record each kernel's run; a run that fails is recorded marked failed
+    with its error diagnostics (V002, V003, V005), like a failed behaviour report."""
     if not (is_dsl(path) or is_c(path)):
         return Prepared(None, [_error("R001", "not a .sched or .bpf.c policy", str(path))])
     text, unreadable = read_source(path)
@@ -121,8 +140,14 @@ def prepare(
     content_hash = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     reused = _reusable(tested, scenarios, content_hash)
     to_run = [s for s in scenarios if s.hash not in reused]
-    if to_run:
-        check_sandbox(settings)  # before compiling (or verifying) for nothing
+    if run_test is not None:
+        if verify == "never":
+            raise ValueError("a run test (--run) needs the kernel verifier: drop --unverified")
+        problem = run_load_problem(run_test.workload)
+        if problem:
+            raise EnvironmentProblem(f"--run: {problem}", "choose another workload")
+    if to_run or run_test is not None:
+        check_sandboxes(settings)  # every kernel, before compiling (or verifying) for nothing
     with tempfile.TemporaryDirectory(prefix="schedc-repo-") as tmp:
         staged = Path(tmp) / (layout.DSL_SOURCE if kind == "dsl" else layout.C_SOURCE)
         staged.write_text(text, encoding="utf-8")
@@ -145,13 +170,17 @@ def prepare(
             progress,
             unverified_reason,
             verified,
+            run_test,
         )
         verify_diags = relocate(verify_diags, staged, path)
-        if has_errors(verify_diags) or report is None:
+        if report is None:
             return Prepared(None, diags + verify_diags)
-        behaviour = [r for s in scenarios if (r := reused.get(s.hash)) is not None]
+        diags += verify_diags  # a failed run test's errors: recorded, marked failed
+        behaviour = [r for s in scenarios for r in reused.get(s.hash, [])]
         if reused and progress is not None:
-            progress(f"tested earlier in this session: recording {len(reused)} behaviour report(s)")
+            progress(
+                f"tested earlier in this session: recording {len(behaviour)} behaviour report(s)"
+            )
         if to_run:
             ran, test_diags = run_scenarios(
                 final_name,
@@ -161,6 +190,7 @@ def prepare(
                 settings,
                 content_hash,
                 runs=runs,
+                counters=names_of_policy(policy) or names_of_c(text),
                 progress=progress,
             )
             behaviour += ran
@@ -181,15 +211,17 @@ def prepare(
 
 def _reusable(
     tested: Sequence[BehaviourReport], scenarios: Sequence[ScenarioInput], content_hash: str
-) -> dict[str, BehaviourReport]:
-    """Earlier reports of this source on the given scenarios, by scenario hash, named as the
-    scenario is named now."""
+) -> dict[str, list[BehaviourReport]]:
+    """Earlier reports of this source on the given scenarios (one per kernel), by scenario
+    hash, named as the scenario is named now."""
     wanted = {s.hash: s for s in scenarios}
-    out = {}
+    out: dict[str, list[BehaviourReport]] = {}
     for r in tested:
         given = wanted.get(r.scenario_hash)
         if given is not None and r.content_hash == content_hash:
-            out[r.scenario_hash] = r.model_copy(update={"scenario": given.name})
+            out.setdefault(r.scenario_hash, []).append(
+                r.model_copy(update={"scenario": given.name})
+            )
     return out
 
 
@@ -232,7 +264,11 @@ def _verification(
     progress: Callable[[str], None] | None,
     unverified_reason: str,
     verified: VerifyResult | None = None,
+    run_test: RunTest | None = None,
 ) -> tuple[VerificationReport | None, list[Diagnostic]]:
+    """The verification record; None with the diagnostics when a kernel rejected the object.
+    A run test that failed on a kernel that loaded the object is recorded (its run marked
+    failed) and its error diagnostics come back beside the record."""
     findings = [d.to_json() for d in check_diags]
     warnings = sum(1 for d in check_diags if d.severity is Severity.WARNING)
 
@@ -247,17 +283,32 @@ def _verification(
     if mode == "never":
         return unverified(unverified_reason), []
     where, reason = _kernel_at_hand(settings)
-    if where is None:
+    if run_test is not None:
+        where = "sandbox"  # a run test attaches the policy: never on the host
+    elif where is None:
         if mode == "always":
             raise EnvironmentProblem(f"--verify needs a kernel with sched_ext: {reason}", REMEDY)
         return unverified(reason), []
-    if verified is not None and verified.ok:
+    if verified is not None and verified.ok and run_test is None:
         result = verified
         if progress is not None:
             progress("verified earlier in this session: recording that verification")
     else:
-        result = verify_policies([obj], settings, mode=where, progress=progress)[0]
-    if not result.ok:
+        result = verify_policies(
+            [obj],
+            settings,
+            mode=where,
+            run_seconds=run_test.seconds if run_test else None,
+            workload=run_test.workload if run_test else DEFAULT_WORKLOAD,
+            progress=progress,
+        )[0]
+    run_failed = (
+        run_test is not None
+        and bool(result.kernels)
+        and all(_loaded(k) for k in result.kernels)
+        and not result.ok
+    )
+    if not result.ok and not run_failed:
         return None, result.diagnostics
     programs = [
         ProgramResult(
@@ -270,13 +321,14 @@ def _verification(
     ]
     summary = VerificationSummary(
         status="verified",
-        stage="run" if result.stage == "run" else "verifier",
+        stage="run" if result.stage == "run" and result.ok else "verifier",
         kernel=result.kernels[0].kernel if result.kernels else None,
         kernels=[
             KernelVerification(
                 kernel=k.kernel,
                 insns_processed=_total([p.insns_processed for p in k.programs]),
                 programs=len(k.programs),
+                run=run_record(k.run) if k.run is not None else None,
             )
             for k in result.kernels
         ],
@@ -292,7 +344,32 @@ def _verification(
         diagnostics=findings + [d.to_json() for d in result.diagnostics],
         programs=programs,
     )
-    return report, []
+    return report, result.diagnostics if run_failed else []
+
+
+def _loaded(k: KernelVerdict) -> bool:
+    """The kernel loaded the object (whatever its run test did)."""
+    return k.ok or (k.run is not None and not k.run.ok and bool(k.programs))
+
+
+def run_record(run: RunReport) -> RunRecord:
+    """The stored form of one kernel's run test."""
+    crashed = run.crashed or []
+    return RunRecord(
+        workload=run.workload,
+        seconds=run.seconds,
+        attached=run.attached,
+        enabled_throughout=run.enabled_throughout,
+        attach_error=(run.attach_error or "")[:1000] or None,
+        exit_reason=(run.exit_reason or "")[:200] or None,
+        exit_message=(run.exit_message or "")[:1000] or None,
+        processes_traced=run.crashed is not None,
+        failed=[
+            FailedProcess(pid=c.pid, comm=c.comm[:64], signal=c.signal[:20], how=c.how)  # type: ignore[arg-type]
+            for c in crashed[:MAX_RUN_FAILED]
+        ],
+        failed_count=len(crashed),
+    )
 
 
 def _total(counts: list[int | None]) -> int | None:

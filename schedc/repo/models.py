@@ -130,12 +130,59 @@ class ProgramResult(_Model):
     verification_time_us: int | None = None
 
 
+MAX_RUN_FAILED = 16  # failed workload processes kept per run record
+
+
+class FailedProcess(_Model):
+    """A workload process that died during a run test (a crash signal, or the kernel's kill)."""
+
+    pid: int = Field(ge=0)
+    comm: str = Field(max_length=64)
+    signal: str = Field(min_length=1, max_length=20)  # "SIGSEGV"
+    how: Literal["crashed", "killed by the kernel"]
+
+
+class RunRecord(_Model):
+    """`repo add --run WORKLOAD` (what `schedc verify --run` does): the policy attached in the
+    sandbox guest while the workload ran. `ok` is derived — it attached, sched_ext stayed
+    enabled throughout, and no workload process died — and a stated value must agree."""
+
+    workload: WorkloadId
+    seconds: float = Field(gt=0, le=3600)
+    attached: bool
+    enabled_throughout: bool
+    ok: bool | None = None
+    attach_error: str | None = Field(None, max_length=1000)
+    exit_reason: str | None = Field(None, max_length=200)  # "runnable task stall", ...
+    exit_message: str | None = Field(None, max_length=1000)
+    processes_traced: bool = True  # False: the guest could not trace the workload's exits
+    failed: list[FailedProcess] = Field(default=[], max_length=MAX_RUN_FAILED)
+    failed_count: int = Field(default=0, ge=0)  # all of them, when more than are kept
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunRecord:
+        if self.failed_count < len(self.failed):
+            raise ValueError("failed_count is less than the failed processes listed")
+        if not self.processes_traced and self.failed:
+            raise ValueError("failed processes are listed but processes_traced is false")
+        held = self.attached and self.enabled_throughout and self.failed_count == 0
+        if self.ok is None:
+            self.ok = held
+        elif self.ok != held:
+            raise ValueError(
+                f"ok is {str(self.ok).lower()} but the run "
+                + ("held" if held else "did not hold (attached, enabled, no process died)")
+            )
+        return self
+
+
 class KernelVerification(_Model):
-    """One kernel of the matrix that accepted the policy's object."""
+    """One kernel of the matrix that accepted the policy's object, and its run test."""
 
     kernel: str
     insns_processed: int | None = None
     programs: int | None = None
+    run: RunRecord | None = None
 
 
 class VerificationSummary(_Model):
@@ -154,9 +201,34 @@ class VerificationSummary(_Model):
     reason: str | None = None
     date: datetime
 
+    @model_validator(mode="after")
+    def _runs(self) -> VerificationSummary:
+        runs = [k.run for k in self.kernels if k.run is not None]
+        if runs and self.status != "verified":
+            raise ValueError("an unverified policy has no run test")
+        if self.stage == "run" and not all(r.ok for r in runs):
+            raise ValueError("stage is 'run' but a run test failed")
+        if (
+            self.stage != "run"
+            and runs
+            and all(r.ok for r in runs)
+            and len(runs) == len(self.kernels)
+        ):
+            raise ValueError(f"stage is '{self.stage}' but the run test held on every kernel")
+        return self
+
+    @property
+    def run_ok(self) -> bool | None:
+        """None without a run test; else whether it held on every kernel."""
+        runs = [k.run for k in self.kernels if k.run is not None]
+        return all(r.ok for r in runs) if runs else None
+
 
 MAX_SCENARIO_CHARS = 16 * 1024  # a stored scenario's text; the examples' are under 1 KiB
 MAX_BEHAVIOUR_REPORTS = 24  # per policy version: scenarios x kernels
+MAX_COUNTERS = 64  # per behaviour report (a DSL policy declares a handful)
+# A DSL counter's name, or `#N` for a key of an object whose names are not known.
+CounterName = Annotated[str, Field(pattern=r"^(?:[A-Za-z_][A-Za-z0-9_]{0,63}|#[0-9]{1,9})$")]
 ExpectationKind = Literal[
     "placement",
     "order",
@@ -217,6 +289,11 @@ class BehaviourReport(_Model):
     ok: bool | None = None
     expectations: list[ExpectationRecord] = Field(min_length=1)
     processes: dict[str, object] = {}
+    # The policy's counters (`counter NAME counts EVENT`) at the end of its runs, summed over
+    # CPUs and runs; {} for a policy without counters (and in reports stored before them).
+    counters: dict[CounterName, Annotated[int, Field(ge=0)]] = Field(
+        default={}, max_length=MAX_COUNTERS
+    )
     date: datetime
 
     @model_validator(mode="after")

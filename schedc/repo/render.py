@@ -28,6 +28,37 @@ def verification_text(meta: PolicyMeta) -> str:
     return f"unverified: {v.reason}" if v.reason else "unverified"
 
 
+def run_lines(meta: PolicyMeta) -> list[str]:
+    """Each kernel's run test (`repo add --run`): `run on 6.12.117: 5s under 'spin', stayed
+    enabled, no workload process died`, or what failed."""
+    v = meta.verification
+    lines = []
+    for k in v.kernels if v else []:
+        r = k.run
+        if r is None:
+            continue
+        head = f"  run on {k.kernel}: {r.seconds:g}s under '{r.workload}', "
+        if r.ok:
+            died = "no workload process died" if r.processes_traced else "exits not traced"
+            lines.append(head + f"stayed enabled, {died}")
+            continue
+        why = []
+        if not r.attached:
+            why.append(f"did not attach ({r.attach_error})")
+        elif not r.enabled_throughout:
+            msg = f": {r.exit_message}" if r.exit_message else ""
+            why.append(f"ejected by the kernel ({r.exit_reason or 'not enabled throughout'}){msg}")
+        if r.failed_count:
+            shown = ", ".join(f"{p.comm} (pid {p.pid}) {p.how} by {p.signal}" for p in r.failed)
+            more = r.failed_count - len(r.failed)
+            why.append(
+                f"{r.failed_count} process(es) died: {shown}"
+                + (f" and {more} more" if more else "")
+            )
+        lines.append(head + "FAILED: " + "; ".join(why))
+    return lines
+
+
 def added(result: AddResult) -> str:
     meta = result.meta
     if result.status == "rejected" or meta is None:
@@ -37,6 +68,9 @@ def added(result: AddResult) -> str:
     lines = [
         f"added {meta.name} v{meta.version} as {short(result.commit)} ({verification_text(meta)})"
     ]
+    lines += run_lines(meta)
+    if result.run_ok is False:
+        lines.append("  stored with its run test marked FAILED: the kernel did not keep it running")
     for report in result.behaviour:
         lines.append(f"  behaviour: {evidence_summary(report)}")
     if result.behaviour_ok is False:
@@ -64,6 +98,9 @@ def behaviour_lines(reports: list[BehaviourReport]) -> list[str]:
                 f"      {mark:<4} {e.kind:<11} {groups:<18} {measured:>10} "
                 f"({r.baseline} {baseline})  expected {e.expected}"
             )
+        if r.counters:
+            shown = ", ".join(f"{k} {v}" for k, v in r.counters.items())
+            lines.append(f"      counters (sum of {r.runs} run(s)): {shown}")
     return lines
 
 
@@ -108,6 +145,7 @@ def shown(entry: Entry, sha: str) -> str:
         return "\n".join(lines)
     lines += [
         f"  version {m.version} ({m.kind}), {verification_text(m)}",
+        *run_lines(m),
         f"  {m.description}" if m.description else "  (no description)",
     ]
     if m.tags:
