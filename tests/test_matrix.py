@@ -47,7 +47,7 @@ def old_names_object(settings: Settings, build: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    kernels = kernel_matrix(matrix_settings)
+    kernels = kernel_matrix(matrix_settings, attach=False)
     for k in kernels:
         needs_sandbox(k)
     build = tmp_path_factory.mktemp("matrix")
@@ -110,7 +110,7 @@ def test_a_verdict_is_per_kernel(matrix_run: dict) -> None:
 def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_path: Path) -> None:
     """`schedc test --kernel A --kernel B`: each result names its kernel, its traces are kept
     per kernel, and the placement the example claims holds on both."""
-    for k in kernel_matrix(matrix_settings):
+    for k in kernel_matrix(matrix_settings, attach=True):
         needs_sandbox(k)
     name = "pinned_latency"
     done = subprocess.run(
@@ -126,7 +126,7 @@ def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_pa
     # timing, which a loaded TCG host can stretch (exit 1), so it is not asserted here.
     assert done.returncode in (0, 1), done.stdout + done.stderr
     results = json.loads(done.stdout)["results"]
-    releases = [kernel_name(k) for k in kernel_matrix(matrix_settings)]
+    releases = [kernel_name(k) for k in kernel_matrix(matrix_settings, attach=True)]
     assert [r["kernel"] for r in results] == releases
     for r in results:
         placement = next(e for e in r["expectations"] if e["kind"] == "placement")
@@ -139,7 +139,7 @@ def test_bench_runs_on_every_kernel(matrix_settings: Settings) -> None:
     """`schedc bench --kernel A --kernel B`, the smallest bench there is (one run of a tiny
     batch-makespan on one vCPU, no warm-up): one result per kernel, each naming its kernel's
     release and holding a measured value on both sides, each kernel announced before its boot."""
-    kernels = kernel_matrix(matrix_settings)
+    kernels = kernel_matrix(matrix_settings, attach=True)
     for k in kernels:
         needs_sandbox(k)
     releases = [kernel_name(k) for k in kernels]

@@ -349,7 +349,18 @@ def _watch(
         time.sleep(0.3)
 
 
+def refuse_host(settings: Settings) -> None:
+    """Scenarios run in the sandbox guest only: the host's kernel (host = "yes") is refused."""
+    if settings.on_host:
+        raise EnvironmentProblem(
+            "schedc test runs its scenarios in the sandbox guest only, not on this host's "
+            'kernel (host = "yes" adds it to the matrix)',
+            'set host = "auto" or "no" for schedc test (SCHEDC_HOST, --host-kernel)',
+        )
+
+
 def check_sandbox(settings: Settings) -> None:
+    refuse_host(settings)
     problems = sandbox_problems(settings)
     if problems:
         raise EnvironmentProblem(

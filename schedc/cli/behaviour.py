@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> Exit:
         else:
             sys.stderr.write(render_diagnostics(problems))
         return Exit.USAGE
-    settings = load_settings(kernels=args.kernels)
-    for kernel in kernel_matrix(settings):
+    settings = load_settings(kernels=args.kernels, host=args.host_kernel)
+    for kernel in kernel_matrix(settings, attach=True):
         check_sandbox(kernel)  # before compiling: no sandbox, no point
     with tempfile.TemporaryDirectory(prefix="schedc-test-build-") as build:
         compiled = compile_for_bench(
