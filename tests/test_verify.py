@@ -236,6 +236,8 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
+    assert set(data) == {"results", "host"}  # --sandbox: the host's kernel is left out
+    assert data["host"] == {"setting": "no", "included": False, "kernel": None, "reason": None}
     good, bad = data["results"]
     assert set(good) == {"policy", "ok", "stage", "diagnostics", "programs", "run", "kernels"}
     assert good["ok"] and good["stage"] == "verifier" and good["run"] is None
