@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     files = [(str(p), p) for p in args.btf]
     if not files:
-        for kit in kernel_matrix(load_settings()):
+        for kit in kernel_matrix(load_settings(), attach=False):
             if kit.btf:
                 files.append((kernel_name(kit), Path(kit.btf)))
     if not files:

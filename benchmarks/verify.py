@@ -85,7 +85,7 @@ def main() -> int:
     figures: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         objects = compile_all(settings, Path(tmp), args.kernel_examples)
-        for kernel, name, _say in each_kernel(settings, None):
+        for kernel, name, _say in each_kernel(settings, None, attach=False):
             print(f"booting Linux {name} …", file=sys.stderr)
             figures[name] = one_kernel(objects, kernel)
     names = list(figures)

@@ -14,7 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 
 HOST_BTF = Path("/sys/kernel/btf/vmlinux")
+HOST_SYSFS = Path("/sys")  # where the host's sched_ext, BTF and BPF file system are seen
+HOST_CHOICES = ("auto", "yes", "no")  # the `host` setting
 MIN_CLANG = 16
+MIN_BPFTOOL = (7, 2)
 
 
 class EnvironmentProblem(Exception):
@@ -49,12 +52,20 @@ class Settings:
     # The kernel matrix: kit folders (or bzImage files), each one more kernel that verify, test
     # and bench run every policy on (one boot per kernel). Empty: only `kernel` above.
     kernels: tuple[str, ...] = ()
+    # Whether this host's own kernel is one more kernel of the matrix (host_choice): "auto"
+    # when it can load sched_ext objects (never for run tests, which attach), "yes" always
+    # (run tests too, or an error), "no" never.
+    host: str = "auto"
+    # Set on the matrix's entry for the host's kernel (never read from a config).
+    on_host: bool = False
     sources: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **values: str | Sequence[str] | None) -> Settings:
         given: dict[str, object] = {k: v for k, v in values.items() if v is not None}
         if "kernels" in given:
             given["kernels"] = _kernel_list(given["kernels"], "option")
+        if "host" in given:
+            given["host"] = _host_choice(given["host"], "option")
         if not given:
             return self
         srcs = dict(self.sources)
@@ -78,6 +89,7 @@ _ENV = {
     "bwrap": "SCHEDC_BWRAP",
     "keep_sandbox": "SCHEDC_KEEP_SANDBOX",
     "kernels": "SCHEDC_KERNELS",  # a list: kit folders separated by ':' (os.pathsep)
+    "host": "SCHEDC_HOST",  # auto | yes | no
 }
 
 
@@ -126,6 +138,16 @@ def _kernel_list(value: object, where: str) -> tuple[str, ...]:
     return tuple(str(Path(v).expanduser().absolute()) for v in items)
 
 
+def _host_choice(value: object, where: str) -> str:
+    if value not in HOST_CHOICES:
+        raise EnvironmentProblem(
+            f"'host' (from {where}) must be one of {', '.join(HOST_CHOICES)}, not {value!r}",
+            'write host = "auto" (the host\'s kernel joins the matrix when it has sched_ext), '
+            '"yes" or "no" (SCHEDC_HOST, --host-kernel)',
+        )
+    return str(value)
+
+
 def load_settings(**overrides: str | Sequence[str] | None) -> Settings:
     """Settings from a config file, then the environment, then the given options (last wins)."""
     values: dict[str, object] = {}
@@ -157,6 +179,8 @@ def load_settings(**overrides: str | Sequence[str] | None) -> Settings:
         values["vm_cpus"] = int(str(values["vm_cpus"]))
     if "kernels" in values:
         values["kernels"] = _kernel_list(values["kernels"], sources["kernels"])
+    if "host" in values:
+        values["host"] = _host_choice(values["host"], sources["host"])
     typed = {k: (v if k in ("vm_cpus", "kernels") else str(v)) for k, v in values.items()}
     return Settings(sources=sources, **typed)  # type: ignore[arg-type]
 
@@ -229,6 +253,32 @@ def find_bpftool(settings: Settings) -> str:
         "install one (apt-get install bpftool) or set SCHEDC_BPFTOOL; bpftool >= 7.2 is needed "
         "to load sched_ext objects (a sched_ext sandbox kit has one)",
     )
+
+
+@lru_cache(maxsize=8)
+def _bpftool_version(path: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [path, "version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"v(\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def bpftool_problem(settings: Settings) -> str | None:
+    """None when a bpftool that can load sched_ext objects is at hand, else why not."""
+    try:
+        bpftool = find_bpftool(settings)
+    except EnvironmentProblem as exc:
+        return exc.message
+    version = _bpftool_version(bpftool)
+    if version is None:
+        return f"bpftool '{bpftool}' does not run or print its version"
+    if version < MIN_BPFTOOL:
+        return f"bpftool '{bpftool}' is v{version[0]}.{version[1]}, too old for sched_ext objects"
+    return None
 
 
 def btf_has_sched_ext(path: Path) -> bool:
@@ -333,11 +383,7 @@ def _rank(source: str | None) -> int:
     return 2 if source in _ENV.values() else 1
 
 
-def kernel_matrix(settings: Settings) -> list[Settings]:
-    """One Settings per kernel that verify, test and bench run on: each entry of `kernels`
-    (in the order given), or just these settings when no matrix is set. A single `kernel` given
-    more explicitly than the matrix, or as explicitly but elsewhere (SCHEDC_KERNEL beside
-    SCHEDC_KERNELS), replaces it: `kernels` and `kernel` in one config file make a matrix."""
+def _kits(settings: Settings) -> list[Settings]:
     if not settings.kernels:
         return [settings]
     where = settings.sources.get("kernels", "settings")
@@ -347,19 +393,133 @@ def kernel_matrix(settings: Settings) -> list[Settings]:
     return [kit_settings(settings, entry, f"kernels in {where}") for entry in settings.kernels]
 
 
+def host_kernel_problem(
+    settings: Settings,
+    *,
+    attach: bool = False,
+    sysfs: Path = HOST_SYSFS,
+    euid: int | None = None,
+) -> str | None:
+    """None when this host's own kernel can load sched_ext objects (and, with `attach`, have
+    one attached: nothing is attached now), else why not. The one check behind verify --host,
+    bench --host and the host as a kernel of the matrix; `sysfs` and `euid` are for tests."""
+    sched_ext = sysfs / "kernel" / "sched_ext"
+    if not sched_ext.is_dir():
+        return f"this host's kernel has no sched_ext ({sched_ext} is missing)"
+    if (os.geteuid() if euid is None else euid) != 0:
+        return "loading BPF programs on the host needs root (CAP_BPF and CAP_SYS_ADMIN)"
+    if not (sysfs / "fs" / "bpf").is_dir():
+        return f"{sysfs / 'fs' / 'bpf'} (the BPF file system) is not mounted on this host"
+    btf = sysfs / "kernel" / "btf" / "vmlinux"
+    if not btf_has_sched_ext(btf):
+        return f"this host's BTF ({btf}) has no 'struct sched_ext_ops'"
+    if attach:
+        state_file = sched_ext / "state"
+        try:
+            state = state_file.read_text().strip()
+        except OSError as exc:
+            return f"cannot read {state_file}: {exc.strerror}"
+        if state != "disabled":
+            return (
+                f"a sched_ext scheduler is already attached on this host ({state_file} is "
+                f"'{state}'); detach it first"
+            )
+    return bpftool_problem(settings)
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    """Whether the host's kernel is in the matrix: its entry, or why not (`reason`, for
+    `host = "auto"`; None when the setting leaves it out)."""
+
+    entry: Settings | None
+    reason: str | None
+
+
+def host_choice(
+    settings: Settings,
+    *,
+    attach: bool,
+    sysfs: Path = HOST_SYSFS,
+    euid: int | None = None,
+) -> HostChoice:
+    """The host as one more kernel of the matrix, by the `host` setting: "auto" adds it when
+    host_kernel_problem finds nothing, and never for a run that attaches (`attach`): attaching
+    to a real machine is never done by default; "yes" adds it or raises EnvironmentProblem
+    with the reason; "no" never. Its entry is named by `uname -r` and reads the host's BTF."""
+    if settings.host == "no" or settings.on_host:
+        return HostChoice(None, None)
+    if settings.host == "auto" and attach:
+        return HostChoice(
+            None, 'this run attaches schedulers: the host joins it only with host = "yes"'
+        )
+    trouble = host_kernel_problem(settings, attach=attach, sysfs=sysfs, euid=euid)
+    if trouble is not None:
+        if settings.host == "yes":
+            where = settings.sources.get("host", "settings")
+            raise EnvironmentProblem(
+                f"host = yes (from {where}), but this host's kernel cannot be in the matrix: "
+                f"{trouble}",
+                "run as root on a kernel with CONFIG_SCHED_CLASS_EXT=y (and nothing attached), "
+                'or set host = "auto" or "no" (SCHEDC_HOST, --host-kernel)',
+            )
+        return HostChoice(None, trouble)
+    btf = str(sysfs / "kernel" / "btf" / "vmlinux")
+    entry = replace(
+        settings,
+        kernel=None,
+        btf=btf,
+        kernels=(),
+        on_host=True,
+        sources={**settings.sources, "kernel": "host", "btf": "host"},
+    )
+    return HostChoice(entry, None)
+
+
+def kernel_matrix(
+    settings: Settings,
+    *,
+    attach: bool,
+    sysfs: Path = HOST_SYSFS,
+    euid: int | None = None,
+) -> list[Settings]:
+    """One Settings per kernel that verify, test and bench run on: each entry of `kernels`
+    (in the order given), or just these settings when no matrix is set; then the host's
+    kernel when host_choice adds it (alone when no sandbox kernel is set at all). A single
+    `kernel` given more explicitly than the matrix, or as explicitly but elsewhere
+    (SCHEDC_KERNEL beside SCHEDC_KERNELS), replaces it: `kernels` and `kernel` in one config
+    file make a matrix. `attach`: the caller attaches schedulers (a run test, a bench)."""
+    kits = _kits(settings)
+    host = host_choice(settings, attach=attach, sysfs=sysfs, euid=euid).entry
+    if host is None:
+        return kits
+    if not settings.kernel and not settings.kernels:
+        return [host]
+    return [*kits, host]
+
+
 def kernel_name(settings: Settings) -> str:
-    """How reports name the kernel of these settings: its release, else its file's path."""
+    """How reports name the kernel of these settings: its release (the host's: `uname -r`),
+    else its file's path."""
+    if settings.on_host:
+        return os.uname().release
     if not settings.kernel:
         return "host"
     return kernel_release(Path(settings.kernel)) or settings.kernel
 
 
 def each_kernel(
-    settings: Settings, progress: Callable[[str], None] | None
+    settings: Settings, progress: Callable[[str], None] | None, *, attach: bool
 ) -> Iterator[tuple[Settings, str, Callable[[str], None] | None]]:
     """The matrix's kernels in turn, as (settings, release, progress): in a matrix of several,
     each is announced ("kernel 2/2: Linux 7.2.13") and its progress messages say its release."""
-    kernels = kernel_matrix(settings)
+    return each_of(kernel_matrix(settings, attach=attach), progress)
+
+
+def each_of(
+    kernels: Sequence[Settings], progress: Callable[[str], None] | None
+) -> Iterator[tuple[Settings, str, Callable[[str], None] | None]]:
+    """each_kernel over a matrix already made (kernel_matrix, verify's matrix_of)."""
     for n, kernel in enumerate(kernels, 1):
         name = kernel_name(kernel)
         say = progress

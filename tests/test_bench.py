@@ -647,7 +647,11 @@ def test_workload_lists_and_all():
 def test_host_mode_refuses_a_host_without_sched_ext(tmp_path, settings, toolchain, monkeypatch):
     import schedc.bench.runner as bench_module  # noqa: PLC0415
 
-    monkeypatch.setattr(bench_module, "host_problem", lambda: "this host's kernel has no sched_ext")
+    monkeypatch.setattr(
+        bench_module,
+        "host_kernel_problem",
+        lambda settings, attach: "this host's kernel has no sched_ext",
+    )
     compiled = compile_for_bench([ROOT / "examples" / "fifo.sched"], settings, tmp_path)
     with pytest.raises(EnvironmentProblem, match="cannot bench on this host") as info:
         bench_objects(compiled.policies, ["hackbench"], settings, where="host")

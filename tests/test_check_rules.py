@@ -83,7 +83,11 @@ def _check_on_matrix(settings, path: Path, parsed_with: str) -> list:
     if len(MATRIX) < 2:
         skip_or_fail(MATRIX_REMEDY)
     matrix = settings.with_overrides(kernels=MATRIX)
-    kits = [k for k in kernel_matrix(matrix) if kernel_name(k).startswith(parsed_with + ".")]
+    kits = [
+        k
+        for k in kernel_matrix(matrix, attach=False)
+        if kernel_name(k).startswith(parsed_with + ".")
+    ]
     if not kits:
         skip_or_fail(f"no {parsed_with} kernel in the matrix")
     return check_c(path, load_toolchain(kits[0]), [INCLUDE], kernel_targets(matrix))

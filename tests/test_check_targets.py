@@ -151,7 +151,7 @@ def matrix_targets(settings: Settings) -> tuple[Target, ...]:
 
 
 def toolchain_of(settings: Settings, release: str) -> Toolchain:
-    for kit in kernel_matrix(settings.with_overrides(kernels=MATRIX)):
+    for kit in kernel_matrix(settings.with_overrides(kernels=MATRIX), attach=False):
         if kernel_name(kit).startswith(release + "."):
             return load_toolchain(kit)
     skip_or_fail(MATRIX_REMEDY)

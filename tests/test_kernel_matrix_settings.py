@@ -63,7 +63,7 @@ def test_each_kit_replaces_the_kernel_and_its_tools(isolated: Path) -> None:
     )
     settings = load_settings()
     assert settings.kernels == (str(a), str(b))
-    first, second = kernel_matrix(settings)
+    first, second = kernel_matrix(settings, attach=False)
     assert [kernel_name(s) for s in (first, second)] == ["6.12.117", "7.2.13"]
     assert second.kernel == str(b / "bzImage") and second.btf == str(b / "vmlinux.btf")
     assert second.bpftool == str(b / "bpftool") and second.libbpf_include == str(b / "include")
@@ -78,22 +78,22 @@ def test_environment_and_options_give_the_list_too(
     a, b = kit(isolated / "a", "6.12.1"), kit(isolated / "b", "7.2.1")
     monkeypatch.setenv("SCHEDC_KERNELS", f"{b}:{a}")
     settings = load_settings()
-    assert [kernel_name(s) for s in kernel_matrix(settings)] == ["7.2.1", "6.12.1"]
+    assert [kernel_name(s) for s in kernel_matrix(settings, attach=False)] == ["7.2.1", "6.12.1"]
     assert as_environment(settings)["SCHEDC_KERNELS"] == f"{b}:{a}"  # for a child process
     only = load_settings(kernels=[str(a)])
-    assert [kernel_name(s) for s in kernel_matrix(only)] == ["6.12.1"]
+    assert [kernel_name(s) for s in kernel_matrix(only, attach=False)] == ["6.12.1"]
 
 
 def test_no_matrix_is_the_base_settings(isolated: Path) -> None:
     settings = load_settings(kernel="/some/bzImage")
-    assert kernel_matrix(settings) == [settings]
+    assert kernel_matrix(settings, attach=False) == [settings]
 
 
 def test_a_bad_entry_is_an_environment_problem_with_a_remedy(isolated: Path) -> None:
     (isolated / "empty").mkdir()
     settings = load_settings(kernels=[str(isolated / "empty")])
     with pytest.raises(EnvironmentProblem) as err:
-        kernel_matrix(settings)
+        kernel_matrix(settings, attach=False)
     assert "neither a kit folder" in err.value.message and "SCHEDC_KERNELS" in err.value.remedy
     (isolated / "schedc.toml").write_text("[schedc]\nkernels = [1, 2]\n")
     with pytest.raises(EnvironmentProblem, match="must be a list of kit folders"):
@@ -107,12 +107,12 @@ def test_a_single_kernel_given_as_explicitly_replaces_the_matrix(
     (isolated / "schedc.toml").write_text(
         f'[schedc]\nkernel = "{a}/bzImage"\nkernels = ["{a}", "{b}"]\n'
     )
-    assert len(kernel_matrix(load_settings())) == 2  # one file says both: the matrix
+    assert len(kernel_matrix(load_settings(), attach=False)) == 2  # one file says both: the matrix
     mine = fake_bzimage(isolated / "mine", "6.18.0")
     monkeypatch.setenv("SCHEDC_KERNEL", str(mine))
-    assert [s.kernel for s in kernel_matrix(load_settings())] == [str(mine)]
+    assert [s.kernel for s in kernel_matrix(load_settings(), attach=False)] == [str(mine)]
     monkeypatch.setenv("SCHEDC_KERNELS", str(b))  # as explicit, elsewhere: the single one
-    assert [s.kernel for s in kernel_matrix(load_settings())] == [str(mine)]
+    assert [s.kernel for s in kernel_matrix(load_settings(), attach=False)] == [str(mine)]
     # --kernel (an option) is more explicit than SCHEDC_KERNEL
     option = load_settings(kernels=[str(a), str(b)])
-    assert [kernel_name(s) for s in kernel_matrix(option)] == ["6.12.1", "7.2.1"]
+    assert [kernel_name(s) for s in kernel_matrix(option, attach=False)] == ["6.12.1", "7.2.1"]

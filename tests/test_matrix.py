@@ -1,9 +1,9 @@
 """The kernel matrix, for real: every example compiled once (against the first kernel's BTF)
 and loaded into the verifier of every kernel of the configured matrix (6.12 and 7.2 in CI), one
 boot per kernel, through the CLI; an object that only the old kernel accepts, so a verdict is
-shown to be per kernel; and a behaviour test (attached, under load) on every kernel. Run tests
-of every example are in test_behaviour_vm.py (6.12), not repeated here: CI time is budgeted.
-Needs two kits (conftest MATRIX)."""
+shown to be per kernel; a behaviour test (attached, under load) and the smallest bench on every
+kernel. Run tests of every example are in test_behaviour_vm.py (6.12), not repeated here: CI
+time is budgeted. Needs two kits (conftest MATRIX)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def old_names_object(settings: Settings, build: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def matrix_run(matrix_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    kernels = kernel_matrix(matrix_settings)
+    kernels = kernel_matrix(matrix_settings, attach=False)
     for k in kernels:
         needs_sandbox(k)
     build = tmp_path_factory.mktemp("matrix")
@@ -110,7 +110,7 @@ def test_a_verdict_is_per_kernel(matrix_run: dict) -> None:
 def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_path: Path) -> None:
     """`schedc test --kernel A --kernel B`: each result names its kernel, its traces are kept
     per kernel, and the placement the example claims holds on both."""
-    for k in kernel_matrix(matrix_settings):
+    for k in kernel_matrix(matrix_settings, attach=True):
         needs_sandbox(k)
     name = "pinned_latency"
     done = subprocess.run(
@@ -126,9 +126,45 @@ def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_pa
     # timing, which a loaded TCG host can stretch (exit 1), so it is not asserted here.
     assert done.returncode in (0, 1), done.stdout + done.stderr
     results = json.loads(done.stdout)["results"]
-    releases = [kernel_name(k) for k in kernel_matrix(matrix_settings)]
+    releases = [kernel_name(k) for k in kernel_matrix(matrix_settings, attach=True)]
     assert [r["kernel"] for r in results] == releases
     for r in results:
         placement = next(e for e in r["expectations"] if e["kind"] == "placement")
         assert placement["ok"] and placement["measured"] >= 0.99, (r["kernel"], placement)
     assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(releases)
+
+
+@pytest.mark.vm
+def test_bench_runs_on_every_kernel(matrix_settings: Settings) -> None:
+    """`schedc bench --kernel A --kernel B`, the smallest bench there is (one run of a tiny
+    batch-makespan on one vCPU, no warm-up): one result per kernel, each naming its kernel's
+    release and holding a measured value on both sides, each kernel announced before its boot."""
+    kernels = kernel_matrix(matrix_settings, attach=True)
+    for k in kernels:
+        needs_sandbox(k)
+    releases = [kernel_name(k) for k in kernels]
+    command = [
+        sys.executable, "-m", "schedc", "bench", str(ROOT / "examples" / "fifo.sched"),
+        "--workload", "batch-makespan", "--runs", "1", "--warmup", "0", "--scale", "0.1",
+        "--cpus", "1", "--format", "json", *kernel_options(matrix_settings),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout)["results"]
+    assert [r["environment"]["kernel"] for r in results] == releases
+    assert releases[0].startswith("6.12") and releases[-1].startswith("7.")
+    for r in results:
+        assert r["policy"]["name"] == "fifo" and r["workload"] == "batch-makespan"
+        assert r["environment"]["vcpus"] == 1
+        for side in ("baseline", "policy"):
+            values = r[side]["values"]
+            assert len(values) == 1 and values[0] > 0, (r["environment"]["kernel"], r[side])
+    # Each "kernel N/M" line comes before that kernel's boot and after the previous one's.
+    lines = done.stderr.splitlines()
+    announced = [i for i, line in enumerate(lines) if line.startswith("schedc: kernel ")]
+    boots = [i for i, line in enumerate(lines) if "booting sandbox kernel" in line]
+    assert len(announced) == len(boots) == len(releases), done.stderr
+    for n, release in enumerate(releases, 1):
+        assert f"kernel {n}/{len(releases)}: Linux {release}" in lines[announced[n - 1]]
+        assert f"[{release}]" in lines[boots[n - 1]]
+    assert announced[0] < boots[0] < announced[1] < boots[1]

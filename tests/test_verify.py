@@ -114,23 +114,36 @@ def test_run_reports_become_diagnostics():
     assert run_diagnostic(unattached, "p").code == "V002"
 
 
-def test_auto_mode_uses_the_sandbox_on_a_host_without_sched_ext(monkeypatch, tmp_path):
-    monkeypatch.setattr(verify, "HOST_SCHED_EXT", tmp_path / "missing")
-    assert choose_mode("auto") == "sandbox"
-    assert choose_mode("host") == "host"
+def test_modes_are_the_host_the_kits_or_the_matrix(settings):
+    assert [choose_mode(m) for m in ("auto", "host", "sandbox")] == ["auto", "host", "sandbox"]
+    with pytest.raises(ValueError):
+        choose_mode("elsewhere")
+    # --sandbox leaves the host out whatever `host` says; --host is the host alone.
+    assert verify.matrix_of(settings.with_overrides(host="yes"), "sandbox", None) == (
+        verify.matrix_of(settings.with_overrides(host="no"), "auto", None)
+    )
+    [alone] = verify.matrix_of(settings, "host", None)
+    assert alone.on_host
 
 
 def test_host_mode_without_sched_ext_is_an_environment_error(monkeypatch, tmp_path, settings):
-    monkeypatch.setattr(verify, "HOST_SCHED_EXT", tmp_path / "missing")
+    real = verify.host_kernel_problem
+    monkeypatch.setattr(
+        verify, "host_kernel_problem", lambda s: real(s, sysfs=tmp_path / "missing")
+    )
     with pytest.raises(EnvironmentProblem) as err:
         verify_policies([EXAMPLES[0]], settings, mode="host")
     assert "no sched_ext" in err.value.message and "--sandbox" in err.value.remedy
 
 
 def test_run_is_never_done_on_the_host(monkeypatch, tmp_path, settings):
-    monkeypatch.setattr(verify, "host_problem", lambda: None)
+    monkeypatch.setattr(verify, "host_problem", lambda settings=None: None)
     with pytest.raises(EnvironmentProblem) as err:
         verify_policies([EXAMPLES[0]], settings, mode="host", run_seconds=1)
+    assert "only done in the sandbox" in err.value.message
+    # nor with the host asked into the matrix: a run test there is refused before compiling
+    with pytest.raises(EnvironmentProblem) as err:
+        verify_policies([EXAMPLES[0]], settings.with_overrides(host="yes"), run_seconds=1)
     assert "only done in the sandbox" in err.value.message
 
 
@@ -223,6 +236,8 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
+    assert set(data) == {"results", "host"}  # --sandbox: the host's kernel is left out
+    assert data["host"] == {"setting": "no", "included": False, "kernel": None, "reason": None}
     good, bad = data["results"]
     assert set(good) == {"policy", "ok", "stage", "diagnostics", "programs", "run", "kernels"}
     assert good["ok"] and good["stage"] == "verifier" and good["run"] is None

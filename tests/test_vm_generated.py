@@ -91,7 +91,8 @@ KERNELS = _kernel_ids()
 
 
 def kernels(settings: Settings) -> list[Settings]:
-    return kernel_matrix(settings.with_overrides(kernels=MATRIX) if MATRIX else settings)
+    matrix = settings.with_overrides(kernels=MATRIX) if MATRIX else settings
+    return kernel_matrix(matrix, attach=True)
 
 
 def examples_of(kit: Settings, first: bool) -> tuple[Path | None, str]:

@@ -215,7 +215,7 @@ class Runner:
         replaced bzImage is another kernel, and another matrix other kernels."""
         settings = load_settings(**self.overrides)
         try:
-            kernels = [k.kernel or "" for k in kernel_matrix(settings)]
+            kernels = [k.kernel or "" for k in kernel_matrix(settings, attach=False)]
         except EnvironmentProblem:  # a kit without a bzImage: the call itself says so
             kernels = [settings.kernel or ""]
         return os.pathsep.join(_file_identity(k) for k in kernels)

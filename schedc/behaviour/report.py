@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schedc.behaviour.expect import ExpectationResult, Observation, evaluate_all, process_summary
-from schedc.behaviour.run import BootResult, Case, Measured, run_cases
+from schedc.behaviour.run import BootResult, Case, Measured, refuse_host, run_cases
 from schedc.bench.runner import BASELINE, TCG_NOTE
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import Settings, each_kernel, kernel_matrix
+from schedc.settings import Settings, each_of, kernel_matrix
 
 CODES = {
     "placement": "T101",
@@ -240,8 +240,11 @@ def test_policies(
     kernel as the scenarios' CPU counts allow (one for one count). The results come kernel by
     kernel, each naming its kernel; kept traces go to keep_trace/RELEASE/ in a matrix."""
     results: list[ScenarioResult] = []
-    several = len(kernel_matrix(settings)) > 1
-    for kernel, name, say in each_kernel(settings, progress):
+    kernels = kernel_matrix(settings, attach=True)  # scenarios attach: no host by default
+    for kernel in kernels:
+        refuse_host(kernel)
+    several = len(kernels) > 1
+    for kernel, name, say in each_of(kernels, progress):
         traces = keep_trace / name if keep_trace is not None and several else keep_trace
         results += _on_one_kernel(cases, kernel, runs=runs, keep_trace=traces, progress=say)
     return results

@@ -28,7 +28,7 @@ from schedc.behaviour.expect import Observation, TaskRecord
 from schedc.behaviour.scenario import Scenario
 from schedc.behaviour.trace import parse_trace
 from schedc.bench.runner import BASELINE, BenchPolicy
-from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_matrix
+from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_matrix, kernel_name
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
@@ -387,7 +387,18 @@ def _watch(
         time.sleep(0.3)
 
 
+def refuse_host(settings: Settings) -> None:
+    """Scenarios run in the sandbox guest only: the host's kernel (host = "yes") is refused."""
+    if settings.on_host:
+        raise EnvironmentProblem(
+            "schedc test runs its scenarios in the sandbox guest only, not on this host's "
+            'kernel (host = "yes" adds it to the matrix)',
+            'set host = "auto" or "no" for schedc test (SCHEDC_HOST, --host-kernel)',
+        )
+
+
 def check_sandbox(settings: Settings) -> None:
+    refuse_host(settings)
     problems = sandbox_problems(settings)
     if problems:
         raise EnvironmentProblem(
@@ -398,15 +409,17 @@ def check_sandbox(settings: Settings) -> None:
 def check_sandboxes(settings: Settings) -> None:
     """Every kernel of the matrix (settings.kernel_matrix) can be booted, checked once before
     anything is compiled or booted; else EnvironmentProblem naming the kernel that cannot."""
-    kernels = kernel_matrix(settings)  # a kit folder without a bzImage is refused here
+    kernels = kernel_matrix(settings, attach=True)  # a kit without a bzImage is refused here
     for n, kernel in enumerate(kernels, 1):
         if len(kernels) == 1:
             check_sandbox(kernel)
             continue
+        refuse_host(kernel)
         problems = sandbox_problems(kernel)
         if problems:
             raise EnvironmentProblem(
-                f"kernel {n}/{len(kernels)} of the matrix ({settings.kernels[n - 1]}) cannot be booted "
+                f"kernel {n}/{len(kernels)} of the matrix ({kernel.kernel or kernel_name(kernel)}) "
+                "cannot be booted "
                 f"in the sched_ext sandbox: {'; '.join(problems)}",
                 REMEDY,
             )

@@ -38,18 +38,22 @@ from schedc.compiler import pipeline
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic
 from schedc.lifecycle import child_group, kill_group
-from schedc.settings import HOST_BTF, EnvironmentProblem, Settings, find_bpftool
+from schedc.settings import (
+    HOST_BTF,
+    EnvironmentProblem,
+    Settings,
+    find_bpftool,
+    host_kernel_problem,
+)
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
-    bpftool_problem,
     object_for_kernel,
     output_tail,
     parse_run,
     remove_guest_files,
     sandbox_problems,
 )
-from schedc.verifier.verify import HOST_SCHED_EXT, host_problem
 from schedc.workloads import (
     RECIPES,
     ParseError,
@@ -57,8 +61,6 @@ from schedc.workloads import (
     WorkloadParams,
     workload_problems,
 )
-
-HOST_STATE = HOST_SCHED_EXT / "state"
 
 BASELINE = "EEVDF"
 DEFAULT_RUNS = 5
@@ -477,20 +479,9 @@ def run_on_host(script: Path, outdir: Path, timeout_s: float, pin_prefix: str) -
 
 
 def host_bench_problem(settings: Settings) -> str | None:
-    """None when policies can be attached on this host for `bench --host`."""
-    trouble = host_problem()
-    if trouble:
-        return trouble
-    try:
-        state = HOST_STATE.read_text().strip()
-    except OSError as exc:
-        return f"cannot read {HOST_STATE}: {exc.strerror}"
-    if state != "disabled":
-        return (
-            f"a sched_ext scheduler is already attached on this host ({HOST_STATE} is "
-            f"'{state}'); detach it first"
-        )
-    return bpftool_problem(settings)
+    """None when policies can be attached on this host for `bench --host` (the settings'
+    host_kernel_problem with attach: root, sched_ext, bpftool >= 7.2, nothing attached)."""
+    return host_kernel_problem(settings, attach=True)
 
 
 def check_environment(

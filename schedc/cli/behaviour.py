@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> Exit:
         else:
             sys.stderr.write(render_diagnostics(problems))
         return Exit.USAGE
-    settings = load_settings(kernels=args.kernels)
+    settings = load_settings(kernels=args.kernels, host=args.host_kernel)
     check_sandboxes(settings)  # every kernel, before compiling: no sandbox, no point
     with tempfile.TemporaryDirectory(prefix="schedc-test-build-") as build:
         compiled = compile_for_bench(

@@ -25,6 +25,7 @@ from pathlib import Path
 from schedc.bench.runner import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
+    Where,
     bench_objects,
     check_environment,
     compile_for_bench,
@@ -42,7 +43,13 @@ from schedc.cli.options import (
 )
 from schedc.cli.output import progress, usage_error
 from schedc.diagnostics import render_human as render_diagnostics
-from schedc.settings import EnvironmentProblem, each_kernel, kernel_matrix, load_settings
+from schedc.settings import (
+    EnvironmentProblem,
+    Settings,
+    each_of,
+    kernel_matrix,
+    load_settings,
+)
 from schedc.workloads import RECIPES, WorkloadParams
 
 
@@ -155,20 +162,24 @@ def run(args: argparse.Namespace) -> Exit:
             raise EnvironmentProblem(
                 trouble, "run without --record, and keep the JSON (--format json) for later"
             )
-    settings = load_settings(btf=args.btf, kernels=args.kernels)
-    where = "host" if args.host else "sandbox"
+    settings = load_settings(btf=args.btf, kernels=args.kernels, host=args.host_kernel)
     if args.cpus is not None:
         settings = dataclasses.replace(
             settings, vm_cpus=args.cpus, sources={**settings.sources, "vm_cpus": "option"}
         )
-    # On a host the workloads size themselves to its CPUs, or to --cpus.
-    cpus = settings.vm_cpus if not args.host else (args.cpus or os.cpu_count() or 1)
-    params = WorkloadParams(duration=args.duration, scale=args.scale, cpus=cpus)
-    for kernel in [settings] if args.host else kernel_matrix(settings):
-        check_environment(kernel, workloads, where)
-    if args.host:
+    # --host: only this machine; else the matrix, with this machine's kernel in it only when
+    # asked (host = "yes": a bench attaches, so "auto" leaves the host out).
+    kernels = (
+        [dataclasses.replace(settings, on_host=True)]
+        if args.host
+        else kernel_matrix(settings, attach=True)
+    )
+    for kernel in kernels:
+        check_environment(kernel, workloads, _where(kernel))
+    if any(k.on_host for k in kernels):
+        asked = "--host" if args.host else 'host = "yes"'
         progress(
-            "--host: policies will be attached to this machine's kernel, one at a time; "
+            f"{asked}: policies will be attached to this machine's kernel, one at a time; "
             "sched_ext's watchdog and the detach at the end return it to EEVDF"
         )
     build = Path(tempfile.mkdtemp(prefix="schedc-bench-build-"))
@@ -195,22 +206,19 @@ def run(args: argparse.Namespace) -> Exit:
                     file=sys.stderr,
                 )
             return Exit.ERRORS
-        # In the sandbox, every kernel of the matrix in turn (one boot each); each result's
+        # Every kernel of the matrix in turn (one boot per sandbox kernel); each result's
         # environment names its kernel.
-        kernels = (
-            iter([(settings, "host", progress)]) if args.host else each_kernel(settings, progress)
-        )
         results = []
-        for kernel, _name, say in kernels:  # lazily: each kernel is announced before its boot
+        for kernel, _name, say in each_of(kernels, progress):  # lazily: announced before its boot
             results += bench_objects(
                 compiled.policies,
                 workloads,
                 kernel,
                 runs=args.runs,
                 warmup=args.warmup,
-                params=params,
+                params=_params(args, kernel),
                 progress=say or progress,
-                where=where,
+                where=_where(kernel),
             )
     finally:
         shutil.rmtree(build, ignore_errors=True)
@@ -228,3 +236,13 @@ def run(args: argparse.Namespace) -> Exit:
         for r in results:
             progress(f"recorded {record_bench_result(r.policy.source, r.to_json())}")
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
+
+
+def _where(kernel: Settings) -> Where:
+    return "host" if kernel.on_host else "sandbox"
+
+
+def _params(args: argparse.Namespace, kernel: Settings) -> WorkloadParams:
+    """The workloads' size: the guest's vCPUs, or on a host its CPUs (or --cpus)."""
+    cpus = (args.cpus or os.cpu_count() or 1) if kernel.on_host else kernel.vm_cpus
+    return WorkloadParams(duration=args.duration, scale=args.scale, cpus=cpus)

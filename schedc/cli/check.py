@@ -81,7 +81,7 @@ def check_all(args: argparse.Namespace) -> list[Diagnostic]:
     settings = load_settings(btf=args.btf)
     # The C is parsed as `schedc compile` compiles it: with the vmlinux.h of the BTF setting
     # (--btf, SCHEDC_BTF, `btf`), else of the first kernel in use.
-    compiled = settings if settings.btf else kernel_matrix(settings)[0]
+    compiled = settings if settings.btf else kernel_matrix(settings, attach=False)[0]
     targets = () if args.target_kernel is not None else kernel_targets(settings)
 
     @cache

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schedc.cli.exit import Exit
+from schedc.settings import HOST_CHOICES
 
 if TYPE_CHECKING:  # the agent stack is imported by `schedc mcp` and `synthesize` only
     from schedc.agent.runner import Runner
@@ -44,7 +45,8 @@ def add_btf(parser: argparse.ArgumentParser, text: str = BTF_HELP) -> None:
 
 
 def add_kernels(parser: argparse.ArgumentParser) -> None:
-    """`--kernel KIT` (repeatable): the kernel matrix, in place of SCHEDC_KERNELS / `kernels`."""
+    """`--kernel KIT` (repeatable): the kernel matrix, in place of SCHEDC_KERNELS / `kernels`;
+    `--host-kernel auto|yes|no`: whether the host's kernel joins it (SCHEDC_HOST / `host`)."""
     parser.add_argument(
         "--kernel",
         dest="kernels",
@@ -52,6 +54,13 @@ def add_kernels(parser: argparse.ArgumentParser) -> None:
         metavar="KIT",
         help="a sandbox kit folder (or a bzImage) to run on; give it once per kernel of the "
         "matrix (default: SCHEDC_KERNELS / `kernels`, else SCHEDC_KERNEL)",
+    )
+    parser.add_argument(
+        "--host-kernel",
+        choices=HOST_CHOICES,
+        help="whether this machine's own kernel is one more kernel of the matrix: auto (when "
+        "it has sched_ext and we are root; never for a run that attaches), yes, no "
+        "(default: SCHEDC_HOST / `host`, else auto)",
     )
 
 

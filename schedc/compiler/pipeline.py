@@ -625,7 +625,7 @@ def verify_policies(
     target_kernel: KernelVersion = DEFAULT_TARGET,
 ) -> list[VerifyResult]:
     """Every policy through VERIFY; all loadable objects in one boot of the sandbox."""
-    where = preflight(mode, run_seconds)
+    where = preflight(mode, run_seconds, settings)
     build = Path(tempfile.mkdtemp(prefix="schedc-verify-"))
     try:
         options = Options(

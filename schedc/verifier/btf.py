@@ -10,6 +10,7 @@ followed by data whose length depends on the kind, and NUL-terminated strings.
 
     read_btf(data) -> Btf                       every type, in id order
     kernel_facts(path, cache) -> KernelFacts    the sched_ext facts, cached by the file's hash
+    python -m schedc.verifier.btf FILE...       the same checks, for the kit-building script
 
 A kit whose BTF still has the long prototype of a kfunc with an implicit argument (built with
 pahole < 1.26) is broken: `kernel_facts` raises EnvironmentProblem with the explanation.
@@ -17,9 +18,12 @@ pahole < 1.26) is broken: `kernel_facts` raises EnvironmentProblem with the expl
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import struct
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -353,3 +357,31 @@ def _store(stored: Path, facts: KernelFacts) -> None:
     tmp = stored.with_suffix(f".{hashlib.sha256(str(stored).encode()).hexdigest()[:8]}.tmp")
     tmp.write_text(json.dumps(facts.to_json()), encoding="utf-8")
     tmp.replace(stored)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m schedc.verifier.btf FILE...`: the checks `kernel_facts` makes of a kit's BTF
+    (raw BTF, sched_ext present, not broken by an old pahole), for scripts that build kits
+    (scripts/build-sandbox-kernel.sh). Exit 0 when every file passes, 1 with the reason."""
+    parser = argparse.ArgumentParser(
+        prog="python3 -m schedc.verifier.btf",
+        description="Check that raw vmlinux BTF files are usable sched_ext kit BTF.",
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="VMLINUX_BTF")
+    args = parser.parse_args(argv)
+    status = 0
+    for path in args.files:
+        try:
+            facts = kernel_facts(path)
+        except EnvironmentProblem as problem:
+            print(f"{path}: {problem}", file=sys.stderr)
+            status = 1
+            continue
+        ops = ", ".join(sorted(facts.ops))
+        tags = "with" if facts.tagged else "without"
+        print(f"ok {path}: {len(facts.kfuncs)} kfuncs ({tags} bpf_kfunc tags), ops {ops}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

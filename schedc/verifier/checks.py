@@ -39,6 +39,7 @@ from schedc.settings import (
     btf_has_sched_ext,
     cache_root,
     kernel_matrix,
+    kernel_name,
     kernel_release,
 )
 from schedc.verifier.btf import kernel_facts
@@ -125,9 +126,11 @@ def kernel_targets(settings: Settings) -> tuple[Target, ...]:
     EnvironmentProblem (see verifier/btf.py); with no kernel and no BTF at all, the default
     version only, as before."""
     targets: dict[str, Target] = {}
-    for kit in kernel_matrix(settings):
+    for kit in kernel_matrix(settings, attach=False):
         btf = Path(kit.btf) if kit.btf else None
         release = kernel_release(Path(kit.kernel)) if kit.kernel else None
+        if kit.on_host:  # the host's kernel in the matrix (`host`): its release, its BTF
+            release = kernel_name(kit)
         if btf is None and kit.kernel is None and btf_has_sched_ext(HOST_BTF):
             btf, release = HOST_BTF, os.uname().release
         if btf is None:

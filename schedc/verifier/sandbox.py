@@ -24,13 +24,19 @@ from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.lifecycle import child_group, kill_group
-from schedc.settings import EnvironmentProblem, Settings, cache_root, find_bpftool
+from schedc.settings import (  # noqa: F401  (bpftool_problem: part of the sandbox API)
+    MIN_BPFTOOL,
+    EnvironmentProblem,
+    Settings,
+    bpftool_problem,
+    cache_root,
+    find_bpftool,
+)
 from schedc.verifier.btf import kernel_facts
 from schedc.verifier.scx_enums import ElfError, EnumFill, enum_slots, fill_enums
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS, run_load_command, run_load_problem
 
 # Older bpftool/libbpf (Debian's 7.1 / 1.1) skip `.struct_ops.link` maps and sleepable programs.
-MIN_BPFTOOL = (7, 2)
 REMEDY = (
     "set SCHEDC_KERNEL to a bzImage built with CONFIG_SCHED_CLASS_EXT=y, SCHEDC_BPFTOOL to "
     "bpftool >= 7.2, install qemu-system-x86 (apt-get install qemu-system-x86) and "
@@ -340,31 +346,6 @@ def parse_load_log(obj: str, log: str, returncode: int, prog_show: str | None = 
         error = (_verifier_message(body) if body else None) or _loader_message(log)
         error = error or f"bpftool exited with status {returncode}"
     return LoadReport(object=obj, ok=returncode == 0, log=log, programs=programs, error=error)
-
-
-def _bpftool_version(path: str) -> tuple[int, int] | None:
-    try:
-        out = subprocess.run(
-            [path, "version"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.search(r"v(\d+)\.(\d+)", out)
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def bpftool_problem(settings: Settings) -> str | None:
-    """None when a bpftool that can load sched_ext objects is at hand, else why not."""
-    try:
-        bpftool = find_bpftool(settings)
-    except EnvironmentProblem as exc:
-        return exc.message
-    version = _bpftool_version(bpftool)
-    if version is None:
-        return f"bpftool '{bpftool}' does not run or print its version"
-    if version < MIN_BPFTOOL:
-        return f"bpftool '{bpftool}' is v{version[0]}.{version[1]}, too old for sched_ext objects"
-    return None
 
 
 def sandbox_problems(settings: Settings) -> list[str]:

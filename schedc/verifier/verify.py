@@ -8,8 +8,6 @@ A result says the last stage reached: compile → check → verifier → run.
 
 from __future__ import annotations
 
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -19,7 +17,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schedc.diagnostics import Diagnostic, Severity
-from schedc.settings import HOST_BTF, EnvironmentProblem, Settings, each_kernel, find_bpftool
+from schedc.settings import (
+    HOST_BTF,
+    EnvironmentProblem,
+    Settings,
+    each_of,
+    find_bpftool,
+    host_choice,
+    host_kernel_problem,
+    kernel_matrix,
+    kernel_name,
+    load_settings,
+)
 from schedc.verifier.sandbox import (
     DEFAULT_WORKLOAD,
     LoadReport,
@@ -39,14 +48,15 @@ __all__ = [
     "enum_diagnostic",
     "hint_for",
     "host_problem",
+    "host_report",
     "load_on_kernels",
+    "matrix_of",
     "on_kernel",
     "preflight",
     "rejection_diagnostic",
     "run_diagnostic",
 ]
 
-HOST_SCHED_EXT = Path("/sys/kernel/sched_ext")
 
 # Where the verifier's log says which source line an instruction came from:
 # "; <source text> @ <file>:<line>" (BTF line info, with #line names for DSL policies).
@@ -255,15 +265,10 @@ def run_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:
     return Diagnostic(Severity.ERROR, "V003", msg, policy, hint=hint)
 
 
-def host_problem() -> str | None:
-    """None when this host can run the verifier on sched_ext objects itself."""
-    if not HOST_SCHED_EXT.is_dir():
-        return "this host's kernel has no sched_ext (/sys/kernel/sched_ext is missing)"
-    if os.geteuid() != 0:
-        return "loading BPF programs on the host needs root (CAP_BPF and CAP_SYS_ADMIN)"
-    if not Path("/sys/fs/bpf").is_dir():
-        return "/sys/fs/bpf (the BPF file system) is not mounted on this host"
-    return None
+def host_problem(settings: Settings | None = None) -> str | None:
+    """None when this host can run the verifier on sched_ext objects itself
+    (settings.host_kernel_problem, the one check)."""
+    return host_kernel_problem(settings if settings is not None else load_settings())
 
 
 def load_on_host(objects: Sequence[Path], settings: Settings) -> list[LoadReport]:
@@ -293,30 +298,62 @@ def load_on_host(objects: Sequence[Path], settings: Settings) -> list[LoadReport
 
 
 def choose_mode(mode: str) -> str:
-    """`auto` means the host when it can verify sched_ext objects, else the sandbox."""
-    if mode != "auto":
-        return mode
-    return "host" if host_problem() is None else "sandbox"
+    """'host' (only this host's kernel), 'sandbox' (only the kits: the host left out) or
+    'auto' (the matrix: the kits, and the host's kernel when the `host` setting adds it)."""
+    if mode not in ("auto", "host", "sandbox"):
+        raise ValueError(f"not a verify mode: {mode!r}")
+    return mode
 
 
-def preflight(mode: str, run_seconds: float | None) -> str:
-    """Where the verifier will run ('host' | 'sandbox'), or EnvironmentProblem before anything
-    is compiled: a verify that cannot load wastes no compile. (The sandbox checks the run
+def preflight(mode: str, run_seconds: float | None, settings: Settings | None = None) -> str:
+    """Where the verifier will run (choose_mode), or EnvironmentProblem before anything is
+    compiled: a verify that cannot load wastes no compile. (The sandbox checks the run
     test's workload itself, before booting.)"""
     where = choose_mode(mode)
     if where == "host":
-        trouble = host_problem()
+        trouble = host_problem(settings)
         if trouble:
             raise EnvironmentProblem(
                 f"cannot verify on the host: {trouble}",
                 "use --sandbox (SCHEDC_KERNEL) or run as root on a kernel with sched_ext",
             )
-        if run_seconds:
-            raise EnvironmentProblem(
-                "--run attaches the scheduler and is only done in the sandbox",
-                "use --sandbox with --run; schedc never attaches to the host in a test",
-            )
+    if run_seconds and (where == "host" or (where == "auto" and _host_asked(settings))):
+        raise EnvironmentProblem(
+            "--run attaches the scheduler and is only done in the sandbox",
+            'use --sandbox with --run (or host = "auto"); schedc never attaches to the host '
+            "in a verify run test (schedc bench --host-kernel yes measures on it)",
+        )
+    if where == "auto" and settings is not None:
+        host_choice(settings, attach=bool(run_seconds))  # host = "yes" on a host that cannot
     return where
+
+
+def _host_asked(settings: Settings | None) -> bool:
+    return settings is not None and settings.host == "yes"
+
+
+def matrix_of(settings: Settings, mode: str, run_seconds: float | None) -> list[Settings]:
+    """The kernels a verify in this mode loads on (the host's entry has on_host set)."""
+    if mode == "host":
+        return [replace(settings, on_host=True)]
+    if mode == "sandbox":
+        settings = replace(settings, host="no")
+    return kernel_matrix(settings, attach=bool(run_seconds))
+
+
+def host_report(settings: Settings, mode: str, run_seconds: float | None) -> dict[str, object]:
+    """For verify's output: whether this host's kernel is one of the kernels, and why not."""
+    if mode != "auto":
+        setting = "only" if mode == "host" else "no"
+        kernel = kernel_name(replace(settings, on_host=True)) if mode == "host" else None
+        return {"setting": setting, "included": mode == "host", "kernel": kernel, "reason": None}
+    choice = host_choice(settings, attach=bool(run_seconds))
+    return {
+        "setting": settings.host,
+        "included": choice.entry is not None,
+        "kernel": kernel_name(choice.entry) if choice.entry is not None else None,
+        "reason": choice.reason,
+    }
 
 
 def load_on_kernels(
@@ -328,18 +365,20 @@ def load_on_kernels(
     workload: str = DEFAULT_WORKLOAD,
     progress: Callable[[str], None] | None = None,
 ) -> list[list[LoadReport]]:
-    """For every kernel of the matrix (settings.kernel_matrix; on the host, the host's kernel),
-    one report per object, each naming its kernel: one boot per kernel."""
-    if mode == "host":  # load only, never attached: preflight refuses a run test here
-        if progress is not None:
-            progress(f"verifying {len(objects)} object(s) on this host")
-        reports = load_on_host(objects, settings)
-        return [[replace(r, kernel=platform.release()) for r in reports]]
+    """For every kernel of the matrix (matrix_of: the kits, and the host's kernel by the
+    `host` setting; with mode 'host' only the host's), one report per object, each naming its
+    kernel: one boot per sandbox kernel; on the host, load only (never attached)."""
+    kernels = matrix_of(settings, mode, run_seconds)
     out = []
-    for kernel, name, say in each_kernel(settings, progress):
-        reports = load_in_sandbox(
-            objects, kernel, progress=say, run_seconds=run_seconds, workload=workload
-        )
+    for kernel, name, say in each_of(kernels, progress):
+        if kernel.on_host:  # preflight refused a run test here
+            if say is not None:
+                say(f"verifying {len(objects)} object(s) on this host")
+            reports = load_on_host(objects, kernel)
+        else:
+            reports = load_in_sandbox(
+                objects, kernel, progress=say, run_seconds=run_seconds, workload=workload
+            )
         out.append([replace(r, kernel=name) for r in reports])
     return out
 
