@@ -83,9 +83,12 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
             anchor = ctx.anchor(reached.path, reached.call)
             key = _key(anchor)
             anchors[key] = anchor
-            if kfunc.allowed is Allowed.SLEEPABLE and not ctx.model.sleepable(root):
+            context = kfunc.context(ctx.target)
+            if context.sleepable and not ctx.model.sleepable(root):
                 sleeping.setdefault(key, []).append(reached)
-            elif not allows(kfunc.allowed, root.callback) and not _cut_off(ctx, root, reached):
+            elif not allows(context.allowed, root.callback, ctx.target) and not _cut_off(
+                ctx, root, reached
+            ):
                 wrong.setdefault(key, []).append(reached)
     diags = [_context_diag(ctx, anchors[k], found) for k, found in wrong.items()]
     diags += [_sleepable_diag(ctx, anchors[k], found) for k, found in sleeping.items()]
@@ -110,19 +113,40 @@ def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) ->
     first = found[0]
     kfunc = kfunc_of(ctx, first.call)
     assert kfunc is not None
+    context = kfunc.context(ctx.target)
     callers = _unique(describe_root(r.root, r.path) for r in found)
+    if context.at_load:
+        outcome = (
+            f"Linux {ctx.kernel_name}'s verifier refuses the program (\"calling kernel function "
+            f'{kernel_symbol(first.call.name)} is not allowed")'
+        )
+    elif context.allowed is Allowed.TASK:
+        outcome = (
+            'the kernel reports "called on a task not being operated on" and ejects the '
+            "scheduler the first time it happens"
+        )
+    else:
+        outcome = (
+            'the kernel reports "kfunc with mask ... called from an operation only allowing '
+            '..." and ejects the scheduler the first time it happens'
+        )
     message = (
-        f"{first.call.name}() may be called only from {kfunc.allowed.value}, but "
-        f'{" and ".join(callers)} calls it: the kernel reports "kfunc with mask ... called from '
-        'an operation only allowing ..." and ejects the scheduler the first time it happens'
+        f"{first.call.name}() may be called only from {context.allowed.value}, but "
+        f"{' and '.join(callers)} calls it: {outcome}"
     )
-    return ctx.diag("K020", message, anchor, _context_hint(kfunc))
+    return ctx.diag("K020", message, anchor, _context_hint(context.allowed))
 
 
-def _context_hint(kfunc: Kfunc) -> str:
+def _context_hint(allowed: Allowed) -> str:
     hints = {
         Allowed.SELECT_CPU: "pick the CPU in ops.select_cpu; elsewhere use "
         "scx_bpf_pick_idle_cpu() or scx_bpf_test_and_clear_cpu_idle()",
+        Allowed.SELECT_CPU_OR_UNLOCKED: "pick the CPU in ops.select_cpu or ops.enqueue; "
+        "elsewhere use scx_bpf_pick_idle_cpu() or scx_bpf_test_and_clear_cpu_idle()",
+        Allowed.UNLOCKED: "call it from ops.init (or ops.init_task, ops.cpu_online, ...)",
+        Allowed.INIT: "call it from ops.init",
+        Allowed.TASK: "call it on the task a callback is given, from ops.enqueue, "
+        "ops.running, ops.stopping, ...",
         Allowed.ENQUEUE_DISPATCH: "insert tasks from ops.enqueue (or ops.select_cpu for a direct "
         "dispatch, or ops.dispatch)",
         Allowed.DISPATCH: "move tasks to the local DSQ only in ops.dispatch",
@@ -132,7 +156,7 @@ def _context_hint(kfunc: Kfunc) -> str:
         Allowed.RQ_LOCKED: "call it from callbacks that run with the task's runqueue locked "
         "(ops.enqueue, ops.running, ...)",
     }
-    return hints.get(kfunc.allowed, "")
+    return hints.get(allowed, "")
 
 
 def _sleepable_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
