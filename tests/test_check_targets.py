@@ -21,7 +21,7 @@ from schedc.diagnostics import Diagnostic, Severity, render_human
 from schedc.settings import Settings, cache_root, kernel_matrix, kernel_name
 from schedc.verifier.btf import IMPLICIT_SUFFIX, SCX_PREFIXES, KernelFacts
 from schedc.verifier.checks import check_c, kernel_targets
-from schedc.verifier.rules.kernel import KFUNCS, Target, allows, checked_version
+from schedc.verifier.rules.kernel import KFUNCS, Context, Target, allows, checked_version
 from tests.conftest import (
     KERNEL_EXAMPLES_REMEDY,
     MATRIX,
@@ -285,17 +285,27 @@ def test_contexts_follow_the_kernel_version() -> None:
     """Where 6.12 and 7.2 differ (checked against their ext.c): 7.2's verifier lets
     ops.enqueue and unlocked callbacks pick a CPU with scx_bpf_select_cpu_dfl(), and keeps
     scx_bpf_create_dsq() to unlocked callbacks; 6.13-7.1 are judged by 6.12's table."""
-    dfl, create = KFUNCS["scx_bpf_select_cpu_dfl"], KFUNCS["scx_bpf_create_dsq"]
-    assert not allows(dfl.context((6, 12)).allowed, "enqueue", (6, 12))
-    assert allows(dfl.context((7, 2)).allowed, "enqueue", (7, 2))
-    assert allows(dfl.context((7, 2)).allowed, "init", (7, 2))
-    assert not allows(dfl.context((7, 2)).allowed, "tick", (7, 2))
-    assert not allows(dfl.context((7, 0)).allowed, "enqueue", (7, 0))
-    assert dfl.context((7, 2)).at_load and not dfl.context((6, 12)).at_load
-    assert create.context((6, 12)).sleepable and create.context((7, 2)).sleepable
-    assert allows(create.context((6, 12)).allowed, "dump", (6, 12))
-    assert allows(create.context((7, 2)).allowed, "dump", (7, 2))  # unlocked, not sleepable
-    assert not allows(create.context((7, 2)).allowed, "enable", (7, 2))
+
+    def at(name: str, version: tuple[int, int]) -> Context:
+        context = KFUNCS[name].context(version)
+        assert context is not None, (name, version)
+        return context
+
+    dfl, create = "scx_bpf_select_cpu_dfl", "scx_bpf_create_dsq"
+    assert not allows(at(dfl, (6, 12)).allowed, "enqueue", (6, 12))
+    assert allows(at(dfl, (7, 2)).allowed, "enqueue", (7, 2))
+    assert allows(at(dfl, (7, 2)).allowed, "init", (7, 2))
+    assert not allows(at(dfl, (7, 2)).allowed, "tick", (7, 2))
+    assert not allows(at(dfl, (7, 0)).allowed, "enqueue", (7, 0))
+    assert at(dfl, (7, 2)).at_load and not at(dfl, (6, 12)).at_load
+    assert at(create, (6, 12)).sleepable and at(create, (7, 2)).sleepable
+    assert allows(at(create, (6, 12)).allowed, "dump", (6, 12))
+    assert allows(at(create, (7, 2)).allowed, "dump", (7, 2))  # unlocked, not sleepable
+    assert not allows(at(create, (7, 2)).allowed, "enable", (7, 2))
+    # a kfunc newer than the table a target uses is not judged there (scx calls 7.x's
+    # __scx_bpf_select_cpu_and() from ops.enqueue under a bpf_ksym_exists() test)
+    assert KFUNCS["__scx_bpf_select_cpu_and"].context((6, 12)) is None
+    assert KFUNCS["__scx_bpf_select_cpu_and"].context((7, 0)) is None
     # a 6.13 name is judged on 6.13 as 6.12 judged its old name
     move = KFUNCS["scx_bpf_dsq_move_to_local"]
     assert move.seen_in == ((7, 2),)
@@ -332,3 +342,4 @@ def test_a_broken_kit_stops_check_with_the_reason(settings: Settings, tmp_path: 
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "pahole >= 1.26" in proc.stdout + proc.stderr
     assert "scx_bpf_create_dsq" in proc.stdout + proc.stderr
+

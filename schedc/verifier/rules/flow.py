@@ -84,6 +84,8 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
             key = _key(anchor)
             anchors[key] = anchor
             context = kfunc.context(ctx.target)
+            if context is None:
+                continue
             if context.sleepable and not ctx.model.sleepable(root):
                 sleeping.setdefault(key, []).append(reached)
             elif not allows(context.allowed, root.callback, ctx.target) and not _cut_off(
@@ -114,6 +116,7 @@ def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) ->
     kfunc = kfunc_of(ctx, first.call)
     assert kfunc is not None
     context = kfunc.context(ctx.target)
+    assert context is not None
     callers = _unique(describe_root(r.root, r.path) for r in found)
     if context.at_load:
         outcome = (

@@ -77,7 +77,8 @@ class Target:
 #
 # Checked against the kfunc ID sets of two kernel sources (CHECKED), and per kernel version: a
 # target uses the table of the newest checked version not after it (6.13-7.1 use 6.12's, which
-# may be out of date for them; nothing in between was checked).
+# may be out of date for them; nothing in between was checked, and a kfunc 6.12 lacks is not
+# judged there).
 #
 #   Linux 6.12.117 (Debian linux-source-6.12): kernel/sched/ext.c, the sets
 #     scx_kfunc_ids_{select_cpu,enqueue_dispatch,dispatch,cpu_release,unlocked,any} and each
@@ -321,15 +322,12 @@ class Kfunc:
     removed: KernelVersion | None = None
     other_name: str | None = None  # the name of the same kfunc before or after the rename
 
-    def context(self, target: KernelVersion) -> Context:
-        """Where it may run on a target: by the newest checked table not after the target that
-        has it, else the oldest one (a kfunc a kernel lacks is K050's business)."""
+    def context(self, target: KernelVersion) -> Context | None:
+        """Where it may run on a target: by the newest checked table not after the target.
+        None when no such table has it (a kfunc newer than that source is not judged there;
+        one the kernel lacks is K050's business)."""
         before = [(v, c) for v, c in self.contexts if v <= target]
-        return (
-            max(before, key=lambda vc: vc[0])[1]
-            if before
-            else min(self.contexts, key=lambda vc: vc[0])[1]
-        )
+        return max(before, key=lambda vc: vc[0])[1] if before else None
 
 
 _RUN = Context  # 6.12: scx_kf_allowed() at run time
