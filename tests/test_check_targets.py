@@ -343,3 +343,24 @@ def test_a_broken_kit_stops_check_with_the_reason(settings: Settings, tmp_path: 
     assert "pahole >= 1.26" in proc.stdout + proc.stderr
     assert "scx_bpf_create_dsq" in proc.stdout + proc.stderr
 
+
+def test_a_kfunc_prototype_is_judged_by_each_kernels_btf(settings: Settings) -> None:
+    """scx_bpf_create_dsq() declared with three parameters: both kernels have two, and 7.2
+    also has the long form with the implicit `aux` (the hint says so there only). Each
+    finding shows the declared prototype and the kernel's."""
+    targets = matrix_targets(settings)
+    policy = ROOT / "tests" / "data" / "check" / "K052_wrong_count.bpf.c"
+    diags = check_c(policy, toolchain_of(settings, "7.2"), [INCLUDE], targets)
+    by_kernel = {d.message.rsplit("[Linux ", 1)[-1].rstrip("]"): d for d in diags}
+    assert {d.code for d in diags} == {"K052"}, render_human(diags)
+    assert set(by_kernel) == {targets[0].name, targets[1].name}, render_human(diags)
+    for name, d in by_kernel.items():
+        assert d.line == 15
+        assert "declared `s32 scx_bpf_create_dsq(u64 dsq_id, s32 node, void *aux)`" in d.message
+        assert f"Linux {name}'s BTF has `s32 scx_bpf_create_dsq(u64 dsq_id, s32 node)`" in (
+            d.message
+        )
+        assert "3 parameter(s) where the kernel has 2" in d.message
+        assert "incompatible with vmlinux" in d.message
+    assert "KF_IMPLICIT_ARGS" in by_kernel[targets[1].name].hint
+    assert "KF_IMPLICIT_ARGS" not in by_kernel[targets[0].name].hint
