@@ -302,6 +302,10 @@ def test_contexts_follow_the_kernel_version() -> None:
     assert allows(at(create, (6, 12)).allowed, "dump", (6, 12))
     assert allows(at(create, (7, 2)).allowed, "dump", (7, 2))  # unlocked, not sleepable
     assert not allows(at(create, (7, 2)).allowed, "enable", (7, 2))
+    # 7.2's cid-form callbacks allow what the cpu-form ones at their offsets allow
+    insert = at("scx_bpf_dsq_insert", (7, 2)).allowed
+    assert allows(insert, "select_cid", (7, 2)) and not allows(insert, "set_cmask", (7, 2))
+    assert allows(at(create, (7, 2)).allowed, "cid_online", (7, 2))
     # a kfunc newer than the table a target uses is not judged there (scx calls 7.x's
     # __scx_bpf_select_cpu_and() from ops.enqueue under a bpf_ksym_exists() test)
     assert KFUNCS["__scx_bpf_select_cpu_and"].context((6, 12)) is None

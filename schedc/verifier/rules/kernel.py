@@ -196,7 +196,20 @@ def _masks_7_2() -> dict[str, frozenset[Mask]]:
     }
     for name in _TASK_7_2:
         masks.setdefault(name, set()).add(Mask.TASK)
+    # sched_ext_ops_cid's callbacks sit at the offsets of these (the filter indexes its table
+    # by offset, SCX_MOFF_IDX), so they allow what those allow.
+    for cid_name, cpu_name in _CID_CALLBACKS:
+        masks[cid_name] = set(masks.get(cpu_name, set()))
     return {name: frozenset(m) for name, m in masks.items()}
+
+
+_CID_CALLBACKS = (
+    ("select_cid", "select_cpu"),
+    ("set_cmask", "set_cpumask"),
+    ("dump_cid", "dump_cpu"),
+    ("cid_online", "cpu_online"),
+    ("cid_offline", "cpu_offline"),
+)
 
 
 # Per checked version: callback → what it allows. 6.12: SCX_CALL_OP*(mask, op) in ext.c.
