@@ -2,7 +2,7 @@
 (when SCHEDC_KERNEL_EXAMPLES names them) and a generated 1,000-line C policy.
 
     python benchmarks/check.py [--repeat N] [--btf FILE] [--lines 1000]
-    python benchmarks/check.py --corpus DIR [--target-kernel 6.12] [--errors-only]
+    python benchmarks/check.py --corpus DIR [--target-kernel 6.12|matrix] [--errors-only]
 
 cold:  a new process with an empty cache (vmlinux.h is generated from the BTF first)
 first: a new process with a warm cache (imports and loading libclang included)
@@ -14,6 +14,8 @@ Target (issue 3): under 0.5 s warm for a 1,000-line policy.
 sched-ext/scx, the kernel's tools/sched_ext, a folder of LLM-written schedulers) instead, with
 the include folders their own builds use (see corpus_includes), and prints the findings per
 file, the error and warning counts per rule, and the K071 warning rate (issue 12).
+`--target-kernel matrix` checks for every kernel of the settings' matrix, each judged by its
+BTF (the rules that need a BTF, such as K052, run only then).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from schedc.compiler.pipeline import check_file  # noqa: E402
 from schedc.compiler.toolchain import load_toolchain  # noqa: E402
 from schedc.diagnostics import Diagnostic, Severity, render_human  # noqa: E402
 from schedc.settings import load_settings  # noqa: E402
+from schedc.verifier.checks import kernel_targets  # noqa: E402
 
 KERNEL_SCHEDULERS = ("scx_simple", "scx_qmap", "scx_central", "scx_flatcg")
 
@@ -272,6 +275,7 @@ def _short(d: Diagnostic, path: Path) -> str:
 
 def run_corpus(root: Path, settings, target: str, errors_only: bool) -> int:
     tc = load_toolchain(settings)
+    targets = kernel_targets(settings) if target == "matrix" else ()
     files = corpus_files(root)
     errors: collections.Counter[str] = collections.Counter()
     warnings: collections.Counter[str] = collections.Counter()
@@ -283,7 +287,12 @@ def run_corpus(root: Path, settings, target: str, errors_only: bool) -> int:
             include = corpus_includes(path, root, Path(tmp))
             t = time.perf_counter()
             result = check_file(
-                path, settings, toolchain=lambda: tc, include_dirs=include, target_kernel=target
+                path,
+                settings,
+                toolchain=lambda: tc,
+                include_dirs=include,
+                target_kernel="6.12" if targets else target,
+                targets=targets,
             )
             elapsed = time.perf_counter() - t
             lines_total += len(path.read_text(encoding="utf-8", errors="replace").splitlines())
@@ -317,7 +326,7 @@ def main() -> int:
     ap.add_argument("--btf")
     ap.add_argument("--lines", type=int, default=1000)
     ap.add_argument("--corpus", type=Path, help="check every scheduler under this folder")
-    ap.add_argument("--target-kernel", default="6.12")
+    ap.add_argument("--target-kernel", default="6.12", help="a version, or `matrix`")
     ap.add_argument("--errors-only", action="store_true", help="list only errors per file")
     args = ap.parse_args()
     if args.corpus is not None:

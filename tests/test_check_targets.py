@@ -19,8 +19,9 @@ from schedc.compiler.pipeline import check_file
 from schedc.compiler.toolchain import Toolchain, load_toolchain
 from schedc.diagnostics import Diagnostic, Severity, render_human
 from schedc.settings import Settings, cache_root, kernel_matrix, kernel_name
+from schedc.verifier.btf import IMPLICIT_SUFFIX, SCX_PREFIXES, KernelFacts
 from schedc.verifier.checks import check_c, kernel_targets
-from schedc.verifier.rules.kernel import KFUNCS, Target
+from schedc.verifier.rules.kernel import KFUNCS, Context, Target, allows, checked_version
 from tests.conftest import (
     KERNEL_EXAMPLES_REMEDY,
     MATRIX,
@@ -248,15 +249,71 @@ def test_the_kfunc_table_agrees_with_both_kits_btf(settings: Settings) -> None:
     old, new = (t.facts for t in matrix_targets(settings)[:2])
     assert old is not None and new is not None
     for name, kfunc in KFUNCS.items():
-        if kfunc.since > (7, 2):
-            continue
         on_old, on_new = old.has_kfunc(name), new.has_kfunc(name)
+        assert (on_old, on_new) == ((6, 12) in kfunc.seen_in, (7, 2) in kfunc.seen_in), name
         if kfunc.removed is not None:
             assert on_old and not on_new, name
         elif kfunc.since > (6, 12):
             assert on_new and not on_old, name
-        else:
-            assert on_old and on_new, name
+
+
+def sched_ext_kfuncs(facts: KernelFacts) -> set[str]:
+    """The sched_ext kfuncs a BPF program may call: not the `foo_impl` beside a `foo` (the
+    kernel's long form of a kfunc with an implicit argument)."""
+    names = {n for n in facts.kfuncs if n.startswith(SCX_PREFIXES)}
+    return {n for n in names if not (n.endswith(IMPLICIT_SUFFIX) and n[:-5] in names)}
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_the_context_table_covers_every_sched_ext_kfunc_of_each_kit(
+    settings: Settings, index: int
+) -> None:
+    """Every sched_ext kfunc of a kit's BTF is in the callback→kfunc table (K020/K021) of the
+    kernel source it is judged by, and nothing else is: a kit of a newer kernel with a kfunc
+    the table lacks fails here, naming it, until the table is checked against its source."""
+    target = matrix_targets(settings)[index]
+    assert target.facts is not None
+    version = checked_version(target.version)
+    known = {name for name, kfunc in KFUNCS.items() if version in kfunc.seen_in}
+    in_btf = sched_ext_kfuncs(target.facts)
+    assert len(in_btf) >= 38
+    assert sorted(in_btf - known) == [], f"Linux {target.name}: kfuncs the table lacks"
+    assert sorted(known - in_btf) == [], f"Linux {target.name}: kfuncs its BTF lacks"
+
+
+def test_contexts_follow_the_kernel_version() -> None:
+    """Where 6.12 and 7.2 differ (checked against their ext.c): 7.2's verifier lets
+    ops.enqueue and unlocked callbacks pick a CPU with scx_bpf_select_cpu_dfl(), and keeps
+    scx_bpf_create_dsq() to unlocked callbacks; 6.13-7.1 are judged by 6.12's table."""
+
+    def at(name: str, version: tuple[int, int]) -> Context:
+        context = KFUNCS[name].context(version)
+        assert context is not None, (name, version)
+        return context
+
+    dfl, create = "scx_bpf_select_cpu_dfl", "scx_bpf_create_dsq"
+    assert not allows(at(dfl, (6, 12)).allowed, "enqueue", (6, 12))
+    assert allows(at(dfl, (7, 2)).allowed, "enqueue", (7, 2))
+    assert allows(at(dfl, (7, 2)).allowed, "init", (7, 2))
+    assert not allows(at(dfl, (7, 2)).allowed, "tick", (7, 2))
+    assert not allows(at(dfl, (7, 0)).allowed, "enqueue", (7, 0))
+    assert at(dfl, (7, 2)).at_load and not at(dfl, (6, 12)).at_load
+    assert at(create, (6, 12)).sleepable and at(create, (7, 2)).sleepable
+    assert allows(at(create, (6, 12)).allowed, "dump", (6, 12))
+    assert allows(at(create, (7, 2)).allowed, "dump", (7, 2))  # unlocked, not sleepable
+    assert not allows(at(create, (7, 2)).allowed, "enable", (7, 2))
+    # 7.2's cid-form callbacks allow what the cpu-form ones at their offsets allow
+    insert = at("scx_bpf_dsq_insert", (7, 2)).allowed
+    assert allows(insert, "select_cid", (7, 2)) and not allows(insert, "set_cmask", (7, 2))
+    assert allows(at(create, (7, 2)).allowed, "cid_online", (7, 2))
+    # a kfunc newer than the table a target uses is not judged there (scx calls 7.x's
+    # __scx_bpf_select_cpu_and() from ops.enqueue under a bpf_ksym_exists() test)
+    assert KFUNCS["__scx_bpf_select_cpu_and"].context((6, 12)) is None
+    assert KFUNCS["__scx_bpf_select_cpu_and"].context((7, 0)) is None
+    # a 6.13 name is judged on 6.13 as 6.12 judged its old name
+    move = KFUNCS["scx_bpf_dsq_move_to_local"]
+    assert move.seen_in == ((7, 2),)
+    assert move.context((6, 13)) == KFUNCS["scx_bpf_consume"].context((6, 12))
 
 
 def test_pipeline_options_take_targets(settings: Settings, toolchain: Toolchain) -> None:
@@ -289,3 +346,25 @@ def test_a_broken_kit_stops_check_with_the_reason(settings: Settings, tmp_path: 
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "pahole >= 1.26" in proc.stdout + proc.stderr
     assert "scx_bpf_create_dsq" in proc.stdout + proc.stderr
+
+
+def test_a_kfunc_prototype_is_judged_by_each_kernels_btf(settings: Settings) -> None:
+    """scx_bpf_create_dsq() declared with three parameters: both kernels have two, and 7.2
+    also has the long form with the implicit `aux` (the hint says so there only). Each
+    finding shows the declared prototype and the kernel's."""
+    targets = matrix_targets(settings)
+    policy = ROOT / "tests" / "data" / "check" / "K052_wrong_count.bpf.c"
+    diags = check_c(policy, toolchain_of(settings, "7.2"), [INCLUDE], targets)
+    by_kernel = {d.message.rsplit("[Linux ", 1)[-1].rstrip("]"): d for d in diags}
+    assert {d.code for d in diags} == {"K052"}, render_human(diags)
+    assert set(by_kernel) == {targets[0].name, targets[1].name}, render_human(diags)
+    for name, d in by_kernel.items():
+        assert d.line == 15
+        assert "declared `s32 scx_bpf_create_dsq(u64 dsq_id, s32 node, void *aux)`" in d.message
+        assert f"Linux {name}'s BTF has `s32 scx_bpf_create_dsq(u64 dsq_id, s32 node)`" in (
+            d.message
+        )
+        assert "3 parameter(s) where the kernel has 2" in d.message
+        assert "incompatible with vmlinux" in d.message
+    assert "KF_IMPLICIT_ARGS" in by_kernel[targets[1].name].hint
+    assert "KF_IMPLICIT_ARGS" not in by_kernel[targets[0].name].hint

@@ -31,7 +31,7 @@ from schedc.compiler.toolchain import file_sha256
 from schedc.settings import EnvironmentProblem
 
 MAGIC = 0xEB9F
-FACTS_FORMAT = 1  # bump when KernelFacts changes shape: old cache files are then ignored
+FACTS_FORMAT = 2  # bump when KernelFacts changes shape: old cache files are then ignored
 
 # BTF_KIND_*
 INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF = 1, 2, 3, 4, 5, 6, 7, 8
@@ -62,6 +62,7 @@ class BtfType:
     values: list[tuple[str, int]] = field(default_factory=list)
     array: tuple[int, int, int] | None = None
     component: int = -1
+    int_info: int = 0  # INT: encoding (bits 24-27: 1 signed, 2 char, 4 bool), offset, bits
 
 
 @dataclass
@@ -106,6 +107,8 @@ def read_btf(data: bytes) -> Btf:
         if kind in (INT, VAR, DECL_TAG):
             if kind == DECL_TAG:
                 t.component = struct.unpack_from("<i", data, pos)[0]
+            elif kind == INT:
+                t.int_info = struct.unpack_from("<I", data, pos)[0]
             pos += 4
         elif kind == ARRAY:
             t.array = struct.unpack_from("<III", data, pos)
@@ -169,15 +172,47 @@ def type_text(btf: Btf, type_id: int, depth: int = 0) -> str:
     return inner  # TYPE_TAG: the tagged type
 
 
+def type_shape(btf: Btf, type_id: int, depth: int = 0) -> str:
+    """A type as libbpf compares a kfunc's prototype with the kernel's: typedefs and qualifiers
+    skipped, integers by width and signedness (`u64`, `s32`, `char8` for plain char whose
+    signedness differs between kernel and BPF builds, `bool` as `u8`), `enum`, `struct NAME`,
+    `union NAME`, and a pointer as `*` before what it points to. rules/prototypes.py gives the
+    same text for a C type."""
+    t = btf.get(type_id)
+    if t is None:
+        return "void"
+    if depth > 16:
+        return "..."
+    if t.kind in (TYPEDEF, CONST, VOLATILE, RESTRICT, TYPE_TAG):
+        return type_shape(btf, t.size_or_type, depth + 1)
+    if t.kind == INT:
+        encoding = (t.int_info >> 24) & 0xF
+        if encoding & 4:
+            return "u8"
+        if t.name == "char":
+            return "char8"
+        return f"{'s' if encoding & 1 else 'u'}{8 * t.size_or_type}"
+    if t.kind == PTR:
+        return "*" + type_shape(btf, t.size_or_type, depth + 1)
+    if t.kind in (ENUM, ENUM64):
+        return "enum"
+    if t.kind in (STRUCT, UNION, FWD):
+        union = t.kind == UNION or (t.kind == FWD and t.kind_flag)
+        return f"{'union' if union else 'struct'} {t.name}"
+    return {ARRAY: "array", FUNC_PROTO: "func", FLOAT: "float"}.get(t.kind, "?")
+
+
 # ---- the sched_ext facts ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Prototype:
-    """A kfunc's BTF prototype: its return type and (name, type) parameters, as text."""
+    """A kfunc's BTF prototype: its return type and (name, type) parameters, as text, and the
+    shape (type_shape) of the return type and of each parameter, in that order."""
 
     returns: str
     params: tuple[tuple[str, str], ...]
+    shapes: tuple[str, ...] = ()
 
     def text(self, name: str) -> str:
         params = ", ".join(f"{t} {n}" if not t.endswith("*") else f"{t}{n}" for n, t in self.params)
@@ -218,7 +253,10 @@ class KernelFacts:
         return {
             "format": FACTS_FORMAT,
             "btf_hash": self.btf_hash,
-            "kfuncs": {n: [p.returns, [list(a) for a in p.params]] for n, p in self.kfuncs.items()},
+            "kfuncs": {
+                n: [p.returns, [list(a) for a in p.params], list(p.shapes)]
+                for n, p in self.kfuncs.items()
+            },
             "ops": {n: list(m) for n, m in self.ops.items()},
             "enums": self.enums,
             "ops_flags": self.ops_flags,
@@ -230,8 +268,10 @@ class KernelFacts:
         if data.get("format") != FACTS_FORMAT:
             raise ValueError(f"kernel facts of format {data.get('format')!r}")
         kfuncs = {
-            str(n): Prototype(str(r), tuple((str(a), str(b)) for a, b in ps))
-            for n, (r, ps) in dict(data["kfuncs"]).items()  # type: ignore[call-overload]
+            str(n): Prototype(
+                str(r), tuple((str(a), str(b)) for a, b in ps), tuple(str(x) for x in shapes)
+            )
+            for n, (r, ps, shapes) in dict(data["kfuncs"]).items()  # type: ignore[call-overload]
         }
         return cls(
             btf_hash=str(data["btf_hash"]),
@@ -265,6 +305,10 @@ def facts_of(btf: Btf, btf_hash: str = "") -> KernelFacts:
                 kfuncs[t.name] = Prototype(
                     type_text(btf, proto.size_or_type),
                     tuple((n, type_text(btf, p)) for n, p in proto.params),
+                    tuple(
+                        type_shape(btf, p)
+                        for p in (proto.size_or_type, *(p for _, p in proto.params))
+                    ),
                 )
         elif t.kind == STRUCT and t.name.startswith(OPS_STRUCT_PREFIX) and t.name not in ops:
             ops[t.name] = tuple(m[0] for m in t.members)

@@ -67,6 +67,18 @@ RULES: dict[str, Rule] = {
         Rule("K044", _E, "too-complex", "an expression too large or deep to analyse"),
         Rule("K050", _E, "kfunc-missing", "a kfunc the target kernel does not have"),
         Rule("K051", _W, "kfunc-deprecated", "a kfunc name the target kernel deprecates"),
+        Rule(
+            "K052",
+            _E,
+            "kfunc-prototype",
+            "a kfunc declared with a prototype the target kernel's BTF refuses",
+        ),
+        Rule(
+            "K053",
+            _W,
+            "kfunc-prototype-differs",
+            "a kfunc declared unlike the kernel's BTF in a way that loads but misbehaves",
+        ),
         Rule("K060", _E, "include-absolute", "#include of an absolute path"),
         Rule("K061", _E, "include-escape", "#include that leaves the allowed include folders"),
         Rule("K062", _E, "include-computed", "#include of a macro, #embed or #include_next"),

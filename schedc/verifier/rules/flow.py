@@ -15,7 +15,7 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic
-from schedc.verifier.btf import SCX_PREFIXES
+from schedc.verifier.btf import IMPLICIT_SUFFIX, SCX_PREFIXES, Prototype
 from schedc.verifier.rules.base import CheckContext, describe_root
 from schedc.verifier.rules.clang import (
     UN_LNOT,
@@ -47,6 +47,7 @@ from schedc.verifier.rules.kernel import (
     version_text,
 )
 from schedc.verifier.rules.model import Call, Function, Root
+from schedc.verifier.rules.prototypes import declared_prototype, mismatches
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,14 @@ def check_kfunc_contexts(ctx: CheckContext) -> list[Diagnostic]:
             anchor = ctx.anchor(reached.path, reached.call)
             key = _key(anchor)
             anchors[key] = anchor
-            if kfunc.allowed is Allowed.SLEEPABLE and not ctx.model.sleepable(root):
+            context = kfunc.context(ctx.target)
+            if context is None:
+                continue
+            if context.sleepable and not ctx.model.sleepable(root):
                 sleeping.setdefault(key, []).append(reached)
-            elif not allows(kfunc.allowed, root.callback) and not _cut_off(ctx, root, reached):
+            elif not allows(context.allowed, root.callback, ctx.target) and not _cut_off(
+                ctx, root, reached
+            ):
                 wrong.setdefault(key, []).append(reached)
     diags = [_context_diag(ctx, anchors[k], found) for k, found in wrong.items()]
     diags += [_sleepable_diag(ctx, anchors[k], found) for k, found in sleeping.items()]
@@ -110,19 +116,41 @@ def _context_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) ->
     first = found[0]
     kfunc = kfunc_of(ctx, first.call)
     assert kfunc is not None
+    context = kfunc.context(ctx.target)
+    assert context is not None
     callers = _unique(describe_root(r.root, r.path) for r in found)
+    if context.at_load:
+        outcome = (
+            f"Linux {ctx.kernel_name}'s verifier refuses the program (\"calling kernel function "
+            f'{kernel_symbol(first.call.name)} is not allowed")'
+        )
+    elif context.allowed is Allowed.TASK:
+        outcome = (
+            'the kernel reports "called on a task not being operated on" and ejects the '
+            "scheduler the first time it happens"
+        )
+    else:
+        outcome = (
+            'the kernel reports "kfunc with mask ... called from an operation only allowing '
+            '..." and ejects the scheduler the first time it happens'
+        )
     message = (
-        f"{first.call.name}() may be called only from {kfunc.allowed.value}, but "
-        f'{" and ".join(callers)} calls it: the kernel reports "kfunc with mask ... called from '
-        'an operation only allowing ..." and ejects the scheduler the first time it happens'
+        f"{first.call.name}() may be called only from {context.allowed.value}, but "
+        f"{' and '.join(callers)} calls it: {outcome}"
     )
-    return ctx.diag("K020", message, anchor, _context_hint(kfunc))
+    return ctx.diag("K020", message, anchor, _context_hint(context.allowed))
 
 
-def _context_hint(kfunc: Kfunc) -> str:
+def _context_hint(allowed: Allowed) -> str:
     hints = {
         Allowed.SELECT_CPU: "pick the CPU in ops.select_cpu; elsewhere use "
         "scx_bpf_pick_idle_cpu() or scx_bpf_test_and_clear_cpu_idle()",
+        Allowed.SELECT_CPU_OR_UNLOCKED: "pick the CPU in ops.select_cpu or ops.enqueue; "
+        "elsewhere use scx_bpf_pick_idle_cpu() or scx_bpf_test_and_clear_cpu_idle()",
+        Allowed.UNLOCKED: "call it from ops.init (or ops.init_task, ops.cpu_online, ...)",
+        Allowed.INIT: "call it from ops.init",
+        Allowed.TASK: "call it on the task a callback is given, from ops.enqueue, "
+        "ops.running, ops.stopping, ...",
         Allowed.ENQUEUE_DISPATCH: "insert tasks from ops.enqueue (or ops.select_cpu for a direct "
         "dispatch, or ops.dispatch)",
         Allowed.DISPATCH: "move tasks to the local DSQ only in ops.dispatch",
@@ -132,7 +160,7 @@ def _context_hint(kfunc: Kfunc) -> str:
         Allowed.RQ_LOCKED: "call it from callbacks that run with the task's runqueue locked "
         "(ops.enqueue, ops.running, ...)",
     }
-    return hints.get(kfunc.allowed, "")
+    return hints.get(allowed, "")
 
 
 def _sleepable_diag(ctx: CheckContext, anchor: ci.Cursor, found: list[Reached]) -> Diagnostic:
@@ -258,6 +286,98 @@ def _version_diag(
             f"call {kfunc.other_name}(), or {weak}",
         )
     return None
+
+
+# ---- K052, K053: kfunc prototypes against the kernel's BTF ----------------------------------
+
+
+def check_kfunc_prototypes(ctx: CheckContext) -> list[Diagnostic]:
+    """A kfunc the C declares itself with another prototype than the target's BTF gives it:
+    libbpf compares them when it resolves the extern (rules/prototypes.py). Only kfuncs the
+    program uses count (clang emits no extern it does not), and only kfuncs the kernel has
+    (one it lacks is K050's)."""
+    if ctx.facts is None:
+        return []
+    own_decls = {
+        c.spelling: c for c in ctx.model.top if c.kind == CK.FUNCTION_DECL and not c.is_definition()
+    }
+    diags: dict[str, Diagnostic] = {}
+    seen: set[str] = set()
+    for fn in ctx.model.own_functions:
+        for name, path in ctx.model.reach(fn.name).items():
+            callee = ctx.model.functions.get(name)
+            for call in callee.calls if callee else []:
+                if call.decl is None or call.name in seen or ctx.model.defined(call):
+                    continue
+                seen.add(call.name)
+                kernel = ctx.facts.kfuncs.get(kernel_symbol(call.name))
+                if kernel is None or not kernel.shapes:
+                    continue
+                where = own_decls.get(call.name) or ctx.anchor(path, call)
+                found = _prototype_diag(ctx, call, kernel, where)
+                if found is not None:
+                    diags[call.name] = found
+    return list(diags.values())
+
+
+def _prototype_diag(
+    ctx: CheckContext, call: Call, kernel: Prototype, where: ci.Cursor
+) -> Diagnostic | None:
+    assert ctx.facts is not None and call.decl is not None
+    local = declared_prototype(call.decl)
+    found = mismatches(local, kernel)
+    if not found:
+        return None
+    symbol = kernel_symbol(call.name)
+    refused = [m for m in found if m.refused]
+    shown = refused or found
+    what = "; ".join(f"{m.where}: {m.why}" for m in shown)
+    both = (
+        f"declared `{local.text(call.name)}`, but Linux {ctx.kernel_name}'s BTF has "
+        f"`{kernel.text(symbol)}` ({what})"
+    )
+    weak = ctx.model.is_weak(call.decl)
+    impl = ctx.facts.kfuncs.get(symbol + IMPLICIT_SUFFIX)
+    if impl is not None and len(local.params) == len(impl.params) != len(kernel.params):
+        hint = (
+            f"declare the short form `{kernel.text(call.name)}`: the kernel fills in the "
+            f"last argument itself (KF_IMPLICIT_ARGS; `{impl.text(symbol + IMPLICIT_SUFFIX)}` "
+            "is its own, not for BPF programs)"
+        )
+    else:
+        hint = (
+            f"declare it as the kernel does: `{kernel.text(call.name)} __ksym"
+            f"{' __weak' if weak else ''};` (bpftool btf dump file vmlinux.btf format c "
+            "shows every kfunc), or include the scx headers that match the kernel"
+        )
+    if not refused:
+        return ctx.diag(
+            "K053",
+            f"{call.name}() is {both}: libbpf accepts it, but the values passed or returned "
+            "are not what the kernel takes or gives (truncated, sign-extended or another type)",
+            where,
+            hint,
+        )
+    if weak and _guarded(ctx, call):
+        return ctx.diag(
+            "K053",
+            f"{call.name}() is {both}: libbpf takes the __weak kfunc for missing there (it "
+            "resolves it to 0), so bpf_ksym_exists() is false and the program silently takes "
+            "its other branch on this kernel",
+            where,
+            hint,
+        )
+    if weak:
+        outcome = (
+            "libbpf takes the __weak kfunc for missing there (it resolves it to 0), and the "
+            "verifier refuses the call of it"
+        )
+    else:
+        outcome = (
+            f"libbpf refuses to load the program (\"extern (func ksym) '{symbol}': "
+            'func_proto [...] incompatible with vmlinux [...]")'
+        )
+    return ctx.diag("K052", f"{call.name}() is {both}: {outcome}", where, hint)
 
 
 # ---- K030, K031, K032: DSQs --------------------------------------------------------------------
@@ -535,6 +655,7 @@ def check_hot_printk(ctx: CheckContext) -> list[Diagnostic]:
 PASSES: list[Callable[[CheckContext], list[Diagnostic]]] = [
     check_kfunc_contexts,
     check_kfunc_versions,
+    check_kfunc_prototypes,
     check_dsqs,
     check_aging,
     check_hot_printk,
