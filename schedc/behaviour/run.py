@@ -415,11 +415,12 @@ def check_sandboxes(settings: Settings) -> None:
             check_sandbox(kernel)
             continue
         refuse_host(kernel)
+        given = settings.kernels[n - 1] if n <= len(settings.kernels) else None
+        entry = given or kernel_name(kernel)  # the kit as configured
         problems = sandbox_problems(kernel)
         if problems:
             raise EnvironmentProblem(
-                f"kernel {n}/{len(kernels)} of the matrix ({kernel.kernel or kernel_name(kernel)}) "
-                "cannot be booted "
+                f"kernel {n}/{len(kernels)} of the matrix ({entry}) cannot be booted "
                 f"in the sched_ext sandbox: {'; '.join(problems)}",
                 REMEDY,
             )
