@@ -194,16 +194,22 @@ def cache_root(settings: Settings) -> Path:
     return root
 
 
-@lru_cache(maxsize=8)
-def _clang_major(path: str) -> int | None:
+@lru_cache(maxsize=16)
+def _version(path: str, flag: str, pattern: str) -> tuple[int, ...] | None:
+    """The numbers `pattern` finds in what `path flag` prints, or None if it does not run."""
     try:
         out = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=20, check=False
+            [path, flag], capture_output=True, text=True, timeout=20, check=False
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    m = re.search(r"clang version (\d+)", out)
-    return int(m.group(1)) if m else None
+    m = re.search(pattern, out)
+    return tuple(int(g) for g in m.groups()) if m else None
+
+
+def _clang_major(path: str) -> int | None:
+    found = _version(path, "--version", r"clang version (\d+)")
+    return found[0] if found else None
 
 
 def find_clang(settings: Settings) -> str:
@@ -255,16 +261,8 @@ def find_bpftool(settings: Settings) -> str:
     )
 
 
-@lru_cache(maxsize=8)
-def _bpftool_version(path: str) -> tuple[int, int] | None:
-    try:
-        out = subprocess.run(
-            [path, "version"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    m = re.search(r"v(\d+)\.(\d+)", out)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+def _bpftool_version(path: str) -> tuple[int, ...] | None:
+    return _version(path, "version", r"v(\d+)\.(\d+)")
 
 
 def bpftool_problem(settings: Settings) -> str | None:

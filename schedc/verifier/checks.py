@@ -121,7 +121,7 @@ def targets_of(target_kernel: TargetSpec) -> tuple[Target, ...]:
 
 def kernel_targets(settings: Settings) -> tuple[Target, ...]:
     """The target kernels of a check when none is given: the kernels in use
-    (`kernel_matrix(settings)`), each named by its release (from its bzImage) and read from its
+    (`kernel_matrix(settings, attach=False)`), each named by its release (from its bzImage) and read from its
     BTF (its kfuncs, ops members and flags). A kernel whose BTF is broken raises
     EnvironmentProblem (see verifier/btf.py); with no kernel and no BTF at all, the default
     version only, as before."""
