@@ -58,6 +58,9 @@ class Settings:
     host: str = "auto"
     # Set on the matrix's entry for the host's kernel (never read from a config).
     on_host: bool = False
+    # `--set NAME=VALUE` of verify, test and bench: param values the DSL policies are built with
+    # (dsl/tunables.py); given on the command line (or by an MCP call) only.
+    params: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **values: str | Sequence[str] | None) -> Settings:
@@ -66,6 +69,8 @@ class Settings:
             given["kernels"] = _kernel_list(given["kernels"], "option")
         if "host" in given:
             given["host"] = _host_choice(given["host"], "option")
+        if "params" in given:
+            given["params"] = tuple(str(v) for v in given["params"])  # type: ignore[union-attr]
         if not given:
             return self
         srcs = dict(self.sources)
@@ -181,7 +186,11 @@ def load_settings(**overrides: str | Sequence[str] | None) -> Settings:
         values["kernels"] = _kernel_list(values["kernels"], sources["kernels"])
     if "host" in values:
         values["host"] = _host_choice(values["host"], sources["host"])
-    typed = {k: (v if k in ("vm_cpus", "kernels") else str(v)) for k, v in values.items()}
+    if "params" in values:  # --set NAME=VALUE, given as options only
+        values["params"] = tuple(str(v) for v in values["params"])  # type: ignore[attr-defined]
+    typed = {
+        k: (v if k in ("vm_cpus", "kernels", "params") else str(v)) for k, v in values.items()
+    }
     return Settings(sources=sources, **typed)  # type: ignore[arg-type]
 
 

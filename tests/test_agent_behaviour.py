@@ -311,3 +311,37 @@ def test_submit_stores_the_reports_of_every_kernel_tested_in_the_session(repo, s
     stored, problem = verification_of(entry)
     assert stored is not None, problem
     assert sorted(r.kernel for r in stored.behaviour) == ["6.12.117", "7.2.13"]
+
+
+TUNABLE = """scheduler tun "Tunable slices" {
+  param quantum = 20ms in 1ms..100ms
+  class all otherwise
+  queue q for all vtime
+  slice all = quantum
+}
+"""
+
+
+def test_verify_and_test_policy_take_set_and_check_it_before_a_boot(repo, settings):
+    needs_sandbox(settings)  # test_policy checks that it can boot before it compiles
+
+    async def body(client: Client) -> list[tuple[bool, Any]]:
+        return [
+            await call(
+                client, "verify_policy", {"source": TUNABLE, "set": ["quantum=500ms"]}
+            ),
+            await call(
+                client,
+                "test_policy",
+                {"source": TUNABLE, "scenario": SCENARIO, "set": ["quantm=5ms"]},
+            ),
+            await call(client, "verify_policy", {"source": TUNABLE, "set": ["quantum 5ms"]}),
+        ]
+
+    (e1, verify), (e2, test), (e3, malformed) = serve(repo, settings, body)
+    assert not e1 and verify["ok"] is False and verify["stage"] == "compile", verify
+    assert [(d["code"], d["line"]) for d in verify["diagnostics"]] == [("E125", 2)]
+    assert not e2 and test["ok"] is False and test["stage"] == "compile", test
+    assert [d["code"] for d in test["diagnostics"]] == ["E123"]
+    assert "quantum" in test["diagnostics"][0]["message"]  # it names the params there are
+    assert e3  # the schema refuses what is not NAME=VALUE

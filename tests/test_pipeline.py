@@ -68,7 +68,7 @@ def test_the_runner_times_every_stage_it_ran(tmp_path, settings):
     out = tmp_path / "ljf.bpf.o"
     result = compile_policy(EXAMPLES / "ljf.sched", settings, out=out)
     assert result.ok and result.object_path == out and out.stat().st_size > 0
-    assert result.reached == ("read", "parse", "sema", "lower", "emit", "clang")
+    assert result.reached == ("read", "parse", "sema", "set", "lower", "emit", "clang")
     assert set(result.reached) <= set(result.timings)
     assert all(t >= 0 for t in result.timings.values())
 
@@ -117,6 +117,7 @@ STAGE_FUNCTIONS = {
     "map_to_dsl",
     "load_on_kernels",
     "apply_report",
+    "apply_sets",
 }
 STAGE_CALLERS_ALLOWED = {"schedc/compiler/pipeline.py"}
 

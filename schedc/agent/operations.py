@@ -146,6 +146,16 @@ class CheckArgs(Args):
     )
 
 
+# `--set NAME=VALUE`: a DSL param's value for this build (docs/dsl.md section 3.3).
+SetText = Annotated[str, Field(max_length=120, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}=[^\s=]{1,40}$")]
+SET_FIELD = Field(
+    default_factory=list,
+    max_length=32,
+    description="NAME=VALUE strings: build the DSL policy with these param values instead of "
+    "its defaults (as --set on the command line; checked against each param's type and range)",
+)
+
+
 class VerifyArgs(Args):
     source: SourceText | None = Field(None, description="the policy text; or give name")
     name: Name | None = Field(None, description="a policy in the repository instead of source")
@@ -160,6 +170,7 @@ class VerifyArgs(Args):
     workload: Literal[tuple(sorted(RUN_LOADS))] = Field(  # type: ignore[valid-type]
         DEFAULT_WORKLOAD, description="load used with run_seconds"
     )
+    set: list[SetText] = SET_FIELD
 
     @model_validator(mode="after")
     def _one_policy(self) -> VerifyArgs:
@@ -199,6 +210,7 @@ class TestArgs(Args):
     scenario: ScenarioText
     scenario_name: ScenarioName = "scenario"
     runs: int = Field(1, ge=1, le=MAX_TEST_RUNS, description="runs per side (policy, baseline)")
+    set: list[SetText] = SET_FIELD
 
     @model_validator(mode="after")
     def _one_policy(self) -> TestArgs:
@@ -485,10 +497,11 @@ def do_verify(ctx: Context, a: VerifyArgs) -> dict[str, Any]:
     if not isinstance(found, PolicyText):
         return found
     source, language, origin = found.source, found.language, found.origin
+    settings = ctx.settings.with_overrides(params=a.set) if a.set else ctx.settings
     with staged(source, language) as path:  # verify scans C before clang sees it
         results = verify_policies(
             [path],
-            ctx.settings,
+            settings,
             run_seconds=a.run_seconds,
             workload=a.workload,
             progress=ctx.progress,
@@ -535,10 +548,11 @@ def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
     except ScenarioError as exc:  # before anything is compiled or booted
         return _scenario_problem(exc)
     check_sandboxes(ctx.settings)  # every kernel of the matrix, before compiling
+    settings = ctx.settings.with_overrides(params=a.set) if a.set else ctx.settings
     with staged(found.source, found.language) as path:
         build = path.with_name("build")
         build.mkdir()
-        compiled = compile_for_bench([path], ctx.settings, build, progress=ctx.progress)
+        compiled = compile_for_bench([path], settings, build, progress=ctx.progress)
         if not compiled.ok:
             payload = _diagnostics(relocate(compiled.diagnostics, path))
             payload["stage"] = "compile"
@@ -562,6 +576,7 @@ def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
         "summary": "; ".join(evidence_summary(r) for r in reports),
         "report": behaviour_json(reports[0]),
         "reports": [behaviour_json(r) for r in reports],
+        "set": dict(compiled.policies[0].params_set),  # --set values it was built with
         "diagnostics": [d.to_json() for d in diags],
         "source_key": source_key(found.language, found.source),
         "scenario_hash": reports[0].scenario_hash,

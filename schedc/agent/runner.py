@@ -186,13 +186,20 @@ class Runner:
             ctx.prior_behaviour = behaviour
             result = run_guarded(op, args, ctx)
         evidence = result.pop("evidence", None) if op.name == "test_policy" else None
-        if isinstance(evidence, list) and evidence and "source_key" in result:
+        # What was built with other param values (`set`) is not what submit_policy stores.
+        built_as_is = not getattr(args, "set", None)
+        if isinstance(evidence, list) and evidence and "source_key" in result and built_as_is:
             key3 = (result["source_key"], str(result.get("scenario_hash")), self._kernel_identity())
             with self._lock:
                 self.tested[key3] = evidence
                 while len(self.tested) > MAX_REMEMBERED:
                     del self.tested[next(iter(self.tested))]  # the oldest
-        if op.name == "verify_policy" and result.get("ok") is True and "source_key" in result:
+        if (
+            op.name == "verify_policy"
+            and result.get("ok") is True
+            and "source_key" in result
+            and built_as_is
+        ):
             key = (result["source_key"], self._kernel_identity())
             with self._lock:
                 self.verified[key] = result

@@ -43,6 +43,7 @@ class ScenarioResult:
     # The policy's counters summed over its runs (each run's own are in runs[i]["policy"]);
     # {} for a policy without counters.
     counters: dict[str, int] = field(default_factory=dict)
+    params_set: dict[str, str] = field(default_factory=dict)  # --set NAME=VALUE it was built with
 
     @property
     def ok(self) -> bool:
@@ -58,6 +59,7 @@ class ScenarioResult:
             "ok": self.ok,
             "expectations": [e.to_json() for e in self.expectations],
             "counters": self.counters,
+            "set": self.params_set,
             "processes": {**self.processes, "baseline": self.baseline_processes},
             "run": {
                 "accelerator": self.accel,
@@ -222,6 +224,7 @@ def assemble(cases: Sequence[Case], boot: BootResult) -> list[ScenarioResult]:
                 baseline_processes=process_summary(base_obs),
                 runs=runs,
                 counters=total_counters([m.info.named_counters(policy.counters) for m in mine]),
+                params_set=dict(policy.params_set),
             )
             result.diagnostics = _diagnostics(result, case)
             results.append(result)

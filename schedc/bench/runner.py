@@ -89,6 +89,7 @@ class BenchPolicy:
     source: str
     object_path: Path
     counters: tuple[str, ...] = ()
+    params_set: tuple[tuple[str, str], ...] = ()  # --set NAME=VALUE it was built with
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ class BenchResult:
                 "name": self.policy.name,
                 "source": self.policy.source,
                 "ops": self.ops,
+                "set": dict(self.policy.params_set),
                 **_side(self.policy_runs),
             },
             "ratio": self.comparison.to_json(),
@@ -696,7 +698,13 @@ def compile_for_bench(
         if result.ok and result.object_path is not None:
             names = counters.names_of_policy(result.policy) or counters.names_of_c(result.c_text)
             out.policies.append(
-                BenchPolicy(path.name.split(".")[0], str(path), result.object_path, names)
+                BenchPolicy(
+                    path.name.split(".")[0],
+                    str(path),
+                    result.object_path,
+                    names,
+                    tuple(result.artifact.params_set.items()),
+                )
             )
         else:
             out.failed.append(str(path))

@@ -24,7 +24,7 @@ from schedc.behaviour.run import Case, check_sandboxes
 from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
 from schedc.bench.runner import compile_for_bench
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_format, add_include, add_kernels, positive_int
+from schedc.cli.options import add_format, add_include, add_kernels, add_set, positive_int
 from schedc.cli.output import progress
 from schedc.diagnostics import Diagnostic
 from schedc.diagnostics import render_human as render_diagnostics
@@ -57,6 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_include(parser)
     add_kernels(parser)
+    add_set(parser)
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> Exit:
         else:
             sys.stderr.write(render_diagnostics(problems))
         return Exit.USAGE
-    settings = load_settings(kernels=args.kernels, host=args.host_kernel)
+    settings = load_settings(kernels=args.kernels, host=args.host_kernel, params=args.params)
     check_sandboxes(settings)  # every kernel, before compiling: no sandbox, no point
     with tempfile.TemporaryDirectory(prefix="schedc-test-build-") as build:
         compiled = compile_for_bench(

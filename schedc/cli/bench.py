@@ -38,6 +38,7 @@ from schedc.cli.options import (
     add_format,
     add_include,
     add_kernels,
+    add_set,
     positive_float,
     positive_int,
 )
@@ -134,6 +135,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_include(parser, None)
     add_btf(parser, "vmlinux BTF of the target kernel")
     add_kernels(parser)
+    add_set(parser)
     add_format(parser)
     parser.set_defaults(func=run)
 
@@ -162,7 +164,9 @@ def run(args: argparse.Namespace) -> Exit:
             raise EnvironmentProblem(
                 trouble, "run without --record, and keep the JSON (--format json) for later"
             )
-    settings = load_settings(btf=args.btf, kernels=args.kernels, host=args.host_kernel)
+    settings = load_settings(
+        btf=args.btf, kernels=args.kernels, host=args.host_kernel, params=args.params
+    )
     if args.cpus is not None:
         settings = dataclasses.replace(
             settings, vm_cpus=args.cpus, sources={**settings.sources, "vm_cpus": "option"}

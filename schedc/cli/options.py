@@ -64,6 +64,19 @@ def add_kernels(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_set(parser: argparse.ArgumentParser) -> None:
+    """`--set NAME=VALUE` (repeatable): a DSL param's value for this run (dsl/tunables.py)."""
+    parser.add_argument(
+        "--set",
+        dest="params",
+        action="append",
+        metavar="NAME=VALUE",
+        help="build the DSL policies with this param value instead of its default, e.g. "
+        "--set slice=5ms (checked against the param's type and `in LOW..HIGH` range; "
+        "repeat for several)",
+    )
+
+
 def add_format(
     parser: argparse.ArgumentParser,
     choices: tuple[str, ...] = ("human", "json"),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_btf, add_format, add_include, add_kernels
+from schedc.cli.options import add_btf, add_format, add_include, add_kernels, add_set
 from schedc.cli.output import progress, usage_error
 from schedc.compiler.pipeline import verify_policies
 from schedc.diagnostics import render_human
@@ -58,12 +58,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_include(parser, None)
     add_btf(parser, "vmlinux BTF of the target kernel")
     add_kernels(parser)
+    add_set(parser)
     add_format(parser)
     parser.set_defaults(func=run, mode="auto")
 
 
 def run(args: argparse.Namespace) -> Exit:
-    settings = load_settings(btf=args.btf, kernels=args.kernels, host=args.host_kernel)
+    settings = load_settings(
+        btf=args.btf, kernels=args.kernels, host=args.host_kernel, params=args.params
+    )
     if args.run is not None and args.run <= 0:
         return usage_error("--run needs a positive number of seconds")
     host = host_report(settings, args.mode, args.run)
@@ -92,6 +95,8 @@ def run(args: argparse.Namespace) -> Exit:
                 print(f"ok   {r.policy}: every kernel ({len(r.kernels)})")
             else:
                 print(_verdict_line(r.policy, r.kernels[0]))
+            if r.params_set:
+                print("     built with " + ", ".join(f"{k}={v}" for k, v in r.params_set.items()))
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
 
 

@@ -47,6 +47,7 @@ from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.dsl import ast
 from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
+from schedc.dsl.tunables import apply_sets
 from schedc.settings import Settings, cache_root
 from schedc.verifier import checks
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, Target
@@ -117,6 +118,7 @@ class Artifact:
     c_file: Path | None = None  # the C on disk, for libclang and clang
     object_path: Path | None = None
     loads: tuple[LoadReport, ...] = ()  # one per kernel of the matrix, each naming its kernel
+    params_set: dict[str, str] = field(default_factory=dict)  # --set NAME=VALUE it was built with
 
     @property
     def load(self) -> LoadReport | None:
@@ -288,6 +290,28 @@ def _sema(a: Artifact, o: Options) -> Step:
     return Step(replace(a, policy=typed, front_codes=frozenset(d.code for d in diags)), diags)
 
 
+def _set(a: Artifact, o: Options) -> Step:
+    """`--set NAME=VALUE` (settings.params): the params' values the object is built with."""
+    sets = o.settings.params if o.settings is not None else ()
+    if not sets:
+        return Step(a)
+    if a.policy is None:  # a C policy: its globals are its own business
+        return Step(
+            a,
+            [
+                Diagnostic(
+                    Severity.ERROR,
+                    "E123",
+                    "--set gives values to the params of a DSL policy; this is BPF C",
+                    str(a.path),
+                    hint="set a C policy's `const volatile` globals in its own source",
+                )
+            ],
+        )
+    values, diags = apply_sets(a.policy, sets, str(a.path))
+    return Step(replace(a, params_set=values), diags)
+
+
 def generated_c_path(cache: Path, source: Path, folder: str = "gen") -> Path:
     """Where generated C lives when --emit-c is not given: one file per source path and
     folder (a check keeps its own, so it never races a compile of the same policy)."""
@@ -445,6 +469,7 @@ STAGES: tuple[Stage, ...] = (
     _stage("open", ("object",), (), ("object_path",), _open),
     _stage("parse", ("dsl",), ("text",), ("tree",), _parse),
     _stage("sema", ("dsl",), ("tree",), ("policy",), _sema),
+    _stage("set", ("dsl", "c"), ("text",), (), _set),
     _stage("lower", ("dsl",), ("policy",), ("c_text", "c_path"), _lower),
     _stage("c_source", ("c",), ("text",), ("c_text", "c_path"), _c_source),
     _stage("emit", ("dsl", "c"), ("c_text", "c_path"), ("c_file",), _emit),
@@ -465,9 +490,9 @@ def select(*names: str) -> Pipeline:
 
 
 TRANSLATE = select("read", "parse", "sema", "lower", "c_source")
-COMPILE = select("read", "parse", "sema", "lower", "c_source", "emit", "scan", "clang")
+COMPILE = select("read", "parse", "sema", "set", "lower", "c_source", "emit", "scan", "clang")
 BUILD = select(*COMPILE.names, "open")
-CHECK = select("read", "parse", "sema", "lower", "c_source", "emit", "lint")
+CHECK = select("read", "parse", "sema", "set", "lower", "c_source", "emit", "lint")
 CHECKED = select(*CHECK.names, "clang")
 VERIFY = select(*CHECKED.names, "open", "load")
 
@@ -664,6 +689,7 @@ def _verify_result(o: Outcome) -> VerifyResult:
         diagnostics=list(o.diagnostics),
         object_path=str(a.object_path) if a.object_path else None,
         source_kind=a.kind,
+        params_set=dict(a.params_set),
     )
     if a.load is not None:
         result.programs = a.load.programs

@@ -122,6 +122,7 @@ class VerifyResult:
     source_kind: str = "dsl"  # dsl | c | object
     # One verdict per kernel of the matrix (programs and run above are the first kernel's).
     kernels: list[KernelVerdict] = field(default_factory=list)
+    params_set: dict[str, str] = field(default_factory=dict)  # --set NAME=VALUE it was built with
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -132,6 +133,7 @@ class VerifyResult:
             "programs": _programs_json(self.programs),
             "run": self.run.to_json() if self.run else None,
             "kernels": [k.to_json() for k in self.kernels],
+            "set": self.params_set,
         }
 
 
