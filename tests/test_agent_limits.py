@@ -23,7 +23,7 @@ from schedc.repo.catalog import init_repo
 from schedc.settings import Settings
 from tests.conftest import ROOT
 from tests.test_agent_mcp import serve as serve_mcp
-from tests.test_lifecycle import _cmdline, _stat, descendants
+from tests.test_lifecycle import _cmdline, _stat, descendants, processes
 
 T = TypeVar("T")
 FIFO = (ROOT / "examples" / "fifo.sched").read_text(encoding="utf-8")
@@ -71,8 +71,12 @@ async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[bo
 
 
 def workers() -> dict[int, str]:
-    """The worker processes under this test (the server is our child, they are its)."""
-    return {pid: cmd for pid, cmd in descendants(os.getpid()).items() if WORKER in cmd}
+    """The worker processes under this test (the server is our child, they are its). A
+    worker's own child shows the worker's command line from its fork until its exec (clang,
+    bwrap): one whose parent is a worker is that child, not another worker."""
+    found = {pid: cmd for pid, cmd in descendants(os.getpid()).items() if WORKER in cmd}
+    table = processes()
+    return {pid: cmd for pid, cmd in found.items() if table.get(pid, ("", 0, 0))[1] not in found}
 
 
 class Sampler:
