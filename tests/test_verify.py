@@ -239,8 +239,11 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     assert set(data) == {"results", "host"}  # --sandbox: the host's kernel is left out
     assert data["host"] == {"setting": "no", "included": False, "kernel": None, "reason": None}
     good, bad = data["results"]
-    assert set(good) == {"policy", "ok", "stage", "diagnostics", "programs", "run", "kernels"}
+    assert set(good) == {
+        "policy", "ok", "stage", "diagnostics", "programs", "run", "kernels", "set"
+    }
     assert good["ok"] and good["stage"] == "verifier" and good["run"] is None
+    assert good["set"] == {}  # built with the params' defaults (no --set)
     assert set(good["programs"][0]) == {"name", "insns_processed", "states", "verification_time_us"}
     assert not bad["ok"] and bad["stage"] == "verifier"
     assert [d["code"] for d in bad["diagnostics"] if d["severity"] == "error"] == ["V001"]
