@@ -105,3 +105,13 @@ def test_verify_says_what_it_was_built_with_and_stops_before_a_boot(policy, sett
     assert result["stage"] == "compile" and result["set"] == {}
     assert [d["code"] for d in result["diagnostics"]] == ["E125"]
     assert "booting" not in proc.stderr
+
+
+def test_an_int_beyond_64_bits_is_not_a_value(tmp_path, settings):
+    """A param without a range still takes only what an int literal can be (E008's bound)."""
+    src = tmp_path / "wide.sched"
+    src.write_text(POLICY.replace("param depth = -2 in -10..10", "param depth = -2"))
+    result, _ = build(src, settings, "depth=9999999999999999999")
+    assert [d.code for d in result.diagnostics if d.severity.name == "ERROR"] == ["E124"]
+    ok, c = build(src, settings, "depth=-9223372036854775807")
+    assert ok.ok and "param_depth = (-9223372036854775807LL);" in c

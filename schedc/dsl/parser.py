@@ -44,6 +44,29 @@ PREEMPTS_HINT = (
 _BAD_NUMBER = re.compile(r"\d+(?:\.\d+)?[A-Za-z_]\w*")
 
 
+NOT_WHOLE, TOO_LARGE, NOT_A_DURATION = "not whole", "too large", "not a duration"
+
+
+def duration_ns(text: str) -> int | str:
+    """The nanoseconds a duration literal (`20ms`, `1.5us`) stands for, or why it stands for
+    none: NOT_WHOLE (finer than 1ns), TOO_LARGE (2^63 ns or more) or NOT_A_DURATION. The
+    parser's DURATION tokens and `--set` values (dsl/tunables.py) are read by it."""
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?(ns|us|ms|s)", text)
+    if m is None:
+        return NOT_A_DURATION
+    whole, frac, unit = m.group(1).lstrip("0"), (m.group(2) or "").rstrip("0"), m.group(3)
+    if len(whole) > _MAX_DIGITS:
+        return TOO_LARGE
+    scale = _UNITS[unit]
+    if len(frac) > len(str(scale)) - 1:  # finer than 1ns whatever the digits
+        return NOT_WHOLE
+    num = int(whole + frac or "0") * scale
+    den = 10 ** len(frac)
+    if num % den:
+        return NOT_WHOLE
+    return num // den if num // den <= MAX_NUMBER else TOO_LARGE
+
+
 def _grammar() -> str:
     return resources.files("schedc.dsl").joinpath("policy.lark").read_text(encoding="utf-8")
 
@@ -117,22 +140,14 @@ class _ToAst(Transformer):
         return -value if negative else value
 
     def _duration(self, tok: Token) -> ast.DurationLit:
-        m = re.fullmatch(r"(\d+)(?:\.(\d+))?(ns|us|ms|s)", str(tok))
-        assert m is not None
-        whole, frac, unit = m.group(1).lstrip("0"), (m.group(2) or "").rstrip("0"), m.group(3)
-        too_large = "durations must stay below 292 years (2^63 ns)"
-        if len(whole) > _MAX_DIGITS:
-            self._too_large(f"duration '{_shorten(str(tok))}'", _span_of(tok), too_large)
-        scale = _UNITS[unit]
-        if len(frac) > len(str(scale)) - 1:  # finer than 1ns whatever the digits
+        value = duration_ns(str(tok))
+        if value == NOT_WHOLE:
             self._not_whole(tok)
-        num = int(whole + frac or "0") * scale
-        den = 10 ** len(frac)
-        if num % den:
-            self._not_whole(tok)
-        if num // den > MAX_NUMBER:
+        if not isinstance(value, int):
+            too_large = "durations must stay below 292 years (2^63 ns)"
             self._too_large(f"duration '{_shorten(str(tok))}'", _span_of(tok), too_large)
-        return ast.DurationLit(_span_of(tok), num // den, str(tok))
+        assert isinstance(value, int)
+        return ast.DurationLit(_span_of(tok), value, str(tok))
 
     def _not_whole(self, tok: Token) -> None:
         self._fail(

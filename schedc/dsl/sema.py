@@ -54,7 +54,8 @@ __all__ = [
 ]
 
 
-def _fmt_ns(ns: int) -> str:
+def format_ns(ns: int) -> str:
+    """A duration as it would be written: 20ms, 1500us, 0ns."""
     for unit, scale in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
         if ns >= scale and ns % scale == 0:
             return f"{ns // scale}{unit}"
@@ -380,8 +381,8 @@ class _Analyzer:
         if value is not None and not low <= value <= high:
             self.error(
                 code,
-                f"{what} {_fmt_ns(value) if value >= 0 else value} is outside "
-                f"{_fmt_ns(low)}..{_fmt_ns(high)}",
+                f"{what} {format_ns(value) if value >= 0 else value} is outside "
+                f"{format_ns(low)}..{format_ns(high)}",
                 expr.span,
             )
 
@@ -569,7 +570,7 @@ class _Analyzer:
         if not WATCHDOG_MIN_NS <= value <= WATCHDOG_MAX_NS:
             self.error(
                 "E301",
-                f"watchdog {_fmt_ns(value)} is outside 100ms..30s",
+                f"watchdog {format_ns(value)} is outside 100ms..30s",
                 expr.span,
                 "sched_ext allows at most 30s (SCX_WATCHDOG_MAX_TIMEOUT)"
                 if value > WATCHDOG_MAX_NS

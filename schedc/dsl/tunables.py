@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.dsl.ir import TypedPolicy
-from schedc.dsl.language import Ty
+from schedc.dsl.language import MAX_NUMBER, Ty
+from schedc.dsl.parser import duration_ns
+from schedc.dsl.sema import format_ns
 
-_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-_DURATION = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?(ns|us|ms|s)")
 _INT = re.compile(r"-?\d{1,19}")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXAMPLE = {
@@ -45,29 +45,19 @@ def parse_set(text: str) -> tuple[str, str]:
 def _value(text: str, ty: Ty) -> int | None:
     """The value of `text` as a literal of type `ty` (durations in ns, bools 0/1), or None."""
     if ty == Ty.DURATION:
-        m = _DURATION.fullmatch(text)
-        if m is None:
-            return None
-        whole, frac, unit = m.group(1), m.group(2) or "", m.group(3)
-        num = int(whole + frac) * _UNITS[unit]
-        den = 10 ** len(frac)
-        return num // den if num % den == 0 else None
+        ns = duration_ns(text)
+        return ns if isinstance(ns, int) else None
     if ty == Ty.BOOL:
         return {"true": 1, "false": 0}.get(text)
-    if ty == Ty.INT and _INT.fullmatch(text):
-        return int(text)
+    if ty == Ty.INT and _INT.fullmatch(text) and abs(int(text)) <= MAX_NUMBER:
+        return int(text)  # 64-bit, as the parser takes an int literal
     return None
 
 
 def _shown(value: int, ty: Ty) -> str:
     if ty == Ty.BOOL:
         return "true" if value else "false"
-    if ty == Ty.DURATION:
-        for unit in ("s", "ms", "us"):
-            if value and value % _UNITS[unit] == 0:
-                return f"{value // _UNITS[unit]}{unit}"
-        return f"{value}ns"
-    return str(value)
+    return format_ns(value) if ty == Ty.DURATION else str(value)
 
 
 def apply_sets(
