@@ -397,13 +397,18 @@ def refuse_host(settings: Settings) -> None:
         )
 
 
-def check_sandbox(settings: Settings) -> None:
+def check_sandbox(settings: Settings, which: str | None = None) -> None:
+    """This kernel can be booted in the sandbox, else EnvironmentProblem; `which` names it in
+    a matrix ("kernel 2/2 of the matrix (KIT)")."""
     refuse_host(settings)
     problems = sandbox_problems(settings)
     if problems:
-        raise EnvironmentProblem(
-            f"the sched_ext sandbox cannot be booted: {'; '.join(problems)}", REMEDY
+        what = (
+            f"{which} cannot be booted in the sched_ext sandbox"
+            if which
+            else "the sched_ext sandbox cannot be booted"
         )
+        raise EnvironmentProblem(f"{what}: {'; '.join(problems)}", REMEDY)
 
 
 def check_sandboxes(settings: Settings) -> None:
@@ -411,19 +416,10 @@ def check_sandboxes(settings: Settings) -> None:
     anything is compiled or booted; else EnvironmentProblem naming the kernel that cannot."""
     kernels = kernel_matrix(settings, attach=True)  # a kit without a bzImage is refused here
     for n, kernel in enumerate(kernels, 1):
-        if len(kernels) == 1:
-            check_sandbox(kernel)
-            continue
-        refuse_host(kernel)
         given = settings.kernels[n - 1] if n <= len(settings.kernels) else None
         entry = given or kernel_name(kernel)  # the kit as configured
-        problems = sandbox_problems(kernel)
-        if problems:
-            raise EnvironmentProblem(
-                f"kernel {n}/{len(kernels)} of the matrix ({entry}) cannot be booted "
-                f"in the sched_ext sandbox: {'; '.join(problems)}",
-                REMEDY,
-            )
+        which = f"kernel {n}/{len(kernels)} of the matrix ({entry})"
+        check_sandbox(kernel, None if len(kernels) == 1 else which)
 
 
 def run_cases(
