@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schedc.agent.classify import HostTask, classify
+from schedc.agent.profiling import PROFILING, NotAllowed, ProfileAllow
 from schedc.behaviour.run import check_sandboxes
 from schedc.behaviour.scenario import ScenarioError
 from schedc.bench.runner import compile_for_bench
@@ -33,6 +35,7 @@ from schedc.compiler.pipeline import Source, check_file, compile_policy, transla
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.dsl.language import NAME_RE
+from schedc.profile.model import Target
 from schedc.repo import ingest, layout
 from schedc.repo.add import AddOptions, add_policy, behaviour_json
 from schedc.repo.catalog import open_store
@@ -63,6 +66,7 @@ MAX_VALUES = 1000
 MAX_RUN_SECONDS = 60.0
 MAX_TEST_RUNS = 3  # test_policy / submit_policy runs per side: each one is a scenario's length
 MAX_EXPLAIN_TASKS = 32
+MAX_PROFILE_SECONDS = 60.0
 
 Language = Literal["dsl", "c"]
 Progress = Callable[[str], None]
@@ -326,6 +330,35 @@ class ReferenceArgs(Args):
     pass
 
 
+class ProfileArgs(Args):
+    pid: int | None = Field(None, ge=1, description="a process the server allows profiling")
+    cgroup: str | None = Field(
+        None,
+        max_length=512,
+        description="a cgroup v2 folder the server allows ('/app.slice' or a /sys/fs/cgroup path)",
+    )
+    command: str | None = Field(
+        None,
+        max_length=32,
+        description="the NAME of a command the server was started to allow "
+        "(--allow-profile-command NAME=...); the server runs it",
+    )
+    all: bool = Field(False, description="every task on the machine, if the server allows it")
+    seconds: float = Field(5.0, ge=0.5, le=MAX_PROFILE_SECONDS, description="sampling window")
+    interval_ms: int = Field(100, ge=10, le=1000, description="sampling interval")
+    scenario: bool = Field(
+        False, description="also return a test_policy scenario of the same shape (TOML text)"
+    )
+    draft: bool = Field(False, description="also return a first DSL draft whose classes match")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ProfileArgs:
+        given = [self.pid is not None, self.cgroup is not None, self.command is not None, self.all]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of pid, cgroup, command and all")
+        return self
+
+
 @dataclass
 class Context:
     """What every operation runs against: the repository, the settings and a progress sink."""
@@ -340,6 +373,10 @@ class Context:
     # very source and scenario being submitted (the runner keeps them per session):
     # submit_policy stores them.
     prior_behaviour: list[dict[str, Any]] | None = None
+    # What profile_workload may look at (the server's --allow-profile-* options).
+    profile_allow: ProfileAllow = field(default_factory=ProfileAllow)
+    # Set when the client cancels a call that runs in the server (profile_workload).
+    cancel: threading.Event | None = None
 
     def store(self) -> GitStore:
         """The repository; the default one is created and seeded on first use (said on
@@ -811,6 +848,70 @@ def do_reference(_ctx: Context, _a: ReferenceArgs) -> dict[str, Any]:
     }
 
 
+def do_profile(ctx: Context, a: ProfileArgs) -> dict[str, Any]:
+    """A profile of a workload the server allows (schedc.agent.profiling), sampled here."""
+    try:
+        target = ctx.profile_allow.target(
+            pid=a.pid, cgroup=a.cgroup, command=a.command, everything=a.all
+        )
+    except NotAllowed as exc:
+        return error("not_allowed", exc.message, exc.hint)
+    if not PROFILING.acquire(blocking=False):
+        return error(
+            "busy",
+            "another profile_workload call is sampling",
+            "profiles are taken one at a time (they would measure each other): call again "
+            "when it has finished",
+        )
+    try:
+        return _profile(ctx, a, target)
+    finally:
+        PROFILING.release()
+
+
+def _profile(ctx: Context, a: ProfileArgs, target: Target) -> dict[str, Any]:
+    from schedc.profile.sample import collect, profile_command
+
+    ctx.progress(f"profiling {target.mode} for {a.seconds:g} s")
+    exit_status = None
+    if target.mode == "command":
+        profile, exit_status = profile_command(
+            target.command,
+            seconds=a.seconds,
+            interval_ms=a.interval_ms,
+            progress=ctx.progress,
+            stop=ctx.cancel,
+        )
+    else:
+        profile = collect(
+            target,
+            seconds=a.seconds,
+            interval_ms=a.interval_ms,
+            progress=ctx.progress,
+            stop=ctx.cancel,
+        )
+    groups = ", ".join(
+        f"{g.name} ({'/'.join(c.label for c in g.classification) or 'unclassified'})"
+        for g in profile.groups[:8]
+    )
+    payload: dict[str, Any] = {
+        "ok": True,
+        "summary": f"{len(profile.groups)} task groups in {profile.seconds:g} s: {groups or '-'}",
+        "profile": profile.model_dump(mode="json"),
+    }
+    if exit_status is not None:
+        payload["command_exit_status"] = exit_status
+    if a.scenario:
+        from schedc.profile.scenario import scenario_from_profile
+
+        payload["scenario"] = scenario_from_profile(profile)
+    if a.draft:
+        from schedc.profile.draft import draft_policy
+
+        payload["draft"] = draft_policy(profile)
+    return payload
+
+
 def error(kind: str, message: str, hint: str | None = None) -> dict[str, Any]:
     return {"ok": False, "error": {"kind": kind, "message": message, "hint": hint}}
 
@@ -902,6 +1003,17 @@ OPERATIONS: dict[str, Operation] = {
             do_explain,
             isolated=True,
             read_only=True,
+        ),
+        Operation(
+            "profile_workload",
+            "Profile a real workload on the server's machine (per-thread CPU time, runtime "
+            "per run, wake-ups, run-queue delay from /proc) into task groups with a "
+            "classification and its evidence: batch, interactive, latency-critical, "
+            "io-bound. Only what the server was started to allow (a pid, a cgroup, a named "
+            "command, or all); scenario/draft also return a test_policy scenario of the same "
+            "shape and a first DSL draft to edit.",
+            ProfileArgs,
+            do_profile,
         ),
         Operation(
             "record_result",

@@ -45,6 +45,7 @@ from schedc.agent.operations import (
     error,
     source_key,
 )
+from schedc.agent.profiling import ProfileAllow
 from schedc.agent.reference import ReferenceMissing
 from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
 from schedc.lifecycle import child_group, kill_group
@@ -109,6 +110,7 @@ class Runner:
     overrides: dict[str, str | None] = field(default_factory=dict)  # settings, e.g. btf
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
+    profile_allow: ProfileAllow = field(default_factory=ProfileAllow)
     # Passing verify_policy results of this session, by source and kernel: a later
     # submit_policy of the same source records one instead of booting the kernel again.
     verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -182,6 +184,7 @@ class Runner:
             )
         else:
             ctx = self.context(progress)
+            ctx.cancel = cancel
             ctx.prior_verification = prior
             ctx.prior_behaviour = behaviour
             result = run_guarded(op, args, ctx)
@@ -229,7 +232,9 @@ class Runner:
 
     def context(self, progress: Progress | None = None) -> Context:
         settings = load_settings(**self.overrides)
-        return Context(self.repo, settings, progress or (lambda _m: None))
+        ctx = Context(self.repo, settings, progress or (lambda _m: None))
+        ctx.profile_allow = self.profile_allow
+        return ctx
 
     def timeout(self, op: Operation) -> float:
         return self.limits.verify_timeout if op.slow else self.limits.compile_timeout

@@ -14,7 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "A Model Context Protocol server on stdio (or streamable HTTP on a "
         "loopback port): tools search_policies, get_policy, compile_policy, check_policy, "
-        "verify_policy, submit_policy, record_result, dsl_reference; resources for the DSL "
+        "verify_policy, test_policy, submit_policy, explain_classification, profile_workload, "
+        "record_result, dsl_reference; resources for the DSL "
         "reference and the example policies. See docs/agent.md."
     )
     add_runner_options(parser)
@@ -37,13 +38,56 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="most calls waiting for a worker; more are refused as busy "
         f"(SCHEDC_MCP_QUEUE; default {DEFAULT_QUEUE})",
     )
+    allow = parser.add_argument_group(
+        "profiling (profile_workload profiles nothing unless one of these is given)"
+    )
+    allow.add_argument(
+        "--allow-profile-pid",
+        type=int,
+        action="append",
+        default=[],
+        metavar="PID",
+        help="clients may profile this process (its threads and descendants); repeatable",
+    )
+    allow.add_argument(
+        "--allow-profile-cgroup",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="clients may profile this cgroup v2 folder and those below it; repeatable",
+    )
+    allow.add_argument(
+        "--allow-profile-command",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="clients may ask the server to start COMMAND (as written here) by NAME and "
+        "profile it; repeatable",
+    )
+    allow.add_argument(
+        "--allow-profile-all",
+        action="store_true",
+        help="clients may profile every task on the machine (root only)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> Exit:
     from schedc.agent.mcp_server import serve  # the SDK is imported on use
+    from schedc.agent.profiling import parse_allow
 
     if args.http is not None and not 0 < args.http < 65536:
         return usage_error("--http takes a port number 1-65535")
-    serve(runner_from(args), http_port=args.http)
+    try:
+        allow = parse_allow(
+            args.allow_profile_pid,
+            args.allow_profile_cgroup,
+            args.allow_profile_command,
+            args.allow_profile_all,
+        )
+    except ValueError as exc:
+        return usage_error(str(exc))
+    runner = runner_from(args)
+    runner.profile_allow = allow
+    serve(runner, http_port=args.http)
     return Exit.OK
