@@ -15,16 +15,21 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schedc.agent.operations import OPERATIONS
 from schedc.agent.reference import dsl_reference
 from schedc.agent.runner import Runner
 
+if TYPE_CHECKING:
+    from schedc.profile.model import Profile
+
 DEFAULT_MODEL = "claude-sonnet-4-6"
 MAX_TOKENS = 8192
 MAX_WORKLOAD_BYTES = 32 * 1024
 MAX_TOOL_RESULT_CHARS = 60_000
+MAX_PROFILE_GROUPS = 12  # groups of a --profile shown to the model (the largest by CPU share)
+PROFILE_SCENARIO_NAME = "profile"
 # USD per million tokens (input, output); cache writes cost 1.25x input, reads 0.1x.
 PRICES: dict[str, tuple[float, float]] = {
     "claude-sonnet-4-6": (3.0, 15.0),
@@ -118,11 +123,40 @@ def tool_specs() -> list[dict[str, Any]]:
     return specs
 
 
-def first_message(goal: str, workload: str | None) -> str:
+def first_message(goal: str, workload: str | None, profiled: ProfileContext | None = None) -> str:
     text = f"Goal: {goal}\n"
     if workload:
         text += f"\nThe workload, as described by its owner:\n<workload>\n{workload}\n</workload>\n"
+    if profiled is not None:
+        text += (
+            "\nThe workload as `schedc profile` measured it on the user's machine (task groups "
+            "with CPU share, runtime per run, wake-ups and run-queue delay in microseconds, and "
+            f"a classification with its evidence):\n<profile>\n{profiled.brief}\n</profile>\n"
+            "\nA sandbox scenario of the same shape (the same comms, counts scaled to the "
+            "sandbox's CPUs, and expectations derived from the profile):\n"
+            f"<scenario>\n{profiled.scenario}\n</scenario>\n"
+            "Classify by these groups' comms and shapes. Test a draft with test_policy and "
+            "this scenario before you submit; submit_policy tests it on this scenario too "
+            "and stores the report with the policy.\n"
+        )
     return text + "\nWrite a policy for this goal and submit it."
+
+
+@dataclass(frozen=True)
+class ProfileContext:
+    """What the model is told about a measured workload, and the scenario its drafts are
+    tested against."""
+
+    brief: str  # the profile as JSON, its largest groups only
+    scenario: str  # TOML text of a scenario of the profile's shape
+
+    @classmethod
+    def of(cls, profile: Profile) -> ProfileContext:
+        from schedc.profile.scenario import scenario_from_profile  # noqa: PLC0415
+
+        shown = profile.model_copy(update={"groups": profile.groups[:MAX_PROFILE_GROUPS]})
+        brief = shown.model_dump_json(indent=1, exclude={"overhead"})
+        return cls(brief, scenario_from_profile(profile))
 
 
 def _summary(name: str, payload: dict[str, Any]) -> str:
@@ -160,6 +194,7 @@ def synthesize(
     max_iterations: int = 12,
     say: Callable[[str], None] = lambda _m: None,
     recording: list[dict[str, Any]] | None = None,
+    profile: Profile | None = None,
 ) -> Report:
     """The loop. `client` is an `anthropic.Anthropic`; its transport decides where turns come
     from. Raises nothing for API trouble: the report says where it stopped and why."""
@@ -175,7 +210,10 @@ def synthesize(
         }
     ]
     tools = tool_specs()
-    messages: list[dict[str, Any]] = [{"role": "user", "content": first_message(goal, workload)}]
+    profiled = ProfileContext.of(profile) if profile is not None else None
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": first_message(goal, workload, profiled)}
+    ]
     try:
         while report.iterations < max_iterations:
             report.iterations += 1
@@ -196,7 +234,7 @@ def synthesize(
                 say(f"[{report.iterations}] the model finished without submitting")
                 break
             report.round_trips += 1
-            results = [_run_tool(runner, report, model, use, say) for use in uses]
+            results = [_run_tool(runner, report, model, use, say, profiled) for use in uses]
             messages.append({"role": "user", "content": results})
             if report.submitted is not None:
                 report.outcome = "submitted"
@@ -237,10 +275,15 @@ def _run_tool(
     model: str,
     use: dict[str, Any],
     say: Callable[[str], None],
+    profiled: ProfileContext | None = None,
 ) -> dict[str, Any]:
     name, arguments = use["name"], use["input"]
     if name == "submit_policy" and isinstance(arguments, dict):
         arguments = {"agent": f"schedc-synthesize/{model}", **arguments}
+        if profiled is not None and arguments.get("scenario") is None:
+            # A policy for a measured workload is stored with its behaviour on that shape.
+            arguments["scenario"] = profiled.scenario
+            arguments["scenario_name"] = PROFILE_SCENARIO_NAME
     say(f"[{report.iterations}] {name}")
     t0 = time.monotonic()
     payload = runner.call(name, arguments, progress=lambda m: say(f"      {m}"))

@@ -29,6 +29,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a description of the workload (text: what runs, what matters)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PROFILE.json",
+        help="a `schedc profile -o` file: the model sees the measured task groups, and every "
+        "draft it submits is tested on a sandbox scenario of the same shape",
+    )
     parser.add_argument("--model", help="model name (default: SCHEDC_MODEL or claude-sonnet-4-6)")
     parser.add_argument(
         "--max-iterations",
@@ -90,6 +97,14 @@ def run(args: argparse.Namespace) -> Exit:
                 " describe the workload in a few paragraphs"
             )
         workload = raw.decode("utf-8", "replace")
+    profile = None
+    if args.profile:
+        from schedc.profile.model import ProfileError, read_profile
+
+        try:
+            profile = read_profile(args.profile)
+        except ProfileError as exc:
+            return usage_error(str(exc))
     model = args.model or os.environ.get("SCHEDC_MODEL") or DEFAULT_MODEL
     recording: list[dict[str, Any]] = []
     try:
@@ -102,6 +117,7 @@ def run(args: argparse.Namespace) -> Exit:
             max_iterations=args.max_iterations,
             say=progress,
             recording=recording,
+            profile=profile,
         )
     except ReferenceMissing as exc:
         return usage_error(str(exc))

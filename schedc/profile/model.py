@@ -13,12 +13,15 @@ with a message rather than half-read it.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROFILE_SCHEMA_VERSION = 1
+MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a profile of --all on a large machine is well below
 
 Label = Literal["batch", "interactive", "latency-critical", "io-bound"]
 LABELS: tuple[Label, ...] = ("batch", "interactive", "latency-critical", "io-bound")
@@ -112,3 +115,43 @@ class Profile(_Model):
 
     def group(self, name: str) -> TaskGroup | None:
         return next((g for g in self.groups if g.name == name), None)
+
+
+class ProfileError(Exception):
+    """A file that is not a profile this schedc can read: the message names the file, the
+    field and what to do."""
+
+
+def read_profile(path: Path) -> Profile:
+    """The profile in `path` (written by `schedc profile -o`), or ProfileError."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror}") from None
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileError(f"{path} is larger than {MAX_PROFILE_BYTES >> 20} MiB: not a profile")
+    return parse_profile(raw, str(path))
+
+
+def parse_profile(raw: bytes | str, name: str = "<profile>") -> Profile:
+    hint = "write one with `schedc profile ... -o PROFILE.json`"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{name}: not JSON ({exc}); {hint}") from None
+    if not isinstance(data, dict) or "groups" not in data or "machine" not in data:
+        raise ProfileError(f"{name}: not a schedc profile (no groups and machine); {hint}")
+    version = data.get("schema_version")
+    if version != PROFILE_SCHEMA_VERSION:
+        raise ProfileError(
+            f"{name}: profile schema_version {version!r}; this schedc reads version "
+            f"{PROFILE_SCHEMA_VERSION}: profile again with this schedc"
+        )
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ProfileError(f"{name}: {where}: {first['msg']}{more}; {hint}") from None
