@@ -9,6 +9,11 @@ real `anthropic` client on a scripted transport (schedc.agent.transport) and the
 operations (compiler, checks, git; with --verify, the sandbox kernel's verifier). A fixing turn
 asserts the diagnostic it expects, so a regression in the diagnostics fails the benchmark.
 
+The `profiled_build` task starts with goal inference: the model profiles a real workload the
+server allows (`build`, a command of named CPU-bound "cc1" processes beside a "pipewire"
+process that wakes 200 times a second), reads the profile, and submits the DSL draft that
+profile_workload returned (with --verify, tested on the profile's scenario as well).
+
 Target (issue 6): a stored policy for a stated goal in three tool round-trips or fewer. For
 scale: the SchedCP paper measured 221 API calls and 33 minutes for an unaided agent writing a
 FIFO scheduler.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -29,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from schedc.agent.profiling import parse_allow  # noqa: E402
 from schedc.agent.runner import Runner  # noqa: E402
 from schedc.agent.synthesize import synthesize  # noqa: E402
 from schedc.agent.transport import (  # noqa: E402
@@ -214,6 +221,60 @@ TASKS = [
 ]
 
 
+# The workload of the profiled task: two CPU-bound "cc1" and one "pipewire" that wakes every
+# 5 ms for a moment, for at most 30 s (profile_workload stops it at the end of its window).
+BUILD = (
+    "import ctypes, os, time\n"
+    "def named(name):\n"
+    "    ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)\n"
+    "for name in ('cc1', 'cc1', 'pipewire'):\n"
+    "    if os.fork() == 0:\n"
+    "        named(name)\n"
+    "        end = time.monotonic() + 30\n"
+    "        while time.monotonic() < end:\n"
+    "            if name == 'pipewire':\n"
+    "                time.sleep(0.005)\n"
+    "        os._exit(0)\n"
+    "os.wait(); os.wait(); os.wait()\n"
+)
+
+
+def _from_profile(verify: str) -> Turn:
+    """The turn after profile_workload: submit the draft it returned (renamed), and with the
+    sandbox also its scenario."""
+
+    def turn(request: dict[str, Any]) -> dict[str, Any]:
+        [result] = last_tool_results(request)
+        if not result.get("ok") or "draft" not in result:
+            raise AssertionError(f"profiled_build: profile_workload said {result}")
+        names = [g["name"] for g in result["profile"]["groups"]]
+        if "cc1" not in names or "pipewire" not in names:
+            raise AssertionError(f"profiled_build: groups {names} lack cc1 or pipewire")
+        draft = result["draft"].replace("scheduler draft ", "scheduler build_profiled ", 1)
+        extra = {"scenario": result["scenario"]} if verify != "never" else {}
+        return message([submit(draft, "build_profiled", verify, tags=["batch"], **extra)])
+
+    return turn
+
+
+PROFILED = Task(
+    "profiled_build",
+    "Keep audio smooth while a build runs: profile the machine first",
+    lambda v: [
+        message(
+            [
+                tool_use(
+                    "profile_workload",
+                    {"command": "build", "seconds": 2, "draft": True, "scenario": True},
+                )
+            ]
+        ),
+        _from_profile(v),
+    ],
+)
+TASKS.append(PROFILED)
+
+
 def seed(runner: Runner) -> None:
     for path in sorted(EXAMPLES.glob("*.sched")):
         result = runner.call(
@@ -236,6 +297,9 @@ def run(verify: str) -> list[dict[str, Any]]:
         init_repo(repo)
         runner = Runner(repo=repo)
         seed(runner)
+        runner.profile_allow = parse_allow(
+            [], [], [f"build={shlex.quote(sys.executable)} -c {shlex.quote(BUILD)}"], False
+        )
         for task in TASKS:
             transport = ScriptedTransport(task.turns(verify))
             client = scripted_client(transport)
