@@ -162,6 +162,8 @@ class PolicyGen:
                 spec = f"ordered by {self.dur(2)} {direction}"
             else:
                 spec = f"deadline {self.dur(2)}"
+            if order in ("fifo", "vtime") and r.random() < 0.3:
+                spec += " strict"  # start order kept on an idle CPU
             lines.append(f"  queue q{q} for {members} {spec}")
         order = [f"q{i}" for i in ranks]
         if nqueues > 1 and r.random() < 0.3 and not any("preempts" in line for line in lines):

@@ -317,6 +317,52 @@ def test_an_ordered_class_starts_in_queue_order_even_on_an_idle_cpu(toolchain, t
     ]
 
 
+STRICT_FIFO = """scheduler t "strict start order for fifo queues" {
+  class long when task.nice > 0
+  class pinned when task.nice < 0 on cpus 1
+  class short otherwise
+  queue long_q for long fifo strict
+  queue pinned_q for pinned fifo strict
+  queue short_q for short fifo
+  dispatch long_q then pinned_q then short_q, aging 500ms
+}
+"""
+
+
+def test_a_strict_fifo_class_starts_in_queue_order_even_on_an_idle_cpu(toolchain, tmp_path):
+    """`fifo strict`: a waking task that finds an idle CPU claims it but is queued (and the CPU
+    kicked), through the default search and through its class's own CPUs alike; a plain FIFO
+    class still goes straight to the idle CPU."""
+
+    def select(pid: int, nice: int) -> str:
+        return (
+            '\tprintf("cpu %d\\n", '
+            f"t_select_cpu((ctx[0] = (unsigned long long)task({pid}, {nice}), ctx[1] = 0, "
+            "ctx[2] = 0, ctx)));\n"
+        )
+
+    idle = "\tfake_select_idle = 1;\n\tfake_select_cpu = 1;\n\tfake_task_cpu = 1;\n"
+    body = (
+        idle
+        + select(1, 5)
+        + call("enqueue", "task(1, 5)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        + select(2, -5)
+        + call("enqueue", "task(2, -5)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        + select(3, 0)
+    )
+    log = run_policy(toolchain, tmp_path, STRICT_FIFO, main(body))
+    assert log == [
+        "cpu 1", "insert 1 q0", "kick 1 idle", "--",
+        "cpu 1", "insert 2 q1", "kick 1 idle", "--",
+        "insert 3 local", "cpu 1",
+    ]
+    plain = run_policy(toolchain, tmp_path, STRICT_FIFO.replace(" fifo strict", " fifo"),
+                       main(idle + select(1, 5) + select(2, -5)))
+    assert plain == ["insert 1 local", "cpu 1", "insert 2 local", "cpu 1"]
+
+
 def test_slices_shrink_while_tasks_wait(toolchain, tmp_path):
     def at(ms: int) -> str:
         return (f"\tfake_now = 1000000000ULL + {ms * MS}ULL;\n"

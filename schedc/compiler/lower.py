@@ -376,6 +376,7 @@ class LoweredQueue:
     line: int
     cpus: list[int] | None
     cpu_test: str | None
+    strict_start: bool = False  # never skipped by a waking task that finds an idle CPU
 
 
 @dataclass
@@ -409,7 +410,8 @@ class Features:
     # running() always runs: it records what each CPU runs, for wake-up preemption and for
     # the slice scaling in tick() (the compiler's latency defaults, docs/dsl.md).
     running: bool
-    # The classes whose queue has an order: they do not skip it on wake-up (strict start order).
+    # The classes whose queue starts its tasks in order (`ordered by`, `deadline`, `strict`):
+    # they do not skip it on wake-up.
     ordered_start: tuple[int, ...]
     # One class in one vtime queue (what scx_simple does): the slice a task was given is its
     # class's, so the time used is known at stopping without per-task state.
@@ -448,7 +450,7 @@ def policy_features(
         aging=policy.aging is not None and policy.dispatch_kind == "strict",
         cpusets=any(q.cpus for q in queues),
         running=True,
-        ordered_start=tuple(c.index for c in classes if c.queue.order in ("ordered", "deadline")),
+        ordered_start=tuple(c.index for c in classes if c.queue.strict_start),
         simple_vtime=simple_vtime,
         tctx=(
             bool(policy.stats)
@@ -591,6 +593,7 @@ def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
         line=_line(q.span),
         cpus=cpus,
         cpu_test=_cpu_set_test(cpus) if cpus else None,
+        strict_start=q.strict_start,
     )
 
 

@@ -295,6 +295,7 @@ class QueueDecl:
     lag: Expr | None
     order_span: Span
     span: Span
+    strict: Span | None = None  # `strict`: never dispatched past the queue on wake-up
 
 
 @dataclass

@@ -32,6 +32,9 @@ class TQueue:
     classes: list[TClass] = field(default_factory=list)
     rank: int = 0
     span: Span | None = None
+    # Tasks start in the queue's order: a waking task never skips it for an idle CPU. Always
+    # so for `ordered by` and `deadline`; `strict` asks it of fifo and vtime queues.
+    strict_start: bool = False
 
 
 @dataclass

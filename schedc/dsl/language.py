@@ -139,6 +139,10 @@ COUNTER_EVENTS = {
     "preempt": "a waking task preempted a lower class on its CPU",
     "aging": "a queue was served early because its head waited longer than the aging bound",
 }
+# Queue orders whose tasks always start in the queue's order (a waking task never skips the
+# queue for an idle CPU); `strict` asks the same of the others.
+STRICT_ORDERS = ("ordered", "deadline")
+STRICT_NAMES = {"ordered": "an 'ordered by' queue", "deadline": "a deadline queue"}
 SELECT_MODES = {
     "idle": "the kernel's idle-CPU search (previous CPU if idle, then an idle core, then any "
     "idle CPU); a task that finds an idle CPU is dispatched to it directly",

@@ -324,6 +324,9 @@ class _ToAst(Transformer):
     def queue_stmt(self, meta: Meta, kids: _Kids) -> _Added:
         name, *rest = kids
         lag = None
+        strict = None
+        if isinstance(rest[-1], Tree) and rest[-1].data == "queue_strict":
+            strict = _span_of(rest.pop())
         if isinstance(rest[-1], Tree) and rest[-1].data == "queue_lag":
             lag = rest.pop().children[0]
         order = rest.pop()
@@ -342,6 +345,7 @@ class _ToAst(Transformer):
             lag,
             _span_of(order),
             _meta_span(meta),
+            strict,
         )
         return [("queues", decl)]
 

@@ -34,6 +34,8 @@ from schedc.dsl.language import (
     SELECT_MODES,
     SLICE_MAX_NS,
     SLICE_MIN_NS,
+    STRICT_NAMES,
+    STRICT_ORDERS,
     WATCHDOG_MAX_NS,
     WATCHDOG_MIN_NS,
     Ty,
@@ -317,6 +319,15 @@ class _Analyzer:
             q = TQueue(
                 name, len(queues), decl.order, decl.key, decl.direction, decl.lag, span=decl.span
             )
+            q.strict_start = decl.order in STRICT_ORDERS or decl.strict is not None
+            if decl.strict is not None and decl.order in STRICT_ORDERS:
+                self.warn(
+                    "W010",
+                    f"'strict' is redundant: {STRICT_NAMES[decl.order]} always starts "
+                    "its tasks in its order",
+                    decl.strict,
+                    "remove 'strict'",
+                )
             for ref in decl.classes:
                 cls = by_name.get(ref.value)
                 if cls is None:
@@ -643,6 +654,17 @@ class _Analyzer:
                     f"counter '{c.name.value}' never counts: no class it covers 'preempts'",
                     c.span,
                     "add 'preempts' to the class, or remove the counter",
+                )
+            elif event == "direct" and all(
+                classes[i].queue is not None and classes[i].queue.strict_start
+                for i in (idx or range(len(classes)))
+            ):
+                self.warn(
+                    "W009",
+                    f"counter '{c.name.value}' never counts: every class it covers starts in "
+                    "its queue's order and is never dispatched directly",
+                    c.span,
+                    "count 'enqueue' instead, or remove the counter",
                 )
             out.append(TCounter(c.name.value, len(out), event, idx, c.span))
         return out
