@@ -73,6 +73,25 @@ s32 scx_bpf_dsq_nr_queued(u64 dsq) { return dsq < 16 ? fake_queued[dsq] : 0; }
 u32 scx_bpf_nr_cpu_ids(void) { return 2; }
 bool bpf_cpumask_test_cpu(u32 cpu, const struct cpumask *m) { return true; }
 s32 scx_bpf_create_dsq(u64 dsq, s32 node) { return 0; }
+int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end)
+{
+	int *st = (int *)it;	/* 8 opaque bytes: the next value, the end */
+
+	st[0] = start;
+	st[1] = end;
+	return 0;
+}
+int *bpf_iter_num_next(struct bpf_iter_num *it)
+{
+	int *st = (int *)it;
+	static int value;
+
+	if (st[0] >= st[1])
+		return 0;
+	value = st[0]++;
+	return &value;
+}
+void bpf_iter_num_destroy(struct bpf_iter_num *it) { printf("destroy\n"); }
 static const char *dsq_name(u64 dsq)
 {
 	static char buf[24];
@@ -355,12 +374,53 @@ def test_a_strict_fifo_class_starts_in_queue_order_even_on_an_idle_cpu(toolchain
     log = run_policy(toolchain, tmp_path, STRICT_FIFO, main(body))
     assert log == [
         "cpu 1", "insert 1 q0", "kick 1 idle", "--",
-        "cpu 1", "insert 2 q1", "kick 1 idle", "--",
+        "destroy", "cpu 1", "insert 2 q1", "kick 1 idle", "--",  # the CPU walk ends its iterator
         "insert 3 local", "cpu 1",
     ]
     plain = run_policy(toolchain, tmp_path, STRICT_FIFO.replace(" fifo strict", " fifo"),
                        main(idle + select(1, 5) + select(2, -5)))
-    assert plain == ["insert 1 local", "cpu 1", "insert 2 local", "cpu 1"]
+    assert plain == ["insert 1 local", "cpu 1", "destroy", "insert 2 local", "cpu 1"]
+
+
+COMPLEMENT = """scheduler t "every CPU but one, and a set wider than 64 CPUs" {
+  class housekeeping when task.nice > 0 on cpus not 1
+  class wide when task.nice < 0 on cpus 1-200
+  class rest otherwise
+  queue hq for housekeeping fifo
+  queue wq for wide fifo
+  queue rq for rest fifo
+  dispatch hq then wq then rq, aging 500ms
+}
+"""
+
+
+def test_a_complement_set_skips_its_excluded_cpus_and_a_wide_set_stops_at_the_machine(
+    toolchain, tmp_path
+):
+    """`on cpus not 1` on a 2-CPU machine may only use CPU 0; `on cpus 1-200` walks its 200
+    CPUs but only those below nr_cpu_ids exist; each walk destroys its iterator."""
+
+    def select(pid: int, nice: int) -> str:
+        return (
+            '\tprintf("cpu %d\\n", '
+            f"t_select_cpu((ctx[0] = (unsigned long long)task({pid}, {nice}), ctx[1] = 0, "
+            "ctx[2] = 0, ctx)));\n"
+        )
+
+    body = "\tfake_select_idle = 1;\n\tfake_select_cpu = 1;\n" + select(1, 5) + select(2, -5)
+    log = run_policy(toolchain, tmp_path, COMPLEMENT, main(body))
+    assert log == ["destroy", "insert 1 local", "cpu 0", "destroy", "insert 2 local", "cpu 1"]
+    # the dispatch side: the complement's queue is served on CPU 0 only
+    src = translate_text(tmp_path, COMPLEMENT)
+    assert "all but 1" in src and "schedc_cpus_q1[200]" in src
+
+
+def translate_text(tmp_path: Path, policy: str) -> str:
+    src = tmp_path / "c.sched"
+    src.write_text(policy)
+    result = translate(src)
+    assert result.ok, result.diagnostics
+    return result.c_text
 
 
 def test_slices_shrink_while_tasks_wait(toolchain, tmp_path):

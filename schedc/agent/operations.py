@@ -664,7 +664,9 @@ def do_explain(ctx: Context, a: ExplainArgs) -> dict[str, Any]:
                 else None,
                 "preempts": cls.preempts,
                 "preempts_classes": [policy.classes[i].name for i in cls.preempt_targets],
-                "cpus": cls.cpus,
+                "cpus": None if cls.cpus_except else cls.cpus,
+                "cpus_excluded": cls.cpus if cls.cpus_except else None,
+                "queue_strict_start": queue.strict_start if queue else None,
                 "defaults_used": unset,
             }
         )

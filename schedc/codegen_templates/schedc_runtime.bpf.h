@@ -144,6 +144,19 @@ static __always_inline void schedc_kick_idle_cpu(struct task_struct *p)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
 
+/* ---- loops the verifier checks once ------------------------------------------------------ */
+/*
+ * The kernel's numbers iterator (bpf_iter_num, Linux 6.4+): bpf_iter_num_next() gives start,
+ * start + 1, ..., end - 1, then NULL. The verifier checks a loop over it once rather than once
+ * per step, so a walk over a 1000-CPU set costs what a walk over two does. The value is not
+ * bounded for the verifier: test it before indexing. Every iterator is destroyed before the
+ * program returns (the verifier insists), so loops over it end with `break`, never `return`.
+ */
+struct bpf_iter_num;
+extern int bpf_iter_num_new(struct bpf_iter_num *it, int start, int end) __ksym;
+extern int *bpf_iter_num_next(struct bpf_iter_num *it) __ksym;
+extern void bpf_iter_num_destroy(struct bpf_iter_num *it) __ksym;
+
 /* ---- arithmetic with defined results ---------------------------------------------------- */
 static __always_inline u64 schedc_sat_sub(u64 a, u64 b)
 {

@@ -374,9 +374,12 @@ class LoweredQueue:
     direction: str | None
     lag: str
     line: int
-    cpus: list[int] | None
-    cpu_test: str | None
+    cpus: list[int] | None  # the CPUs listed in `on cpus` (with cpus_except: excluded)
+    cpu_test: str | None  # C: is `cpu` one the queue's classes may use?
     strict_start: bool = False  # never skipped by a waking task that finds an idle CPU
+    cpus_except: bool = False  # `on cpus not ...`
+    first_cpu: int = 0  # the smallest CPU id the classes may use
+    cpus_label: str = ""  # "2-65" or "all but 0-1", for comments
 
 
 @dataclass
@@ -577,8 +580,32 @@ def template_context(policy: TypedPolicy, source_name: str) -> dict[str, object]
     }
 
 
+def cpu_list_text(cpus: list[int]) -> str:
+    """`[0, 1, 2, 5]` as "0-2,5"."""
+    runs: list[str] = []
+    start = prev = None
+    for c in cpus:
+        if prev is not None and c == prev + 1:
+            prev = c
+            continue
+        if start is not None:
+            runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+        start = prev = c
+    if start is not None:
+        runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+    return ",".join(runs)
+
+
+def _first_usable(cpus: list[int], except_: bool) -> int:
+    if not except_:
+        return cpus[0]
+    excluded = set(cpus)
+    return next(c for c in range(len(cpus) + 1) if c not in excluded)
+
+
 def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
     cpus = q.classes[0].cpus if q.classes else None
+    except_ = bool(q.classes and q.classes[0].cpus_except)
     lag = lower.text(q.lag) if q.lag is not None else f"{DEFAULT_LAG_NS}ULL"
     if q.order == "deadline" and q.lag is None:
         lag = "1000000000ULL"
@@ -592,8 +619,13 @@ def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
         lag=lag,
         line=_line(q.span),
         cpus=cpus,
-        cpu_test=_cpu_set_test(cpus) if cpus else None,
+        cpu_test=(
+            (f"!({_cpu_set_test(cpus)})" if except_ else _cpu_set_test(cpus)) if cpus else None
+        ),
         strict_start=q.strict_start,
+        cpus_except=except_,
+        first_cpu=_first_usable(cpus, except_) if cpus else 0,
+        cpus_label=(("all but " if except_ else "") + cpu_list_text(cpus)) if cpus else "",
     )
 
 

@@ -283,6 +283,8 @@ class ClassDecl:
     preempts: Span | None
     span: Span
     preempt_targets: list[Name] = field(default_factory=list)  # `preempts a, b`; [] for all
+    cpus_except: bool = False  # `on cpus not ...`: every CPU but these
+    cpus_mixed: bool = False  # both `on cpus ...` and `on cpus not ...` (an error)
 
 
 @dataclass

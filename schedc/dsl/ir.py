@@ -42,7 +42,7 @@ class TClass:
     name: str
     index: int
     when: ast.Expr | None
-    cpus: list[int] | None
+    cpus: list[int] | None  # the CPUs listed; with cpus_except, those the class may NOT use
     preempts: bool
     span: Span
     queue: TQueue | None = None
@@ -50,6 +50,7 @@ class TClass:
     # `preempts a, b`: the classes (indices) a waking task of this class preempts, and only
     # those; () with a bare `preempts` (every lower-ranked class) or none.
     preempt_targets: tuple[int, ...] = ()
+    cpus_except: bool = False  # `on cpus not ...`: every CPU of the machine but `cpus`
 
 
 @dataclass

@@ -308,15 +308,25 @@ class _ToAst(Transformer):
         cpus: list[ast.CpuRange] | None = None
         cpus_span = preempts = None
         targets: list[ast.Name] = []
+        forms: set[str] = set()
         for opt in options:
-            if opt.data == "on_cpus":  # its children are CpuRanges by now
+            if opt.data in ("on_cpus", "on_cpus_except"):  # its children are CpuRanges by now
                 cpus = (cpus or []) + opt.children
                 cpus_span = _span_of(opt)
+                forms.add(opt.data)
             else:
                 preempts = _span_of(opt)
                 targets += [_name(t) for t in opt.children]
         decl = ast.ClassDecl(
-            _name(name), when, cpus, cpus_span, preempts, _meta_span(meta), targets
+            _name(name),
+            when,
+            cpus,
+            cpus_span,
+            preempts,
+            _meta_span(meta),
+            targets,
+            cpus_except="on_cpus_except" in forms,
+            cpus_mixed=len(forms) > 1,
         )
         return [("classes", decl)]
 

@@ -266,6 +266,7 @@ class _Analyzer:
             if decl.cpus is not None:
                 cpus = self._cpus(decl)
             cls = TClass(name, len(out), decl.when, cpus, decl.preempts is not None, decl.span)
+            cls.cpus_except = cpus is not None and decl.cpus_except
             seen[name] = cls
             out.append(cls)
         if default is None:
@@ -292,12 +293,21 @@ class _Analyzer:
                 self.error("E147", f"CPU {r.last} is above the limit of {MAX_CPU_ID}", r.span)
                 continue
             cpus.update(range(r.first, r.last + 1))
-        if len(cpus) > MAX_CPUS_PER_SET:
+        if decl.cpus_mixed:
+            self.error(
+                "E156",
+                "a class's CPUs are either listed or excluded, not both",
+                decl.cpus_span,
+                "write one 'on cpus' option: the CPUs it may use ('on cpus 2-7'), or those it "
+                "may not ('on cpus not 0-1')",
+            )
+        elif decl.cpus_except and len(cpus) >= MAX_CPUS_PER_SET:
             self.error(
                 "E148",
-                f"a class CPU set may hold at most {MAX_CPUS_PER_SET} CPUs, this one has {len(cpus)}",
+                f"'on cpus not ...' excludes every CPU up to {MAX_CPU_ID}: the class could "
+                "run nowhere",
                 decl.cpus_span,
-                "leave the set out to allow every CPU",
+                "leave some CPUs out of the 'not' list, or remove the class",
             )
         return sorted(cpus)
 
@@ -348,7 +358,7 @@ class _Analyzer:
                     continue
                 cls.queue = q
                 q.classes.append(cls)
-            sets = {tuple(c.cpus) if c.cpus else None for c in q.classes}
+            sets = {(tuple(c.cpus), c.cpus_except) if c.cpus else None for c in q.classes}
             if len(sets) > 1:
                 self.error(
                     "E153",
