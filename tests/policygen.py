@@ -25,6 +25,16 @@ class PolicyGen:
         value = self.r.randint(50, 900) if unit == "us" else self.r.randint(1, 20)
         return f"{value}{unit}"
 
+    def cpu_set(self) -> str:
+        """An `on cpus` set: a small range, a wide one (past 64 CPUs) or a complement."""
+        r = self.r
+        kind = r.random()
+        if kind < 0.6:
+            return f"0-{r.randint(0, 3)}"
+        if kind < 0.8:
+            return f"{r.randint(0, 1)}-{r.randint(64, 300)}"
+        return f"not {r.randint(0, 1)}"
+
     def dur(self, depth: int, task: bool = True) -> str:
         choices = ["lit", "lit"]
         if self.dur_params:
@@ -135,7 +145,7 @@ class PolicyGen:
         classes = [f"c{i}" for i in range(nclasses)]
         nqueues = r.randint(1, nclasses)
         owner = {c: (i if i < nqueues else r.randrange(nqueues)) for i, c in enumerate(classes)}
-        queue_cpus = {q: (f"0-{r.randint(0, 3)}" if r.random() < 0.2 else None) for q in range(nqueues)}
+        queue_cpus = {q: (self.cpu_set() if r.random() < 0.2 else None) for q in range(nqueues)}
         ranks = list(range(nqueues))
         r.shuffle(ranks)
         top = ranks[0]
