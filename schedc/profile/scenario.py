@@ -293,7 +293,9 @@ def _scaled_affinity(affinity: str | None, host: int, guest: int) -> tuple[str |
     return text, f"affinity {affinity} of {host} CPUs -> {text} of {guest}"
 
 
-def scenario_from_profile(profile: Profile, *, cpus: int | None = None, duration: str = "3s") -> str:
+def scenario_from_profile(
+    profile: Profile, *, cpus: int | None = None, duration: str = "3s"
+) -> str:
     """The text of a sandbox scenario TOML reproducing the profile's groups (module doc).
 
     Raises ProfileScenarioError for an option out of range or a profile with no group that used
