@@ -19,6 +19,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from schedc.agent.classify import HostTask, classify
+from schedc.behaviour.report import ScenarioResult, render_human
+from schedc.behaviour.report import test_policies as run_behaviour_tests
+from schedc.behaviour.run import Case
 from schedc.behaviour.scenario import Cycle, Scenario, Spin, Starvation, Wait, parse_scenario
 from schedc.compiler.pipeline import Source, compile_policy, translate
 from schedc.dsl.language import MAX_CLASSES
@@ -40,6 +43,7 @@ from schedc.profile.scenario import (
     ProfileScenarioError,
     scenario_from_profile,
 )
+from tests.conftest import needs_sandbox
 
 # --- building profiles ----------------------------------------------------------------------
 
@@ -662,61 +666,38 @@ def test_draft_name_must_be_a_scheduler_name():
 
 # --- in the sandbox -------------------------------------------------------------------------
 
+# A database next to a build, measured on 4 CPUs: a batch group that wakes (so its wake-to-run
+# delays can be compared with) and a latency-critical one.
+VM_PROFILE = profile(
+    [
+        group("cc1", threads=6, parallelism=5.4, run_us=30000, wakeups=30, preempted=5,
+              labels=("batch",), host_cpus=4),
+        group("redis-server", threads=2, parallelism=0.1, run_us=500, wakeups=100,
+              preempted=1, labels=("latency-critical",), host_cpus=4),
+    ],
+    cpus=4,
+)  # fmt: skip
 
-@pytest.mark.vm
-def test_scenario_from_a_profile_runs_against_its_draft(settings, tmp_path):
-    """ONE boot: the scenario written from a profile (a batch group that wakes, a
-    latency-critical one) runs under the draft compiled from the same profile and under EEVDF;
-    every expectation comes back with its figures. Whether the draft passes is not asserted:
-    it is a draft."""
-    from schedc.behaviour.report import render_human  # noqa: PLC0415
-    from schedc.behaviour.report import test_policies as run_behaviour_tests  # noqa: PLC0415
-    from schedc.behaviour.run import Case  # noqa: PLC0415
+
+def profile_case(directory: Path, settings, cpus: int = 2) -> Case:
+    """The profile's scenario (2 s) and its draft, compiled: a case for any boot of `cpus`
+    CPUs (another VM test's boot can carry it, at the cost of its two runs)."""
     from schedc.bench.runner import compile_for_bench  # noqa: PLC0415
-    from tests.conftest import needs_sandbox  # noqa: PLC0415
 
-    needs_sandbox(settings)
-    p = profile(
-        [
-            group(
-                "cc1",
-                threads=6,
-                parallelism=5.4,
-                run_us=30000,
-                wakeups=30,
-                preempted=5,
-                labels=("batch",),
-                host_cpus=4,
-            ),
-            group(
-                "redis-server",
-                threads=2,
-                parallelism=0.1,
-                run_us=500,
-                wakeups=100,
-                preempted=1,
-                labels=("latency-critical",),
-                host_cpus=4,
-            ),
-        ],
-        cpus=4,
-    )
-    text = scenario_from_profile(p, cpus=2, duration="2s")
-    path = tmp_path / "profiled.scenario.toml"
+    text = scenario_from_profile(VM_PROFILE, cpus=cpus, duration="2s")
+    path = directory / "profiled.scenario.toml"
     path.write_text(text)
     scenario = parse_scenario(text, str(path))
-    assert [(g.name, g.count) for g in scenario.group] == [("cc1", 3), ("redis-server", 1)]
-    draft = tmp_path / "draft.sched"
-    draft.write_text(draft_policy(p))
-    compiled = compile_for_bench([draft], settings, tmp_path / "build")
+    draft = directory / "draft.sched"
+    draft.write_text(draft_policy(VM_PROFILE))
+    compiled = compile_for_bench([draft], settings, directory / "build")
     assert compiled.ok, [str(d) for d in compiled.diagnostics]
-    said: list[str] = []
-    results = run_behaviour_tests(
-        [Case(scenario, compiled.policies)], settings, progress=said.append
-    )
-    print(render_human(results))
-    assert sum("booting" in m for m in said) == 1, said
-    [result] = results
+    return Case(scenario, compiled.policies)
+
+
+def check_profile_result(result: ScenarioResult) -> None:
+    """The draft ran on the profile's scenario, and every expectation has its figures (whether
+    the draft passes them is not asserted: it is a draft)."""
     assert result.policy == "draft" and result.scenario == "profiled"
     implicit = {e.kind: e for e in result.expectations if e.line is None}
     assert implicit["enabled"].ok, implicit["enabled"].detail  # the draft attached and stayed
@@ -731,3 +712,18 @@ def test_scenario_from_a_profile_runs_against_its_draft(settings, tmp_path):
     for e in explicit:
         assert e.measured is not None, e
         assert e.baseline is not None, e
+
+
+@pytest.mark.vm
+def test_scenario_from_a_profile_runs_against_its_draft(settings, tmp_path):
+    """ONE boot (2 CPUs): the scenario written from a profile runs under the draft compiled
+    from the same profile and under EEVDF."""
+    needs_sandbox(settings)
+    case = profile_case(tmp_path, settings, cpus=2)
+    assert [(g.name, g.count) for g in case.scenario.group] == [("cc1", 3), ("redis-server", 1)]
+    said: list[str] = []
+    results = run_behaviour_tests([case], settings, progress=said.append)
+    print(render_human(results))
+    assert sum("booting" in m for m in said) == 1, said
+    [result] = results
+    check_profile_result(result)
