@@ -540,6 +540,8 @@ def hostile_profile() -> Profile:
                 cgroup="/system.slice/my app.service",
             ),
             group("nothing", comm="\n\n\n", wakeups=5, parallelism=0.1),
+            group("svc", wakeups=5, parallelism=0.05, cgroup="/system.slice/a@b:c=d,e+f.service"),
+            group("session", wakeups=5, parallelism=0.04, cgroup="/user.slice/session-2.scope"),
         ]
     )
 
@@ -594,11 +596,16 @@ def test_draft_of_hostile_names_compiles_and_matches_them(settings, toolchain, t
     policy = out.policy
     assert policy is not None
     names = [c.name for c in policy.classes]
-    assert names == ["newline", "unicode", "quote", "toolong", "scheduler_2", "c_9lives", "rest"]
+    assert names == [
+        "newline", "unicode", "quote", "toolong", "scheduler_2", "c_9lives", "svc", "session",
+        "rest",
+    ]  # fmt: skip
     assert 'task.comm == "a\\"b\\\\c"' in text
     assert 'task.comm matches "job?x??"' in text  # \n, ] and ] as one byte each
     assert 'task.comm startswith "averyveryverylo"' in text  # the 15 bytes the kernel keeps
-    assert "task.cgroup under" not in text  # "/../etc" and a path with a space are not matched
+    # "/../etc", a path with a space and a transient scope are not matched; a plain one is
+    assert text.count("task.cgroup under") == 1
+    assert 'task.comm == "svc" and task.cgroup under "/system.slice/a@b:c=d,e+f.service"' in text
     assert "left out: group 'nothing': nothing to match it by" in text
     # the evidence's line breaks stay inside the comment
     assert "\nscheduler evil" not in text and "x\\x0a}\\x0ascheduler evil" in text
@@ -610,9 +617,15 @@ def test_draft_of_hostile_names_compiles_and_matches_them(settings, toolchain, t
         HostTask(comm="when"),
         HostTask(comm="x", process_comm="brackets[1]"),
         HostTask(comm="x"),
+        HostTask(comm="svc", cgroup=("system.slice", "a@b:c=d,e+f.service", "sub")),
+        HostTask(comm="svc", cgroup=("system.slice",)),
+        HostTask(comm="session", cgroup=("user.slice", "session-9.scope")),
     ]
     got = [c.name for c in classify(policy, out.c_text or "", toolchain, tasks)]
-    assert got == ["quote", "newline", "unicode", "toolong", "scheduler_2", "c_9lives", "rest"]
+    assert got == [
+        "quote", "newline", "unicode", "toolong", "scheduler_2", "c_9lives", "rest", "svc",
+        "rest", "session",
+    ]  # fmt: skip
 
 
 def test_draft_with_one_group_and_with_none(settings, toolchain, tmp_path):
