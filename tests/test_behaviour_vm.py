@@ -25,6 +25,7 @@ from schedc.behaviour.scenario import load_scenario
 from schedc.bench.runner import compile_for_bench
 from schedc.settings import Settings
 from tests.conftest import needs_sandbox
+from tests.test_profile_scenario import check_profile_result, profile_case
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -195,6 +196,10 @@ def boot(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Boot:
         )
         for i, name in enumerate(NAMES)
     ]
+    # A scenario written from a profile, run against the draft written from the same profile
+    # (schedc.profile; tests/test_profile_scenario.py): two more runs, no boot of its own.
+    (tmp / "profile").mkdir()
+    cases.append(profile_case(tmp / "profile", settings, cpus=4))
     said: list[str] = []
     started = time.monotonic()
     results = run_behaviour_tests(cases, settings, keep_trace=tmp / "traces", progress=said.append)
@@ -215,9 +220,14 @@ def expectation(result: ScenarioResult, index: int) -> ExpectationResult:
 
 
 @pytest.mark.vm
+def test_a_profiles_scenario_runs_against_its_draft(boot: Boot) -> None:
+    check_profile_result(boot.results[("profiled", "example")])
+
+
+@pytest.mark.vm
 def test_one_boot_and_implicit_checks(boot: Boot) -> None:
     assert sum("booting" in m for m in boot.progress) == 1, boot.progress
-    assert len(boot.results) == 2 * len(NAMES)
+    assert len(boot.results) == 2 * len(NAMES) + 1  # and the profile's draft
     for (name, which), r in boot.results.items():
         assert r.kernel and r.kernel.startswith("6.12")
         for implicit in ("enabled", "exited", "trace"):
