@@ -14,7 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "A Model Context Protocol server on stdio (or streamable HTTP on a "
         "loopback port): tools search_policies, get_policy, compile_policy, check_policy, "
-        "verify_policy, submit_policy, record_result, dsl_reference; resources for the DSL "
+        "verify_policy, submit_policy, test_policy, explain_classification, bench_policy, "
+        "record_result, dsl_reference; resources for the DSL "
         "reference and the example policies. See docs/agent.md."
     )
     add_runner_options(parser)

@@ -146,9 +146,7 @@ def _weights(shape: ProfileShape) -> list[float]:
     """Half by CPU share, half equal: a small latency-critical group still counts."""
     n = len(shape.groups)
     total = sum(g.cpu_share for g in shape.groups)
-    return [
-        0.5 * (g.cpu_share / total if total > 0 else 1.0 / n) + 0.5 / n for g in shape.groups
-    ]
+    return [0.5 * (g.cpu_share / total if total > 0 else 1.0 / n) + 0.5 / n for g in shape.groups]
 
 
 def matched_groups(a: ProfileShape, b: ProfileShape) -> list[tuple[int, int, float]]:

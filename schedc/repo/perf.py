@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from schedc.profile.similarity import ProfileFileError, read_profile
 from schedc.repo import bounded, layout
 from schedc.repo.bench_bridge import bench_inputs, policy_for, record_input
 from schedc.repo.bounded import JSONBoundsError
 from schedc.repo.entries import describe, load_entry
 from schedc.repo.gitstore import Change, GitStore, RepoError, default_location
 from schedc.repo.machine import host_kernel, machine
-from schedc.profile.similarity import ProfileFileError, read_profile
 from schedc.repo.models import PerformanceRecord, RecordProfile, now, to_json_text
 from schedc.settings import EnvironmentProblem
 
@@ -44,8 +44,8 @@ INPUT_FIELDS = frozenset(
     }
 )
 PROFILE_HINT = (
-    "give the file `schedc profile -o PROFILE.json` wrote (docs/profile.md), or leave out "
-    "--profile"
+    "give the file `schedc profile -o PROFILE.json` wrote (docs/profile.md), or leave "
+    "out --profile"
 )
 
 
