@@ -37,6 +37,7 @@ TOOLS = {
     "submit_policy",
     "test_policy",
     "explain_classification",
+    "bench_policy",
     "record_result",
     "dsl_reference",
 }
