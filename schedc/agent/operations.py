@@ -67,7 +67,7 @@ MAX_RUN_SECONDS = 60.0
 MAX_TEST_RUNS = 3  # test_policy / submit_policy runs per side: each one is a scenario's length
 MAX_EXPLAIN_TASKS = 32
 MAX_BENCH_RUNS = 5  # bench_policy runs per side
-MAX_BENCH_SECONDS = 30.0  # bench_policy's timed workloads (stress-ng, cyclictest)
+MAX_BENCH_SECONDS = 30  # bench_policy's timed workloads (stress-ng, cyclictest)
 MAX_BENCH_SCALE = 2.0  # bench_policy's fixed-work workloads: 2x a few seconds under TCG
 
 Language = Literal["dsl", "c"]
@@ -338,11 +338,12 @@ class BenchArgs(Args):
         "batch-makespan and compile (time, lower is better), hackbench (time), stress-ng "
         "(bogo ops/s, higher), cyclictest (wakeup latency p99, lower)"
     )
-    seconds: float = Field(
-        3.0,
-        gt=0,
+    seconds: int = Field(
+        3,
+        ge=1,
         le=MAX_BENCH_SECONDS,
-        description="length of each run of the timed workloads (stress-ng, cyclictest)",
+        description="length in whole seconds of each run of the timed workloads (stress-ng, "
+        "cyclictest)",
     )
     scale: float = Field(
         1.0,
