@@ -205,8 +205,12 @@ def test_search_labels_emulated_results(store: GitStore, tmp_path):
     record_bench_result(str(source), result, profile_option(profile))
     payload = cli("search", "--profile", str(profile), "--format", "json").json()
     assert payload["results"][0]["profile"]["emulated"] is True
+    assert payload["results"][0]["best"]["emulated"] is True
     human = cli("search", "--profile", str(profile)).out
-    assert "emulated timings (TCG)" in human
+    assert "emulated timings (TCG))" in human  # the profile line
+    assert "+16.7% vs eevdf (emulated timings, TCG)" in human  # the best line
+    plain = cli("search", "--format", "json").json()  # without --profile too
+    assert plain["results"][0]["best"]["emulated"] is True and "profile" not in plain["results"][0]
 
 
 def test_bench_profile_option_is_checked_before_anything_is_compiled(store: GitStore, tmp_path):

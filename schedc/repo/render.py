@@ -250,9 +250,10 @@ def search(payload: dict[str, object]) -> str:
         best = r["best"]
         if best and best.get("improvement") is not None:
             base = best.get("baseline_scheduler") or "baseline"
+            emulated = " (emulated timings, TCG)" if best.get("emulated") else ""
             lines.append(
                 f"           best: {best['workload']} {best['metric']} "
-                f"{best['improvement'] * 100:+.1f}% vs {base}"
+                f"{best['improvement'] * 100:+.1f}% vs {base}{emulated}"
             )
     skipped = payload.get("skipped") or []
     if skipped:
