@@ -38,6 +38,7 @@ TOOLS = {
     "test_policy",
     "explain_classification",
     "profile_workload",
+    "bench_policy",
     "record_result",
     "dsl_reference",
 }

@@ -30,16 +30,17 @@ from schedc.agent.classify import HostTask, classify
 from schedc.agent.profiling import PROFILING, NotAllowed, ProfileAllow
 from schedc.behaviour.run import check_sandboxes
 from schedc.behaviour.scenario import ScenarioError
-from schedc.bench.runner import compile_for_bench
+from schedc.bench.runner import bench_objects, check_environment, compile_for_bench
 from schedc.compiler.pipeline import Source, check_file, compile_policy, translate, verify_policies
 from schedc.compiler.toolchain import load_toolchain
 from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.dsl.language import NAME_RE
-from schedc.profile.model import Target
+from schedc.profile.model import Profile, Target
 from schedc.repo import ingest, layout
 from schedc.repo.add import AddOptions, add_policy, behaviour_json
+from schedc.repo.bench_bridge import record_input
 from schedc.repo.catalog import open_store
-from schedc.repo.entries import verification_of
+from schedc.repo.entries import load_entries, verification_of
 from schedc.repo.evidence import ScenarioInput, read_scenario, run_scenarios
 from schedc.repo.evidence import summary as evidence_summary
 from schedc.repo.gitstore import GitStore
@@ -50,16 +51,17 @@ from schedc.repo.models import (
     BehaviourReport,
     Parent,
     PolicyName,
+    RecordProfile,
     Tag,
     WorkloadId,
 )
-from schedc.repo.perf import record_performance
+from schedc.repo.perf import record_performance, with_profile
 from schedc.settings import Settings
 from schedc.verifier.checks import kernel_targets
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
 from schedc.verifier.sandbox import ProcessExit, ProgramReport, RunReport
 from schedc.verifier.verify import KernelVerdict, VerifyResult
-from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
+from schedc.workloads import DEFAULT_WORKLOAD, RECIPES, RUN_LOADS, WorkloadParams
 
 MAX_SOURCE_CHARS = 256 * 1024  # the DSL's own file limit (E007)
 MAX_VALUES = 1000
@@ -67,6 +69,9 @@ MAX_RUN_SECONDS = 60.0
 MAX_TEST_RUNS = 3  # test_policy / submit_policy runs per side: each one is a scenario's length
 MAX_EXPLAIN_TASKS = 32
 MAX_PROFILE_SECONDS = 60.0
+MAX_BENCH_RUNS = 5  # bench_policy runs per side
+MAX_BENCH_SECONDS = 30  # bench_policy's timed workloads (stress-ng, cyclictest)
+MAX_BENCH_SCALE = 2.0  # bench_policy's fixed-work workloads: 2x a few seconds under TCG
 
 Language = Literal["dsl", "c"]
 Progress = Callable[[str], None]
@@ -324,6 +329,55 @@ class RecordArgs(Args):
     kernel: str | None = Field(None, max_length=64)
     notes: str = Field("", max_length=2000)
     agent: str | None = Field(None, max_length=100)
+
+
+class BenchArgs(Args):
+    source: SourceText | None = Field(None, description="the policy text; or give name")
+    name: Name | None = Field(None, description="a policy in the repository instead of source")
+    revision: Revision | None = None
+    language: LanguageField = "dsl"
+    workload: Literal[tuple(sorted(RECIPES))] = Field(  # type: ignore[valid-type]
+        description="the built-in workload to measure (docs/bench.md, 'Workload recipes'): "
+        "batch-makespan and compile (time, lower is better), hackbench (time), stress-ng "
+        "(bogo ops/s, higher), cyclictest (wakeup latency p99, lower)"
+    )
+    seconds: int = Field(
+        3,
+        ge=1,
+        le=MAX_BENCH_SECONDS,
+        description="length in whole seconds of each run of the timed workloads (stress-ng, "
+        "cyclictest)",
+    )
+    scale: float = Field(
+        1.0,
+        ge=0.05,
+        le=MAX_BENCH_SCALE,
+        description="amount of work of the fixed-work workloads (hackbench, batch-makespan, "
+        "compile); 1 takes a few seconds per run under TCG",
+    )
+    runs: int = Field(
+        3,
+        ge=1,
+        le=MAX_BENCH_RUNS,
+        description="runs per side (EEVDF, the policy), interleaved; 3 or more give a "
+        "bootstrap interval",
+    )
+    warmup: int = Field(0, ge=0, le=2, description="baseline runs before, not counted")
+    set: list[SetText] = SET_FIELD
+    profile: Profile | None = Field(
+        None,
+        description="the workload profile (a `schedc profile -o` JSON object) these figures "
+        "stand for; kept with the stored record, so repository search by profile finds it",
+    )
+    agent: str | None = Field(None, max_length=100, description="who asked, e.g. a model")
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> BenchArgs:
+        if (self.source is None) == (self.name is None):
+            raise ValueError("give exactly one of source and name")
+        if self.revision is not None and self.name is None:
+            raise ValueError("revision goes with name")
+        return self
 
 
 class ReferenceArgs(Args):
@@ -838,6 +892,90 @@ def do_record(ctx: Context, a: RecordArgs) -> dict[str, Any]:
     return result.to_json()
 
 
+def _stored_as(ctx: Context, content_hash: str, name: str | None) -> tuple[str | None, str]:
+    """The repository policy whose current version has this very source (by name, when one
+    was given), or None and why the figures cannot be stored under one."""
+    entries = [e for e in load_entries(ctx.store()) if e.meta is not None]
+    for entry in entries:
+        if entry.meta is not None and entry.meta.content_hash == content_hash:
+            if name is None or entry.name == name:
+                return entry.name, ""
+    if name is not None:
+        return None, (
+            f"the source benched is not the current version of '{name}' (an older revision?): "
+            "a record measures the version it is stored under"
+        )
+    return None, (
+        "this source is not in the repository: submit_policy it first, then bench_policy "
+        "with its name"
+    )
+
+
+def do_bench(ctx: Context, a: BenchArgs) -> dict[str, Any]:
+    found = policy_text(ctx, a.source, a.language, a.name, a.revision, what="bench")
+    if not isinstance(found, PolicyText):
+        return found
+    settings = ctx.settings.with_overrides(params=a.set) if a.set else ctx.settings
+    check_environment(settings, [a.workload])  # before compiling: the sandbox and the tools
+    with staged(found.source, found.language) as path:
+        build = path.with_name("build")
+        build.mkdir()
+        compiled = compile_for_bench([path], settings, build, progress=ctx.progress)
+        if not compiled.ok:
+            payload = _diagnostics(relocate(compiled.diagnostics, path))
+            payload["stage"] = "compile"
+            return payload
+        params = WorkloadParams(duration=a.seconds, scale=a.scale, cpus=settings.vm_cpus)
+        [result] = bench_objects(
+            compiled.policies,
+            [a.workload],
+            settings,
+            runs=a.runs,
+            warmup=a.warmup,
+            params=params,
+            progress=ctx.progress,
+        )
+    data = result.to_json()
+    policy = data["policy"]
+    assert isinstance(policy, dict)
+    policy.update(source=path.name, name=a.name or compiled.policies[0].name)
+    comparison = result.comparison
+    content_hash = "sha256:" + hashlib.sha256(found.source.encode("utf-8")).hexdigest()
+    stored, why_not = _stored_as(ctx, content_hash, a.name)
+    record: dict[str, Any] = {"stored": False, "reason": why_not}
+    if stored is not None and not result.policy_values:
+        record = {"stored": False, "reason": "the policy completed no run: nothing to record"}
+    elif stored is not None:
+        given = record_input(data)
+        if a.set:
+            given["tunables"] = dict(compiled.policies[0].params_set)
+        profile = RecordProfile.of(a.profile) if a.profile is not None else None
+        made = record_performance(
+            ctx.store(), stored, with_profile([given], profile), agent=a.agent or "bench_policy"
+        )
+        kept = made.records[0]
+        record = {
+            "stored": True,
+            "name": stored,
+            "id": kept.id,
+            "commit": made.commit,
+            "emulated": kept.emulated,
+            "profile": kept.profile is not None,
+        }
+    env = data["environment"]
+    assert isinstance(env, dict)
+    emulated = " (emulated timings, TCG: compare the ratio, not the times)" * bool(
+        env.get("emulated")
+    )
+    return {
+        "ok": result.ok,
+        "stage": "bench",
+        "summary": f"{a.workload} on {env.get('kernel')}{emulated}: {comparison.statement}",
+        **data,
+        "record": record,
+    }
+
+
 def do_reference(_ctx: Context, _a: ReferenceArgs) -> dict[str, Any]:
     from schedc.agent.reference import dsl_reference, examples  # noqa: PLC0415
 
@@ -1023,6 +1161,19 @@ OPERATIONS: dict[str, Operation] = {
             "the repository.",
             RecordArgs,
             do_record,
+        ),
+        Operation(
+            "bench_policy",
+            "Measure a policy against the kernel's default scheduler (EEVDF) on a built-in "
+            "workload in the sandbox VM: per run the baseline, then the policy (interleaved), "
+            "with each side's values, medians, the ratio and its bootstrap interval. The "
+            "result is stored as a performance record of the repository policy with this "
+            "very source (emulated: true under TCG, with profile when given), so no figure "
+            "has to be typed into record_result. Slow: a VM boot and runs x 2 runs.",
+            BenchArgs,
+            do_bench,
+            isolated=True,
+            slow=True,
         ),
         Operation(
             "dsl_reference",

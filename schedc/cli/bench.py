@@ -126,6 +126,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="write the results into the policy repository's performance records",
     )
     parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PROFILE.json",
+        help="with --record: the workload profile (`schedc profile -o`) the results stand "
+        "for, kept with each record (for `schedc repo search --profile`)",
+    )
+    parser.add_argument(
         "--host",
         action="store_true",
         help="bench on THIS machine's sched_ext kernel instead of the sandbox VM: each policy "
@@ -156,6 +163,17 @@ def run(args: argparse.Namespace) -> Exit:
         trouble = plot_problem()
         if trouble:
             raise EnvironmentProblem(trouble, MATPLOTLIB_REMEDY)
+    profile = None
+    if args.profile is not None:
+        if not args.record:
+            return usage_error("--profile goes with --record: it is kept with the records")
+        from schedc.repo.gitstore import RepoError  # noqa: PLC0415
+        from schedc.repo.perf import profile_option  # noqa: PLC0415
+
+        try:
+            profile = profile_option(args.profile)
+        except RepoError as problem:
+            return usage_error(f"--profile: {problem.message}")
     if args.record:  # the CLI hands results to the repository; bench knows nothing of it
         from schedc.repo.perf import recording_problem  # noqa: PLC0415
 
@@ -238,7 +256,8 @@ def run(args: argparse.Namespace) -> Exit:
         from schedc.repo.perf import record_bench_result  # noqa: PLC0415
 
         for r in results:
-            progress(f"recorded {record_bench_result(r.policy.source, r.to_json())}")
+            where = record_bench_result(r.policy.source, r.to_json(), profile)
+            progress(f"recorded {where}")
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
 
 

@@ -15,6 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "A Model Context Protocol server on stdio (or streamable HTTP on a "
         "loopback port): tools search_policies, get_policy, compile_policy, check_policy, "
         "verify_policy, test_policy, submit_policy, explain_classification, profile_workload, "
+        "bench_policy, "
         "record_result, dsl_reference; resources for the DSL "
         "reference and the example policies. See docs/agent.md."
     )

@@ -34,7 +34,7 @@ from schedc.repo.gitstore import GitStore, RepoError, resolve_location
 from schedc.repo.history import policy_diff, policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
 from schedc.repo.ingest import DEFAULT_RUN_SECONDS, MAX_RUN_SECONDS, RunTest
-from schedc.repo.perf import read_bench_file, record_performance
+from schedc.repo.perf import profile_option, read_bench_file, record_performance, with_profile
 from schedc.repo.sync import pull, push
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
@@ -178,6 +178,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only policies whose behaviour reports (on --kernel, when given) all passed",
     )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PROFILE.json",
+        help="rank policies by how alike the profiles of their performance records are to "
+        "this one (`schedc profile -o`); with QUERY, the text's relevance is multiplied by it",
+    )
     p.add_argument("--limit", type=int, default=10)
 
     p = command("record", _record, "append a performance record to a policy")
@@ -211,6 +218,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--kernel", help="kernel release it ran on (default: this host's)")
     p.add_argument("--notes")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PROFILE.json",
+        help="the workload profile (`schedc profile -o`) the results were measured under; "
+        "kept with every record made, for `repo search --profile`",
+    )
     _who(p)
 
     p = command("fsck", _fsck, "report broken entries, hand edits and uncommitted changes")
@@ -424,6 +438,7 @@ def _diff(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise RepoError("--limit must be at least 1", exit_code=2)
+    profile = profile_option(args.profile).shape if args.profile else None
     store = _store(args, create=True)
     index = SearchIndex(store, index_path(load_settings(), store.root))
     try:
@@ -434,6 +449,7 @@ def _search(args: argparse.Namespace) -> int:
             args.kernel,
             args.limit,
             behaviour_passing=args.behaviour_passing,
+            profile=profile,
         )
         payload = index.search(query)
     finally:
@@ -446,6 +462,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
+    profile = profile_option(args.profile) if args.profile else None  # before anything else
     store = _store(args)
     if args.from_file:
         given = read_bench_file(args.from_file, args.name)
@@ -479,6 +496,7 @@ def _record(args: argparse.Namespace) -> int:
                 "notes": args.notes,
             }
         ]
+    given = with_profile(given, profile)
     result = record_performance(store, args.name, given, author=args.author, agent=args.agent)
     _out(args, result.to_json(), render.recorded(result))
     return Exit.OK

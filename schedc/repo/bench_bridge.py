@@ -51,6 +51,8 @@ def record_input(result: dict[str, Any]) -> dict[str, Any]:
         "kernel": env.get("kernel"),
         "date": env.get("date"),
         "notes": notes,
+        "emulated": env.get("emulated") if isinstance(env.get("emulated"), bool) else None,
+        "accelerator": env.get("accelerator") if isinstance(env.get("accelerator"), str) else None,
     }
     if cores != host.cores:
         fingerprint = hashlib.sha256(f"{host.cpu_model}|{cores}".encode()).hexdigest()[:12]

@@ -18,6 +18,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schedc.profile.similarity import ProfileShape, similarity
 from schedc.repo import layout
 from schedc.repo.entries import Entry, load_entries
 from schedc.repo.gitstore import GitStore
@@ -33,9 +34,12 @@ from schedc.repo.searchdoc import (
 )
 from schedc.settings import EnvironmentProblem, Settings, cache_root
 
-INDEX_FORMAT = 6
+INDEX_FORMAT = 7
 FACET_SAMPLE = 1000  # facet counts cover at most this many of the best matches
 BOOST = 0.5  # score = bm25 relevance × (1 + BOOST × gain), gain clamped to [-0.5, 1]
+# --profile: score × (1 + PROFILE_WEIGHT × s), s the best similarity of a policy's records'
+# profiles to the one given (docs/profile.md, "Similarity")
+PROFILE_WEIGHT = 4.0
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"
 
 _SCHEMA = f"""
@@ -51,6 +55,9 @@ CREATE INDEX IF NOT EXISTS facet_by_value ON facet(value, counted, policy);
 CREATE TABLE IF NOT EXISTS result(policy INTEGER NOT NULL, workload TEXT NOT NULL, gain REAL);
 CREATE INDEX IF NOT EXISTS result_by_workload ON result(workload, policy);
 CREATE TABLE IF NOT EXISTS broken(name TEXT PRIMARY KEY, problem TEXT);
+CREATE TABLE IF NOT EXISTS profiled(policy INTEGER NOT NULL, record TEXT NOT NULL,
+    workload TEXT NOT NULL, emulated INTEGER NOT NULL, created TEXT NOT NULL, shape TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS profiled_by_policy ON profiled(policy);
 CREATE VIRTUAL TABLE IF NOT EXISTS doc USING fts5({", ".join(COLUMNS)},
     tokenize = 'porter unicode61');
 """
@@ -64,6 +71,9 @@ class Query:
     kernel: str | None = None
     limit: int = 10
     behaviour_passing: bool = False  # only policies with a passing behaviour report
+    # Rank by how alike the profiles of a policy's records are to this one; without text,
+    # only policies with such records are listed.
+    profile: ProfileShape | None = None
 
 
 @dataclass
@@ -121,7 +131,16 @@ class SearchIndex:
         self.db.close()
 
     def _reset(self) -> None:
-        for table in ("state", "policy", "facet", "facet_value", "result", "broken", "doc"):
+        for table in (
+            "state",
+            "policy",
+            "facet",
+            "facet_value",
+            "result",
+            "broken",
+            "doc",
+            "profiled",
+        ):
             self.db.execute(f"DROP TABLE IF EXISTS {table}")
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version={INDEX_FORMAT}")
@@ -159,7 +178,7 @@ class SearchIndex:
         return (row[0] or None) if row else None
 
     def _rebuild(self, head: str | None) -> Refresh:
-        for table in ("policy", "facet", "facet_value", "result", "broken", "doc"):
+        for table in ("policy", "facet", "facet_value", "result", "broken", "doc", "profiled"):
             self.db.execute(f"DELETE FROM {table}")
         entries = load_entries(self.store, head) if head else []
         for entry in entries:
@@ -185,6 +204,7 @@ class SearchIndex:
             "DELETE FROM doc WHERE rowid = ?",
             "DELETE FROM facet WHERE policy = ?",
             "DELETE FROM result WHERE policy = ?",
+            "DELETE FROM profiled WHERE policy = ?",
             "DELETE FROM policy WHERE id = ?",
         ):
             self.db.execute(sql, (row[0],))
@@ -242,12 +262,28 @@ class SearchIndex:
         self.db.executemany(
             "INSERT INTO result VALUES (?, ?, ?)", [(pid, w, g) for w, g in gains.items()]
         )
+        self.db.executemany(
+            "INSERT INTO profiled VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    pid,
+                    r.id,
+                    r.workload,
+                    int(r.is_emulated),
+                    r.profile.created.isoformat(),
+                    r.profile.shape.model_dump_json(),
+                )
+                for r in entry.records
+                if r.profile is not None
+            ],
+        )
 
     # -- searching ---------------------------------------------------------------------------
     def search(self, query: Query) -> dict[str, object]:
         refresh = self.refresh()
         match = fts_query(query.text)
         self._collect_hits(query, match)
+        alike = self._profile_hits(query, match) if query.profile is not None else {}
         rows = self.db.execute(
             "SELECT p.id, p.name, p.kind, p.description, p.version, p.verification, p.tags, "
             "p.best, p.behaviour, h.rel, h.g, h.score FROM (SELECT * FROM temp.hits "
@@ -257,6 +293,12 @@ class SearchIndex:
         ).fetchall()
         why = self._why(match, [r[0] for r in rows])
         results = [self._result(row, why.get(row[0], {}), query) for row in rows]
+        if query.profile is not None:
+            for row, result in zip(rows, results, strict=True):
+                result["profile"] = alike.get(row[0])
+                if row[0] in alike:
+                    s = float(alike[row[0]]["similarity"])  # type: ignore[arg-type]
+                    result["why"]["profile"] = round(1 + PROFILE_WEIGHT * s, 4)  # type: ignore[index]
         total, facets = self._facets()
         return {
             "ok": True,
@@ -266,6 +308,7 @@ class SearchIndex:
                 "workload": query.workload,
                 "kernel": query.kernel,
                 "behaviour_passing": query.behaviour_passing,
+                "profile": query.profile is not None,
             },
             "total": total,
             "results": results,
@@ -302,6 +345,47 @@ class SearchIndex:
             + ")",
             [*gain_params, *params],
         )
+
+    def _profile_hits(self, query: Query, match: str | None) -> dict[int, dict[str, object]]:
+        """Each hit's record measured under the profile most alike the query's (on
+        --workload's workload, when given), its similarity s, and the hit's score times
+        (1 + PROFILE_WEIGHT × s). Without text, hits with no such record are dropped."""
+        assert query.profile is not None
+        sql = (
+            "SELECT pr.policy, pr.record, pr.workload, pr.emulated, pr.created, pr.shape "
+            "FROM profiled pr JOIN temp.hits h ON h.id = pr.policy"
+        )
+        params: list[object] = []
+        if query.workload:
+            sql += " WHERE pr.workload = ?"
+            params.append(query.workload)
+        best: dict[int, dict[str, object]] = {}
+        raw: dict[int, tuple[float, str]] = {}  # the best (similarity, record id) per policy
+        for pid, record, workload, emulated, created, shape in self.db.execute(sql, params):
+            s = similarity(query.profile, ProfileShape.model_validate_json(shape))
+            if pid in raw and (s, str(record)) <= raw[pid]:
+                continue  # ties: the later record (ids start with their time)
+            raw[pid] = (s, str(record))
+            best[pid] = {
+                "similarity": round(s, 4),
+                "record": record,
+                "workload": workload,
+                "emulated": bool(emulated),
+                "profile_created": created,
+            }
+        self.db.execute("DROP TABLE IF EXISTS temp.alike")
+        self.db.execute("CREATE TEMP TABLE alike(id INTEGER PRIMARY KEY, s REAL)")
+        self.db.executemany(
+            "INSERT INTO temp.alike VALUES (?, ?)",
+            [(pid, s) for pid, (s, _record) in raw.items()],
+        )
+        if not match:
+            self.db.execute("DELETE FROM temp.hits WHERE id NOT IN (SELECT id FROM temp.alike)")
+        self.db.execute(
+            f"UPDATE temp.hits SET score = score * (1 + {PROFILE_WEIGHT} * coalesce("
+            "(SELECT s FROM temp.alike a WHERE a.id = temp.hits.id), 0))"
+        )
+        return best
 
     def _filters(self, query: Query) -> tuple[list[str], list[object]]:
         where: list[str] = []

@@ -13,13 +13,27 @@ import math
 import re
 import statistics
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from schedc.dsl.language import NAME_RE
+from schedc.profile.model import Profile, Target
+from schedc.profile.similarity import ProfileShape, profile_shape
 
 SCHEMA_VERSION = 1
+# A performance record with a field of version 2 (profile, emulated, accelerator) says so;
+# a record without them is written exactly as version 1 was, so older schedc still read it.
+PERF_SCHEMA_VERSION = 2
+PERF_V2_FIELDS = ("profile", "emulated", "accelerator")
 NAME_RULES = "1-24 lowercase letters, digits and '_', starting with a letter"
 
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -83,13 +97,14 @@ class _Model(BaseModel):
 
 class _Versioned(_Model):
     schema_version: int = SCHEMA_VERSION
+    _newest: ClassVar[int] = SCHEMA_VERSION  # the newest version this schedc reads
 
     @model_validator(mode="after")
     def _known_schema(self) -> _Versioned:
-        if self.schema_version > SCHEMA_VERSION:
+        if self.schema_version > self._newest:
             raise ValueError(
                 f"schema_version {self.schema_version} was written by a newer schedc "
-                f"(this one reads {SCHEMA_VERSION}); upgrade schedc"
+                f"(this one reads {self._newest}); upgrade schedc"
             )
         if self.schema_version < 1:
             raise ValueError("schema_version must be >= 1")
@@ -425,10 +440,60 @@ def improvement_of(
     return round(gain / abs(baseline), 6)
 
 
+MAX_TARGET_ARGS = 64
+MAX_TARGET_ARG_CHARS = 512
+MAX_TARGET_PIDS = 256
+
+
+class RecordProfile(_Model):
+    """The workload profile a record was measured under (`--profile PROFILE.json`): its
+    compact shape (what search compares), when it was made, and what was profiled."""
+
+    created: datetime
+    target: Target
+    shape: ProfileShape
+
+    @model_validator(mode="after")
+    def _bounded_target(self) -> RecordProfile:
+        t = self.target
+        if len(t.command) > MAX_TARGET_ARGS or any(
+            len(a) > MAX_TARGET_ARG_CHARS for a in t.command
+        ):
+            raise ValueError(
+                f"target.command: at most {MAX_TARGET_ARGS} arguments of "
+                f"{MAX_TARGET_ARG_CHARS} characters"
+            )
+        if len(t.pids) > MAX_TARGET_PIDS:
+            raise ValueError(f"target.pids: at most {MAX_TARGET_PIDS}")
+        if t.cgroup is not None and len(t.cgroup) > 4096:
+            raise ValueError("target.cgroup: at most 4096 characters")
+        return self
+
+    @classmethod
+    def of(cls, profile: Profile) -> RecordProfile:
+        """What a record keeps of `profile` (a long command line is cut to the bounds)."""
+        t = profile.target
+        target = t.model_copy(
+            update={
+                "command": [a[:MAX_TARGET_ARG_CHARS] for a in t.command[:MAX_TARGET_ARGS]],
+                "pids": t.pids[:MAX_TARGET_PIDS],
+                "cgroup": t.cgroup[:4096] if t.cgroup is not None else None,
+            }
+        )
+        return cls(created=profile.created, target=target, shape=profile_shape(profile))
+
+
 class PerformanceRecord(_Versioned):
     """One measurement of a policy under a workload, against a baseline scheduler. `n`,
     `median`, `baseline_median` and `improvement` are derived from the values; when a file
-    states them they must agree (a hand-edit that breaks this is caught)."""
+    states them they must agree (a hand-edit that breaks this is caught).
+
+    Version 2 adds three optional fields: `profile` (the workload profile it was measured
+    under), `emulated` (true for timings of an emulated CPU: the sandbox under TCG) and
+    `accelerator` (tcg, kvm, none). A record that has one of them is version 2; one without
+    them is stored as version 1, as before."""
+
+    _newest: ClassVar[int] = PERF_SCHEMA_VERSION
 
     id: str = Field(pattern=r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
     policy: PolicyName
@@ -453,6 +518,9 @@ class PerformanceRecord(_Versioned):
     author: str | None = None
     agent: str | None = None
     notes: str = ""
+    profile: RecordProfile | None = None  # version 2
+    emulated: bool | None = None  # version 2
+    accelerator: str | None = Field(None, pattern=r"^[a-z0-9_-]{1,16}$")  # version 2
 
     @model_validator(mode="before")
     @classmethod
@@ -460,6 +528,8 @@ class PerformanceRecord(_Versioned):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if any(data.get(k) is not None for k in PERF_V2_FIELDS):
+            data.setdefault("schema_version", PERF_SCHEMA_VERSION)
         values = data.get("values")
         if isinstance(values, list) and values and all(_is_number(v) for v in values):
             data.setdefault("n", len(values))
@@ -501,7 +571,35 @@ class PerformanceRecord(_Versioned):
             and not math.isclose(want, self.improvement, rel_tol=1e-6, abs_tol=1e-9)
         ):
             raise ValueError("improvement does not follow from median and baseline_median")
+        given = [k for k in PERF_V2_FIELDS if getattr(self, k) is not None]
+        if given and self.schema_version < PERF_SCHEMA_VERSION:
+            raise ValueError(
+                f"{', '.join(given)} needs schema_version {PERF_SCHEMA_VERSION} "
+                f"(this record says {self.schema_version})"
+            )
+        if self.accelerator == "tcg" and self.emulated is False:
+            raise ValueError("accelerator tcg emulates the CPU, but emulated is false")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unset_v2(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Version-2 fields that are not set are left out: such a record is a version-1 file."""
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in PERF_V2_FIELDS:
+                if data.get(key, 0) is None:
+                    del data[key]
+        return data
+
+    @property
+    def is_emulated(self) -> bool:
+        """Timings of an emulated CPU (TCG). Records from `schedc bench` before version 2
+        say so only in their notes, which name the accelerator (`sandbox: …; tcg; TCG: …`)."""
+        if self.emulated is not None:
+            return self.emulated
+        if self.accelerator is not None:
+            return self.accelerator == "tcg"
+        return "; tcg;" in self.notes
 
 
 def _is_number(value: object) -> bool:

@@ -10,13 +10,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from schedc.profile.similarity import ProfileFileError, read_profile
 from schedc.repo import bounded, layout
 from schedc.repo.bench_bridge import bench_inputs, policy_for, record_input
 from schedc.repo.bounded import JSONBoundsError
 from schedc.repo.entries import describe, load_entry
 from schedc.repo.gitstore import Change, GitStore, RepoError, default_location
 from schedc.repo.machine import host_kernel, machine
-from schedc.repo.models import PerformanceRecord, now, to_json_text
+from schedc.repo.models import PerformanceRecord, RecordProfile, now, to_json_text
 from schedc.settings import EnvironmentProblem
 
 BENCH_FILE_LIMIT = 16 << 20  # a `schedc bench --format json` file with many runs fits
@@ -37,7 +38,14 @@ INPUT_FIELDS = frozenset(
         "machine",
         "date",
         "notes",
+        "profile",
+        "emulated",
+        "accelerator",
     }
+)
+PROFILE_HINT = (
+    "give the file `schedc profile -o PROFILE.json` wrote (docs/profile.md), or leave "
+    "out --profile"
 )
 
 
@@ -80,6 +88,25 @@ def read_bench_file(path: Path, name: str | None = None) -> list[dict[str, Any]]
             exit_code=2,
         )
     return data
+
+
+def profile_option(path: Path) -> RecordProfile:
+    """`--profile PROFILE.json`: what a record keeps of that profile, or a RepoError (exit 2)
+    that names the file and what is wrong with it."""
+    try:
+        return RecordProfile.of(read_profile(path))
+    except ProfileFileError as exc:
+        raise RepoError(str(exc), PROFILE_HINT, exit_code=2) from exc
+    except ValidationError as exc:  # a profile beyond what a record keeps
+        raise RepoError(f"{path}: {describe(exc)}", PROFILE_HINT, exit_code=2) from exc
+
+
+def with_profile(given: list[dict[str, Any]], profile: RecordProfile | None) -> list[dict]:
+    """The records, each measured under `profile` (when given)."""
+    if profile is None:
+        return given
+    data = profile.model_dump(mode="json")
+    return [{**g, "profile": data} for g in given]
 
 
 def _record_id() -> str:
@@ -160,14 +187,18 @@ def commit_message(name: str, records: list[PerformanceRecord]) -> str:
     return f"record {name}: {head}\n\n" + "\n".join(trailers) + "\n"
 
 
-def record_bench_result(policy_source: str, result: dict[str, Any]) -> str:
+def record_bench_result(
+    policy_source: str, result: dict[str, Any], profile: RecordProfile | None = None
+) -> str:
     """`schedc bench --record`: one result into the repository at SCHEDC_REPO (or the default
-    location). Returns where it went. Problems are EnvironmentProblems, which bench reports."""
+    location), measured under `profile` when given (`--profile`). Returns where it went.
+    Problems are EnvironmentProblems, which bench reports."""
     try:
         store = GitStore(default_location())
         policy = result.get("policy") or {}
         name = policy_for(store, policy_source, policy.get("name"))
-        made = record_performance(store, name, [record_input(result)], agent="schedc bench")
+        given = with_profile([record_input(result)], profile)
+        made = record_performance(store, name, given, agent="schedc bench")
     except RepoError as problem:
         raise EnvironmentProblem(problem.message, problem.hint or "see docs/repo.md") from problem
     record = made.records[0]

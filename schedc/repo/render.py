@@ -8,7 +8,7 @@ from schedc.repo.catalog import SeedResult
 from schedc.repo.entries import Entry, verification_of
 from schedc.repo.evidence import summary as evidence_summary
 from schedc.repo.history import LogEntry
-from schedc.repo.models import BehaviourReport, PerformanceRecord, PolicyMeta
+from schedc.repo.models import BehaviourReport, PerformanceRecord, PolicyMeta, RecordProfile
 from schedc.repo.perf import RecordResult, summary
 from schedc.repo.sync import SyncResult
 
@@ -129,11 +129,35 @@ def listing(entries: list[Entry]) -> str:
 
 
 def record_lines(records: list[PerformanceRecord]) -> list[str]:
-    return [
-        f"  {r.date:%Y-%m-%d} v{r.policy_version} {summary(r)} on {r.kernel}, "
-        f"{r.machine.cpu_model} x{r.machine.cores}"
-        for r in records
-    ]
+    lines = []
+    for r in records:
+        emulated = " (emulated timings, TCG)" if r.is_emulated else ""
+        lines.append(
+            f"  {r.date:%Y-%m-%d} v{r.policy_version} {summary(r)} on {r.kernel}, "
+            f"{r.machine.cpu_model} x{r.machine.cores}{emulated}"
+        )
+        if r.profile is not None:
+            lines.append(f"      measured under {profile_text(r.profile)}")
+    return lines
+
+
+def profile_text(p: RecordProfile) -> str:
+    """`profile of 2026-12-01 10:00 (command make -j8; 2 CPUs): cc1 batch 85%, …`."""
+    t = p.target
+    what = {
+        "command": f"command {' '.join(t.command)[:60]}",
+        "pids": f"pids {' '.join(map(str, t.pids[:8]))}",
+        "cgroup": f"cgroup {t.cgroup}",
+        "all": "every task",
+    }[t.mode]
+    groups = ", ".join(
+        f"{g.name} {'/'.join(g.labels) or '-'} {g.cpu_share * 100:.0f}%" for g in p.shape.groups[:4]
+    )
+    more = f", and {len(p.shape.groups) - 4} more" if len(p.shape.groups) > 4 else ""
+    return (
+        f"the profile of {p.created:%Y-%m-%d %H:%M} ({what}; {p.shape.cpus} CPUs): "
+        f"{groups or 'no groups'}{more}"
+    )
 
 
 def shown(entry: Entry, sha: str) -> str:
@@ -216,12 +240,20 @@ def search(payload: dict[str, object]) -> str:
                     for b in behaviour
                 )
             )
+        alike = r.get("profile")
+        if alike:
+            emulated = ", emulated timings (TCG)" if alike["emulated"] else ""
+            lines.append(
+                f"           profile: similarity {alike['similarity']:.2f} "
+                f"(record {alike['record']} on {alike['workload']}{emulated})"
+            )
         best = r["best"]
         if best and best.get("improvement") is not None:
             base = best.get("baseline_scheduler") or "baseline"
+            emulated = " (emulated timings, TCG)" if best.get("emulated") else ""
             lines.append(
                 f"           best: {best['workload']} {best['metric']} "
-                f"{best['improvement'] * 100:+.1f}% vs {base}"
+                f"{best['improvement'] * 100:+.1f}% vs {base}{emulated}"
             )
     skipped = payload.get("skipped") or []
     if skipped:

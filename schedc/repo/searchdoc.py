@@ -66,7 +66,7 @@ def best_json(record: PerformanceRecord) -> dict[str, object]:
         "policy_version",
     )
     data = record.model_dump(mode="json")
-    return {k: data[k] for k in keys}
+    return {**{k: data[k] for k in keys}, "emulated": record.is_emulated}
 
 
 def fts_query(text: str) -> str | None:
