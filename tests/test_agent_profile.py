@@ -22,7 +22,7 @@ from schedc.agent.runner import Runner
 from schedc.agent.synthesize import synthesize
 from schedc.agent.transport import ScriptedTransport, message, scripted_client, text, tool_use
 from schedc.behaviour.scenario import parse_scenario
-from schedc.profile.model import Profile, parse_profile
+from schedc.profile.model import Profile, profile_from_json
 from schedc.repo.catalog import init_repo
 from tests.conftest import ROOT
 from tests.test_agent_mcp import call, serve
@@ -249,7 +249,7 @@ PROFILE_JSON = {
 def test_synthesize_with_a_profile_shows_it_and_tests_the_submission_on_its_scenario(
     repo, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    profile = parse_profile(json.dumps(PROFILE_JSON))
+    profile = profile_from_json(PROFILE_JSON)
     seen: dict[str, Any] = {}
 
     def first(request: dict[str, Any]) -> dict[str, Any]:

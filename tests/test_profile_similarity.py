@@ -9,13 +9,12 @@ import os
 import pytest
 from pydantic import ValidationError
 
+from schedc.profile.model import ProfileFileError, read_profile
 from schedc.profile.similarity import (
     MAX_SHAPE_GROUPS,
-    ProfileFileError,
     ProfileShape,
     matched_groups,
     profile_shape,
-    read_profile,
     similarity,
 )
 from tests import profile_shapes as ps

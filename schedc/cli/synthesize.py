@@ -99,11 +99,11 @@ def run(args: argparse.Namespace) -> Exit:
         workload = raw.decode("utf-8", "replace")
     profile = None
     if args.profile:
-        from schedc.profile.model import ProfileError, read_profile
+        from schedc.profile.model import ProfileFileError, read_profile
 
         try:
             profile = read_profile(args.profile)
-        except ProfileError as exc:
+        except ProfileFileError as exc:
             return usage_error(str(exc))
     model = args.model or os.environ.get("SCHEDC_MODEL") or DEFAULT_MODEL
     recording: list[dict[str, Any]] = []

@@ -14,14 +14,18 @@ with a message rather than half-read it.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from schedc.repo import bounded
+
 PROFILE_SCHEMA_VERSION = 1
-MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a profile of --all on a large machine is well below
+MAX_PROFILE_BYTES = 16 << 20  # a profile file: a long window on a busy machine fits
 
 Label = Literal["batch", "interactive", "latency-critical", "io-bound"]
 LABELS: tuple[Label, ...] = ("batch", "interactive", "latency-critical", "io-bound")
@@ -117,41 +121,59 @@ class Profile(_Model):
         return next((g for g in self.groups if g.name == name), None)
 
 
-class ProfileError(Exception):
-    """A file that is not a profile this schedc can read: the message names the file, the
-    field and what to do."""
+class ProfileFileError(ValueError):
+    """A profile file that cannot be used: the message names the file and what is wrong."""
 
 
 def read_profile(path: Path) -> Profile:
-    """The profile in `path` (written by `schedc profile -o`), or ProfileError."""
+    """A `schedc profile -o` file, validated. Raises ProfileFileError naming the file (and
+    the line and column of a JSON syntax error, or the field that does not fit): a FIFO, a
+    device, a file over MAX_PROFILE_BYTES or anything but a valid profile is refused."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_PROFILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise ProfileError(f"cannot read profile {path}: {exc.strerror}") from None
-    if len(raw) > MAX_PROFILE_BYTES:
-        raise ProfileError(f"{path} is larger than {MAX_PROFILE_BYTES >> 20} MiB: not a profile")
-    return parse_profile(raw, str(path))
-
-
-def parse_profile(raw: bytes | str, name: str = "<profile>") -> Profile:
-    hint = "write one with `schedc profile ... -o PROFILE.json`"
+        raise ProfileFileError(f"{path}: cannot open the profile: {exc.strerror}") from exc
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{name}: not JSON ({exc}); {hint}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ProfileFileError(f"{path}: not a regular file (a profile is a JSON file)")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise ProfileFileError(f"{path}: larger than {MAX_PROFILE_BYTES} bytes: not a profile")
+    try:
+        data = bounded.loads(raw, limit=MAX_PROFILE_BYTES)
+    except bounded.JSONBoundsError as exc:
+        try:  # the line and column of a syntax error (the depth is bounded by now)
+            json.loads(raw.decode("utf-8"))
+        except json.JSONDecodeError as syntax:
+            raise ProfileFileError(
+                f"{path}:{syntax.lineno}:{syntax.colno}: not JSON: {syntax.msg}"
+            ) from exc
+        except (ValueError, RecursionError):
+            pass
+        raise ProfileFileError(f"{path}: {exc}") from exc
+    return profile_from_json(data, str(path))
+
+
+def profile_from_json(data: object, where: str = "profile") -> Profile:
+    """A profile from parsed JSON (a file's, or an MCP argument's), or ProfileFileError."""
     if not isinstance(data, dict) or "groups" not in data or "machine" not in data:
-        raise ProfileError(f"{name}: not a schedc profile (no groups and machine); {hint}")
-    version = data.get("schema_version")
+        raise ProfileFileError(
+            f"{where}: not a workload profile (a JSON object with 'machine' and 'groups', "
+            "as `schedc profile -o PROFILE.json` writes)"
+        )
+    version = data.get("schema_version", 1)
     if version != PROFILE_SCHEMA_VERSION:
-        raise ProfileError(
-            f"{name}: profile schema_version {version!r}; this schedc reads version "
-            f"{PROFILE_SCHEMA_VERSION}: profile again with this schedc"
+        raise ProfileFileError(
+            f"{where}: profile schema_version {version!r}; this schedc reads version 1 "
+            "(profile again with this schedc, or upgrade it)"
         )
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        at = ".".join(str(p) for p in first["loc"]) or "(top)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ProfileError(f"{name}: {where}: {first['msg']}{more}; {hint}") from None
+        raise ProfileFileError(f"{where}: invalid profile: {at}: {first['msg']}{more}") from exc

@@ -17,21 +17,15 @@ same-shaped group called anything.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import stat
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schedc.profile.model import LABELS, Label, Profile
-from schedc.repo import bounded
 
 SHAPE_SCHEMA_VERSION = 1
 MAX_SHAPE_GROUPS = 12  # the groups a shape keeps, largest CPU share first
-MAX_PROFILE_BYTES = 16 << 20  # a profile file: a long window on a busy machine fits
 
 # One unit of each scaled feature: the difference that matters to a scheduler.
 RUNTIME_DECADE = 1.0  # log10(runtime per run, µs): 10x longer runs
@@ -184,59 +178,3 @@ def similarity(a: ProfileShape, b: ProfileShape) -> float:
     return max(0.0, min(1.0, score))
 
 
-class ProfileFileError(ValueError):
-    """A profile file that cannot be used: the message names the file and what is wrong."""
-
-
-def read_profile(path: Path) -> Profile:
-    """A `schedc profile -o` file, validated. Raises ProfileFileError naming the file (and
-    the line and column of a JSON syntax error, or the field that does not fit): a FIFO, a
-    device, a file over MAX_PROFILE_BYTES or anything but a valid profile is refused."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise ProfileFileError(f"{path}: cannot open the profile: {exc.strerror}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ProfileFileError(f"{path}: not a regular file (a profile is a JSON file)")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            raw = f.read(MAX_PROFILE_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_PROFILE_BYTES:
-        raise ProfileFileError(f"{path}: larger than {MAX_PROFILE_BYTES} bytes: not a profile")
-    try:
-        data = bounded.loads(raw, limit=MAX_PROFILE_BYTES)
-    except bounded.JSONBoundsError as exc:
-        try:  # the line and column of a syntax error (the depth is bounded by now)
-            json.loads(raw.decode("utf-8"))
-        except json.JSONDecodeError as syntax:
-            raise ProfileFileError(
-                f"{path}:{syntax.lineno}:{syntax.colno}: not JSON: {syntax.msg}"
-            ) from exc
-        except (ValueError, RecursionError):
-            pass
-        raise ProfileFileError(f"{path}: {exc}") from exc
-    return profile_from_json(data, str(path))
-
-
-def profile_from_json(data: object, where: str = "profile") -> Profile:
-    """A profile from parsed JSON (a file's, or an MCP argument's), or ProfileFileError."""
-    if not isinstance(data, dict) or "groups" not in data or "machine" not in data:
-        raise ProfileFileError(
-            f"{where}: not a workload profile (a JSON object with 'machine' and 'groups', "
-            "as `schedc profile -o PROFILE.json` writes)"
-        )
-    version = data.get("schema_version", 1)
-    if version != 1:
-        raise ProfileFileError(
-            f"{where}: profile schema_version {version!r}; this schedc reads version 1 "
-            "(profile again with this schedc, or upgrade it)"
-        )
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        at = ".".join(str(p) for p in first["loc"]) or "(top)"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ProfileFileError(f"{where}: invalid profile: {at}: {first['msg']}{more}") from exc

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schedc.profile.similarity import ProfileFileError, read_profile
+from schedc.profile.model import ProfileFileError, read_profile
 from schedc.repo import bounded, layout
 from schedc.repo.bench_bridge import bench_inputs, policy_for, record_input
 from schedc.repo.bounded import JSONBoundsError
