@@ -17,6 +17,9 @@ MIN_SAMPLES = 3
 BATCH_MIN_CPU_PER_THREAD = 0.25  # of one CPU
 BATCH_MIN_RUN_US = 1000.0  # runtime per run, p50
 BATCH_MAX_WAKEUPS_PER_S = 50.0  # per thread
+# ... or, on a contended machine where it gets less CPU than it would use, at least this much
+# CPU and more preemptions than sleeps (it was always runnable, not waiting for anything)
+BATCH_MIN_CPU_PREEMPTED = 0.05
 
 # interactive: wakes often, does a little and sleeps again, uses little CPU
 INTERACTIVE_MIN_WAKEUPS_PER_S = 10.0
@@ -73,14 +76,23 @@ def classify(group: TaskGroup) -> list[Classification]:
     wake_text = f"wakes {wakes:.1f}/s per thread"
     out: list[Classification] = []
 
-    if cpu >= BATCH_MIN_CPU_PER_THREAD and run >= BATCH_MIN_RUN_US and (
-        wakes <= BATCH_MAX_WAKEUPS_PER_S
-    ):
+    preempted = group.involuntary_per_s > wakes
+    if cpu >= BATCH_MIN_CPU_PER_THREAD:
+        busy = f"{cpu_text} (batch: >= {BATCH_MIN_CPU_PER_THREAD:g})"
+    elif cpu >= BATCH_MIN_CPU_PREEMPTED and preempted:
+        busy = (
+            f"{cpu_text} and is preempted {group.involuntary_per_s:.1f}/s, more often than it "
+            f"sleeps (batch: >= {BATCH_MIN_CPU_PREEMPTED:g} of a CPU when preempted more than "
+            "it sleeps)"
+        )
+    else:
+        busy = ""
+    if busy and run >= BATCH_MIN_RUN_US and wakes <= BATCH_MAX_WAKEUPS_PER_S:
         out.append(
             Classification(
                 label="batch",
                 evidence=[
-                    f"{cpu_text} (batch: >= {BATCH_MIN_CPU_PER_THREAD:g})",
+                    busy,
                     f"{run_text} (batch: >= {_ms_threshold(BATCH_MIN_RUN_US)})",
                     f"{wake_text} (batch: <= {BATCH_MAX_WAKEUPS_PER_S:g}/s)",
                 ],
