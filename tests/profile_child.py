@@ -3,7 +3,8 @@ names of their own (prctl PR_SET_NAME) and a known shape.
 
     python profile_child.py spin COMM          a CPU-bound thread
     python profile_child.py nap COMM           wakes ~100/s, runs ~0.2 ms each time
-    python profile_child.py multi COMM THREAD  leader COMM asleep, 2 threads THREAD that nap
+    python profile_child.py multi COMM THREAD [N]  leader COMM asleep, N (2) threads THREAD
+                                                   that nap
     python profile_child.py parent COMM CHILD  naps as COMM; after 0.3 s starts `spin CHILD`
     python profile_child.py stubborn COMM      ignores SIGTERM, sleeps
     python profile_child.py exit COMM SECONDS  naps, then exits 3
@@ -54,7 +55,7 @@ def main() -> None:
             set_name(sys.argv[3])
             nap()
 
-        for _ in range(2):
+        for _ in range(int(sys.argv[4]) if len(sys.argv) > 4 else 2):
             threading.Thread(target=worker, daemon=True).start()
         while True:
             time.sleep(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -148,7 +149,8 @@ def test_collect_groups_shapes_and_classification(spawn) -> None:
     assert hog_g.threads == 1 and nap_g.threads == 1
 
     # shapes: the spinner runs much longer per run, the napper wakes much more often
-    assert hog_g.runtime_per_run_us.p50 > 5 * nap_g.runtime_per_run_us.p50
+    # (on a crowded machine, preemptions cut the spinner's runs short: 2x, not 10x)
+    assert hog_g.runtime_per_run_us.p50 > 2 * nap_g.runtime_per_run_us.p50
     assert nap_g.runtime_per_run_us.p50 < 2000
     assert nap_g.wakeups_per_s > 30
     assert nap_g.wakeups_per_s > 5 * max(hog_g.wakeups_per_s, 1.0)
@@ -277,7 +279,7 @@ def test_cli_json_of_a_command(tmp_path: Path) -> None:
     assert profile.target.command[-2:] == ["spin", "sc-cli"]
     assert profile.groups[0].name == "sc-cli"
     assert 1.2 < profile.seconds < 3
-    assert "schedc: profiling 1.0/1.5 s" in result.stderr
+    assert re.search(r"schedc: profiling 1\.\d/1\.5 s, \d+ threads in \d+ groups", result.stderr)
     assert "signal 15" in result.stderr
     assert gone(profile.target.pids[0])  # stopped and reaped after --seconds
 
@@ -517,6 +519,10 @@ def test_classify_thresholds() -> None:
     # a CPU-bound thread on a crowded machine: little CPU, but preempted, not sleeping
     assert labels(_group(**{**hog, "parallelism": 0.1})) == {"batch"}
     assert labels(_group(**{**hog, "parallelism": 0.1, "involuntary_per_s": 1.0})) == set()
+    # runs cut short by preemption still count as long runs when it never sleeps
+    assert labels(_group(**{**hog, "run_us": 500})) == {"batch"}
+    sleeper = {"run_us": 500, "wakeups_per_s": 40.0, "involuntary_per_s": 100.0}  # 29% voluntary
+    assert labels(_group(**{**hog, **sleeper})) == set()
     assert labels(_group(threads=4, parallelism=0.04, wakeups_per_s=0.5)) == set()
     few = _group()
     few = few.model_copy(

@@ -82,7 +82,7 @@ def build_groups(window: Window, machine: Machine) -> list[TaskGroup]:
     groups: list[TaskGroup] = []
     for (leader_comm, comm, cgroup), threads in by_key.items():
         cpu_s = sum(t.cpu_ns for t in threads) / 1e9
-        thread_s = sum(t.span_s for t in threads)
+        thread_s = sum(t.status_span_s for t in threads)
         runs: list[float] = []
         delays: list[float] = []
         for t in threads:

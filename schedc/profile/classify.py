@@ -15,7 +15,8 @@ MIN_SAMPLES = 3
 
 # batch: it keeps a CPU busy, runs long when it gets one, and rarely waits for anything
 BATCH_MIN_CPU_PER_THREAD = 0.25  # of one CPU
-BATCH_MIN_RUN_US = 1000.0  # runtime per run, p50
+BATCH_MIN_RUN_US = 1000.0  # runtime per run, p50 ...
+BATCH_MAX_VOLUNTARY_SHARE = 0.2  # ... or it nearly always runs until it is preempted
 BATCH_MAX_WAKEUPS_PER_S = 50.0  # per thread
 # ... or, on a contended machine where it gets less CPU than it would use, at least this much
 # CPU and more preemptions than sleeps (it was always runnable, not waiting for anything)
@@ -87,13 +88,24 @@ def classify(group: TaskGroup) -> list[Classification]:
         )
     else:
         busy = ""
-    if busy and run >= BATCH_MIN_RUN_US and wakes <= BATCH_MAX_WAKEUPS_PER_S:
+    share = voluntary_share(group)
+    if run >= BATCH_MIN_RUN_US:
+        long_runs = f"{run_text} (batch: >= {_ms_threshold(BATCH_MIN_RUN_US)})"
+    elif share is not None and share <= BATCH_MAX_VOLUNTARY_SHARE:
+        long_runs = (
+            f"{run_text}, but only {share:.0%} of its switches are voluntary: it runs until "
+            f"preempted (batch: >= {_ms_threshold(BATCH_MIN_RUN_US)}, or <= "
+            f"{BATCH_MAX_VOLUNTARY_SHARE:.0%} voluntary)"
+        )
+    else:
+        long_runs = ""
+    if busy and long_runs and wakes <= BATCH_MAX_WAKEUPS_PER_S:
         out.append(
             Classification(
                 label="batch",
                 evidence=[
                     busy,
-                    f"{run_text} (batch: >= {_ms_threshold(BATCH_MIN_RUN_US)})",
+                    long_runs,
                     f"{wake_text} (batch: <= {BATCH_MAX_WAKEUPS_PER_S:g}/s)",
                 ],
             )
@@ -142,7 +154,6 @@ def classify(group: TaskGroup) -> list[Classification]:
                 )
             )
 
-    share = voluntary_share(group)
     if (
         cpu < IO_MAX_CPU_PER_THREAD
         and wakes >= IO_MIN_WAKEUPS_PER_S

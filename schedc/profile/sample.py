@@ -2,14 +2,17 @@
 
 Each round reads, for every thread of the target:
 
-- `/proc/PID/task/TID/schedstat` (always; it is the cheapest file): time on a CPU, time
-  waiting on a run queue (run delay) and the number of timeslices (arrivals on a CPU);
-- `stat` and `status`, only when schedstat changed since the last round (a thread that did
-  not run cannot have renamed itself, switched or moved) or on first sight: comm, nice,
-  policy, voluntary and involuntary switches, the allowed CPUs;
-- `cgroup` on first sight and about once a second for threads that ran;
-- the thread list `/proc/PID/task` only for processes that are new or ran last round (a
-  process that did not run cannot have started a thread).
+- `/proc/PID/task/TID/schedstat` (always; kept open and re-read with pread, which costs a
+  fifth of an open-read-close): time on a CPU, time waiting on a run queue (run delay) and
+  the number of timeslices (arrivals on a CPU);
+- `stat`, `status` and `cgroup` on first sight, then about once a second (DETAIL_REFRESH_S)
+  and at the end of the window, only for threads whose schedstat changed since they were last
+  read (a thread that did not run cannot have renamed itself or switched): comm, nice,
+  policy, voluntary and involuntary switches, the allowed CPUs, the cgroup;
+- the thread list `/proc/PID/task` only for processes that are new or ran since it was last
+  listed (a process that did not run cannot have started a thread), and the process list
+  (`/proc`, or the cgroup's files) at most every DISCOVER_S (0.1 s): directory listings are
+  the dearest reads, and at a 10 ms interval listing every round would cost most of the time.
 
 Target modes: `command` and `pids` follow the given processes and every descendant (new
 processes are found each round by their parent pid in `/proc/PID/stat`); `cgroup` takes the
@@ -37,7 +40,9 @@ from schedc.lifecycle import Stopped, child_group
 from schedc.profile.model import Overhead, Profile, Target
 
 PROC = "/proc"
-CGROUP_REFRESH_S = 1.0  # how often the cgroup of a thread that runs is read again
+DETAIL_REFRESH_S = 1.0  # how often stat, status and cgroup of a thread that runs are re-read
+DISCOVER_S = 0.1  # new processes and threads are looked for this often at most
+MAX_OPEN = 1024  # schedstat files kept open at most (more threads: opened at each read)
 PROGRESS_EVERY_S = 1.0
 TERM_GRACE_S = 2.0  # SIGTERM, then this long, then SIGKILL
 MIN_INTERVAL_MS = 1
@@ -63,6 +68,14 @@ class SamplingInterrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt
 
 
 # -- reading /proc ------------------------------------------------------------------------------
+def pread_bytes(fd: int) -> bytes | None:
+    """An open /proc file's bytes from the start, or None when its task is gone."""
+    try:
+        return os.pread(fd, 4096, 0)
+    except OSError:
+        return None
+
+
 def read_bytes(path: str) -> bytes | None:
     """A small /proc file's bytes, or None when it (or its task) is gone."""
     try:
@@ -131,20 +144,26 @@ class Status:
 
 
 def parse_status(data: bytes) -> Status | None:
-    """The switch counts and Cpus_allowed_list of /proc/…/status (the Name line, which holds
-    the comm escaped, is not read)."""
-    voluntary = involuntary = -1
-    cpus = ""
-    for line in data.split(b"\n"):
-        if line.startswith(b"voluntary_ctxt_switches:"):
-            voluntary = int(line.split(b":", 1)[1])
-        elif line.startswith(b"nonvoluntary_ctxt_switches:"):
-            involuntary = int(line.split(b":", 1)[1])
-        elif line.startswith(b"Cpus_allowed_list:"):
-            cpus = line.split(b":", 1)[1].strip().decode()
-    if voluntary < 0 or involuntary < 0:
+    """The switch counts and Cpus_allowed_list of /proc/…/status (found by their line keys;
+    the Name line, where a comm could hold anything, is escaped by the kernel)."""
+
+    def field(key: bytes) -> bytes | None:
+        at = data.find(b"\n" + key)
+        if at < 0:
+            return None
+        start = at + len(key) + 1
+        end = data.find(b"\n", start)
+        return data[start : end if end >= 0 else len(data)].strip()
+
+    voluntary = field(b"voluntary_ctxt_switches:")
+    involuntary = field(b"nonvoluntary_ctxt_switches:")
+    cpus = field(b"Cpus_allowed_list:")
+    try:
+        if voluntary is None or involuntary is None:
+            return None
+        return Status(int(voluntary), int(involuntary), cpus.decode() if cpus else "")
+    except ValueError:
         return None
-    return Status(voluntary, involuntary, cpus)
 
 
 def parse_cgroup(data: bytes) -> str:
@@ -208,7 +227,11 @@ class ThreadTrack:
     involuntary0: int = 0
     voluntary: int = 0
     involuntary: int = 0
-    cgroup_read: float = 0.0
+    status_t0: float = 0.0  # when voluntary0 was read
+    status_t: float = 0.0  # until when voluntary is known to hold
+    status_current: bool = False  # no run since status was read
+    detail_read: float = 0.0  # when stat, status and cgroup were last read
+    fd: int = -1  # the open schedstat file, or -1
     # [ns run, ns waited, timeslices] per sample: an interval in which the thread started at
     # least one timeslice; run time in later intervals without a new slice (a run that goes on)
     # is added to the last sample.
@@ -221,6 +244,11 @@ class ThreadTrack:
     @property
     def span_s(self) -> float:
         return self.last_seen - self.first_seen
+
+    @property
+    def status_span_s(self) -> float:
+        """The time over which voluntary_delta and involuntary_delta were counted."""
+        return self.status_t - self.status_t0
 
     @property
     def voluntary_delta(self) -> int:
@@ -237,7 +265,8 @@ class ProcessTrack:
     comm: str
     starttime: int
     tids: list[int] = field(default_factory=list)
-    ran: bool = True  # new, or a thread ran last round: list its threads again
+    listed: float = 0.0  # when its threads were listed
+    ran: bool = False  # a thread ran since then: list them again (after DISCOVER_S)
 
 
 @dataclass
@@ -321,6 +350,10 @@ class _Sampler:
         if target.mode == "cgroup":
             self.cgroup_folder, _ = resolve_cgroup(target.cgroup or "/")
         self.rounds = 0
+        self.open_fds = 0
+        self.pids: set[int] = set()
+        self.only_tids: set[int] | None = None
+        self.discovered = 0.0
 
     # which processes (and, for a cgroup, which threads) belong to the target now
     def _discover(self) -> tuple[set[int], set[int] | None]:
@@ -333,55 +366,68 @@ class _Sampler:
         if mode == "all":
             return set(listed), None
         present = set(listed)
-        for pid in listed:
-            if pid not in self.parent:
-                data = read_bytes(f"{self.proc}/{pid}/stat")
-                st = parse_stat(data) if data else None
-                self.parent[pid] = st.ppid if st else 0
-        for pid in list(self.parent):
-            if pid not in present:
-                del self.parent[pid]
-        # descendants: a pid whose parent chain reaches a tracked process
-        changed = True
-        while changed:
-            changed = False
-            for pid, ppid in self.parent.items():
-                if pid not in self.tracked and ppid in self.tracked:
-                    self.tracked.add(pid)
-                    changed = True
+        new = [pid for pid in listed if pid not in self.parent]
+        for pid in new:
+            data = read_bytes(f"{self.proc}/{pid}/stat")
+            st = parse_stat(data) if data else None
+            self.parent[pid] = st.ppid if st else 0
+        for pid in [pid for pid in self.parent if pid not in present]:
+            del self.parent[pid]
+        # a new process is a descendant when its chain of parents reaches a tracked one (a
+        # process seen before and not tracked then cannot become a descendant later)
+        for pid in new:
+            chain: list[int] = []
+            at = pid
+            while at in self.parent and at not in self.tracked and at not in chain:
+                chain.append(at)
+                at = self.parent[at]
+            if at in self.tracked:
+                self.tracked.update(chain)
         self.tracked &= present | set(self.target.pids)
         return self.tracked & present, None
 
-    def round(self, now: float) -> None:
-        pids, only_tids = self._discover()
-        pids.discard(self.own_pid)
+    def round(self, now: float, full: bool = False) -> None:
+        """One sampling round at time `now`; `full` re-reads every detail of threads that ran
+        since they were last read (the window's last round)."""
+        if full or self.rounds == 0 or now - self.discovered >= 0.9 * DISCOVER_S:
+            self.pids, self.only_tids = self._discover()
+            self.pids.discard(self.own_pid)
+            self.discovered = now
+        pids, only_tids = self.pids, self.only_tids
         for pid in list(self.processes):
             if pid not in pids:
                 self._process_gone(pid)
         live: set[tuple[int, int]] = set()
         for pid in pids:
             proc = self.processes.get(pid)
-            if proc is not None and proc.ran:
+            if proc is not None and proc.ran and (
+                full or now - proc.listed >= 0.9 * DISCOVER_S
+            ):
                 tids = self._list_tids(pid)
                 if tids is None:
                     self._process_gone(pid)
                     continue
                 proc.tids = tids
+                proc.listed = now
+                proc.ran = False
             elif proc is None:
                 leader = read_bytes(f"{self.proc}/{pid}/stat")
                 st = parse_stat(leader) if leader else None
                 tids = self._list_tids(pid) if st else None
                 if st is None or tids is None:
                     continue
-                proc = ProcessTrack(pid, st.comm, st.starttime, tids)
+                proc = ProcessTrack(pid, st.comm, st.starttime, tids, listed=now, ran=False)
                 self.processes[pid] = proc
                 self.leaders[pid] = st.comm
-            proc.ran = False
             for tid in proc.tids:
                 if only_tids is not None and tid not in only_tids:
                     continue
-                if self._sample_thread(pid, tid, now, proc):
+                if self._sample_thread(pid, tid, now, proc, full):
                     live.add((pid, tid))
+        for key in self.live - live:  # gone between rounds, or left the cgroup
+            track = self.threads.get(key)
+            if track is not None:
+                self._close(track)
         self.live = live
         self.rounds += 1
 
@@ -394,59 +440,117 @@ class _Sampler:
     def _process_gone(self, pid: int) -> None:
         self.processes.pop(pid, None)
 
-    def _sample_thread(self, pid: int, tid: int, now: float, proc: ProcessTrack) -> bool:
+    def _close(self, track: ThreadTrack) -> None:
+        if track.fd >= 0:
+            os.close(track.fd)
+            track.fd = -1
+            self.open_fds -= 1
+
+    def close(self) -> None:
+        for track in self.threads.values():
+            self._close(track)
+
+    def _retire(self, track: ThreadTrack) -> None:
+        self._close(track)
+        self.retired.append(track)
+        del self.threads[(track.pid, track.tid)]
+
+    def _sample_thread(
+        self, pid: int, tid: int, now: float, proc: ProcessTrack, full: bool
+    ) -> bool:
         base = f"{self.proc}/{pid}/task/{tid}/"
-        data = read_bytes(base + "schedstat")
-        ss = parse_schedstat(data) if data else None
-        if ss is None:
-            return False
-        run, delay, slices = ss
         key = (pid, tid)
         track = self.threads.get(key)
-        if track is not None and (run, delay, slices) == (track.run, track.delay, track.slices):
-            track.last_seen = now
-            return True
-        data = read_bytes(base + "stat")
-        st = parse_stat(data) if data else None
-        if st is None:
-            return False
-        status_data = read_bytes(base + "status")
-        status = parse_status(status_data) if status_data else None
-        proc.ran = True
-        if tid == pid:
-            proc.comm = st.comm
-            self.leaders[pid] = st.comm
-        if track is not None and st.starttime != track.starttime:  # the tid was reused
-            self.retired.append(track)
-            track = None
         if track is None:
-            track = ThreadTrack(pid, tid, st.comm, st.nice, st.policy, st.starttime)
-            track.first_seen = track.last_seen = now
-            track.run0, track.delay0, track.slices0 = run, delay, slices
-            track.run, track.delay, track.slices = run, delay, slices
-            self.threads[key] = track
-        else:
-            d_run, d_delay, d_slices = run - track.run, delay - track.delay, slices - track.slices
-            if d_slices > 0:
-                track.samples.append([d_run, d_delay, d_slices])
-            elif track.samples:  # a run that goes on: it belongs to the last slice started
-                track.samples[-1][0] += d_run
-                track.samples[-1][1] += d_delay
-            elif d_run > 0:  # running when first seen and since
-                track.samples.append([d_run, d_delay, 1])
-            track.run, track.delay, track.slices = run, delay, slices
+            return self._first_sight(pid, tid, now, proc, base)
+        data = pread_bytes(track.fd) if track.fd >= 0 else read_bytes(base + "schedstat")
+        ss = parse_schedstat(data) if data else None
+        if ss is None:  # gone; a thread of the same tid later is another thread
+            self._retire(track)
+            return False
+        run, delay, slices = ss
+        if (run, delay, slices) == (track.run, track.delay, track.slices):
             track.last_seen = now
+            if track.status_current:
+                track.status_t = now
+            if not track.status_current and (
+                full or now - track.detail_read >= DETAIL_REFRESH_S
+            ):  # it ran, then stopped: its switches since the last reading
+                self._details(track, base, now)
+            return True
+        d_run, d_delay, d_slices = run - track.run, delay - track.delay, slices - track.slices
+        if d_slices > 0:
+            track.samples.append([d_run, d_delay, d_slices])
+        elif track.samples:  # a run that goes on: it belongs to the last slice started
+            track.samples[-1][0] += d_run
+            track.samples[-1][1] += d_delay
+        elif d_run > 0:  # running when first seen and since
+            track.samples.append([d_run, d_delay, 1])
+        track.run, track.delay, track.slices = run, delay, slices
+        track.last_seen = now
+        track.status_current = False
+        proc.ran = True
+        if full or now - track.detail_read >= DETAIL_REFRESH_S:
+            self._details(track, base, now)  # False: exited just now; its readings stand
+        return True
+
+    def _first_sight(
+        self, pid: int, tid: int, now: float, proc: ProcessTrack, base: str
+    ) -> bool:
+        fd = -1
+        if self.open_fds < MAX_OPEN:
+            try:
+                fd = os.open(base + "schedstat", os.O_RDONLY)
+            except OSError:
+                return False
+            self.open_fds += 1
+        data = pread_bytes(fd) if fd >= 0 else read_bytes(base + "schedstat")
+        ss = parse_schedstat(data) if data else None
+        st_data = read_bytes(base + "stat")
+        st = parse_stat(st_data) if st_data else None
+        if ss is None or st is None:
+            if fd >= 0:
+                os.close(fd)
+                self.open_fds -= 1
+            return False
+        track = ThreadTrack(pid, tid, st.comm, st.nice, st.policy, st.starttime, fd=fd)
+        track.first_seen = track.last_seen = now
+        track.run0, track.delay0, track.slices0 = ss
+        track.run, track.delay, track.slices = ss
+        self.threads[(pid, tid)] = track
+        self._details(track, base, now, st)
+        proc.ran = True
+        return True
+
+    def _details(self, track: ThreadTrack, base: str, now: float, st: Stat | None = None) -> bool:
+        """Re-read stat, status and cgroup; False when the thread has gone."""
+        if st is None:
+            data = read_bytes(base + "stat")
+            st = parse_stat(data) if data else None
+            if st is None:
+                return False
+            if st.starttime != track.starttime:  # the tid was reused (no open fd to tell)
+                self._retire(track)
+                return False
             track.comm, track.nice, track.policy = st.comm, st.nice, st.policy
+        data = read_bytes(base + "status")
+        status = parse_status(data) if data else None
         if status is not None:
             if track.voluntary0 is None:
                 track.voluntary0, track.involuntary0 = status.voluntary, status.involuntary
+                track.status_t0 = now
             track.voluntary, track.involuntary = status.voluntary, status.involuntary
             track.cpus_allowed = status.cpus_allowed
-        if track.cgroup_read == 0.0 or now - track.cgroup_read >= CGROUP_REFRESH_S:
-            cg = read_bytes(base + "cgroup")
-            if cg is not None:
-                track.cgroup = parse_cgroup(cg)
-            track.cgroup_read = now
+            track.status_t = now
+            track.status_current = True
+        data = read_bytes(base + "cgroup")
+        if data is not None:
+            track.cgroup = parse_cgroup(data)
+        track.detail_read = now
+        if track.tid == track.pid:  # the leader: its comm is the process's
+            self.leaders[track.pid] = track.comm
+            if (proc := self.processes.get(track.pid)) is not None:
+                proc.comm = track.comm
         return True
 
     def summary(self) -> tuple[int, int]:
@@ -506,12 +610,11 @@ def sample(
     interval_s = interval_ms / 1000.0
     sampler = _Sampler(target, interval_s, proc)
     cpu0 = time.process_time()
-    started = time.monotonic()
-    sampler.round(started)
-    ended = started
+    started = ended = time.monotonic()
     next_progress = started + PROGRESS_EVERY_S
     tick = 1
     try:
+        sampler.round(started)
         while True:
             now = time.monotonic()
             if now - started >= seconds or (stop is not None and stop.is_set()):
@@ -525,25 +628,26 @@ def sample(
                 else:
                     time.sleep(delay)
             now = time.monotonic()
+            if now - started >= seconds or (until is not None and until()):
+                break  # the last, full round follows
             # a round that overran skips the ticks it missed
             tick = max(tick + 1, int((now - started) / interval_s) + 1)
             sampler.round(now)
             ended = now
-            if until is not None and until():
-                now = time.monotonic()
-                sampler.round(now)  # the last readings of what just ended
-                ended = now
-                break
             if progress is not None and now >= next_progress:
                 threads, groups = sampler.summary()
                 progress(
                     f"profiling {now - started:.1f}/{seconds:g} s, "
                     f"{threads} threads in {groups} groups"
                 )
-                next_progress += PROGRESS_EVERY_S
+                next_progress = max(next_progress + PROGRESS_EVERY_S, now)
+        ended = time.monotonic()
+        sampler.round(ended, full=True)  # every thread's last figures, read afresh
     except (KeyboardInterrupt, Stopped) as exc:
-        window = _window(sampler, started, max(ended, started), cpu0)
+        window = _window(sampler, started, ended, cpu0)
         raise _Interrupted(window, exc) from exc
+    finally:
+        sampler.close()
     return _window(sampler, started, ended, cpu0)
 
 
