@@ -523,6 +523,10 @@ def test_classify_thresholds() -> None:
     assert labels(_group(**{**hog, "run_us": 500})) == {"batch"}
     sleeper = {"run_us": 500, "wakeups_per_s": 40.0, "involuntary_per_s": 100.0}  # 29% voluntary
     assert labels(_group(**{**hog, **sleeper})) == set()
+    # short runs, few CPU, but preempted rather than sleeping: batch, and not interactive
+    crowded = {"parallelism": 0.06, "run_us": 190, "wakeups_per_s": 11.0}
+    assert labels(_group(**crowded, involuntary_per_s=100.0)) == {"batch"}
+    assert labels(_group(**crowded, involuntary_per_s=5.0)) == {"interactive"}  # 69% voluntary
     assert labels(_group(threads=4, parallelism=0.04, wakeups_per_s=0.5)) == set()
     few = _group()
     few = few.model_copy(

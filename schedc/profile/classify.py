@@ -26,6 +26,7 @@ BATCH_MIN_CPU_PREEMPTED = 0.05
 INTERACTIVE_MIN_WAKEUPS_PER_S = 10.0
 INTERACTIVE_MAX_RUN_US = 2000.0
 INTERACTIVE_MAX_CPU_PER_THREAD = 0.25
+INTERACTIVE_MIN_VOLUNTARY_SHARE = 0.5  # it sleeps more often than it is preempted
 
 # latency-critical: wakes very often for very short runs, and either asks for priority (nice
 # below 0, a real-time policy) or loses much more time waiting for a CPU than it runs
@@ -89,6 +90,7 @@ def classify(group: TaskGroup) -> list[Classification]:
     else:
         busy = ""
     share = voluntary_share(group)
+    share_text = f"{share:.0%} of its switches are voluntary" if share is not None else ""
     if run >= BATCH_MIN_RUN_US:
         long_runs = f"{run_text} (batch: >= {_ms_threshold(BATCH_MIN_RUN_US)})"
     elif share is not None and share <= BATCH_MAX_VOLUNTARY_SHARE:
@@ -115,6 +117,8 @@ def classify(group: TaskGroup) -> list[Classification]:
         wakes >= INTERACTIVE_MIN_WAKEUPS_PER_S
         and run < INTERACTIVE_MAX_RUN_US
         and cpu < INTERACTIVE_MAX_CPU_PER_THREAD
+        and share is not None
+        and share >= INTERACTIVE_MIN_VOLUNTARY_SHARE
     ):
         out.append(
             Classification(
@@ -123,6 +127,7 @@ def classify(group: TaskGroup) -> list[Classification]:
                     f"{wake_text} (interactive: >= {INTERACTIVE_MIN_WAKEUPS_PER_S:g}/s)",
                     f"{run_text} (interactive: < {_ms_threshold(INTERACTIVE_MAX_RUN_US)})",
                     f"{cpu_text} (interactive: < {INTERACTIVE_MAX_CPU_PER_THREAD:g})",
+                    f"{share_text} (interactive: >= {INTERACTIVE_MIN_VOLUNTARY_SHARE:.0%})",
                 ],
             )
         )
@@ -166,8 +171,8 @@ def classify(group: TaskGroup) -> list[Classification]:
                 evidence=[
                     f"{cpu_text} (io-bound: < {IO_MAX_CPU_PER_THREAD:g})",
                     f"{wake_text} (io-bound: >= {IO_MIN_WAKEUPS_PER_S:g}/s)",
-                    f"{share:.0%} of its switches are voluntary, it sleeps rather than being "
-                    f"preempted (io-bound: >= {IO_MIN_VOLUNTARY_SHARE:.0%})",
+                    f"{share_text}: it sleeps rather than being preempted "
+                    f"(io-bound: >= {IO_MIN_VOLUNTARY_SHARE:.0%})",
                 ],
             )
         )
