@@ -44,6 +44,8 @@ def nap(run_s: float = 0.0002, sleep_s: float = 0.01) -> None:
 
 def main() -> None:
     mode, comm = sys.argv[1], sys.argv[2]
+    if mode == "stubborn":  # before the name, which tells that it is ready
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     set_name(comm)
     if mode == "spin":
         spin()
@@ -65,7 +67,6 @@ def main() -> None:
         while True:
             time.sleep(1)
     elif mode == "stubborn":
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while True:
             time.sleep(1)
     elif mode == "exit":

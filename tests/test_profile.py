@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_parse_stat_awkward_comms(spawn, comm: str) -> None:
     assert st.policy == 0
     task = f"/proc/{proc.pid}/task/{proc.pid}/"
     status = parse_status(Path(task + "status").read_bytes())
-    assert status is not None and status.voluntary >= 1
+    assert status is not None and status.voluntary + status.involuntary >= 1
     assert status.cpus_allowed
     ss = parse_schedstat(Path(task + "schedstat").read_bytes())
     assert ss is not None and ss[0] > 0 and ss[2] >= 1
@@ -207,6 +208,19 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
+def test_collect_stop_event_ends_the_window_early(spawn) -> None:
+    proc = spawn("nap", "sc-stop", comm="sc-stop")
+    stop = threading.Event()
+    threading.Timer(0.6, stop.set).start()
+    start = time.monotonic()
+    profile = collect(
+        Target(mode="pids", pids=[proc.pid]), seconds=30, interval_ms=50, stop=stop
+    )
+    assert time.monotonic() - start < 5
+    assert 0.4 < profile.seconds < 5
+    assert profile.group("sc-stop") is not None
+
+
 def test_collect_unknown_pid() -> None:
     with pytest.raises(ProfileError, match="no such process"):
         collect(Target(mode="pids", pids=[2**22 + 12345]), seconds=0.2, interval_ms=50)
@@ -240,13 +254,35 @@ def test_profile_command_follows_children_and_stops_them() -> None:
     assert out.stdout.strip() == "" or all(gone(int(p)) for p in out.stdout.split())
 
 
+def stop_when_named(comm: str, parent: int | None = None) -> threading.Event:
+    """An event set once a child of `parent` (default: this process) has taken the name."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not stop.is_set():
+            for pid in children_of(parent or os.getpid()):
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().rstrip("\n") == comm:
+                        stop.set()
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return stop
+
+
 def test_profile_command_kills_a_command_that_ignores_sigterm() -> None:
+    stop = stop_when_named("sc-stubborn")  # it ignores SIGTERM from then on
     start = time.monotonic()
     profile, status = profile_command(
-        child_argv("stubborn", "sc-stubborn"), seconds=0.5, interval_ms=50, grace=0.5
+        child_argv("stubborn", "sc-stubborn"), seconds=30, interval_ms=50, grace=0.5, stop=stop
     )
+    assert stop.is_set()
     assert status == -signal.SIGKILL
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 20
     assert gone(profile.target.pids[0])
 
 
@@ -297,28 +333,30 @@ def test_cli_human_of_pids(spawn) -> None:
     assert "    batch: uses" in text
 
 
-def test_cli_interrupted_still_writes_the_profile(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_interrupted_still_writes_the_profile(tmp_path: Path, signum: int) -> None:
     out = tmp_path / "p.json"
     proc = subprocess.Popen(
         [SCHEDC, "profile", "--seconds", "60", "--interval", "50", "-o", str(out),
          "--format", "json", "--", *child_argv("nap", "sc-int")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 20
+    named = stop_when_named("sc-int", parent=proc.pid)
     assert proc.stderr is not None
-    while time.monotonic() < deadline:  # wait for the first progress line
+    while True:  # the first progress line, and the child has taken its name
         line = proc.stderr.readline()
-        if "schedc: profiling" in line:
+        if not line or ("schedc: profiling" in line and named.wait(20)):
             break
-    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)  # a round or more after the rename
+    proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=20)
-    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert proc.returncode == 128 + signum, stderr
     profile = Profile.model_validate_json(out.read_text())
     assert Profile.model_validate_json(stdout) == profile
     assert 0.5 < profile.seconds < 30
     assert profile.group("sc-int") is not None
     assert gone(profile.target.pids[0])
-    assert "stopped by SIGTERM" in stderr
+    assert ("stopped by SIGTERM" if signum == signal.SIGTERM else "interrupted") in stderr
 
 
 @pytest.mark.parametrize(
