@@ -221,6 +221,16 @@ def test_collect_stop_event_ends_the_window_early(spawn) -> None:
     assert profile.group("sc-stop") is not None
 
 
+def test_collect_pid_of_a_thread_means_its_process(spawn) -> None:
+    multi = spawn("multi", "sc-tmulti", "sc-tworker", comm="sc-tmulti")
+    wait_for_threads(multi.pid, 3)
+    worker = max(int(t) for t in os.listdir(f"/proc/{multi.pid}/task"))
+    profile = collect(Target(mode="pids", pids=[worker]), seconds=0.6, interval_ms=50)
+    workers = profile.group("sc-tmulti/sc-tworker")
+    assert workers is not None, [g.name for g in profile.groups]
+    assert workers.threads == 2 and profile.group("sc-tmulti") is not None
+
+
 def test_collect_unknown_pid() -> None:
     with pytest.raises(ProfileError, match="no such process"):
         collect(Target(mode="pids", pids=[2**22 + 12345]), seconds=0.2, interval_ms=50)

@@ -329,6 +329,18 @@ def _cgroup_tasks(folder: Path) -> tuple[set[int], set[int]]:
     return pids, tids
 
 
+def _tgid(pid: int, proc: str = PROC) -> int:
+    """The process (thread group) of a pid or thread id; the id itself when unreadable."""
+    data = read_bytes(f"{proc}/{pid}/status") or b""
+    at = data.find(b"\nTgid:")
+    if at < 0:
+        return pid
+    try:
+        return int(data[at + 6 : data.find(b"\n", at + 1)])
+    except ValueError:
+        return pid
+
+
 def _list_pids(proc: str) -> list[int]:
     return [int(name) for name in os.listdir(proc) if name.isdigit()]
 
@@ -345,7 +357,8 @@ class _Sampler:
         self.processes: dict[int, ProcessTrack] = {}
         self.leaders: dict[int, str] = {}
         self.parent: dict[int, int] = {}  # pid -> ppid of every process seen (command, pids)
-        self.tracked: set[int] = set(target.pids)  # the target's processes (command, pids)
+        # the target's processes (command, pids); a thread id given stands for its process
+        self.tracked: set[int] = {_tgid(pid, proc) for pid in target.pids}
         self.cgroup_folder: Path | None = None
         if target.mode == "cgroup":
             self.cgroup_folder, _ = resolve_cgroup(target.cgroup or "/")
@@ -383,7 +396,7 @@ class _Sampler:
                 at = self.parent[at]
             if at in self.tracked:
                 self.tracked.update(chain)
-        self.tracked &= present | set(self.target.pids)
+        self.tracked &= present
         return self.tracked & present, None
 
     def round(self, now: float, full: bool = False) -> None:
