@@ -18,9 +18,9 @@ BATCH_MIN_CPU_PER_THREAD = 0.25  # of one CPU
 BATCH_MIN_RUN_US = 1000.0  # runtime per run, p50 ...
 BATCH_MAX_VOLUNTARY_SHARE = 0.2  # ... or it nearly always runs until it is preempted
 BATCH_MAX_WAKEUPS_PER_S = 50.0  # per thread
-# ... or, on a contended machine where it gets less CPU than it would use, at least this much
-# CPU and more preemptions than sleeps (it was always runnable, not waiting for anything)
-BATCH_MIN_CPU_PREEMPTED = 0.05
+# ... or, on a crowded machine where it gets far less CPU than it would use: preempted at
+# least this often, and more often than it sleeps (always runnable, waiting for nothing)
+BATCH_MIN_PREEMPTIONS_PER_S = 10.0
 
 # interactive: wakes often, does a little and sleeps again, uses little CPU
 INTERACTIVE_MIN_WAKEUPS_PER_S = 10.0
@@ -81,11 +81,11 @@ def classify(group: TaskGroup) -> list[Classification]:
     preempted = group.involuntary_per_s > wakes
     if cpu >= BATCH_MIN_CPU_PER_THREAD:
         busy = f"{cpu_text} (batch: >= {BATCH_MIN_CPU_PER_THREAD:g})"
-    elif cpu >= BATCH_MIN_CPU_PREEMPTED and preempted:
+    elif preempted and group.involuntary_per_s >= BATCH_MIN_PREEMPTIONS_PER_S:
         busy = (
-            f"{cpu_text} and is preempted {group.involuntary_per_s:.1f}/s, more often than it "
-            f"sleeps (batch: >= {BATCH_MIN_CPU_PREEMPTED:g} of a CPU when preempted more than "
-            "it sleeps)"
+            f"{cpu_text}, but is preempted {group.involuntary_per_s:.1f}/s, more often than "
+            f"it sleeps (batch: >= {BATCH_MIN_CPU_PER_THREAD:g}, or preempted >= "
+            f"{BATCH_MIN_PREEMPTIONS_PER_S:g}/s and more often than it sleeps)"
         )
     else:
         busy = ""
