@@ -1,0 +1,231 @@
+"""`schedc profile`: sample a real workload on this machine into a workload profile.
+
+    schedc profile [--pid PID... | --cgroup PATH | --all] [--seconds N] [--interval MS]
+                   [-o PROFILE.json] [--format human|json] [-- COMMAND...]
+
+Exactly one target: a COMMAND after `--` (started here, followed with its children, stopped
+when the window ends), running processes (--pid, with their threads and descendants), a cgroup
+v2 folder (--cgroup) or every task (--all, root only). Progress goes to stderr about once a
+second. Ctrl-C or SIGTERM ends the window early: the profile so far is still written and
+printed, the command is stopped, and the exit status is 130 / 143.
+
+Exit status: 0 profiled; 2 a usage problem (no or two targets, bad numbers, unknown pid, no
+such cgroup, --all without root, a command that cannot be started). docs/profile.md has
+details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from schedc.cli.exit import Exit
+from schedc.cli.options import add_format
+from schedc.cli.output import progress, usage_error
+from schedc.profile.model import Profile, Target
+from schedc.profile.sample import (
+    MAX_INTERVAL_MS,
+    MIN_INTERVAL_MS,
+    ProfileError,
+    SamplingInterrupted,
+    collect,
+    profile_command,
+)
+
+DEFAULT_SECONDS = 10.0
+DEFAULT_INTERVAL_MS = 100
+MAX_SECONDS = 24 * 3600.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 < value <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"give 0 < N <= {MAX_SECONDS:g} seconds, not {text}")
+    return value
+
+
+def _interval(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of ms") from None
+    if not MIN_INTERVAL_MS <= value <= MAX_INTERVAL_MS:
+        raise argparse.ArgumentTypeError(
+            f"give {MIN_INTERVAL_MS}..{MAX_INTERVAL_MS} ms, not {text}"
+        )
+    return value
+
+
+def _pid(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process id") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process id")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Profile a real workload on this machine: per thread, from /proc, every --interval "
+        "for --seconds; group the threads (process name, thread name, cgroup), measure each "
+        "group's CPU share, runtime per run, wake-ups and run-queue delay, and classify it "
+        "(batch, interactive, latency-critical, io-bound). Give exactly one target: a "
+        "COMMAND after --, --pid, --cgroup or --all. docs/profile.md has the details."
+    )
+    parser.usage = (
+        "schedc profile [--pid PID... | --cgroup PATH | --all] [--seconds N] [--interval MS] "
+        "[-o PROFILE.json] [--format human|json] [-- COMMAND...]"
+    )
+    parser.add_argument(
+        "--pid",
+        dest="pids",
+        type=_pid,
+        nargs="+",
+        action="extend",
+        metavar="PID",
+        help="running processes to profile, with their threads and descendants",
+    )
+    parser.add_argument(
+        "--cgroup",
+        metavar="PATH",
+        help="a cgroup v2 folder (/sys/fs/cgroup/app.slice) or path as /proc/PID/cgroup shows "
+        "it (/app.slice): its tasks and its descendants'",
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="every task on the machine (needs root)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=_seconds,
+        default=DEFAULT_SECONDS,
+        metavar="N",
+        help=f"length of the window (default {DEFAULT_SECONDS:g}; a COMMAND that exits "
+        "sooner ends it)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=_interval,
+        default=DEFAULT_INTERVAL_MS,
+        metavar="MS",
+        help=f"sampling interval in ms, {MIN_INTERVAL_MS}..{MAX_INTERVAL_MS} "
+        f"(default {DEFAULT_INTERVAL_MS})",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="PROFILE.json", help="write the profile (JSON) here"
+    )
+    add_format(parser)
+    parser.add_argument(
+        "command", nargs=argparse.REMAINDER, metavar="-- COMMAND", help=argparse.SUPPRESS
+    )
+    parser.set_defaults(func=run)
+
+
+def _target(args: argparse.Namespace) -> Target | Exit:
+    command = list(args.command or [])
+    if command and command[0] == "--":
+        command = command[1:]
+    chosen = [
+        name
+        for name, given in (
+            ("-- COMMAND", bool(command)),
+            ("--pid", bool(args.pids)),
+            ("--cgroup", args.cgroup is not None),
+            ("--all", args.all),
+        )
+        if given
+    ]
+    if not chosen:
+        return usage_error(
+            "give one target: -- COMMAND..., --pid PID..., --cgroup PATH or --all"
+        )
+    if len(chosen) > 1:
+        return usage_error(f"give one target, not {' and '.join(chosen)}")
+    if command:
+        return Target(mode="command", command=command)
+    if args.pids:
+        return Target(mode="pids", pids=sorted(set(args.pids)))
+    if args.cgroup is not None:
+        if not args.cgroup:
+            return usage_error("--cgroup: give a cgroup folder or path")
+        return Target(mode="cgroup", cgroup=args.cgroup)
+    if os.geteuid() != 0:
+        return usage_error(
+            "--all needs root (other users' threads are not readable); run it as root, or "
+            "profile your own processes with --pid, --cgroup or -- COMMAND"
+        )
+    return Target(mode="all")
+
+
+def write_profile(path: Path, profile: Profile) -> None:
+    """The profile's JSON at `path`, atomically (a temporary file renamed over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(profile.model_dump_json(indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> Exit:
+    target = _target(args)
+    if isinstance(target, Exit):
+        return target
+    if args.output is not None and args.output.is_dir():
+        return usage_error(f"-o {args.output}: is a folder; give a file name")
+    if args.cgroup is not None:
+        try:
+            from schedc.profile.sample import resolve_cgroup
+
+            _folder, path = resolve_cgroup(args.cgroup)
+        except ProfileError as exc:
+            return usage_error(str(exc))
+        target = Target(mode="cgroup", cgroup=path)
+    status: int | None = None
+    interrupted: SamplingInterrupted | None = None
+    try:
+        if target.mode == "command":
+            profile, status = profile_command(
+                target.command,
+                seconds=args.seconds,
+                interval_ms=args.interval,
+                progress=progress,
+            )
+        else:
+            profile = collect(
+                target, seconds=args.seconds, interval_ms=args.interval, progress=progress
+            )
+    except ProfileError as exc:
+        return usage_error(str(exc))
+    except (FileNotFoundError, PermissionError) as exc:
+        return usage_error(f"cannot start {target.command[0]!r}: {exc.strerror}")
+    except SamplingInterrupted as stop:
+        interrupted = stop
+        profile = stop.profile
+    if args.output is not None:
+        write_profile(args.output, profile)
+    if args.format == "json":
+        sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
+    else:
+        from schedc.profile.render import render_human
+
+        sys.stdout.write(render_human(profile))
+    if status is not None and status != 0:
+        how = f"signal {-status}" if status < 0 else f"status {status}"
+        progress(f"the command ended with {how}")
+    if args.output is not None:
+        progress(f"wrote {args.output}")
+    if interrupted is not None:
+        progress(f"stopped after {profile.seconds:.1f} s: the profile covers the window so far")
+        raise interrupted.cause  # schedc.lifecycle.run_main: "interrupted", exit 130 / 143
+    return Exit.OK
