@@ -1010,8 +1010,25 @@ def do_profile(ctx: Context, a: ProfileArgs) -> dict[str, Any]:
 
 
 def _profile(ctx: Context, a: ProfileArgs, target: Target) -> dict[str, Any]:
-    from schedc.profile.sample import collect, profile_command
+    from schedc.profile.sample import ProfileError, collect, profile_command, resolve_cgroup
 
+    try:
+        return _sampled(ctx, a, target, collect, profile_command, resolve_cgroup)
+    except ProfileError as exc:  # the process is gone, the cgroup has no schedstat, ...
+        return error("invalid_request", str(exc), None)
+
+
+def _sampled(
+    ctx: Context,
+    a: ProfileArgs,
+    target: Target,
+    collect: Any,
+    profile_command: Any,
+    resolve_cgroup: Any,
+) -> dict[str, Any]:
+    if target.mode == "cgroup" and target.cgroup is not None:
+        _folder, path = resolve_cgroup(target.cgroup)  # the folder -> the path tasks show
+        target = Target(mode="cgroup", cgroup=path)
     ctx.progress(f"profiling {target.mode} for {a.seconds:g} s")
     exit_status = None
     if target.mode == "command":
@@ -1042,9 +1059,13 @@ def _profile(ctx: Context, a: ProfileArgs, target: Target) -> dict[str, Any]:
     if exit_status is not None:
         payload["command_exit_status"] = exit_status
     if a.scenario:
-        from schedc.profile.scenario import scenario_from_profile
+        from schedc.profile.scenario import ProfileScenarioError, scenario_from_profile
 
-        payload["scenario"] = scenario_from_profile(profile)
+        try:
+            payload["scenario"] = scenario_from_profile(profile)
+        except ProfileScenarioError as exc:  # nothing ran: nothing to reproduce
+            payload["scenario"] = None
+            payload["scenario_problem"] = str(exc)
     if a.draft:
         from schedc.profile.draft import draft_policy
 

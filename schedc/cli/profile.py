@@ -82,7 +82,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.usage = (
         "schedc profile [--pid PID... | --cgroup PATH | --all] [--seconds N] [--interval MS] "
-        "[-o PROFILE.json] [--format human|json] [-- COMMAND...]"
+        "[-o PROFILE.json] [--scenario OUT.scenario.toml] [--draft OUT.sched] "
+        "[--format human|json] [-- COMMAND...]"
     )
     parser.add_argument(
         "--pid",
@@ -120,6 +121,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "-o", "--output", type=Path, metavar="PROFILE.json", help="write the profile (JSON) here"
+    )
+    parser.add_argument(
+        "--scenario",
+        type=Path,
+        metavar="OUT.scenario.toml",
+        help="also write a sandbox scenario of the same shape (for schedc test): the groups' "
+        "comms, counts scaled to the guest, run/sleep cycles, default expectations",
+    )
+    parser.add_argument(
+        "--scenario-cpus",
+        type=int,
+        metavar="N",
+        help="the scenario's guest CPUs, 1..8 (default: this machine's, at most 4)",
+    )
+    parser.add_argument(
+        "--draft",
+        type=Path,
+        metavar="OUT.sched",
+        help="also write a first DSL draft whose classes are the profile's groups: a starting "
+        "point to edit, labelled DRAFT",
     )
     add_format(parser)
     parser.add_argument(
@@ -165,24 +186,53 @@ def _target(args: argparse.Namespace) -> Target | Exit:
 
 
 def write_profile(path: Path, profile: Profile) -> None:
-    """The profile's JSON at `path`, atomically (a temporary file renamed over it)."""
+    """The profile's JSON at `path`, atomically."""
+    write_atomically(path, profile.model_dump_json(indent=2) + "\n")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """`text` at `path`, atomically (a temporary file renamed over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(profile.model_dump_json(indent=2) + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _derived(args: argparse.Namespace, profile: Profile) -> list[tuple[Path, str]]:
+    """The --scenario and --draft files' texts; ValueError (naming the option) when the
+    profile cannot give one."""
+    out: list[tuple[Path, str]] = []
+    if args.scenario is not None:
+        from schedc.profile.scenario import ProfileScenarioError, scenario_from_profile
+
+        try:
+            out.append((args.scenario, scenario_from_profile(profile, cpus=args.scenario_cpus)))
+        except ProfileScenarioError as exc:
+            raise ValueError(f"--scenario: {exc}") from None
+    if args.draft is not None:
+        from schedc.profile.draft import DraftError, draft_policy
+
+        try:
+            out.append((args.draft, draft_policy(profile)))
+        except DraftError as exc:
+            raise ValueError(f"--draft: {exc}") from None
+    return out
+
+
 def run(args: argparse.Namespace) -> Exit:
     target = _target(args)
     if isinstance(target, Exit):
         return target
-    if args.output is not None and args.output.is_dir():
-        return usage_error(f"-o {args.output}: is a folder; give a file name")
+    for option, path in (("-o", args.output), ("--scenario", args.scenario), ("--draft", args.draft)):
+        if path is not None and path.is_dir():
+            return usage_error(f"{option} {path}: is a folder; give a file name")
+    if args.scenario_cpus is not None and args.scenario is None:
+        return usage_error("--scenario-cpus goes with --scenario")
     if args.cgroup is not None:
         try:
             from schedc.profile.sample import resolve_cgroup
@@ -214,6 +264,15 @@ def run(args: argparse.Namespace) -> Exit:
         profile = stop.profile
     if args.output is not None:
         write_profile(args.output, profile)
+    try:
+        derived = _derived(args, profile)
+    except ValueError as exc:  # the profile itself is written and shown
+        derived = []
+        problem: str | None = str(exc)
+    else:
+        problem = None
+    for path, text in derived:
+        write_atomically(path, text)
     if args.format == "json":
         sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
     else:
@@ -225,6 +284,10 @@ def run(args: argparse.Namespace) -> Exit:
         progress(f"the command ended with {how}")
     if args.output is not None:
         progress(f"wrote {args.output}")
+    for path, _text in derived:
+        progress(f"wrote {path}")
+    if problem is not None:
+        return usage_error(problem)
     if interrupted is not None:
         progress(f"stopped after {profile.seconds:.1f} s: the profile covers the window so far")
         raise interrupted.cause  # schedc.lifecycle.run_main: "interrupted", exit 130 / 143
