@@ -579,3 +579,35 @@ def test_profile_json_round_trip_matches_the_model(spawn) -> None:
     assert data["schema_version"] == 1
     assert data["groups"][0]["name"] == "sc-json"
     assert Profile.model_validate(data) == profile
+
+
+def test_cli_writes_a_scenario_and_a_draft_that_work(tmp_path: Path, settings, toolchain) -> None:
+    """--scenario and --draft from a real profile: the scenario parses and names the measured
+    comms, the draft compiles with clang and classifies the hog where the profile saw it."""
+    from schedc.agent.classify import HostTask, classify
+    from schedc.behaviour.scenario import load_scenario
+    from schedc.compiler.pipeline import compile_policy
+
+    scenario, draft = tmp_path / "w.scenario.toml", tmp_path / "w.sched"
+    result = schedc(
+        "--seconds", "1.5", "--interval", "50", "--scenario", str(scenario),
+        "--scenario-cpus", "2", "--draft", str(draft), "--", *child_argv("spin", "sc-derived"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {scenario}" in result.stderr and f"wrote {draft}" in result.stderr
+    parsed = load_scenario(scenario)
+    assert parsed.cpus == 2 and "sc-derived" in [g.comm for g in parsed.group]
+    text = draft.read_text()
+    assert "DRAFT" in text and '"sc-derived"' in text
+    compiled = compile_policy(draft, settings, out=tmp_path / "w.bpf.o", toolchain=toolchain)
+    assert compiled.ok, [str(d) for d in compiled.diagnostics]
+    assert compiled.policy is not None
+    [chosen] = classify(compiled.policy, compiled.c_text or "", toolchain, [HostTask("sc-derived")])
+    assert chosen.name != "rest", chosen.name
+
+
+def test_cli_scenario_options_are_checked(capsys, tmp_path: Path) -> None:
+    status, _out, err = schedc_here(capsys, "--scenario-cpus", "2", "--pid", "1")
+    assert status == 2 and "--scenario-cpus goes with --scenario" in err
+    status, _out, err = schedc_here(capsys, "--draft", str(tmp_path), "--pid", "1")
+    assert status == 2 and "--draft" in err and "is a folder" in err
