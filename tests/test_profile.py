@@ -23,14 +23,8 @@ import pytest
 from schedc.profile.classify import classify
 from schedc.profile.machine import machine_facts
 from schedc.profile.model import Distribution, Profile, Target, TaskGroup
-from schedc.profile.sample import (
-    ProfileError,
-    collect,
-    parse_schedstat,
-    parse_stat,
-    parse_status,
-    profile_command,
-)
+from schedc.profile.procfs import parse_schedstat, parse_stat, parse_status
+from schedc.profile.sample import ProfileError, collect, profile_command
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = str(Path(__file__).resolve().parent / "profile_child.py")
@@ -429,7 +423,8 @@ def test_cli_all_needs_root() -> None:
 
 # -- cgroup mode: the cgroup this test runs in (read only: tests never write to /sys) ---------
 def test_collect_cgroup(spawn) -> None:
-    from schedc.profile.sample import cgroup_mount, parse_cgroup, resolve_cgroup
+    from schedc.profile.procfs import parse_cgroup
+    from schedc.profile.sample import cgroup_mount, resolve_cgroup
 
     mount = cgroup_mount()
     if mount is None:

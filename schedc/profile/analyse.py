@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from schedc.profile.classify import classify
 from schedc.profile.model import Distribution, Machine, TaskGroup
-from schedc.profile.sample import ThreadTrack, Window, format_cpu_list, parse_cpu_list
+from schedc.profile.procfs import ThreadTrack, Window, format_cpu_list, parse_cpu_list
 
 POLICIES = {
     0: "SCHED_OTHER",

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from schedc.profile.model import Machine, Topology
-from schedc.profile.sample import format_cpu_list, parse_cpu_list
+from schedc.profile.procfs import format_cpu_list, parse_cpu_list
 
 
 def _read(path: Path) -> str | None:
