@@ -61,6 +61,10 @@ class Settings:
     # `--set NAME=VALUE` of verify, test and bench: param values the DSL policies are built with
     # (dsl/tunables.py); given on the command line (or by an MCP call) only.
     params: tuple[str, ...] = ()
+    # The absolute URI of the folder docs/errors.md and docs/checks.md are served from (e.g.
+    # https://github.com/OWNER/schedc/blob/COMMIT/docs/): SARIF's helpUri of each rule is its
+    # section there. None: SARIF output has no helpUri.
+    sarif_base_uri: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **values: str | Sequence[str] | None) -> Settings:
@@ -95,6 +99,7 @@ _ENV = {
     "keep_sandbox": "SCHEDC_KEEP_SANDBOX",
     "kernels": "SCHEDC_KERNELS",  # a list: kit folders separated by ':' (os.pathsep)
     "host": "SCHEDC_HOST",  # auto | yes | no
+    "sarif_base_uri": "SCHEDC_SARIF_BASE_URI",
 }
 
 
