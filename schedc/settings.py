@@ -252,26 +252,42 @@ def find_clang(settings: Settings) -> str:
     )
 
 
+# Where a bpftool is looked for when none is set, after PATH: Debian's `bpftool` package puts it
+# in /usr/sbin (not on a normal user's PATH), Ubuntu's linux-tools in /usr/lib/linux-tools-*.
+BPFTOOL_PLACES: tuple[str, ...] = ("/usr/sbin/bpftool", "/usr/lib/linux-tools*/bpftool")
+BPFTOOL_REMEDY = (
+    "install one: Debian's bpftool package (apt-get install bpftool; scripts/setup.sh does it "
+    "when it is given no --kit) turns a BTF into vmlinux.h, which is all compile and check "
+    "need; or set SCHEDC_BPFTOOL (`bpftool` in schedc.toml) to a bpftool, such as a sched_ext "
+    "sandbox kit's: loading sched_ext objects (verify, test, bench) needs bpftool >= 7.2"
+)
+
+
 def find_bpftool(settings: Settings) -> str:
     if settings.bpftool:
+        where = settings.sources.get("bpftool", "settings")
         path = shutil.which(settings.bpftool) or settings.bpftool
-        if not os.access(path, os.X_OK):
+        if not os.path.exists(path):
             raise EnvironmentProblem(
-                f"bpftool '{settings.bpftool}' (from {settings.sources.get('bpftool', 'settings')}) is not executable",
-                "point SCHEDC_BPFTOOL at bpftool >= 7.2 (a sched_ext sandbox kit has one)",
+                f"bpftool '{settings.bpftool}' (from {where}) does not exist", BPFTOOL_REMEDY
+            )
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise EnvironmentProblem(
+                f"bpftool '{settings.bpftool}' (from {where}) is not an executable file",
+                BPFTOOL_REMEDY,
             )
         return path
-    for name in ("bpftool",):
-        path = shutil.which(name)
-        if path:
-            return path
-    for cand in sorted(Path("/usr/lib").glob("linux-tools*/bpftool"), reverse=True):
-        if os.access(cand, os.X_OK):
-            return str(cand)
+    path = shutil.which("bpftool")
+    if path:
+        return path
+    for place in BPFTOOL_PLACES:
+        for cand in sorted(Path("/").glob(place.lstrip("/")), reverse=True):
+            if os.access(cand, os.X_OK) and cand.is_file():
+                return str(cand)
     raise EnvironmentProblem(
-        "no bpftool found",
-        "install one (apt-get install bpftool) or set SCHEDC_BPFTOOL; bpftool >= 7.2 is needed "
-        "to load sched_ext objects (a sched_ext sandbox kit has one)",
+        "no bpftool found (none set, none on PATH, none in " + ", ".join(BPFTOOL_PLACES) + "): "
+        "schedc needs it to turn the kernel's BTF into vmlinux.h",
+        BPFTOOL_REMEDY,
     )
 
 
