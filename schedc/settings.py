@@ -3,6 +3,7 @@ discovery on the host. Nothing here names a path of one particular machine."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -124,12 +125,74 @@ def as_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+PROJECT_CONFIG = "schedc.toml"
+# Settings whose values are paths: a relative one in a config file is relative to the file's
+# folder. The tools' (clang, bpftool, bwrap) only with a "/" in it: a bare name such as
+# "clang-19" is looked up on PATH.
+_PATH_KEYS = frozenset(
+    {"btf", "kernel", "libbpf_include", "libbpf", "kernel_examples", "cache_dir", "kernels"}
+)
+_TOOL_KEYS = frozenset({"clang", "bpftool", "bwrap"})
+
+
 def config_paths() -> list[Path]:
+    """Where the config file is looked for, in order (the first that exists is used):
+    SCHEDC_CONFIG alone when set; else schedc.toml in the working folder or the nearest
+    folder above it that has one (as git finds .git), then ~/.config/schedc/config.toml."""
     explicit = os.environ.get("SCHEDC_CONFIG")
     if explicit:
         return [Path(explicit)]
     xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return [Path("schedc.toml"), xdg / "schedc" / "config.toml"]
+    here = Path.cwd()
+    project = next(
+        (f / PROJECT_CONFIG for f in (here, *here.parents) if (f / PROJECT_CONFIG).is_file()),
+        Path(PROJECT_CONFIG),
+    )
+    if project.parent == here:
+        project = Path(PROJECT_CONFIG)  # the working folder's: named as before
+    return [project, xdg / "schedc" / "config.toml"]
+
+
+def _relative_to(folder: Path, key: str, value: object) -> object:
+    """A setting from a config file in `folder`: a relative path is taken from the file's
+    folder, not from wherever schedc was started."""
+    if key not in _PATH_KEYS and key not in _TOOL_KEYS:
+        return value
+    if isinstance(value, list):
+        return [_relative_to(folder, key, v) for v in value]
+    if not isinstance(value, str) or not value or value.startswith(("/", "~")):
+        return value
+    if key in _TOOL_KEYS and "/" not in value:
+        return value
+    return str(folder / value)
+
+
+def config_warnings() -> list[str]:
+    """What is wrong but harmless in the config file in use: keys schedc does not know (a typo
+    such as `btff` would otherwise leave the setting silently unset). Empty when there is no
+    config file, or it cannot be read (load_settings reports that as an error)."""
+    for path in config_paths():
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            return []
+        section = data.get("schedc", data)
+        if not isinstance(section, dict):
+            return []
+        out = []
+        for key in section:
+            if key in _ENV:
+                continue
+            close = difflib.get_close_matches(key, list(_ENV), n=1)
+            did = f"did you mean '{close[0]}'? " if close else ""
+            out.append(
+                f"{path}: unknown setting '{key}' is ignored; {did}the settings are "
+                f"{', '.join(sorted(_ENV))} (README, Settings)"
+            )
+        return out
+    return []
 
 
 def _kernel_list(value: object, where: str) -> tuple[str, ...]:
@@ -174,7 +237,8 @@ def load_settings(**overrides: str | Sequence[str] | None) -> Settings:
         section = data.get("schedc", data)
         for key in _ENV:
             if key in section:
-                values[key] = section[key]
+                value = section[key]
+                values[key] = _relative_to(path.parent, key, value)
                 sources[key] = str(path)
         break
     for key, env in _ENV.items():

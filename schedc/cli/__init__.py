@@ -110,8 +110,10 @@ def _main(argv: list[str]) -> int:
         parser.print_help(sys.stderr)
         return Exit.USAGE
     from schedc.cli.output import report_environment_problem
-    from schedc.settings import EnvironmentProblem
+    from schedc.settings import EnvironmentProblem, config_warnings
 
+    for warning in config_warnings():
+        print(f"schedc: warning: {warning}", file=sys.stderr)
     try:
         return int(args.func(args))
     except EnvironmentProblem as problem:
