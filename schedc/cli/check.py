@@ -21,11 +21,11 @@ from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include
-from schedc.cli.output import report_environment_problem
+from schedc.cli.output import report_environment_problem, write_diagnostics
 from schedc.compiler.pipeline import check_file
 from schedc.compiler.source import is_c, is_dsl
 from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.diagnostics import Diagnostic, has_errors, render_human, summary_line
+from schedc.diagnostics import Diagnostic, has_errors, summary_line
 from schedc.sarif import SarifRule, base_uri_problem, sarif_log
 from schedc.settings import EnvironmentProblem, kernel_matrix, load_settings
 from schedc.verifier.checks import kernel_targets
@@ -162,7 +162,7 @@ def _print(diags: list[Diagnostic], fmt: str, count: int, sarif: SarifOptions) -
         log = sarif_log(diags, sarif_rules(), root=sarif.root, base_uri=sarif.base_uri)
         print(json.dumps(log, indent=2))
     else:
-        sys.stderr.write(render_human(diags))
+        write_diagnostics(diags, sys.stderr)
         summary = summary_line(diags)
         files = f"{count} file{'s' if count != 1 else ''}"
         print(summary or f"checked {files}: no problems found.", file=sys.stderr)
