@@ -172,9 +172,31 @@ def _source_line(path: str | None, line: int, sources: dict[str, str]) -> str | 
     return None
 
 
-def render_human(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None) -> str:
-    """Render like clang: `file:line:col: error[E001]: msg`, the line, a caret underline, hint."""
+# ANSI styles of the human format with colour on (clang's choice of colours).
+_STYLE = {
+    "where": "\x1b[1m",
+    Severity.ERROR: "\x1b[1;31m",
+    Severity.WARNING: "\x1b[1;35m",
+    Severity.NOTE: "\x1b[1;36m",
+    "caret": "\x1b[1;32m",
+    "hint": "\x1b[1;36m",
+}
+_RESET = "\x1b[0m"
+
+
+def render_human(
+    diagnostics: Iterable[Diagnostic],
+    sources: dict[str, str] | None = None,
+    *,
+    color: bool = False,
+) -> str:
+    """Render like clang: `file:line:col: error[E001]: msg`, the line, a caret underline, hint.
+    With `color`, the place, the severity, the caret and `hint:` carry ANSI styles."""
     sources = {} if sources is None else sources
+
+    def paint(style: object, text: str) -> str:
+        return f"{_STYLE[style]}{text}{_RESET}" if color else text
+
     out: list[str] = []
     for d in diagnostics:
         where = d.file or "schedc"
@@ -182,7 +204,10 @@ def render_human(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | No
             where += f":{d.line}"
             if d.column is not None:
                 where += f":{d.column}"
-        out.append(f"{where}: {d.severity}[{d.code}]: {d.message}")
+        out.append(
+            f"{paint('where', where + ':')} {paint(d.severity, f'{d.severity}[{d.code}]:')} "
+            f"{d.message}"
+        )
         if d.line is not None:
             text = _source_line(d.file, d.line, sources)
             if text is not None:
@@ -193,9 +218,9 @@ def render_human(diagnostics: Iterable[Diagnostic], sources: dict[str, str] | No
                 else:
                     width = max(1, len(text.rstrip()) - col + 1)
                 out.append(f"{d.line:5d} | {text}")
-                out.append("      | " + " " * (col - 1) + "^" + "~" * (width - 1))
+                out.append("      | " + " " * (col - 1) + paint("caret", "^" + "~" * (width - 1)))
         if d.hint:
-            out.append(f"  hint: {d.hint}")
+            out.append(f"  {paint('hint', 'hint:')} {d.hint}")
     return "\n".join(out) + ("\n" if out else "")
 
 

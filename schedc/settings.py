@@ -3,6 +3,7 @@ discovery on the host. Nothing here names a path of one particular machine."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -61,6 +62,10 @@ class Settings:
     # `--set NAME=VALUE` of verify, test and bench: param values the DSL policies are built with
     # (dsl/tunables.py); given on the command line (or by an MCP call) only.
     params: tuple[str, ...] = ()
+    # The absolute URI of the folder docs/errors.md and docs/checks.md are served from (e.g.
+    # https://github.com/OWNER/schedc/blob/COMMIT/docs/): SARIF's helpUri of each rule is its
+    # section there. None: SARIF output has no helpUri.
+    sarif_base_uri: str | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **values: str | Sequence[str] | None) -> Settings:
@@ -95,6 +100,7 @@ _ENV = {
     "keep_sandbox": "SCHEDC_KEEP_SANDBOX",
     "kernels": "SCHEDC_KERNELS",  # a list: kit folders separated by ':' (os.pathsep)
     "host": "SCHEDC_HOST",  # auto | yes | no
+    "sarif_base_uri": "SCHEDC_SARIF_BASE_URI",
 }
 
 
@@ -119,12 +125,74 @@ def as_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+PROJECT_CONFIG = "schedc.toml"
+# Settings whose values are paths: a relative one in a config file is relative to the file's
+# folder. The tools' (clang, bpftool, bwrap) only with a "/" in it: a bare name such as
+# "clang-19" is looked up on PATH.
+_PATH_KEYS = frozenset(
+    {"btf", "kernel", "libbpf_include", "libbpf", "kernel_examples", "cache_dir", "kernels"}
+)
+_TOOL_KEYS = frozenset({"clang", "bpftool", "bwrap"})
+
+
 def config_paths() -> list[Path]:
+    """Where the config file is looked for, in order (the first that exists is used):
+    SCHEDC_CONFIG alone when set; else schedc.toml in the working folder or the nearest
+    folder above it that has one (as git finds .git), then ~/.config/schedc/config.toml."""
     explicit = os.environ.get("SCHEDC_CONFIG")
     if explicit:
         return [Path(explicit)]
     xdg = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return [Path("schedc.toml"), xdg / "schedc" / "config.toml"]
+    here = Path.cwd()
+    project = next(
+        (f / PROJECT_CONFIG for f in (here, *here.parents) if (f / PROJECT_CONFIG).is_file()),
+        Path(PROJECT_CONFIG),
+    )
+    if project.parent == here:
+        project = Path(PROJECT_CONFIG)  # the working folder's: named as before
+    return [project, xdg / "schedc" / "config.toml"]
+
+
+def _relative_to(folder: Path, key: str, value: object) -> object:
+    """A setting from a config file in `folder`: a relative path is taken from the file's
+    folder, not from wherever schedc was started."""
+    if key not in _PATH_KEYS and key not in _TOOL_KEYS:
+        return value
+    if isinstance(value, list):
+        return [_relative_to(folder, key, v) for v in value]
+    if not isinstance(value, str) or not value or value.startswith(("/", "~")):
+        return value
+    if key in _TOOL_KEYS and "/" not in value:
+        return value
+    return str(folder / value)
+
+
+def config_warnings() -> list[str]:
+    """What is wrong but harmless in the config file in use: keys schedc does not know (a typo
+    such as `btff` would otherwise leave the setting silently unset). Empty when there is no
+    config file, or it cannot be read (load_settings reports that as an error)."""
+    for path in config_paths():
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            return []
+        section = data.get("schedc", data)
+        if not isinstance(section, dict):
+            return []
+        out = []
+        for key in section:
+            if key in _ENV:
+                continue
+            close = difflib.get_close_matches(key, list(_ENV), n=1)
+            did = f"did you mean '{close[0]}'? " if close else ""
+            out.append(
+                f"{path}: unknown setting '{key}' is ignored; {did}the settings are "
+                f"{', '.join(sorted(_ENV))} (README, Settings)"
+            )
+        return out
+    return []
 
 
 def _kernel_list(value: object, where: str) -> tuple[str, ...]:
@@ -169,7 +237,8 @@ def load_settings(**overrides: str | Sequence[str] | None) -> Settings:
         section = data.get("schedc", data)
         for key in _ENV:
             if key in section:
-                values[key] = section[key]
+                value = section[key]
+                values[key] = _relative_to(path.parent, key, value)
                 sources[key] = str(path)
         break
     for key, env in _ENV.items():
@@ -247,26 +316,42 @@ def find_clang(settings: Settings) -> str:
     )
 
 
+# Where a bpftool is looked for when none is set, after PATH: Debian's `bpftool` package puts it
+# in /usr/sbin (not on a normal user's PATH), Ubuntu's linux-tools in /usr/lib/linux-tools-*.
+BPFTOOL_PLACES: tuple[str, ...] = ("/usr/sbin/bpftool", "/usr/lib/linux-tools*/bpftool")
+BPFTOOL_REMEDY = (
+    "install one: Debian's bpftool package (apt-get install bpftool; scripts/setup.sh does it "
+    "when it is given no --kit) turns a BTF into vmlinux.h, which is all compile and check "
+    "need; or set SCHEDC_BPFTOOL (`bpftool` in schedc.toml) to a bpftool, such as a sched_ext "
+    "sandbox kit's: loading sched_ext objects (verify, test, bench) needs bpftool >= 7.2"
+)
+
+
 def find_bpftool(settings: Settings) -> str:
     if settings.bpftool:
+        where = settings.sources.get("bpftool", "settings")
         path = shutil.which(settings.bpftool) or settings.bpftool
-        if not os.access(path, os.X_OK):
+        if not os.path.exists(path):
             raise EnvironmentProblem(
-                f"bpftool '{settings.bpftool}' (from {settings.sources.get('bpftool', 'settings')}) is not executable",
-                "point SCHEDC_BPFTOOL at bpftool >= 7.2 (a sched_ext sandbox kit has one)",
+                f"bpftool '{settings.bpftool}' (from {where}) does not exist", BPFTOOL_REMEDY
+            )
+        if os.path.isdir(path) or not os.access(path, os.X_OK):
+            raise EnvironmentProblem(
+                f"bpftool '{settings.bpftool}' (from {where}) is not an executable file",
+                BPFTOOL_REMEDY,
             )
         return path
-    for name in ("bpftool",):
-        path = shutil.which(name)
-        if path:
-            return path
-    for cand in sorted(Path("/usr/lib").glob("linux-tools*/bpftool"), reverse=True):
-        if os.access(cand, os.X_OK):
-            return str(cand)
+    path = shutil.which("bpftool")
+    if path:
+        return path
+    for place in BPFTOOL_PLACES:
+        for cand in sorted(Path("/").glob(place.lstrip("/")), reverse=True):
+            if os.access(cand, os.X_OK) and cand.is_file():
+                return str(cand)
     raise EnvironmentProblem(
-        "no bpftool found",
-        "install one (apt-get install bpftool) or set SCHEDC_BPFTOOL; bpftool >= 7.2 is needed "
-        "to load sched_ext objects (a sched_ext sandbox kit has one)",
+        "no bpftool found (none set, none on PATH, none in " + ", ".join(BPFTOOL_PLACES) + "): "
+        "schedc needs it to turn the kernel's BTF into vmlinux.h",
+        BPFTOOL_REMEDY,
     )
 
 

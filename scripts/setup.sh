@@ -4,7 +4,9 @@
 # sched_ext sandbox kit: bzImage, vmlinux.btf, bpftool and libbpf headers, and the kernel's
 # example schedulers (a test input) in .cache/kernel-examples. --kit may be given several
 # times: the first kit is the one policies compile against, all of them are the kernel matrix
-# (`kernels`) that verify, test and bench run every policy on.
+# (`kernels`) that verify, test and bench run every policy on. Without --kit, apt also installs
+# Debian's bpftool (7.1: enough to turn a BTF into vmlinux.h for compile and check; loading
+# sched_ext objects needs the >= 7.2 of a kit), and schedc finds it in /usr/sbin.
 #
 #   scripts/setup.sh [--kit DIR]... [--no-apt]
 set -euo pipefail
@@ -39,6 +41,13 @@ if [ "$apt" = 1 ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         clang-19 llvm-19 qemu-system-x86 stress-ng rt-tests gcc make linux-source-6.12 python3-venv git bubblewrap \
         ca-certificates xz-utils >/dev/null
+    if [ -z "$kit" ]; then
+        # No kit, so no kit's bpftool: Debian's makes vmlinux.h from SCHEDC_BTF.
+        echo "== apt: bpftool (no --kit: for vmlinux.h from SCHEDC_BTF)"
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bpftool >/dev/null
+    fi
+elif [ -z "$kit" ] && ! command -v bpftool >/dev/null && [ ! -x /usr/sbin/bpftool ]; then
+    echo "setup.sh: note: no --kit and no bpftool: compile needs one (apt-get install bpftool, or set SCHEDC_BPFTOOL)" >&2
 fi
 
 echo "== python: .venv with schedc and its test tools"

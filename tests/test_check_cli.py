@@ -80,7 +80,7 @@ def test_sarif_2_1_0(toolchain, cache_env):
                env=cache_env)
     assert proc.returncode == Exit.ERRORS
     log = json.loads(proc.stdout)
-    assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-2.1.0.json")
+    assert log["version"] == "2.1.0" and log["$schema"].endswith("sarif-schema-2.1.0.json")
     (run_,) = log["runs"]
     driver = run_["tool"]["driver"]
     rule_ids = [r["id"] for r in driver["rules"]]

@@ -93,6 +93,47 @@ def test_missing_clang_is_an_environment_error_exit_2(tmp_path):
     assert data["ok"] is False and "SCHEDC_CLANG" in data["hint"]
 
 
+def test_missing_bpftool_says_what_to_install_exit_2(settings, tmp_path):
+    """A fresh cache needs bpftool to make vmlinux.h: a bpftool setting that names no file is
+    exit 2 with the package to install and the setting to set, and no object is written."""
+    src = tmp_path / "good.sched"
+    src.write_text(GOOD)
+    missing = tmp_path / "tools" / "bpftool"
+    env = {"SCHEDC_BPFTOOL": str(missing), "SCHEDC_CACHE": str(tmp_path / "fresh-cache"),
+           "SCHEDC_BTF": settings.btf or ""}
+    proc = run("compile", str(src), env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert f"bpftool '{missing}' (from SCHEDC_BPFTOOL) does not exist" in proc.stderr
+    assert "hint: install one: Debian's bpftool package (apt-get install bpftool" in proc.stderr
+    assert "SCHEDC_BPFTOOL" in proc.stderr.split("hint:")[1]
+    assert not (tmp_path / "good.bpf.o").exists()
+    proc = run("compile", str(src), "--format", "json", env=env)
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 2 and data["ok"] is False
+    assert data["hint"].startswith("install one: Debian's bpftool package")
+
+
+def test_no_bpftool_anywhere_names_where_it_looked(monkeypatch, tmp_path):
+    from schedc import settings as settings_module
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a folder with no bpftool
+    monkeypatch.setattr(settings_module, "BPFTOOL_PLACES", (str(tmp_path / "sbin" / "bpftool"),))
+    try:
+        settings_module.find_bpftool(settings_module.Settings())
+    except settings_module.EnvironmentProblem as problem:
+        assert problem.message.startswith("no bpftool found (none set, none on PATH, none in ")
+        assert str(tmp_path / "sbin" / "bpftool") in problem.message
+        assert "apt-get install bpftool" in problem.remedy
+    else:
+        raise AssertionError("a bpftool was found where there is none")
+    # The same place with a bpftool in it is found.
+    (tmp_path / "sbin").mkdir()
+    tool = tmp_path / "sbin" / "bpftool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert settings_module.find_bpftool(settings_module.Settings()) == str(tool)
+
+
 def test_usage_errors_exit_2():
     assert run("compile").returncode == 2
     assert run("frobnicate").returncode == 2

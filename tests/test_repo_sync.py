@@ -120,8 +120,27 @@ def test_a_git_conflict_outside_policies_aborts_the_merge(pair):
     head = a.head()
     ran = at(a, "pull", "--format", "json")
     assert ran.code == 1 and [c["name"] for c in ran.json()["conflicts"]] == ["README.md"]
+    [conflict] = ran.json()["conflicts"]
+    # Edited on both sides: a file, modified here and there (not two deleted policies).
+    assert conflict["kind"] == "file"
+    assert conflict["ours"]["change"] == conflict["theirs"]["change"] == "modified"
+    assert conflict["ours"]["exists"] and conflict["theirs"]["exists"]
     assert a.head() == head and is_clean(a.root)
     assert not (a.root / ".git" / "MERGE_HEAD").exists()
+    text = at(a, "pull")
+    assert text.code == 1 and "  README.md: here modified, origin modified" in text.out
+    assert "deleted" not in text.out and a.head() == head and is_clean(a.root)
+
+
+def test_a_file_deleted_here_and_edited_there_says_so(pair):
+    a, b = pair
+    git(a.root, "rm", "-q", "README.md")
+    git(a.root, "commit", "-q", "-m", "no readme")
+    (b.root / "README.md").write_text("from b\n")
+    git(b.root, "commit", "-q", "-am", "from b")
+    assert at(b, "push").code == 0
+    ran = at(a, "pull")
+    assert ran.code == 1 and "  README.md: here deleted, origin modified" in ran.out
 
 
 def test_pull_refuses_with_uncommitted_changes(pair):

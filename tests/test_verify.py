@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from schedc.compiler.pipeline import verify_policies
-from schedc.diagnostics import Severity
+from schedc.diagnostics import Severity, render_human
 from schedc.settings import EnvironmentProblem
 from schedc.verifier import verify
 from schedc.verifier.sandbox import LoadReport, RunReport
@@ -67,9 +67,54 @@ def test_rejection_without_line_info_names_the_policy():
     assert "6.13" in diag.hint
 
 
+SANDBOX_DATA = Path(__file__).resolve().parent / "data" / "sandbox"
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "line", "access"),
+    [
+        # Logs the 6.12 sandbox kernel wrote for these objects (one boot, 2026-12-02).
+        ("oob_index", "R5 unbounded memory access, make sure to bounds check any such access",
+         22, "enqueued[cpu]"),
+        ("oob_stack", "invalid unbounded variable-offset read from stack R3", 20, "slices[level]"),
+    ],
+)
+def test_an_out_of_bounds_access_gets_a_hint_and_the_column_of_the_access(
+    name, error, line, access
+):
+    source = SANDBOX_DATA / f"{name}.bpf.c"
+    log = (SANDBOX_DATA / f"{name}.log").read_text()
+    assert error in log.splitlines()  # the captured log holds the kernel's own message
+    report = LoadReport(f"{name}.bpf.o", False, log, [], error)
+    diag = rejection_diagnostic(report, str(source))
+    assert (diag.code, diag.file, diag.line) == ("V001", str(source), line)
+    text = source.read_text().splitlines()[line - 1]
+    assert (diag.column, diag.end_column) == (
+        text.index(access) + 1, text.index(access) + len(access)
+    )
+    assert text[diag.column - 1 : diag.end_column] == access
+    assert "if (i >= N) return" in diag.hint and "i &= N - 1" in diag.hint
+    rendered = render_human([diag])
+    assert f"{source}:{line}:{diag.column}: error[V001]" in rendered
+
+
+def test_the_column_is_left_at_1_when_the_file_has_changed(tmp_path):
+    source = tmp_path / "oob_index.bpf.c"
+    source.write_text("\n" * 21 + "\tsomething[else] = 0;\n")  # not the line the log names
+    log = (SANDBOX_DATA / "oob_index.log").read_text()
+    report = LoadReport("oob_index.bpf.o", False, log, [], "R5 unbounded memory access, x")
+    diag = rejection_diagnostic(report, str(source))
+    assert (diag.line, diag.column) == (22, 1) and "bound" in diag.hint
+
+
 @pytest.mark.parametrize(
     ("message", "word"),
     [
+        ("invalid access to map value, value_size=64 off=64 size=8", "if (i >= N)"),
+        ("R1 min value is negative, either use unsigned index or do a if (index >=0) check.",
+         "signed index"),
+        ("R1 max value is outside of the allowed memory range", "if (i >= N)"),
+        ("invalid variable-offset write to stack R2 var_off=(0x0; 0x18) size=8", "mask"),
         ("R1 invalid mem access 'map_value_or_null'", "NULL"),
         ("back-edge from insn 10 to 5", "loop"),
         ("BPF program is too large. Processed 1000001 insn", "loop"),

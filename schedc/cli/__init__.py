@@ -74,6 +74,13 @@ def add_command(subparsers: argparse._SubParsersAction, name: str) -> argparse.A
     """Register command `name`, with all its options, on a `schedc` parser's subcommands."""
     parser = subparsers.add_parser(name, help=COMMANDS[name])
     _command_module(name).configure(parser)
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour in the human format: auto (on a terminal, unless NO_COLOR is set), "
+        "always, never (default: auto)",
+    )
     return parser
 
 
@@ -112,9 +119,13 @@ def _main(argv: list[str]) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return Exit.USAGE
-    from schedc.cli.output import report_environment_problem
-    from schedc.settings import EnvironmentProblem
+    from schedc.cli.output import report_environment_problem, set_color
+    from schedc.settings import EnvironmentProblem, config_warnings
 
+    set_color(getattr(args, "color", "auto"))
+
+    for warning in config_warnings():
+        print(f"schedc: warning: {warning}", file=sys.stderr)
     try:
         return int(args.func(args))
     except EnvironmentProblem as problem:

@@ -25,9 +25,8 @@ from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
 from schedc.bench.runner import compile_for_bench
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_format, add_include, add_kernels, add_set, positive_int
-from schedc.cli.output import progress
+from schedc.cli.output import progress, write_diagnostics
 from schedc.diagnostics import Diagnostic
-from schedc.diagnostics import render_human as render_diagnostics
 from schedc.settings import load_settings
 
 
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> Exit:
                 json.dumps({"ok": False, "diagnostics": [d.to_json() for d in problems]}, indent=2)
             )
         else:
-            sys.stderr.write(render_diagnostics(problems))
+            write_diagnostics(problems, sys.stderr)
         return Exit.USAGE
     settings = load_settings(kernels=args.kernels, host=args.host_kernel, params=args.params)
     check_sandboxes(settings)  # every kernel, before compiling: no sandbox, no point
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace) -> Exit:
                     )
                 )
             else:
-                sys.stderr.write(render_diagnostics(compiled.diagnostics))
+                write_diagnostics(compiled.diagnostics, sys.stderr)
                 print(
                     f"schedc: error: did not compile: {', '.join(compiled.failed)}", file=sys.stderr
                 )
@@ -106,6 +105,6 @@ def run(args: argparse.Namespace) -> Exit:
         print(json.dumps(results_json(results), indent=2))
     else:
         for r in results:
-            sys.stderr.write(render_diagnostics(r.diagnostics))
+            write_diagnostics(r.diagnostics, sys.stderr)
         sys.stdout.write(render_human(results))
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS

@@ -42,8 +42,7 @@ from schedc.cli.options import (
     positive_float,
     positive_int,
 )
-from schedc.cli.output import progress, usage_error
-from schedc.diagnostics import render_human as render_diagnostics
+from schedc.cli.output import progress, usage_error, write_diagnostics
 from schedc.settings import (
     EnvironmentProblem,
     Settings,
@@ -222,7 +221,7 @@ def run(args: argparse.Namespace) -> Exit:
                     )
                 )
             else:
-                sys.stderr.write(render_diagnostics(compiled.diagnostics))
+                write_diagnostics(compiled.diagnostics, sys.stderr)
                 print(
                     f"schedc: not benchmarked: {', '.join(compiled.failed)} did not compile",
                     file=sys.stderr,

@@ -1,7 +1,7 @@
 """`schedc check FILE...`: the static checks as a command (and the pre-commit hook).
 
     schedc check FILE... [-I DIR]... [--btf FILE] [--target-kernel 6.12|6.13|...]
-                 [--format human|json|sarif]
+                 [--format human|json|sarif] [--sarif-root DIR] [--sarif-base-uri URI]
 
 Without --target-kernel the targets are the kernels in use (`kernels`, SCHEDC_KERNELS: each
 kit's release and BTF); the C is parsed once, with the vmlinux.h `schedc compile` would use.
@@ -15,20 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include
-from schedc.cli.output import report_environment_problem
+from schedc.cli.output import report_environment_problem, write_diagnostics
 from schedc.compiler.pipeline import check_file
 from schedc.compiler.source import is_c, is_dsl
 from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.diagnostics import Diagnostic, has_errors, render_human, summary_line
-from schedc.sarif import SarifRule, sarif_log
+from schedc.diagnostics import Diagnostic, has_errors, summary_line
+from schedc.sarif import SarifRule, base_uri_problem, sarif_log
 from schedc.settings import EnvironmentProblem, kernel_matrix, load_settings
 from schedc.verifier.checks import kernel_targets
-from schedc.verifier.rules.catalog import DOCS_URL, RULES
+from schedc.verifier.rules.catalog import RULES
 from schedc.verifier.rules.kernel import KernelVersion, parse_kernel_version
 
 
@@ -51,6 +52,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "flags exist (default: every kernel in use, from each kit's release and BTF)",
     )
     add_format(parser, ("human", "json", "sarif"))
+    parser.add_argument(
+        "--sarif-root",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --format sarif: the repository's root; file URIs are relative to it "
+        "(base id SRCROOT) (default: the current folder)",
+    )
+    parser.add_argument(
+        "--sarif-base-uri",
+        default=None,
+        metavar="URI",
+        help="with --format sarif: the absolute URI of the folder that holds docs/checks.md "
+        "and docs/errors.md (e.g. https://github.com/OWNER/schedc/blob/COMMIT/docs/); each "
+        "rule's helpUri is its section there (default: SCHEDC_SARIF_BASE_URI / "
+        "`sarif_base_uri`, else no helpUri)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -69,12 +87,46 @@ def run(args: argparse.Namespace) -> Exit:
             file=sys.stderr,
         )
         return Exit.USAGE
+    sarif = SarifOptions(Path.cwd(), None)
     try:
+        if args.format == "sarif":
+            sarif = sarif_options(args)
         diags = check_all(args)
     except EnvironmentProblem as problem:
         return report_environment_problem(problem, args.format)
-    _print(diags, args.format, len(args.files))
+    _print(diags, args.format, len(args.files), sarif)
     return Exit.ERRORS if has_errors(diags) else Exit.OK
+
+
+@dataclass(frozen=True)
+class SarifOptions:
+    root: Path  # file URIs are relative to it
+    base_uri: str | None  # the docs folder's absolute URI, for helpUri; None: no helpUri
+
+
+def sarif_options(args: argparse.Namespace) -> SarifOptions:
+    """The root and help base of the SARIF output, checked before any policy is."""
+    root = args.sarif_root if args.sarif_root is not None else Path.cwd()
+    if not root.is_dir():
+        raise EnvironmentProblem(
+            f"--sarif-root {root}: no such folder",
+            "give the root folder of the repository the policies are in (default: the "
+            "current folder)",
+        )
+    settings = load_settings(sarif_base_uri=args.sarif_base_uri)
+    base = settings.sarif_base_uri or None
+    if base is not None:
+        problem = base_uri_problem(base)
+        if problem is not None:
+            where = settings.sources.get("sarif_base_uri", "settings")
+            option = "--sarif-base-uri" if where == "option" else f"sarif_base_uri (from {where})"
+            raise EnvironmentProblem(
+                f"{option}: {problem}",
+                "give the absolute URI of the folder that holds checks.md and errors.md, such "
+                "as https://github.com/OWNER/schedc/blob/COMMIT/docs/, or leave it out (the "
+                "rules then have no helpUri)",
+            )
+    return SarifOptions(root, base)
 
 
 def check_all(args: argparse.Namespace) -> list[Diagnostic]:
@@ -102,21 +154,21 @@ def check_all(args: argparse.Namespace) -> list[Diagnostic]:
     return diags
 
 
-def _print(diags: list[Diagnostic], fmt: str, count: int) -> None:
+def _print(diags: list[Diagnostic], fmt: str, count: int, sarif: SarifOptions) -> None:
     if fmt == "json":
         payload = {"ok": not has_errors(diags), "diagnostics": [d.to_json() for d in diags]}
         print(json.dumps(payload, indent=2))
     elif fmt == "sarif":
-        print(json.dumps(sarif_log(diags, sarif_rules()), indent=2))
+        log = sarif_log(diags, sarif_rules(), root=sarif.root, base_uri=sarif.base_uri)
+        print(json.dumps(log, indent=2))
     else:
-        sys.stderr.write(render_human(diags))
+        write_diagnostics(diags, sys.stderr)
         summary = summary_line(diags)
         files = f"{count} file{'s' if count != 1 else ''}"
         print(summary or f"checked {files}: no problems found.", file=sys.stderr)
 
 
 def sarif_rules() -> list[SarifRule]:
-    return [
-        SarifRule(r.code, r.name, r.summary, str(r.severity), f"{DOCS_URL}#{r.code.lower()}")
-        for r in RULES.values()
-    ]
+    """Every static rule, with the catalogue's name, summary and severity (the long texts and
+    help URIs come from docs/checks.md when the SARIF is written)."""
+    return [SarifRule(r.code, r.name, r.summary, str(r.severity)) for r in RULES.values()]

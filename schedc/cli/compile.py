@@ -9,8 +9,9 @@ from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include
+from schedc.cli.output import write_diagnostics
 from schedc.compiler.pipeline import compile_policy
-from schedc.diagnostics import render_human, summary_line
+from schedc.diagnostics import summary_line
 from schedc.settings import load_settings
 
 
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> Exit:
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
-        sys.stderr.write(render_human(result.diagnostics))
+        write_diagnostics(result.diagnostics, sys.stderr)
         summary = summary_line(result.diagnostics)
         if summary:
             print(summary, file=sys.stderr)

@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TextIO
 
 from schedc.cli.exit import Exit
+from schedc.diagnostics import Diagnostic, render_human
 
 if TYPE_CHECKING:  # schedc.settings is not needed to print `schedc --help`
     from schedc.settings import EnvironmentProblem
+
+COLOR_CHOICES = ("auto", "always", "never")
+_color_choice = "auto"  # set once per command by main() from --color
+
+
+def set_color(choice: str) -> None:
+    global _color_choice
+    _color_choice = choice if choice in COLOR_CHOICES else "auto"
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour for `stream`: --color always / never decide; auto means a terminal, unless
+    NO_COLOR is set to anything (https://no-color.org) or TERM is dumb."""
+    if _color_choice != "auto":
+        return _color_choice == "always"
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def write_diagnostics(diagnostics: Iterable[Diagnostic], stream: TextIO) -> None:
+    """The human format of `diagnostics` on `stream`, in colour when use_color says so."""
+    stream.write(render_human(diagnostics, color=use_color(stream)))
 
 
 def progress(message: str) -> None:

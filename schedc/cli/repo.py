@@ -22,8 +22,8 @@ from schedc.behaviour.scenario import ScenarioError
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, positive_int
 from schedc.cli.output import progress as _progress
-from schedc.cli.output import usage_error
-from schedc.diagnostics import Diagnostic, Severity, has_errors, render_human, summary_line
+from schedc.cli.output import usage_error, write_diagnostics
+from schedc.diagnostics import Diagnostic, Severity, has_errors, summary_line
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
 from schedc.repo.catalog import init_repo, open_store, project_examples, seed
@@ -314,7 +314,7 @@ def _add(args: argparse.Namespace) -> int:
         if _fmt(args) == "json":
             _out(args, {"ok": False, "diagnostics": [d.to_json() for d in problems]}, "")
         else:
-            sys.stderr.write(render_human(problems))
+            write_diagnostics(problems, sys.stderr)
         return Exit.USAGE
     run_test = None
     if args.run_seconds is not None and args.run_workload is None:
@@ -345,7 +345,7 @@ def _add(args: argparse.Namespace) -> int:
     if _fmt(args) == "json":
         _out(args, result.to_json(), "")
     else:
-        sys.stderr.write(render_human(result.diagnostics))
+        write_diagnostics(result.diagnostics, sys.stderr)
         summary = summary_line(result.diagnostics)
         if summary:
             print(summary, file=sys.stderr)
@@ -537,7 +537,7 @@ def _fsck(args: argparse.Namespace) -> int:
             print(f"repaired: {done}")
         if args.repair and not repaired:
             print("repaired: nothing to undo")
-        sys.stdout.write(render_human(found))
+        write_diagnostics(found, sys.stdout)
         print(
             summary_line(found)
             or f"checked {count} polic{'y' if count == 1 else 'ies'}: no problems found."

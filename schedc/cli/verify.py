@@ -9,9 +9,8 @@ from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include, add_kernels, add_set
-from schedc.cli.output import progress, usage_error
+from schedc.cli.output import progress, usage_error, write_diagnostics
 from schedc.compiler.pipeline import verify_policies
-from schedc.diagnostics import render_human
 from schedc.settings import load_settings
 from schedc.verifier.verify import KernelVerdict, host_report
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> Exit:
         print(json.dumps({"results": [r.to_json() for r in results], "host": host}, indent=2))
     else:
         for r in results:
-            sys.stdout.write(render_human(r.diagnostics))
+            write_diagnostics(r.diagnostics, sys.stdout)
             several = len(r.kernels) > 1
             for k in r.kernels if several else []:
                 print(_verdict_line(f"{r.policy} on {k.kernel}", k))

@@ -269,8 +269,11 @@ def synced(result: SyncResult) -> str:
             "was merged"
         ]
         for c in result.conflicts:
-            ours = f"v{c.ours.get('version')}" if c.ours.get("exists") else "deleted"
-            theirs = f"v{c.theirs.get('version')}" if c.theirs.get("exists") else "deleted"
+            if c.kind == "file":  # a file outside policies/: what each side did to it
+                ours, theirs = str(c.ours.get("change")), str(c.theirs.get("change"))
+            else:
+                ours = f"v{c.ours.get('version')}" if c.ours.get("exists") else "deleted"
+                theirs = f"v{c.theirs.get('version')}" if c.theirs.get("exists") else "deleted"
             lines.append(f"  {c.name}: here {ours}, {result.remote} {theirs}")
         return "\n".join(lines)
     changed = f" ({len(result.changed)} policies changed)" if result.changed else ""

@@ -20,12 +20,17 @@ from schedc.repo.models import PolicyMeta
 
 @dataclass
 class Conflict:
+    """Both sides changed `name` since they last agreed: a policy (its name), or a file
+    outside policies/ that git could not merge (its path; `kind` "file"). Each side says what
+    it did to it since the merge base (`change`: added, modified, deleted)."""
+
     name: str
     ours: dict[str, object]
     theirs: dict[str, object]
+    kind: str = "policy"  # policy | file
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "ours": self.ours, "theirs": self.theirs}
+        return {"name": self.name, "kind": self.kind, "ours": self.ours, "theirs": self.theirs}
 
 
 @dataclass
@@ -159,8 +164,19 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
                         f"{(exc.stderr or '').strip() or exc}; nothing was merged",
                         "`schedc repo fsck` says what is wrong",
                     ) from None
-                names = sorted({n for p in unmerged if (n := layout.policy_of(p))}) or unmerged
-                found = [Conflict(n, _side(store, n, ours), _side(store, n, theirs)) for n in names]
+                names = sorted({n for p in unmerged if (n := layout.policy_of(p))})
+                found = [
+                    Conflict(n, _side(store, n, ours, base), _side(store, n, theirs, base))
+                    for n in names
+                ]
+                found += [
+                    Conflict(
+                        p, _file_side(store, p, ours, base), _file_side(store, p, theirs, base),
+                        "file",
+                    )
+                    for p in sorted(unmerged)
+                    if layout.policy_of(p) is None
+                ]
                 return SyncResult("conflict", remote, branch, ours, changed, found)
         return SyncResult("merged", remote, branch, store.head(), changed)
 
@@ -183,7 +199,9 @@ def _policy_conflicts(store: GitStore, base: str, ours: str, theirs: str) -> lis
     conflicts = []
     for name in sorted(both):
         if _content(store, name, ours) != _content(store, name, theirs):
-            conflicts.append(Conflict(name, _side(store, name, ours), _side(store, name, theirs)))
+            conflicts.append(
+                Conflict(name, _side(store, name, ours, base), _side(store, name, theirs, base))
+            )
     return conflicts
 
 
@@ -192,9 +210,36 @@ def _content(store: GitStore, name: str, rev: str) -> dict[str, bytes]:
     return {p: d for p, d in blobs.items() if not layout.is_record(p)}
 
 
-def _side(store: GitStore, name: str, rev: str) -> dict[str, object]:
+def _change(before: object, after: object) -> str:
+    """What a side did to a file or policy since the merge base, by its content then and now
+    (None: absent)."""
+    if before is None:
+        return "added"
+    if after is None:
+        return "deleted"
+    return "modified" if before != after else "unchanged"
+
+
+def _blob_id(store: GitStore, path: str, rev: str) -> str | None:
+    try:
+        return str(store.commit(rev).tree[path].hexsha)
+    except KeyError:
+        return None
+
+
+def _file_side(store: GitStore, path: str, rev: str, base: str) -> dict[str, object]:
+    now = _blob_id(store, path, rev)
+    return {"commit": rev, "exists": now is not None,
+            "change": _change(_blob_id(store, path, base), now)}
+
+
+def _side(store: GitStore, name: str, rev: str, base: str) -> dict[str, object]:
     raw = store.read(layout.policy_file(name, layout.META), rev)
-    side: dict[str, object] = {"commit": rev, "exists": raw is not None}
+    before = _content(store, name, base) or None
+    now = _content(store, name, rev) or None
+    side: dict[str, object] = {
+        "commit": rev, "exists": raw is not None, "change": _change(before, now)
+    }
     if raw is not None:
         meta, _problem = parse_model(PolicyMeta, raw)
         side.update(

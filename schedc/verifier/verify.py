@@ -63,6 +63,16 @@ __all__ = [
 _SOURCE_LINE = re.compile(r"^; (?P<text>.*) @ (?P<file>[^:@]+):(?P<line>\d+)$")
 _INSN = re.compile(r"^(?P<idx>\d+): \([0-9a-f]{2}\) .*$")
 
+# An access the verifier cannot keep inside its map value or stack slot: an index it cannot
+# bound (or bounds past the end), a negative one.
+_OUT_OF_BOUNDS = re.compile(
+    r"invalid access to map value|min value is negative|max value is outside of the allowed "
+    r"memory range|R\d+ unbounded memory access|invalid (?:unbounded )?variable-offset|"
+    r"invalid access to (?:memory|packet)|value is outside of the allowed memory range"
+)
+# A subscript with an index that is not a plain number, as C writes it: `name[expr]`.
+_SUBSCRIPT = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(?:\s*(?:\.|->)\s*[A-Za-z_][A-Za-z_0-9]*)*\s*\[")
+
 # Common rejections, explained in sched_ext terms.
 _HINTS: list[tuple[re.Pattern[str], str]] = [
     (
@@ -85,6 +95,14 @@ _HINTS: list[tuple[re.Pattern[str], str]] = [
         ),
         "this kfunc or helper is not available to sched_ext struct_ops programs on this kernel, "
         "or not from this callback (see kernel/sched/ext.c for which callback may call what)",
+    ),
+    (
+        _OUT_OF_BOUNDS,
+        "the verifier cannot prove this index (or offset) stays inside the array or map "
+        "value: bound it by the array's length on the path to the access (if (i >= N) "
+        "return ...; a CPU from scx_bpf_task_cpu() or prev_cpu too: the verifier knows no "
+        "bound of nr_cpu_ids), or mask it (i &= N - 1 for a power-of-two N); a signed index "
+        "also needs i >= 0, or make it u32",
     ),
     (
         re.compile(
@@ -234,7 +252,46 @@ def rejection_diagnostic(report: LoadReport, policy: str) -> Diagnostic:
     file = where.group("file")
     if Path(file).name == Path(policy).name:
         file = policy  # clang records the name it was given; show the path the user gave
-    return Diagnostic(Severity.ERROR, "V001", text, file, line_no, 1, line_no, 1, hint)
+    start, end = 1, 1
+    if _OUT_OF_BOUNDS.search(message):
+        span = _access_columns(_source_line(file, line_no, where.group("text")))
+        if span is not None:
+            start, end = span
+    return Diagnostic(Severity.ERROR, "V001", text, file, line_no, start, line_no, end, hint)
+
+
+def _source_line(file: str, line_no: int, logged: str) -> str | None:
+    """The source line the log names, as the file has it (the log strips its indentation);
+    None when the file cannot be read or no longer holds that line."""
+    try:
+        lines = Path(file).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    if not 1 <= line_no <= len(lines) or lines[line_no - 1].strip() != logged.strip():
+        return None
+    return lines[line_no - 1]
+
+
+def _access_columns(line: str | None) -> tuple[int, int] | None:
+    """The columns (1-based, inclusive) of the first subscript on `line` whose index is not a
+    plain number: the access the verifier could not bound, as far as line info can tell (BTF
+    line info has the line, the log no column)."""
+    if line is None:
+        return None
+    for m in _SUBSCRIPT.finditer(line):
+        depth, close = 0, None
+        for i in range(m.end() - 1, len(line)):
+            depth += {"[": 1, "]": -1}.get(line[i], 0)
+            if depth == 0:
+                close = i
+                break
+        if close is None:
+            return None
+        index = line[m.end() : close].strip()
+        if re.fullmatch(r"\d+[uUlL]*|0[xX][0-9a-fA-F]+[uUlL]*", index):
+            continue  # a constant index: the verifier checks it exactly
+        return m.start() + 1, close + 1
+    return None
 
 
 def run_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:

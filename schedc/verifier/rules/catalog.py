@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 from schedc.diagnostics import Severity
 
-DOCS_URL = "docs/checks.md"
-
 
 @dataclass(frozen=True)
 class Rule:
