@@ -167,3 +167,27 @@ def test_set_errors_name_the_file_and_change_nothing():
     assert done == {}
     assert [(d.code, d.file) for d in diags] == [("E123", "p.sched"), ("E124", "p.sched")]
     assert [p.value for p in policy.params] == [0, 5_000_000]
+
+
+def test_every_set_error_is_reported_with_its_place_and_hint():
+    """Each bad --set is reported (not only the first), with the file, a position (1:1 for
+    one that names no param, the param's line otherwise) and a hint that says what to do."""
+    from schedc.dsl.tunables import apply_sets  # noqa: PLC0415
+
+    policy = typed_policy(BOOL_POLICY)
+    sets = ["nosuch=1", "bad", "boost=TRUE", "quantum=50ms", "quantum=2ms", "nosuch2=3"]
+    done, diags = apply_sets(policy, sets, "p.sched")
+    assert done == {}
+    assert [d.code for d in diags] == ["E123", "E123", "E124", "E125", "E123"]
+    assert all(d.file == "p.sched" for d in diags)
+    assert [(d.line, d.column) for d in diags] == [(1, 1), (1, 1), (2, 3), (3, 3), (1, 1)]
+    assert "its params: boost, quantum" in diags[0].message
+    assert "declare it first: param nosuch = VALUE" in (diags[0].hint or "")
+    assert "the range is the param's `in LOW..HIGH`: a value the policy's author allows" == (
+        diags[3].hint
+    )
+    empty = typed_policy(BOOL_POLICY.replace("  param boost = false\n", "").replace(
+        "  param quantum = 5ms in 1ms..10ms\n", "").replace("boost and ", "").replace(
+        "quantum", "5ms"))
+    [none] = apply_sets(empty, ["x=1"], "p.sched")[1]
+    assert "(its params: none)" in none.message
