@@ -243,3 +243,11 @@ def test_an_edit_on_one_side_and_a_record_on_the_other_merges(pair):
     assert [r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]] == [
         "build"
     ]
+
+
+def test_push_and_pull_json_name_the_remote_branch_and_head(pair):
+    a, b = pair
+    for repo, command in ((a, "push"), (b, "pull")):
+        out = at(repo, command, "--format", "json").json()
+        assert (out["remote"], out["branch"], out["head"]) == ("origin", "main", repo.head())
+        assert out["action"] == "up-to-date" and out["ok"] is True
