@@ -1,12 +1,19 @@
 """Shared fixtures: real tools from the settings, skipped with the remedy when absent.
 
-CI sets SCHEDC_REQUIRE_TOOLS=1: there a missing tool or sandbox is a failure, not a skip, so a
-green run means the clang and kernel-verifier tests really ran.
+CI forbids skips (.ci/run fails a run whose summary counts one, and sets SCHEDC_REQUIRE_TOOLS=1):
+with SCHEDC_REQUIRE_TOOLS set, a missing tool or sandbox is a failure, not a skip, and so is any
+other skip (`pytest.importorskip`, `pytest.skip`): a green run means every test really ran.
+
+Only a test marked `@pytest.mark.vm` may boot the sandbox guest: for every other test `vng` on
+PATH is a stand-in that fails at once and the test fails with the reason, so that
+`-m "not vm"` never boots (the boot would cost a minute of TCG and hide a missing marker).
 """
 
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,6 +87,72 @@ def needs_sandbox(settings: Settings) -> None:
     problem = sandbox_problem(settings)
     if problem:
         skip_or_fail(problem)
+
+
+def require_module(name: str, remedy: str) -> object:
+    """The module, or a skip (a failure where tools are required) naming the remedy: use this,
+    not `pytest.importorskip`, so that CI counts the missing module as a failure."""
+    import importlib  # noqa: PLC0415
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        skip_or_fail(f"{name} is not installed ({error}): {remedy}")
+        raise AssertionError("unreachable") from None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With SCHEDC_REQUIRE_TOOLS set, a skip from anywhere (importorskip, a bare pytest.skip)
+    is reported as a failure, as CI counts it; an xfail stays an xfail."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        os.environ.get("SCHEDC_REQUIRE_TOOLS")
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+    ):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but SCHEDC_REQUIRE_TOOLS is set (CI runs every test): {reason}"
+
+
+BOOT_GUARD_MESSAGE = "booted the sandbox guest but is not marked @pytest.mark.vm"
+
+
+@pytest.fixture(scope="session")
+def _boot_guard_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a `vng` that records the attempt and fails at once."""
+    folder = tmp_path_factory.mktemp("boot-guard")
+    vng = folder / "vng"
+    vng.write_text(
+        "#!/bin/sh\n"
+        f"echo \"$$ $*\" >> '{folder / 'booted'}'\n"
+        f"echo 'schedc tests: this test {BOOT_GUARD_MESSAGE}' >&2\n"
+        "exit 97\n"
+    )
+    vng.chmod(vng.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _no_boot_without_vm_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """A test without the vm marker that boots the guest (in this process or in a schedc it
+    starts with this PATH) fails, naming the marker."""
+    if request.node.get_closest_marker("vm") is not None:
+        yield
+        return
+    folder: Path = request.getfixturevalue("_boot_guard_dir")
+    record = folder / "booted"
+    record.unlink(missing_ok=True)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(folder), os.environ.get("PATH", os.defpath)]))
+    yield
+    if record.exists():
+        tried = record.read_text()
+        record.unlink()
+        pytest.fail(f"{request.node.nodeid} {BOOT_GUARD_MESSAGE} (vng {tried.strip()})")
 
 
 @pytest.fixture(scope="session")

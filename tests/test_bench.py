@@ -59,7 +59,7 @@ from schedc.workloads import (
     parse_stress_ng_rows,
     workload_problems,
 )
-from tests.conftest import ROOT, needs_sandbox, skip_or_fail
+from tests.conftest import ROOT, needs_sandbox, require_module, skip_or_fail
 
 
 def bench_main(argv: list[str]) -> int:
@@ -461,7 +461,7 @@ def test_failed_runs_are_kept_and_not_counted():
 
 
 def test_plot_writes_a_png(tmp_path):
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib", "scripts/setup.sh installs it (pip install -e '.[plot]')")
     from schedc.bench.plot import plot_results
 
     out = plot_results([_result(), _result("ljf", (1.0, None, 1.3))], tmp_path / "p.png")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from schedc.compiler.pipeline import translate
 from schedc.compiler.toolchain import runtime_dir
 
@@ -510,3 +512,23 @@ def test_a_queue_that_was_idle_banks_no_credit_under_shares(toolchain, tmp_path)
     )
     log = run_policy(toolchain, tmp_path, SHARES, main(body))
     assert log[-1] == f"used 49000000000 {50_000_000_000 - lag}"
+
+
+@pytest.mark.parametrize(("lag", "lag_ns"), [("", 1000 * MS), (" lag 300ms", 300 * MS)])
+def test_a_deadline_key_is_clamped_to_the_lag_and_its_default_is_1s(
+    toolchain, tmp_path, lag, lag_ns
+):
+    """`deadline KEY` queues a task at now + min(KEY, lag), lag 1s when not given (the DSL
+    reference's table): executed on the host for keys below, on and above the lag."""
+    policy = (
+        'scheduler t "one deadline queue" {\n  class all otherwise\n'
+        f"  queue q for all deadline task.weight * 20ms{lag}\n}}\n"
+    )
+    weights = [1, 10, 15, 49, 50, 51, 100, 10000]
+    now = 5_000_000_000
+    body = f"\tfake_now = {now}ULL;\n"
+    for i, w in enumerate(weights):
+        body += f"\ttask({i}, 0)->scx.weight = {w};\n" + call("enqueue", f"&tasks[{i}]", "0")
+        body += f'\tprintf("key %d %llu\\n", {i}, (unsigned long long)tasks[{i}].scx.dsq_vtime);\n'
+    log = [line for line in run_policy(toolchain, tmp_path, policy, main(body)) if line.startswith("key")]
+    assert log == [f"key {i} {now + min(w * 20 * MS, lag_ns)}" for i, w in enumerate(weights)]

@@ -176,3 +176,18 @@ def test_glob_matchers_agree_with_fnmatch(toolchain, tmp_path, seed):
         if bool(int(got)) != fnmatch.fnmatchcase(name, pattern_of[func])
     ]
     assert wrong == []
+
+
+def test_pinned_means_exactly_one_allowed_cpu(toolchain, tmp_path):
+    src = tmp_path / "p.sched"
+    src.write_text(
+        'scheduler p "pinned" {\n  class one when task.pinned\n  class many otherwise\n'
+        "  queue q for one, many fifo\n}\n"
+    )
+    result = translate(src)
+    assert result.ok, result.diagnostics
+    counts = [1, 2, 3, 4, 8, 64, 1, 0]
+    tasks = [HostTask(comm=f"t{i}", nr_cpus_allowed=n) for i, n in enumerate(counts)]
+    out = build_and_run(toolchain, tmp_path, result.c_text, harness_main(tasks, False))
+    got = [int(line.split()[2]) for line in out.splitlines()]
+    assert got == [0 if n == 1 else 1 for n in counts]

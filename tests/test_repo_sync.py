@@ -210,3 +210,63 @@ def test_a_pull_whose_git_merge_is_killed_is_recovered_by_the_next_pull(pair):
     assert again.code == 0 and again.json()["action"] == "merged", again.out + again.err
     assert is_clean(a.root) and at(a, "fsck").code == 0
     assert not (a.root / ".git/MERGE_HEAD").exists()
+
+
+def test_one_side_edits_the_source_the_other_its_verification_is_refused(pair):
+    """Git merges these textually (two different files), but they are two edits of one policy:
+    the verification on one side is of a source the other side no longer has."""
+    a, b = pair
+    (a.root / "policies/shared/policy.sched").write_text("# edited source on a\n")
+    git(a.root, "commit", "-q", "-am", "edit the source on a")
+    report = b.root / "policies/shared/verification.json"
+    report.write_text(report.read_text().replace('"synthetic"', '"re-verified on b"'))
+    git(b.root, "commit", "-q", "-am", "edit the verification on b")
+    assert at(b, "push").code == 0
+    head = a.head()
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 1, ran.out
+    assert ran.json()["action"] == "conflict"
+    assert [c["name"] for c in ran.json()["conflicts"]] == ["shared"]
+    assert a.head() == head and is_clean(a.root)
+    assert not (a.root / ".git" / "MERGE_HEAD").exists()
+
+
+def test_the_same_edit_plus_records_on_each_side_merges(pair):
+    """Records are not policy content: the same metadata edit on both sides, each with a
+    record of its own, is no conflict."""
+    a, b = pair
+    for repo, who, workload in ((a, "a", "web"), (b, "b", "build")):
+        repo_meta = repo.root / "policies/shared/meta.json"
+        repo_meta.write_text(repo_meta.read_text().replace("a policy both machines know", "same"))
+        git(repo.root, "commit", "-q", "-am", f"same edit, made on {who}")
+        assert at(repo, *record_args("shared", workload, "9", "10")).code == 0
+    assert at(b, "push").code == 0
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 0 and ran.json()["action"] == "merged", ran.out
+    workloads = {
+        r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]
+    }
+    assert workloads == {"web", "build"}
+
+
+def test_an_edit_on_one_side_and_a_record_on_the_other_merges(pair):
+    """Only one side changed the policy's content; the other's record is no edit of it."""
+    a, b = pair
+    (a.root / "policies/shared/policy.sched").write_text("# edited source on a\n")
+    git(a.root, "commit", "-q", "-am", "edit the source on a")
+    assert at(b, *record_args("shared", "build", "9", "10")).code == 0
+    assert at(b, "push").code == 0
+    ran = at(a, "pull", "--format", "json")
+    assert ran.code == 0 and ran.json()["action"] == "merged", ran.out
+    assert (a.root / "policies/shared/policy.sched").read_text() == "# edited source on a\n"
+    assert [r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]] == [
+        "build"
+    ]
+
+
+def test_push_and_pull_json_name_the_remote_branch_and_head(pair):
+    a, b = pair
+    for repo, command in ((a, "push"), (b, "pull")):
+        out = at(repo, command, "--format", "json").json()
+        assert (out["remote"], out["branch"], out["head"]) == ("origin", "main", repo.head())
+        assert out["action"] == "up-to-date" and out["ok"] is True

@@ -115,3 +115,79 @@ def test_an_int_beyond_64_bits_is_not_a_value(tmp_path, settings):
     assert [d.code for d in result.diagnostics if d.severity.name == "ERROR"] == ["E124"]
     ok, c = build(src, settings, "depth=-9223372036854775807")
     assert ok.ok and "param_depth = (-9223372036854775807LL);" in c
+
+
+def typed_policy(text: str):
+    from schedc.dsl.parser import parse_policy  # noqa: PLC0415
+    from schedc.dsl.sema import analyze  # noqa: PLC0415
+
+    ast, diags = parse_policy(text, "p.sched")
+    assert ast is not None, diags
+    typed, found = analyze(ast, text)
+    assert typed is not None, found
+    return typed
+
+
+BOOL_POLICY = """scheduler b "a bool param" {
+  param boost = false
+  param quantum = 5ms in 1ms..10ms
+  class fast when boost and task.nice < 0
+  class rest otherwise
+  queue q for fast, rest fifo
+  slice fast = quantum, rest = quantum
+}
+"""
+
+
+def test_parse_set_splits_at_the_first_equals_sign_and_wants_a_name_and_a_value():
+    from schedc.dsl.tunables import SetError, parse_set  # noqa: PLC0415
+
+    assert parse_set(" slice = 5ms ") == ("slice", "5ms")
+    assert parse_set("x=a=b") == ("x", "a=b")  # the value may hold '=': then it is E124's
+    for bad in ("slice", "slice=", "=5ms", "1x=3", "a-b=3", ""):
+        with pytest.raises(SetError, match="NAME=VALUE"):
+            parse_set(bad)
+
+
+@pytest.mark.parametrize(("given", "value", "shown"), [("true", 1, "true"), ("false", 0, "false")])
+def test_a_bool_param_takes_true_as_1_and_false_as_0(given, value, shown):
+    from schedc.dsl.tunables import apply_sets  # noqa: PLC0415
+
+    policy = typed_policy(BOOL_POLICY)
+    done, diags = apply_sets(policy, [f"boost={given}"], "p.sched")
+    assert (done, diags) == ({"boost": shown}, [])
+    assert next(p for p in policy.params if p.name == "boost").value == value
+
+
+def test_set_errors_name_the_file_and_change_nothing():
+    from schedc.dsl.tunables import apply_sets  # noqa: PLC0415
+
+    policy = typed_policy(BOOL_POLICY)
+    done, diags = apply_sets(policy, ["quantum=2ms", "nonsense", "boost=TRUE"], "p.sched")
+    assert done == {}
+    assert [(d.code, d.file) for d in diags] == [("E123", "p.sched"), ("E124", "p.sched")]
+    assert [p.value for p in policy.params] == [0, 5_000_000]
+
+
+def test_every_set_error_is_reported_with_its_place_and_hint():
+    """Each bad --set is reported (not only the first), with the file, a position (1:1 for
+    one that names no param, the param's line otherwise) and a hint that says what to do."""
+    from schedc.dsl.tunables import apply_sets  # noqa: PLC0415
+
+    policy = typed_policy(BOOL_POLICY)
+    sets = ["nosuch=1", "bad", "boost=TRUE", "quantum=50ms", "quantum=2ms", "nosuch2=3"]
+    done, diags = apply_sets(policy, sets, "p.sched")
+    assert done == {}
+    assert [d.code for d in diags] == ["E123", "E123", "E124", "E125", "E123"]
+    assert all(d.file == "p.sched" for d in diags)
+    assert [(d.line, d.column) for d in diags] == [(1, 1), (1, 1), (2, 3), (3, 3), (1, 1)]
+    assert "its params: boost, quantum" in diags[0].message
+    assert "declare it first: param nosuch = VALUE" in (diags[0].hint or "")
+    assert "the range is the param's `in LOW..HIGH`: a value the policy's author allows" == (
+        diags[3].hint
+    )
+    empty = typed_policy(BOOL_POLICY.replace("  param boost = false\n", "").replace(
+        "  param quantum = 5ms in 1ms..10ms\n", "").replace("boost and ", "").replace(
+        "quantum", "5ms"))
+    [none] = apply_sets(empty, ["x=1"], "p.sched")[1]
+    assert "(its params: none)" in none.message

@@ -393,16 +393,17 @@ def _unchecked_in(ctx: CheckContext, fn: Function, sources: set[str]) -> list[Di
         var = node.cursor.referenced.hash
         if var not in assigned:
             continue
-        if node.in_condition:
+        # In source order: a check protects only the uses after it (`*a += 1; if (a)` is
+        # unchecked), and a use inside a condition is a use, not a check (`if (*a)`).
+        if _dereferenced(body, i):
+            if var not in checked:
+                derefs.setdefault(var, node)
+        elif node.in_condition:
             checked.add(var)
-        elif _dereferenced(body, i):
-            derefs.setdefault(var, node)
         elif not _assigned_to(body, i):
             shared.add(var)
     diags = _direct_derefs(ctx, body, sources)
     for var, node in derefs.items():
-        if var in checked:
-            continue
         name, lookup = assigned[var]
         if var in shared:
             diags.append(
