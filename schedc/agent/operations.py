@@ -467,6 +467,23 @@ def staged(source: str, language: Language) -> Iterator[Path]:
         yield path
 
 
+@contextmanager
+def built(
+    ctx: Context, found: PolicyText, settings: Settings
+) -> Iterator[tuple[Path, Any, dict[str, Any] | None]]:
+    """The policy staged and compiled for the sandbox in a scratch folder: (its path, the
+    compiled objects, None), or (path, ..., the compile diagnostics as a result)."""
+    with staged(found.source, found.language) as path:
+        build = path.with_name("build")
+        build.mkdir()
+        compiled = compile_for_bench([path], settings, build, progress=ctx.progress)
+        failed = None
+        if not compiled.ok:
+            failed = _diagnostics(relocate(compiled.diagnostics, path))
+            failed["stage"] = "compile"
+        yield path, compiled, failed
+
+
 def _scratch_c(path: Path) -> Path | None:
     """Where a staged DSL policy's generated C goes: beside it, removed with the scratch
     folder (nothing is left in the cache by a worker that is killed)."""
@@ -640,14 +657,9 @@ def do_test(ctx: Context, a: TestArgs) -> dict[str, Any]:
         return _scenario_problem(exc)
     check_sandboxes(ctx.settings)  # every kernel of the matrix, before compiling
     settings = ctx.settings.with_overrides(params=a.set) if a.set else ctx.settings
-    with staged(found.source, found.language) as path:
-        build = path.with_name("build")
-        build.mkdir()
-        compiled = compile_for_bench([path], settings, build, progress=ctx.progress)
-        if not compiled.ok:
-            payload = _diagnostics(relocate(compiled.diagnostics, path))
-            payload["stage"] = "compile"
-            return payload
+    with built(ctx, found, settings) as (path, compiled, failed):
+        if failed is not None:
+            return failed
         content_hash = "sha256:" + hashlib.sha256(found.source.encode("utf-8")).hexdigest()
         reports, diags = run_scenarios(
             a.name or "policy",
@@ -917,14 +929,9 @@ def do_bench(ctx: Context, a: BenchArgs) -> dict[str, Any]:
         return found
     settings = ctx.settings.with_overrides(params=a.set) if a.set else ctx.settings
     check_environment(settings, [a.workload])  # before compiling: the sandbox and the tools
-    with staged(found.source, found.language) as path:
-        build = path.with_name("build")
-        build.mkdir()
-        compiled = compile_for_bench([path], settings, build, progress=ctx.progress)
-        if not compiled.ok:
-            payload = _diagnostics(relocate(compiled.diagnostics, path))
-            payload["stage"] = "compile"
-            return payload
+    with built(ctx, found, settings) as (path, compiled, failed):
+        if failed is not None:
+            return failed
         params = WorkloadParams(duration=a.seconds, scale=a.scale, cpus=settings.vm_cpus)
         [result] = bench_objects(
             compiled.policies,

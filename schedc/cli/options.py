@@ -112,23 +112,37 @@ def positive_float(text: str) -> float:
 # -- the agent commands' worker limits (`schedc mcp`, `schedc synthesize`) ---------------------
 def seconds(text: str) -> float:
     """An argparse type: a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("give a positive number of seconds")
-    return value
+    return seconds_upto(None)(text)
 
 
-def count(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least `least`."""
+def seconds_upto(most: float | None) -> Callable[[str], float]:
+    """An argparse type: a positive number of seconds, at most `most` (None: no bound)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError("give a positive number of seconds")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"give at most {most:g} seconds, not {text}")
+        return value
+
+    return parse
+
+
+def count(least: int, most: int | None = None, what: str = "whole number") -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `least` (and at most `most`); `what` names
+    it in the message ("a process id", "a whole number of ms")."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {what}") from None
+        if most is not None and not least <= value <= most:
+            raise argparse.ArgumentTypeError(f"give {least}..{most}, not {text}")
         if value < least:
             raise argparse.ArgumentTypeError(f"give {least} or more")
         return value

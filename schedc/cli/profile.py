@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_format
+from schedc.cli.options import add_format, count, seconds_upto
 from schedc.cli.output import progress, usage_error
 from schedc.profile.model import Profile, Target
 from schedc.profile.sample import (
@@ -40,36 +40,9 @@ DEFAULT_INTERVAL_MS = 100
 MAX_SECONDS = 24 * 3600.0
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if not 0 < value <= MAX_SECONDS:
-        raise argparse.ArgumentTypeError(f"give 0 < N <= {MAX_SECONDS:g} seconds, not {text}")
-    return value
-
-
-def _interval(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of ms") from None
-    if not MIN_INTERVAL_MS <= value <= MAX_INTERVAL_MS:
-        raise argparse.ArgumentTypeError(
-            f"give {MIN_INTERVAL_MS}..{MAX_INTERVAL_MS} ms, not {text}"
-        )
-    return value
-
-
-def _pid(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a process id") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a process id")
-    return value
+_seconds = seconds_upto(MAX_SECONDS)
+_interval = count(MIN_INTERVAL_MS, MAX_INTERVAL_MS, "whole number of ms")
+_pid = count(1, what="process id")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
