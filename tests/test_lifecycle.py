@@ -160,13 +160,15 @@ def start_schedc(
     return proc
 
 
-def wait_for_child(proc: subprocess.Popen[str], word: str, timeout: float) -> dict[int, str]:
-    """The descendants of proc once one of them has `word` in its command line."""
+def wait_for_child(
+    proc: subprocess.Popen[str], word: str, timeout: float, also: str = ""
+) -> dict[int, str]:
+    """The descendants of proc once one of them has `word` (and `also`) in its command line."""
 
     def look() -> dict[int, str]:
         assert proc.poll() is None, proc.communicate()
         found = descendants(proc.pid)
-        return found if any(word in cmd for cmd in found.values()) else {}
+        return found if any(word in cmd and also in cmd for cmd in found.values()) else {}
 
     found = wait_for(look, timeout, every=0.2)
     assert found, f"no {word} under schedc after {timeout} s"
@@ -269,8 +271,10 @@ def test_sigterm_during_verify_stops_vng_and_qemu(settings, toolchain, tmp_path,
         env,
         tmp_path,
     )
-    seen = wait_for_child(proc, "qemu-system", 300)
-    qemu = [pid for pid, cmd in seen.items() if "qemu-system" in cmd]
+    # The guest's QEMU (with its -kernel), not a short-lived `qemu-system-* --version` probe of
+    # vng's, which a busy machine may catch and which is gone when its group is read.
+    seen = wait_for_child(proc, "qemu-system", 300, also="-kernel")
+    qemu = [pid for pid, cmd in seen.items() if "qemu-system" in cmd and "-kernel" in cmd]
     groups = groups_of(seen) - {proc.pid}
     assert len(groups) == 1, f"vng and QEMU run in one process group of their own: {seen}"
     assert groups_of(dict.fromkeys(qemu, "")) == groups, "QEMU is in vng's group"
