@@ -292,6 +292,8 @@ def test_synthesize_with_a_profile_shows_it_and_tests_the_submission_on_its_scen
     scenario = first_text.split("<scenario>\n", 1)[1].split("\n</scenario>", 1)[0]
     parse_scenario(scenario)
     assert 'comm = "pipewire"' in scenario
+    draft = first_text.split("<draft>\n", 1)[1].split("\n</draft>", 1)[0]
+    assert "DRAFT" in draft and '"pipewire"' in draft and draft.startswith("#")
     assert seen["submit"]["ok"] is False, seen["submit"]
     assert "no-kit" in json.dumps(seen["submit"]), seen["submit"]
     assert report.submitted is None

@@ -135,6 +135,9 @@ def first_message(goal: str, workload: str | None, profiled: ProfileContext | No
             "\nA sandbox scenario of the same shape (the same comms, counts scaled to the "
             "sandbox's CPUs, and expectations derived from the profile):\n"
             f"<scenario>\n{profiled.scenario}\n</scenario>\n"
+            "A first DSL draft generated from the profile (a starting point: it compiles, "
+            "but nothing in it is tuned; edit it for the goal):\n"
+            f"<draft>\n{profiled.draft}\n</draft>\n"
             "Classify by these groups' comms and shapes. Test a draft with test_policy and "
             "this scenario before you submit; submit_policy tests it on this scenario too "
             "and stores the report with the policy.\n"
@@ -149,14 +152,16 @@ class ProfileContext:
 
     brief: str  # the profile as JSON, its largest groups only
     scenario: str  # TOML text of a scenario of the profile's shape
+    draft: str  # a first DSL policy whose classes are the profile's groups
 
     @classmethod
     def of(cls, profile: Profile) -> ProfileContext:
+        from schedc.profile.draft import draft_policy  # noqa: PLC0415
         from schedc.profile.scenario import scenario_from_profile  # noqa: PLC0415
 
         shown = profile.model_copy(update={"groups": profile.groups[:MAX_PROFILE_GROUPS]})
         brief = shown.model_dump_json(indent=1, exclude={"overhead"})
-        return cls(brief, scenario_from_profile(profile))
+        return cls(brief, scenario_from_profile(profile), draft_policy(profile))
 
 
 def _summary(name: str, payload: dict[str, Any]) -> str:
