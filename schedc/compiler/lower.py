@@ -19,6 +19,7 @@ from pycparser import c_ast, c_generator
 
 from schedc.diagnostics import Span
 from schedc.dsl import ast
+from schedc.dsl.language import format_cpu_list
 from schedc.dsl.sema import (
     DEFAULT_LAG_NS,
     DEFAULT_SLICE_NS,
@@ -580,22 +581,6 @@ def template_context(policy: TypedPolicy, source_name: str) -> dict[str, object]
     }
 
 
-def cpu_list_text(cpus: list[int]) -> str:
-    """`[0, 1, 2, 5]` as "0-2,5"."""
-    runs: list[str] = []
-    start = prev = None
-    for c in cpus:
-        if prev is not None and c == prev + 1:
-            prev = c
-            continue
-        if start is not None:
-            runs.append(f"{start}-{prev}" if prev != start else f"{start}")
-        start = prev = c
-    if start is not None:
-        runs.append(f"{start}-{prev}" if prev != start else f"{start}")
-    return ",".join(runs)
-
-
 def _first_usable(cpus: list[int], except_: bool) -> int:
     if not except_:
         return cpus[0]
@@ -625,7 +610,7 @@ def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
         strict_start=q.strict_start,
         cpus_except=except_,
         first_cpu=_first_usable(cpus, except_) if cpus else 0,
-        cpus_label=(("all but " if except_ else "") + cpu_list_text(cpus)) if cpus else "",
+        cpus_label=(("all but " if except_ else "") + format_cpu_list(cpus)) if cpus else "",
     )
 
 

@@ -8,7 +8,7 @@ are a row in one of these tables (and, for the compiler, its lowering): see docs
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -148,3 +148,17 @@ SELECT_MODES = {
     "idle CPU); a task that finds an idle CPU is dispatched to it directly",
     "previous": "stay on the previous CPU; dispatch directly only if that CPU is idle",
 }
+
+
+def format_cpu_list(cpus: Iterable[int]) -> str:
+    """CPU numbers as "0-3,8" (the kernel's cpulist form; the DSL's `on cpus` spells sets so)."""
+    out: list[str] = []
+    ordered = sorted(cpus)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)

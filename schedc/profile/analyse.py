@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from schedc.dsl.language import format_cpu_list
 from schedc.profile.classify import classify
 from schedc.profile.model import Distribution, Machine, TaskGroup
-from schedc.profile.procfs import ThreadTrack, Window, format_cpu_list, parse_cpu_list
+from schedc.profile.procfs import ThreadTrack, Window, parse_cpu_list
 
 POLICIES = {
     0: "SCHED_OTHER",

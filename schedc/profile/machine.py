@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from schedc.dsl.language import format_cpu_list
 from schedc.profile.model import Machine, Topology
-from schedc.profile.procfs import format_cpu_list, parse_cpu_list
+from schedc.profile.procfs import parse_cpu_list
 
 
 def _read(path: Path) -> str | None:

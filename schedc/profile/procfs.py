@@ -105,20 +105,6 @@ def parse_cpu_list(text: str) -> set[int]:
     return cpus
 
 
-def format_cpu_list(cpus: set[int]) -> str:
-    """A set of CPU numbers as "0-3,8"."""
-    out: list[str] = []
-    ordered = sorted(cpus)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
 # -- what is kept per thread ---------------------------------------------------------------------
 @dataclass
 class ThreadTrack:
