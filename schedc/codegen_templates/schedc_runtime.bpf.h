@@ -193,6 +193,27 @@ static __always_inline u64 schedc_count_u64(s64 v)
 	return v < 0 ? 0 : (u64)v;
 }
 
+/* Durations scaled by counts, and a ratio of durations (dsl/language.py's OPERATORS). */
+static __always_inline u64 schedc_mul_count_dur(s64 c, u64 d)
+{
+	return schedc_count_u64(c) * d;
+}
+
+static __always_inline u64 schedc_mul_dur_count(u64 d, s64 c)
+{
+	return d * schedc_count_u64(c);
+}
+
+static __always_inline u64 schedc_div_dur_count(u64 d, s64 c)
+{
+	return schedc_div_u64(d, schedc_count_u64(c));
+}
+
+static __always_inline s64 schedc_div_dur_dur(u64 a, u64 b)
+{
+	return (s64)schedc_div_u64(a, b);
+}
+
 static __always_inline u64 schedc_min_u64(u64 a, u64 b) { return a < b ? a : b; }
 static __always_inline u64 schedc_max_u64(u64 a, u64 b) { return a > b ? a : b; }
 static __always_inline s64 schedc_min_s64(s64 a, s64 b) { return a < b ? a : b; }

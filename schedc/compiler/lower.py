@@ -19,7 +19,7 @@ from pycparser import c_ast, c_generator
 
 from schedc.diagnostics import Span
 from schedc.dsl import ast
-from schedc.dsl.language import format_cpu_list
+from schedc.dsl.language import OPERATORS, format_cpu_list
 from schedc.dsl.sema import (
     DEFAULT_LAG_NS,
     DEFAULT_SLICE_NS,
@@ -217,7 +217,7 @@ class ExprLowerer(ast.ExprVisitor[c_ast.Node]):
         return _call(f"schedc_{e.func}_{suffix}", *(self.node(a) for a in e.args))
 
     def visit_Binary(self, e: ast.Binary) -> c_ast.Node:
-        return self._binary(e, self.policy.type_of(e))
+        return self._binary(e)
 
     def visit_Compare(self, e: ast.Compare) -> c_ast.Node:
         return self._compare(e)
@@ -266,33 +266,15 @@ class ExprLowerer(ast.ExprVisitor[c_ast.Node]):
                 return _call("schedc_sat_sub", c_ast.ID("now"), _arrow("tctx", "last_stopped"))
         raise AssertionError(f"attribute {path} has no lowering")
 
-    def _binary(self, e: ast.Binary, ty: Ty) -> c_ast.Node:
-        lt = self.policy.type_of(e.left)
-        rt = self.policy.type_of(e.right)
+    def _binary(self, e: ast.Binary) -> c_ast.Node:
+        """The C of the operator's OPERATORS row for these operand types (dsl/language.py):
+        a C operator, or a runtime helper called with both operands."""
+        types = (self.policy.type_of(e.left), self.policy.type_of(e.right))
+        c = OPERATORS[e.op].operations[types].c
         left, right = self.node(e.left), self.node(e.right)
-        if e.op == "-" and ty == Ty.DURATION:
-            return _call("schedc_sat_sub", left, right)
-        if e.op in "+-":
-            return c_ast.BinaryOp(e.op, left, right)
-        if e.op == "*":
-            if lt == Ty.INT and rt == Ty.DURATION:
-                left = self._count(e.left, left)
-            elif lt == Ty.DURATION and rt == Ty.INT:
-                right = self._count(e.right, right)
-            return c_ast.BinaryOp("*", left, right)
-        if lt == Ty.INT and rt == Ty.INT:
-            return _call("schedc_div_s64", left, right)
-        if rt == Ty.INT:
-            right = self._count(e.right, right)
-        if ty == Ty.INT:  # duration / duration
-            return _call("schedc_int", _call("schedc_div_u64", left, right))
-        return _call("schedc_div_u64", left, right)
-
-    def _count(self, expr: ast.Expr, node: c_ast.Node) -> c_ast.Node:
-        """A count as an unsigned factor of a duration; negative counts become zero."""
-        if isinstance(expr, ast.IntLit) and expr.value >= 0:
-            return _const(expr.value, Ty.DURATION)
-        return _call("schedc_count_u64", node)
+        if c.isidentifier():
+            return _call(c, left, right)
+        return c_ast.BinaryOp(c, left, right)
 
     def _compare(self, e: ast.Compare) -> c_ast.Node:
         lt = self.policy.type_of(e.left)

@@ -24,6 +24,7 @@ from schedc.dsl.language import (
     MAX_LIST_ITEMS,
     MAX_NESTING,
     MAX_NUMBER,
+    OPERATORS,
     Ty,
 )
 
@@ -234,52 +235,34 @@ class Expressions(ast.ExprVisitor[Ty]):
         return t
 
     def visit_Binary(self, e: ast.Binary) -> Ty:
-        op, lt, rt = e.op, self.typeof(e.left), self.typeof(e.right)
+        """An arithmetic operator's rule is its OPERATORS row (dsl/language.py)."""
+        op, lt, rt = OPERATORS[e.op], self.typeof(e.left), self.typeof(e.right)
         if Ty.ERROR in (lt, rt):
             return Ty.ERROR
         numeric = (Ty.INT, Ty.DURATION)
         if lt not in numeric or rt not in numeric:
             bad = lt if lt not in numeric else rt
-            self.error("E105", f"'{op}' cannot be applied to {bad.describe()}", e.span)
+            self.error("E105", f"'{e.op}' cannot be applied to {bad.describe()}", e.span)
             return Ty.ERROR
-        if op in "+-":
-            if lt != rt:
-                self.error(
-                    "E101",
-                    f"unit mismatch: cannot {'add' if op == '+' else 'subtract'} "
-                    f"{rt.describe()} {'to' if op == '+' else 'from'} {lt.describe()}",
-                    e.span,
-                    "give the count a unit (e.g. 5ms) or scale a duration by a count with '*'",
-                )
-                return Ty.ERROR
-            return lt
-        if op == "/":
-            zero = self.const(e.right)
-            if zero == 0:
-                self.error("E103", "division by zero", e.right.span)
-                return Ty.ERROR
-        if op == "*":
-            if lt == rt == Ty.DURATION:
-                self.error(
-                    "E102",
-                    "unit mismatch: a duration times a duration has no meaning here",
-                    e.span,
-                    "scale a duration by a count: slice * 2",
-                )
-                return Ty.ERROR
-            return Ty.DURATION if Ty.DURATION in (lt, rt) else Ty.INT
-        # division
-        if lt == Ty.INT and rt == Ty.DURATION:
+        if op.divides and self.const(e.right) == 0:
+            self.error("E103", "division by zero", e.right.span)
+            return Ty.ERROR
+        operation = op.operations.get((lt, rt))
+        if operation is not None:
+            return operation.result
+        refusal = op.refusals.get((lt, rt))
+        if refusal is None:
+            message = f"'{e.op}' cannot be applied to {lt.describe()} and {rt.describe()}"
+            self.error("E105", message, e.span)
+        else:
+            words = {"left": lt.describe(), "right": rt.describe()}
             self.error(
-                "E102",
-                "unit mismatch: a count divided by a duration has no meaning here",
+                refusal.code,
+                refusal.message.format(**words),
                 e.span,
-                "divide a duration by a count (slice / 2) or two durations (a / b gives a count)",
+                refusal.hint.format(**words),
             )
-            return Ty.ERROR
-        if lt == rt:
-            return Ty.INT
-        return Ty.DURATION
+        return Ty.ERROR
 
     def visit_Compare(self, e: ast.Compare) -> Ty:
         op, lt, rt = e.op, self.typeof(e.left), self.typeof(e.right)
@@ -510,18 +493,11 @@ class _Fold(ast.ExprVisitor[int | None]):
 
     def visit_Binary(self, e: ast.Binary) -> int | None:
         a, b = self._const(e.left), self._const(e.right)
-        if a is None or b is None:
+        lt, rt = self.exprs.types.get(id(e.left)), self.exprs.types.get(id(e.right))
+        if a is None or b is None or lt is None or rt is None:
             return None
-        if e.op == "+":
-            return a + b
-        if e.op == "-":
-            # durations saturate at zero, as the generated C does; counts go negative
-            if self.exprs.types.get(id(e)) == Ty.DURATION:
-                return max(a - b, 0)
-            return a - b
-        if e.op == "*":
-            return a * b
-        return a // b if b else None
+        operation = OPERATORS[e.op].operations.get((lt, rt))
+        return None if operation is None else operation.fold(a, b)
 
     # Conditions are not folded: reachability (W003, E143) folds only literal `true`/`false`.
     def visit_Compare(self, e: ast.Compare) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 # The code of a policy file that cannot be read or is not UTF-8 (the pipeline's read stage).
@@ -130,6 +130,133 @@ FUNCTIONS: dict[str, Function] = {
     "max": Function(2, max),
     "clamp": Function(3, lambda value, low, high: min(max(value, low), high)),
 }
+
+# ---- expressions: arithmetic operators -----------------------------------------------------
+# Ints are s64 and durations u64 ns in the generated C; the folds below compute what that C
+# computes (tests/test_operators.py runs both and compares).
+def _trunc_div(a: int, b: int) -> int | None:
+    """C's signed division (towards zero; schedc_div_s64 gives 0 for a zero divisor)."""
+    if b == 0:
+        return 0
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _count(v: int) -> int:
+    """A count as a factor or divisor of a duration: negative counts are 0 (schedc_count_u64)."""
+    return max(v, 0)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What an operator does to one pair of operand types: the result's type, its value on
+    constants, and its C, either a C operator ("+") or the name of a runtime helper in
+    codegen_templates/schedc_runtime.bpf.h called with the two operands."""
+
+    result: Ty
+    fold: Callable[[int, int], int | None]
+    c: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An operand-type pair the operator refuses, with its diagnostic: `message` and `hint`
+    may name the operands' kinds as {left} and {right}."""
+
+    code: str
+    message: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A binary arithmetic operator. `level` is its grammar terminal in dsl/policy.lark, which
+    sets its precedence (ADD_OP binds looser than MUL_OP); `divides` makes a right operand
+    that folds to 0 an error (E103). Operand pairs in neither `operations` nor `refusals` are
+    E105, as are operands that are not numbers."""
+
+    level: str
+    operations: dict[tuple[Ty, Ty], Operation]
+    refusals: dict[tuple[Ty, Ty], Refusal] = field(default_factory=dict)
+    divides: bool = False
+
+
+_I, _D = Ty.INT, Ty.DURATION
+_MIXED_HINT = "give the count a unit (e.g. 5ms) or scale a duration by a count with '*'"
+
+# A new operator is a row here and its symbol in its level's terminal in dsl/policy.lark (and
+# a runtime helper when no C operator computes it): see docs/ARCHITECTURE.md.
+OPERATORS: dict[str, Operator] = {
+    "+": Operator(
+        "ADD_OP",
+        {
+            (_I, _I): Operation(_I, lambda a, b: a + b, "+"),
+            (_D, _D): Operation(_D, lambda a, b: a + b, "+"),
+        },
+        {
+            (_D, _I): Refusal("E101", "unit mismatch: cannot add {right} to {left}", _MIXED_HINT),
+            (_I, _D): Refusal("E101", "unit mismatch: cannot add {right} to {left}", _MIXED_HINT),
+        },
+    ),
+    "-": Operator(
+        "ADD_OP",
+        {
+            (_I, _I): Operation(_I, lambda a, b: a - b, "-"),
+            # durations saturate at zero
+            (_D, _D): Operation(_D, lambda a, b: max(a - b, 0), "schedc_sat_sub"),
+        },
+        {
+            (_D, _I): Refusal(
+                "E101", "unit mismatch: cannot subtract {right} from {left}", _MIXED_HINT
+            ),
+            (_I, _D): Refusal(
+                "E101", "unit mismatch: cannot subtract {right} from {left}", _MIXED_HINT
+            ),
+        },
+    ),
+    "*": Operator(
+        "MUL_OP",
+        {
+            (_I, _I): Operation(_I, lambda a, b: a * b, "*"),
+            (_I, _D): Operation(_D, lambda a, b: _count(a) * b, "schedc_mul_count_dur"),
+            (_D, _I): Operation(_D, lambda a, b: a * _count(b), "schedc_mul_dur_count"),
+        },
+        {
+            (_D, _D): Refusal(
+                "E102",
+                "unit mismatch: a duration times a duration has no meaning here",
+                "scale a duration by a count: slice * 2",
+            ),
+        },
+    ),
+    "/": Operator(
+        "MUL_OP",
+        {
+            (_I, _I): Operation(_I, _trunc_div, "schedc_div_s64"),
+            (_D, _I): Operation(
+                _D, lambda a, b: a // _count(b) if _count(b) else 0, "schedc_div_dur_count"
+            ),
+            (_D, _D): Operation(_I, lambda a, b: a // b if b else 0, "schedc_div_dur_dur"),
+        },
+        {
+            (_I, _D): Refusal(
+                "E102",
+                "unit mismatch: a count divided by a duration has no meaning here",
+                "divide a duration by a count (slice / 2) or two durations (a / b gives a count)",
+            ),
+        },
+        divides=True,
+    ),
+}
+
+
+def operator_words(level: str) -> str:
+    """The operators of one grammar level for a syntax error: "'+' or '-'"."""
+    symbols = [f"'{s}'" for s, op in OPERATORS.items() if op.level == level]
+    if len(symbols) < 2:
+        return "".join(symbols)
+    return ", ".join(symbols[:-1]) + " or " + symbols[-1]
+
 
 # ---- statements ----------------------------------------------------------------------------
 COUNTER_EVENTS = {

@@ -21,7 +21,7 @@ from lark.tree import Meta
 from schedc.diagnostics import Diagnostic, Severity, Span
 from schedc.dsl import ast
 from schedc.dsl.expr import too_deep
-from schedc.dsl.language import MAX_NESTING, MAX_NUMBER, MAX_SOURCE_BYTES
+from schedc.dsl.language import MAX_NESTING, MAX_NUMBER, MAX_SOURCE_BYTES, operator_words
 
 _UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _TERMINAL_WORDS = {
@@ -31,8 +31,6 @@ _TERMINAL_WORDS = {
     "DURATION": "a duration (e.g. 10ms)",
     "COMP_OP": "a comparison (==, <, ...)",
     "STR_OP": "'matches', 'startswith' or 'under'",
-    "ADD_OP": "'+' or '-'",
-    "MUL_OP": "'*' or '/'",
     "DIRECTION": "'ascending' or 'descending'",
 }
 _MAX_DIGITS = len(str(MAX_NUMBER))  # more significant digits than this is too large
@@ -432,8 +430,8 @@ def _describe_expected(expected: set[str]) -> str:
     lark = _lark()
     words: list[str] = []
     for name in sorted(expected):
-        if name in _TERMINAL_WORDS:
-            words.append(_TERMINAL_WORDS[name])
+        if name in _TERMINAL_WORDS or operator_words(name):  # ADD_OP, MUL_OP: OPERATORS rows
+            words.append(_TERMINAL_WORDS.get(name) or operator_words(name))
             continue
         try:
             term = lark.get_terminal(name)
