@@ -12,6 +12,7 @@ import pytest
 
 from schedc.agent.operations import OPERATIONS
 from schedc.compiler.lower import ExprLowerer
+from schedc.diagnostics import Span
 from schedc.dsl import ast, parser
 from schedc.dsl.language import FUNCTIONS
 from tests.conftest import ROOT
@@ -36,14 +37,18 @@ def test_every_statement_of_the_grammar_is_built_and_named_in_the_e001_hint():
         [body] = re.findall(rf"^{rule}_stmt:.*?(?=^\S)", GRAMMAR, re.S | re.M)
         methods = re.findall(r"->\s*(\w+)", body) or [f"{rule}_stmt"]
         if not all(callable(getattr(parser._ToAst, m, None)) for m in methods):
-            generic.append(rule)  # one value, built by _ToAst.__default__
-            assert f"{rule}s" in fields, f"ast.Policy has no field {rule}s for {rule}"
-    assert generic == ["select", "watchdog"]  # the statements of 5 files
+            generic.append(rule)  # built by _ToAst.__default__: one value, or a node's fields
+            node = ast.STATEMENT_NODES.get(f"{rule}_stmt")
+            field = node[1] if node else f"{rule}s"
+            assert field in fields, f"ast.Policy has no field {field} for {rule}"
+    assert generic == ["counter", "select", "watchdog"]  # the statements of 5 files
     entry = _where_to_add("A DSL statement of one value")
     assert "5 files" in entry and "`_ToAst.__default__`" in entry
     for name in ("dsl/policy.lark", "dsl/ast.py", "dsl/sema.py", "dsl/ir.py", "policy.bpf.c.j2"):
         assert name in entry
-    assert "dsl/parser.py" in _where_to_add("A DSL statement with parts of its own")
+    entry = _where_to_add("A DSL statement with parts of its own")
+    assert "5 files" in entry and "`_ToAst.__default__`" in entry
+    assert '`@ast.statement("foo_stmt")`' in entry
 
 
 def test_a_statement_of_one_value_needs_no_transformer_method():
@@ -79,3 +84,49 @@ def test_an_mcp_tool_is_one_operation_and_its_documentation():
 def test_a_workload_is_one_entry_of_the_one_table():
     entry = _where_to_add("A workload")
     assert "(1 file" in entry and "`WORKLOADS` in `schedc/workloads.py`" in entry
+
+
+NEW_STATEMENT = """
+limit_stmt: _LIMIT NAME ("," NAME)* _TO expr limit_burst? limit_strict?
+limit_burst: _BURST expr
+limit_strict: _STRICT
+_LIMIT.2: /limit\\b/
+_TO.2: /to\\b/
+_BURST.2: /burst\\b/
+"""
+
+
+@dataclasses.dataclass
+class _Limit:
+    classes: list[ast.Name]
+    rate: ast.Expr
+    span: Span
+    burst: ast.Expr | None = None
+    strict: Span | None = None
+
+
+def test_a_statement_with_parts_needs_a_node_and_its_rule_only(monkeypatch):
+    """`limit a, b to EXPR [burst EXPR] [strict]`, added as docs/ARCHITECTURE.md says: its rule
+    in the grammar and its node registered with ast.statement, no Transformer method."""
+    grammar = parser._grammar().replace("     | watchdog_stmt\n", "     | watchdog_stmt\n"
+                                        "     | limit_stmt\n") + NEW_STATEMENT
+    monkeypatch.setattr(parser, "_grammar", lambda: grammar)
+    monkeypatch.setitem(ast.STATEMENT_NODES, "limit_stmt", (_Limit, "limits"))
+    monkeypatch.setattr(ast.Policy, "limits", [], raising=False)  # the Policy field it adds
+    parser._lark.cache_clear()
+    try:
+        head = 'scheduler t "t" {\n  class all otherwise\n  queue q for all fifo\n'
+        policy, diags = parser.parse_policy(
+            head + "  limit all, q to 5ms burst 2ms * 3 strict\n  limit q to 1ms\n}\n", "t.sched"
+        )
+        assert diags == [] and policy is not None
+        full, bare = policy.limits
+        assert [n.value for n in full.classes] == ["all", "q"]
+        assert isinstance(full.rate, ast.DurationLit) and full.rate.ns == 5_000_000
+        assert isinstance(full.burst, ast.Binary) and full.burst.op == "*"
+        assert full.strict is not None and full.strict.column == 37
+        assert (full.span.line, bare.span.line) == (4, 5)
+        assert [n.value for n in bare.classes] == ["q"]
+        assert bare.burst is None and bare.strict is None
+    finally:
+        parser._lark.cache_clear()

@@ -243,6 +243,38 @@ def walk(expr: Expr) -> Iterator[Expr]:
 
 
 # ---- statements --------------------------------------------------------------------------
+# ---- statements --------------------------------------------------------------------------
+_Node = TypeVar("_Node")
+
+# The statements the parser builds without a method of its own: grammar rule → (node class,
+# the Policy field it is appended to). See `statement`.
+STATEMENT_NODES: dict[str, tuple[type, str]] = {}
+
+
+def statement(rule: str, policy_field: str | None = None) -> Callable[[type[_Node]], type[_Node]]:
+    """Class decorator: the node grammar rule `rule` of dsl/policy.lark builds, appended to
+    `Policy.<policy_field>` (by default the rule's name less `_stmt`, plus `s`). The parser
+    fills the node's fields from the rule's children (dsl/parser.py, `_ToAst._statement`):
+
+    - a sub-rule's tree fills the field of its name less the statement's prefix
+      (`counter_classes` → `classes`): a `Span` field gets the tree's span (a flag such as
+      `strict`), a `list` field its children, any other field its one child;
+    - every other child (a name, an expression, a token) fills the next field, in declaration
+      order, that no sub-rule names; a `list` field takes the rest of such children;
+    - `span` is the statement's span; fields with defaults may stay unfilled.
+
+    A statement with optional or repeated parts is so a node here and its rule, with no
+    Transformer method (docs/ARCHITECTURE.md); one whose children need more (two values in one
+    sub-rule, numbers checked as they are read) keeps a method in `_ToAst`."""
+
+    def register(cls: type[_Node]) -> type[_Node]:
+        field_name = policy_field or rule.removesuffix("_stmt") + "s"
+        STATEMENT_NODES[rule] = (cls, field_name)
+        return cls
+
+    return register
+
+
 @dataclass(frozen=True)
 class Name:
     value: str
@@ -259,6 +291,7 @@ class Param:
     span: Span
 
 
+@statement("counter_stmt")
 @dataclass
 class Counter:
     name: Name

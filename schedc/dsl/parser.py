@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -290,12 +292,6 @@ class _ToAst(Transformer):
         return [("params", param)]
 
     @v_args(meta=True)
-    def counter_stmt(self, meta: Meta, kids: _Kids) -> _Added:
-        name, event, *of = kids
-        classes = [_name(t) for t in of[0].children] if of else []
-        return [("counters", ast.Counter(_name(name), _name(event), classes, _meta_span(meta)))]
-
-    @v_args(meta=True)
     def cpu_range(self, meta: Meta, kids: _Kids) -> ast.CpuRange:
         return ast.CpuRange(self.number(kids[0]), self.number(kids[-1]), _meta_span(meta))
 
@@ -384,10 +380,48 @@ class _ToAst(Transformer):
             for e in kids
         ]
 
+    def _statement(self, rule: str, children: _Kids, meta: Meta) -> _Added:
+        """The node `ast.statement` registered for `rule`, its fields filled from the rule's
+        children by the decorator's conventions."""
+        cls, policy_field = ast.STATEMENT_NODES[rule]
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "span"]
+        prefix = rule.removesuffix("_stmt") + "_"
+        values: dict[str, Any] = {"span": _meta_span(meta)}
+        positional: list[Any] = []
+        for child in children:
+            if isinstance(child, Tree):
+                name = str(child.data).removeprefix(prefix)
+                if name not in names:
+                    raise TypeError(f"{cls.__name__} has no field {name} for {child.data}")
+                values[name] = _part(hints[name], child)
+            else:
+                positional.append(_value(child))
+        open_fields = [n for n in names if n not in values]
+        while positional:
+            if not open_fields:
+                raise TypeError(f"{rule} has more parts than {cls.__name__} has fields")
+            name = open_fields.pop(0)
+            if typing.get_origin(hints[name]) is list:  # the run of its items' kind
+                [kind] = typing.get_args(hints[name])
+                run = 0
+                while run < len(positional) and isinstance(positional[run], kind):
+                    run += 1
+                values[name], positional = positional[:run], positional[run:]
+            else:
+                values[name] = positional.pop(0)
+        for name in open_fields:  # an optional part that is absent
+            if typing.get_origin(hints[name]) is list:
+                values[name] = []
+        return [(policy_field, cls(**values))]
+
     def __default__(self, data: str, children: _Kids, meta: Meta) -> Any:
         """A statement of one value (`select cpu idle`, `watchdog 5s`) needs no method of its
         own: its value, a name or an expression, goes to the Policy field named after it
-        (`selects`, `watchdogs`)."""
+        (`selects`, `watchdogs`). Nor does one whose node is registered with
+        `ast.statement` (`counter ...`): see `_statement`."""
+        if data in ast.STATEMENT_NODES:
+            return self._statement(data, children, meta)
         if not data.endswith("_stmt"):
             return super().__default__(data, children, meta)
         [value] = children if len(children) == 1 else [None]
@@ -422,6 +456,26 @@ def _shorten(text: str, keep: int = 24, unit: str = "characters") -> str:
 
 def _name(tok: Token) -> ast.Name:
     return ast.Name(str(tok), _span_of(tok))
+
+
+def _value(child: Any) -> Any:
+    """A rule's child as a node field: a NAME token is an `ast.Name`, another token its
+    text; expressions and the like are nodes already."""
+    if isinstance(child, Token):
+        return _name(child) if child.type == "NAME" else str(child)
+    return child
+
+
+def _part(hint: Any, tree: Tree) -> Any:
+    """A sub-rule's tree as the value of the node field typed `hint` (see ast.statement)."""
+    if hint is Span or Span in typing.get_args(hint):
+        return _span_of(tree)
+    values = [_value(c) for c in tree.children if c is not None]
+    if typing.get_origin(hint) is list:
+        return values
+    if len(values) != 1:
+        raise TypeError(f"the sub-rule {tree.data} has {len(values)} parts for one field")
+    return values[0]
 
 
 def _describe_expected(expected: set[str]) -> str:
