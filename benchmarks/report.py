@@ -36,7 +36,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from schedc.bench.runner import TCG_NOTE, bench_objects, compile_for_bench  # noqa: E402
 from schedc.bench.targets import (  # noqa: E402
     Judgement,
     TargetsError,
@@ -62,6 +61,9 @@ def _num(x: float | None) -> str:
 
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
+    # The runner brings the whole compiler; `--check --from-json` needs none of it.
+    from schedc.bench.runner import bench_objects, compile_for_bench
+
     settings = load_settings()
     if args.cpus:
         settings = dataclasses.replace(settings, vm_cpus=args.cpus)
@@ -124,6 +126,8 @@ def render(
     data: dict[str, object], judgements: list[Judgement] | None = None,
     targets_file: str = "benchmarks/targets.toml",
 ) -> str:
+    from schedc.bench.runner import TCG_NOTE
+
     results: list[dict] = data["results"]  # type: ignore[assignment]
     workloads = list(dict.fromkeys(r["workload"] for r in results))
     policies = list(dict.fromkeys(r["policy"]["name"] for r in results))
