@@ -108,16 +108,16 @@ def render_targets(judgements: list[Judgement], targets_file: str) -> list[str]:
         "when the whole 95% interval lies beyond X; `better` needs the whole interval on the",
         "better side of 1; a run the kernel ejected is a miss.",
         "",
-        "| example | workload | target | status | measured |",
-        "| --- | --- | --- | --- | --- |",
+        "| example | workload | target | status | measured | why |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for j in judgements:
         t = j.target
         status = "**MISSED**" if j.status == "missed" else j.status
-        detail = j.detail.replace("|", "\\|")
-        if t.reason and t.kind != "exempt":
-            detail += f" ({t.reason})"
-        lines.append(f"| {t.example} | {t.workload} | {t.describe()} | {status} | {detail} |")
+        detail, why = (x.replace("|", "\\|") for x in (j.detail, t.reason or ""))
+        lines.append(
+            f"| {t.example} | {t.workload} | {t.describe()} | {status} | {detail} | {why} |"
+        )
     lines += ["", summary(judgements) + "."]
     return lines
 

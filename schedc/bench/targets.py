@@ -270,7 +270,8 @@ class Judgement:
         t = self.target
         status = "MISSED" if self.status == "missed" else self.status
         target = "" if t.kind == "exempt" else f" ({t.describe()})"
-        return f"{status}: {t.example} on {t.workload}{target}: {self.detail}"
+        why = f": {t.reason}" if t.kind == "exempt" else ""
+        return f"{status}: {t.example} on {t.workload}{target}: {self.detail}{why}"
 
 
 def _interval(ratio: float | None, ci: tuple[float, float] | None) -> str:
@@ -301,7 +302,7 @@ def judge(target: Target, result: Mapping[str, object] | None, error: str | None
         return verdict("missed", f"FAILED: {len(failed)} of {len(runs)} runs failed "
                                  f"({failed[0]['error']})")
     if target.kind == "exempt":
-        return verdict("exempt", f"{where}; not bounded: {target.reason}")
+        return verdict("exempt", f"{where}; not bounded")
     if ratio is None or ci is None:
         return verdict("inconclusive", f"{ratio_data['statement']}; a target needs an interval "
                                        f"to be judged")
