@@ -240,7 +240,15 @@ def test_a_results_file_that_is_not_report_json_is_2(tmp_path):
     bad.write_text(json.dumps({"results": [{"workload": "cyclictest", "policy": {"name": "x"}}]}))
     done = report("--check", "--from-json", bad)
     assert done.returncode == 2
-    assert done.stderr.startswith(f"{bad}: result 1 is not a bench result (KeyError('direction')")
+    assert done.stderr == f"{bad}: result 1 is not a bench result: it has no 'direction'\n"
+    data = json.loads(MET.read_text())
+    data["results"][2]["ratio"]["ci95"] = ["1.0", 2]
+    bad.write_text(json.dumps(data))
+    done = report("--check", "--from-json", bad)
+    assert done.returncode == 2 and done.stderr == (
+        f"{bad}: result 3 is not a bench result: its ratio's value or ci95 is not a number "
+        "(or a pair of them)\n"
+    )
 
 
 # --- the README's section --------------------------------------------------------------------

@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 from schedc.workloads import HIGHER, LOWER
 
@@ -138,7 +138,7 @@ def _target(
             problem(f"{name}: a target has exactly one of within, better, exempt"
                     + (f", not {' and '.join(kinds)}" if kinds else ""))
         return None
-    kind: Kind = kinds[0]  # type: ignore[assignment]
+    kind = cast(Kind, kinds[0])
     raw = value[kind]
     line = line_of(text, [*where, kind])
     bound = None
@@ -279,24 +279,26 @@ def _interval(ratio: float | None, ci: tuple[float, float] | None) -> str:
     return text + (f", 95% interval {_num(ci[0])}–{_num(ci[1])}" if ci else ", no interval")
 
 
-def judge(target: Target, result: Mapping[str, object] | None, error: str | None = None
+def judge(target: Target, result: Mapping[str, Any] | None, error: str | None = None
           ) -> Judgement:
     """One target against one result object of `schedc bench --format json` (None: the example
     was not measured on the workload; `error`: why the whole workload was not)."""
     if result is None:
         why = f"the workload could not run: {error}" if error else "not in the results"
         return Judgement(target, "not measured", why, not_run=error is not None)
-    policy: dict = result["policy"]  # type: ignore[assignment]
-    ratio_data: dict = result["ratio"]  # type: ignore[assignment]
-    direction = result["direction"]
-    ratio = ratio_data["value"]
-    ci = tuple(ratio_data["ci95"]) if ratio_data["ci95"] else None
-    where = _interval(ratio, ci)  # type: ignore[arg-type]
+    policy: dict[str, Any] = result["policy"]
+    ratio_data: dict[str, Any] = result["ratio"]
+    direction: str = result["direction"]
+    ratio: float | None = ratio_data["value"]
+    ci: tuple[float, float] | None = (
+        (ratio_data["ci95"][0], ratio_data["ci95"][1]) if ratio_data["ci95"] else None
+    )
+    where = _interval(ratio, ci)
 
     def verdict(status: Status, detail: str) -> Judgement:
-        return Judgement(target, status, detail, ratio, ci)  # type: ignore[arg-type]
+        return Judgement(target, status, detail, ratio, ci)
 
-    runs: list[dict] = policy["runs"]  # type: ignore[assignment]
+    runs: list[dict[str, Any]] = policy["runs"]
     failed = [r for r in runs if not r["ok"]]
     if failed:
         return verdict("missed", f"FAILED: {len(failed)} of {len(runs)} runs failed "
@@ -335,28 +337,38 @@ def _result_problem(path: str, message: str) -> TargetsError:
     return TargetsError([f"{path}: {message}"])
 
 
-def index_results(data: object, path: str) -> tuple[dict[tuple[str, str], dict],
-                                                    dict[str, str]]:
+def index_results(
+    data: object, path: str
+) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, str]]:
     """(workload, policy) → result object, and workload → why it was not measured, from what
     report.py keeps with --json; TargetsError when the data is not of that shape."""
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise _result_problem(path, "not a report.py results file: an object with a "
                                     "\"results\" list (python benchmarks/report.py --json FILE)")
-    out: dict[tuple[str, str], dict] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     for n, r in enumerate(data["results"], 1):
         try:
-            key = (r["workload"], r["policy"]["name"])
+            key = (str(r["workload"]), str(r["policy"]["name"]))
             if r["direction"] not in (LOWER, HIGHER):
-                raise ValueError(f"direction {r['direction']!r}")
+                raise ValueError(f"its direction is {r['direction']!r}, not lower or higher")
             ratio = r["ratio"]
-            _ = (ratio["value"], ratio["ci95"], ratio["verdict"], ratio["statement"])
+            _ = (ratio["verdict"], ratio["statement"])
             for run in r["policy"]["runs"]:
                 _ = (run["ok"], run["error"])
-            if ratio["ci95"] is not None and len(ratio["ci95"]) != 2:
-                raise ValueError("ci95 is not a pair")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise _result_problem(path, f"result {n} is not a bench result ({exc!r} is missing "
-                                        f"or wrong)") from None
+            ci, value = ratio["ci95"], ratio["value"]
+            numbers = [*(ci if isinstance(ci, list) else [ci]), value]
+            if ci is not None and (not isinstance(ci, list) or len(ci) != 2) or not all(
+                x is None or isinstance(x, int | float) and not isinstance(x, bool)
+                for x in numbers
+            ):
+                raise ValueError("its ratio's value or ci95 is not a number (or a pair of them)")
+        except KeyError as exc:
+            raise _result_problem(path, f"result {n} is not a bench result: it has no "
+                                        f"{exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise _result_problem(path, f"result {n} is not a bench result: "
+                                        f"{exc if isinstance(exc, ValueError) else 'a wrong type'}"
+                                  ) from None
         out[key] = r
     errors = data.get("errors") or {}
     if not isinstance(errors, dict):
