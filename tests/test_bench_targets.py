@@ -28,6 +28,9 @@ TARGETS = ROOT / "benchmarks" / "targets.toml"
 DATA = ROOT / "tests" / "data" / "bench" / "report"
 MET = DATA / "results-met.json"
 MISSED = DATA / "results-missed.json"
+# kept by a real `report.py --check --workload cyclictest --runs 1 --json` on a loaded host
+# (2026-12-02, 6.12.117 under TCG): EEVDF's run timed out, some policies' too, one was ejected
+REAL = DATA / "results-cyclictest-1run.json"
 EXAMPLES = example_names(ROOT / "examples")
 
 
@@ -130,6 +133,23 @@ def test_an_exempt_example_that_the_kernel_ejected_is_still_a_miss(tmp_path):
     judged = check(load_targets(path, EXAMPLES, list(RECIPES)), json.loads(MISSED.read_text()))
     assert [(j.target.example, j.status) for j in judged] == [("deadline", "missed")]
     assert judged[0].detail.startswith("FAILED: 1 of 5 runs failed")
+    assert judged[0].detail.endswith("(exempt from the bound, not from working)")
+    assert judged[0].line().endswith("(exempt from the bound, not from working)")
+
+
+def test_results_kept_by_a_real_measurement_are_judged():
+    done = report("--check", "--from-json", REAL)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "MISSED: vtime_fair on cyclictest (within 1.5x of EEVDF): FAILED: 1 of 1 runs failed " \
+           "(the kernel ejected the scheduler during the run (runnable task stall): " \
+           "kworker/1:1[358] failed to run for 37.134s)" in lines
+    assert "MISSED: ljf on cyclictest: FAILED: 1 of 1 runs failed (the run did not finish " \
+           "within 44 s) (exempt from the bound, not from working)" in lines
+    assert "inconclusive: fifo on cyclictest (within 1.5x of EEVDF): EEVDF completed no run; a " \
+           "target needs an interval to be judged" in lines
+    assert "not measured: ljf on batch-makespan (better than EEVDF): not in the results" in lines
+    assert lines[-1] == "12 targets: 4 missed, 7 inconclusive, 1 not measured"
 
 
 def test_too_few_runs_count_against_the_check_and_a_workload_that_could_not_run_is_2(tmp_path):

@@ -270,7 +270,7 @@ class Judgement:
         t = self.target
         status = "MISSED" if self.status == "missed" else self.status
         target = "" if t.kind == "exempt" else f" ({t.describe()})"
-        why = f": {t.reason}" if t.kind == "exempt" else ""
+        why = f": {t.reason}" if self.status == "exempt" else ""
         return f"{status}: {t.example} on {t.workload}{target}: {self.detail}{why}"
 
 
@@ -301,8 +301,9 @@ def judge(target: Target, result: Mapping[str, Any] | None, error: str | None = 
     runs: list[dict[str, Any]] = policy["runs"]
     failed = [r for r in runs if not r["ok"]]
     if failed:
+        exempt = " (exempt from the bound, not from working)" if target.kind == "exempt" else ""
         return verdict("missed", f"FAILED: {len(failed)} of {len(runs)} runs failed "
-                                 f"({failed[0]['error']})")
+                                 f"({failed[0]['error']}){exempt}")
     if target.kind == "exempt":
         return verdict("exempt", f"{where}; not bounded")
     if ratio is None or ci is None:
