@@ -2,12 +2,24 @@
 workload, in the sched_ext sandbox guest — one boot per workload, all policies in it.
 
     python benchmarks/report.py [--runs 5] [--duration 2] [--scale 0.5] [--cpus 2]
-                                [--workload NAME]... [--json results.json] [--plot out.png]
+                                [--workload NAME]... [--json results.json] [--note TEXT]
     python benchmarks/report.py --from-json results.json   # rewrite the README only
+    python benchmarks/report.py --check [--from-json results.json] [--targets FILE]
 
 Needs the sandbox settings (SCHEDC_KERNEL, SCHEDC_BPFTOOL, SCHEDC_BTF), QEMU, virtme-ng,
 rt-tests, stress-ng, gcc and make. With the defaults it takes about 20 minutes under TCG on a
 2-core machine.
+
+`--check` is the regression guard of the examples' targets (benchmarks/targets.toml, e.g.
+every example's cyclictest p99 within 1.5x of EEVDF's): it judges fresh measurements (of the
+workloads the targets name, unless --workload says which; keep them with --json) or kept ones
+(--from-json), prints one line per example and workload target — met, MISSED (with the ratio,
+its interval and the bound), inconclusive, not measured, exempt (with its reason) — and writes
+no README. Exit status 0: every measured target met; 1: a target missed or inconclusive (too
+few runs for an interval); 2: a bad targets or results file (file:line and what is wrong), or
+a workload that could not run. A `within X` target is missed only when the whole 95% interval
+lies beyond X (schedc/bench/targets.py, docs/bench.md "Targets"). Run it before regenerating
+the README, which shows the same judgements in its "Targets" section.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import tempfile
 import time
@@ -23,11 +36,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from schedc.bench.runner import TCG_NOTE, bench_objects, compile_for_bench  # noqa: E402
+from schedc.bench.targets import (  # noqa: E402
+    Judgement,
+    TargetsError,
+    check,
+    example_names,
+    exit_status,
+    load_targets,
+    summary,
+)
 from schedc.settings import EnvironmentProblem, load_settings  # noqa: E402
 from schedc.workloads import RECIPES, WorkloadParams  # noqa: E402
 
 README = ROOT / "benchmarks" / "README.md"
+TARGETS = ROOT / "benchmarks" / "targets.toml"
 MARK = {"better": "**better**", "worse": "*worse*", "within noise": "≈", "failed": "FAILED",
         "inconclusive": "?"}
 
@@ -39,6 +61,9 @@ def _num(x: float | None) -> str:
 
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
+    # The runner brings the whole compiler; `--check --from-json` needs none of it.
+    from schedc.bench.runner import bench_objects, compile_for_bench
+
     settings = load_settings()
     if args.cpus:
         settings = dataclasses.replace(settings, vm_cpus=args.cpus)
@@ -51,7 +76,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         compiled = compile_for_bench(examples, settings, Path(tmp))
         if not compiled.ok:
             raise SystemExit(f"examples did not compile: {compiled.failed}")
-        for workload in args.workload or list(RECIPES):
+        for workload in args.workload:
             started = time.monotonic()
             try:
                 found = bench_objects(
@@ -71,7 +96,38 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             "params": params.to_json(), "runs": args.runs}
 
 
-def render(data: dict[str, object]) -> str:
+def render_targets(judgements: list[Judgement], targets_file: str) -> list[str]:
+    """The README's "Targets" section: every example's target and how this measurement met it,
+    as `--check` judges it."""
+    lines = [
+        "",
+        f"## Targets (`{targets_file}`)",
+        "",
+        "What each example must achieve against EEVDF, judged as `python benchmarks/report.py",
+        "--check` does ([docs/bench.md](../docs/bench.md), \"Targets\"): `within X` is missed only",
+        "when the whole 95% interval lies beyond X; `better` needs the whole interval on the",
+        "better side of 1; a run the kernel ejected is a miss.",
+        "",
+        "| example | workload | target | status | measured | why |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for j in judgements:
+        t = j.target
+        status = "**MISSED**" if j.status == "missed" else j.status
+        detail, why = (x.replace("|", "\\|") for x in (j.detail, t.reason or ""))
+        lines.append(
+            f"| {t.example} | {t.workload} | {t.describe()} | {status} | {detail} | {why} |"
+        )
+    lines += ["", summary(judgements) + "."]
+    return lines
+
+
+def render(
+    data: dict[str, object], judgements: list[Judgement] | None = None,
+    targets_file: str = "benchmarks/targets.toml",
+) -> str:
+    from schedc.bench.runner import TCG_NOTE
+
     results: list[dict] = data["results"]  # type: ignore[assignment]
     workloads = list(dict.fromkeys(r["workload"] for r in results))
     policies = list(dict.fromkeys(r["policy"]["name"] for r in results))
@@ -119,6 +175,8 @@ def render(data: dict[str, object]) -> str:
             ratio = r["ratio"]
             cells.append(f"{_num(ratio['value'])} {MARK.get(ratio['verdict'], ratio['verdict'])}")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    if judgements:
+        lines += render_targets(judgements, targets_file)
     for w in workloads:
         first = next(r for r in results if r["workload"] == w)
         base = first["baseline"]
@@ -174,6 +232,37 @@ def render(data: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """The whole file or none of it: a temporary file beside it, renamed over it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_results(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TargetsError([f"{path}: cannot read the results: {exc.strerror}"]) from None
+    except json.JSONDecodeError as exc:
+        raise TargetsError([f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"]) from None
+    except UnicodeDecodeError:
+        raise TargetsError([f"{path}: not JSON: not UTF-8 text"]) from None
+    return data
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -185,18 +274,40 @@ def main() -> int:
     ap.add_argument("--from-json", type=Path, help="render the README from kept results")
     ap.add_argument("--out", type=Path, default=README)
     ap.add_argument("--note", help="a line for the README's caveat, e.g. about the host's load")
+    ap.add_argument("--check", action="store_true",
+                    help="judge the results against the targets instead of writing the README: "
+                         "exit 1 when an example misses one")
+    ap.add_argument("--targets", type=Path, default=TARGETS,
+                    help="the examples' targets (default benchmarks/targets.toml)")
     args = ap.parse_args()
-    if args.from_json:
-        data = json.loads(args.from_json.read_text())
-    else:
-        data = measure(args)
-        if args.json:
-            args.json.write_text(json.dumps(data, indent=2) + "\n")
+    if args.check and (args.note or args.out != README):
+        ap.error("--check writes no README: --note and --out do not go with it")
+    try:
+        targets = load_targets(args.targets, example_names(ROOT / "examples"), list(RECIPES))
+        if args.from_json:
+            data = read_results(args.from_json)
+            judgements = check(targets, data, str(args.from_json))
+        else:
+            if not args.workload:
+                args.workload = targets.workloads if args.check else list(RECIPES)
+            data = measure(args)
+            if args.json:
+                write_atomically(args.json, json.dumps(data, indent=2) + "\n")
+            judgements = check(targets, data)
+    except TargetsError as problem:
+        for line in problem.problems:
+            print(f"{line}", file=sys.stderr)
+        return 2
+    if args.check:
+        for j in judgements:
+            print(j.line())
+        print(summary(judgements))
+        return exit_status(judgements)
     if args.note:
         data["note"] = args.note
         if args.json:
-            args.json.write_text(json.dumps(data, indent=2) + "\n")
-    args.out.write_text(render(data))
+            write_atomically(args.json, json.dumps(data, indent=2) + "\n")
+    write_atomically(args.out, render(data, judgements, _display(args.targets)))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
