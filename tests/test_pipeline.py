@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,7 @@ STAGE_FUNCTIONS = {
 STAGE_CALLERS_ALLOWED = {"schedc/compiler/pipeline.py"}
 
 
+@functools.lru_cache(maxsize=1)  # parsed once: every rule below reads the same trees
 def _modules() -> dict[str, ast.Module]:
     return {
         str(p.relative_to(ROOT)): ast.parse(p.read_text(encoding="utf-8"))
@@ -240,3 +242,96 @@ def test_no_module_imports_the_project_by_name_at_run_time():
             ):
                 offenders.append(path)
     assert not offenders
+
+
+def _called(call: ast.Call) -> str | None:
+    """The name a call calls: `f` of f(...) and of x.f(...)."""
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return None
+
+
+# ---- what exactly one module does ------------------------------------------------------------
+
+SETTINGS_MODULE = "schedc/settings.py"
+
+
+def _is_environ(node: ast.expr) -> bool:
+    """os.environ, or `environ` as `from os import environ` names it."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
+    return isinstance(node, ast.Name) and node.id == "environ"
+
+
+def _key(node: ast.expr | None) -> str:
+    """The variable a read names: the string as written, or '?' when computed."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return "?"
+
+
+def environment_reads(tree: ast.Module) -> list[tuple[int, str]]:
+    """Where a module reads one variable of the environment, as (line, name): os.environ.get,
+    .pop, .setdefault, os.environ[...], `... in os.environ`, os.getenv; the whole of it
+    (.items(), .keys(), .values()) as '*'. Handing os.environ on to a child
+    (dict(os.environ, ...), env=os.environ.copy()) is not a read."""
+    reads: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            first = node.args[0] if node.args else None
+            if isinstance(func, ast.Attribute) and _is_environ(func.value):
+                if func.attr in {"get", "pop", "setdefault"}:
+                    reads.append((node.lineno, _key(first)))
+                elif func.attr in {"items", "keys", "values"}:
+                    reads.append((node.lineno, "*"))
+            elif _called(node) == "getenv":
+                reads.append((node.lineno, _key(first)))
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            if _is_environ(node.value):
+                reads.append((node.lineno, _key(node.slice)))
+        elif isinstance(node, ast.Compare):
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, (ast.In, ast.NotIn)) and _is_environ(right):
+                    reads.append((node.lineno, _key(node.left)))
+    return sorted(reads)
+
+
+def test_the_environment_read_finder_finds_reads():
+    tree = ast.parse(
+        "import os\nfrom os import environ, getenv\n"
+        'os.environ.get("SCHEDC_A")\n'
+        'x = os.environ["SCHEDC_B"]\n'
+        '"SCHEDC_C" in os.environ\n'
+        "getenv(name)\n"
+        'environ.get("HOME", "/")\n'
+        "{k: v for k, v in os.environ.items()}\n"
+        'child = dict(os.environ, TMPDIR="/tmp")\n'  # handed on, not read
+        'os.environ["SCHEDC_D"] = "1"\n'  # written, not read
+    )
+    assert environment_reads(tree) == [
+        (3, "SCHEDC_A"),
+        (4, "SCHEDC_B"),
+        (5, "SCHEDC_C"),
+        (6, "?"),
+        (7, "HOME"),
+        (8, "*"),
+    ]
+
+
+def test_only_settings_reads_schedc_variables_from_the_environment():
+    """SCHEDC_* are read in schedc/settings.py alone (a Settings field or a function there),
+    so that one module lists every setting. Other modules may read variables that are not
+    ours (NO_COLOR, TERM, ANTHROPIC_API_KEY, XDG_*) by name; a name computed at run time, or
+    the whole environment, could be ours, so it counts too."""
+    offenders = [
+        f"{path}:{line} reads {name}"
+        for path, tree in _modules().items()
+        if path != SETTINGS_MODULE
+        for line, name in environment_reads(tree)
+        if name.startswith("SCHEDC_") or name in {"?", "*"}
+    ]
+    assert not offenders, "\n".join(offenders)
+    assert any(n.startswith("SCHEDC_") for _, n in environment_reads(_modules()[SETTINGS_MODULE]))

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 import git
 
 from schedc.repo import layout
-from schedc.settings import default_repo_location
+from schedc.settings import crash_point, default_repo_location
 
 LOCK_TIMEOUT_S = 300.0
 SYMLINK_MODE = 0o120000
@@ -737,7 +737,7 @@ def _prefixes(scope: Sequence[str]) -> list[str]:
 def _crash_point(where: str) -> None:
     """Tests kill a writer here (SCHEDC_TEST_KILL_AT=write|staged|committed) to prove
     the next writer and `fsck --repair` recover; unset, nothing happens."""
-    if os.environ.get("SCHEDC_TEST_KILL_AT") == where:
+    if crash_point() == where:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
