@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 
 import git
 
+from schedc.paths import within
 from schedc.repo import layout
 from schedc.settings import crash_point, default_repo_location
 
@@ -350,7 +351,7 @@ class GitStore:
                 continue  # gone, a zombie, or another user's
             if parent == os.getpid() or b"cat-file" in argv:
                 continue  # gitpython's object readers (ours or a reader's): they lock nothing
-            if any(cwd == r or cwd.startswith(r + os.sep) for r in roots):
+            if within(cwd, roots, resolve=True):
                 found.append(int(pid))
         return found
 
