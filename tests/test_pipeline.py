@@ -335,3 +335,93 @@ def test_only_settings_reads_schedc_variables_from_the_environment():
     ]
     assert not offenders, "\n".join(offenders)
     assert any(n.startswith("SCHEDC_") for _, n in environment_reads(_modules()[SETTINGS_MODULE]))
+
+
+# Code that prints or ends the process although it is not the CLI: (module, top-level function
+# or "<module>"), or (module, "*") for a program that runs in the guest VM.
+PRINTS_OR_EXITS_ALLOWED = {
+    ("schedc/__main__.py", "<module>"): "`python -m schedc`: the CLI's entry point",
+    ("schedc/repo/__main__.py", "<module>"): "`python -m schedc.repo`: `schedc repo`",
+    ("schedc/lifecycle.py", "_say"): "run_main's one line when a signal stops an entry point",
+    ("schedc/lifecycle.py", "_start_watchdog"): "ends a process whose cleanup hangs",
+    ("schedc/agent/worker.py", "main"): "the MCP worker process: progress lines on its stderr",
+    ("schedc/agent/worker.py", "<module>"): "the MCP worker process's exit status",
+    ("schedc/verifier/rules/worker.py", "<module>"): "the sandboxed libclang worker's status",
+    ("schedc/verifier/btf.py", "main"): "`python -m schedc.verifier.btf`, for kit scripts",
+    ("schedc/verifier/btf.py", "<module>"): "its exit status",
+    ("schedc/verifier/guest_loader.py", "*"): "runs in the guest VM",
+    ("schedc/behaviour/runner.py", "*"): "runs in the guest VM",
+}
+
+
+def _prints_or_exits(tree: ast.Module) -> list[tuple[str, int, str]]:
+    """(top-level function or "<module>", line, what) of every print(), exit(), sys.exit,
+    os._exit, raise SystemExit and sys.stdout/stderr.write."""
+    found: list[tuple[str, int, str]] = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        what = None
+        if isinstance(node, ast.Call):
+            name = _called(node)
+            func = node.func
+            owner = func.value if isinstance(func, ast.Attribute) else None
+            if isinstance(func, ast.Name) and name in {"print", "exit", "quit"}:
+                what = f"{name}()"
+            elif isinstance(owner, ast.Name) and (owner.id, name) in {
+                ("sys", "exit"),
+                ("os", "_exit"),
+            }:
+                what = f"{owner.id}.{name}"
+            elif (
+                name == "write"
+                and isinstance(owner, ast.Attribute)
+                and owner.attr in {"stdout", "stderr"}
+                and isinstance(owner.value, ast.Name)
+                and owner.value.id == "sys"
+            ):
+                what = f"sys.{owner.attr}.write"
+        elif isinstance(node, ast.Raise) and node.exc is not None:
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name) and exc.id == "SystemExit":
+                what = "raise SystemExit"
+        if what is not None:
+            found.append((where, node.lineno, what))
+        for child in ast.iter_child_nodes(node):
+            top = where
+            if where == "<module>" and isinstance(child, (ast.FunctionDef, ast.ClassDef)):
+                top = child.name
+            visit(child, top)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_the_print_finder_finds_prints_and_exits():
+    tree = ast.parse(
+        "import os, sys\n"
+        "def f():\n    print('x', file=sys.stderr)\n    sys.stderr.write('y')\n"
+        "class C:\n    def m(self):\n        os._exit(3)\n"
+        "raise SystemExit(main())\n"
+        "log.print_stats()\n"  # a method of another name
+    )
+    assert _prints_or_exits(tree) == [
+        ("f", 3, "print()"),
+        ("f", 4, "sys.stderr.write"),
+        ("C", 7, "os._exit"),
+        ("<module>", 8, "raise SystemExit"),
+    ]
+
+
+def test_only_the_cli_prints_or_exits():
+    """Stages, operations and the repository return data and raise; schedc/cli/ turns that
+    into text and an exit status. The exceptions are other processes' entry points
+    (PRINTS_OR_EXITS_ALLOWED, each with its reason)."""
+    offenders = []
+    for path, tree in _modules().items():
+        if path.startswith("schedc/cli/"):
+            continue
+        for where, line, what in _prints_or_exits(tree):
+            allowed = {(path, "*"), (path, where)} & PRINTS_OR_EXITS_ALLOWED.keys()
+            if not allowed:
+                offenders.append(f"{path}:{line} ({where}) {what}")
+    assert not offenders, "\n".join(offenders)

@@ -96,6 +96,8 @@ class Runner:
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
     profile_allow: ProfileAllow = field(default_factory=ProfileAllow)
+    # The operator's notices of calls run in this process (Context.notice); the CLI prints them.
+    notice: Progress | None = None
     # Passing verify_policy results of this session, by source and kernel: a later
     # submit_policy of the same source records one instead of booting the kernel again.
     verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -219,6 +221,7 @@ class Runner:
         settings = load_settings(**self.overrides)
         ctx = Context(self.repo, settings, progress or (lambda _m: None))
         ctx.profile_allow = self.profile_allow
+        ctx.notice = self.notice
         return ctx
 
     def timeout(self, op: Operation) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schedc.cli.exit import Exit
+from schedc.cli.output import progress
 from schedc.settings import HOST_CHOICES
 
 if TYPE_CHECKING:  # the agent stack is imported by `schedc mcp` and `synthesize` only
@@ -183,4 +184,9 @@ def runner_from(args: argparse.Namespace) -> Runner:
         limits.workers = args.workers
     if getattr(args, "queue", None) is not None:
         limits.queue = args.queue
-    return Runner(repo=args.repo, overrides={"btf": args.btf} if args.btf else {}, limits=limits)
+    return Runner(
+        repo=args.repo,
+        overrides={"btf": args.btf} if args.btf else {},
+        limits=limits,
+        notice=progress,
+    )
