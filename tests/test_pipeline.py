@@ -162,6 +162,14 @@ def test_no_module_but_the_pipeline_composes_stages():
                 for alias in node.names:
                     if alias.name in STAGE_FUNCTIONS and alias.name not in defined:
                         offenders.append(f"{path} imports {alias.name}")
+            # `from schedc.verifier import checks` then `checks.check_c(...)`: a call too
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in STAGE_FUNCTIONS
+                and node.func.attr not in defined
+            ):
+                offenders.append(f"{path}:{node.lineno} calls {node.func.attr}")
     assert not offenders, "\n".join(offenders)
 
 
@@ -229,18 +237,13 @@ def test_no_import_cycles_between_modules():
 
 
 def test_no_module_imports_the_project_by_name_at_run_time():
+    """No importlib.import_module or __import__ at all: a name computed at run time could be
+    one of schedc's own modules, an edge the import graph above cannot see."""
     offenders = []
     for path, tree in _modules().items():
         for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "import_module"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-                and str(node.args[0].value).startswith("schedc")
-            ):
-                offenders.append(path)
+            if isinstance(node, ast.Call) and _called(node) in {"import_module", "__import__"}:
+                offenders.append(f"{path}:{node.lineno}")
     assert not offenders
 
 
@@ -425,3 +428,56 @@ def test_only_the_cli_prints_or_exits():
             if not allowed:
                 offenders.append(f"{path}:{line} ({where}) {what}")
     assert not offenders, "\n".join(offenders)
+
+
+def _string_constants(tree: ast.Module, value: str) -> list[int]:
+    return [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value == value]
+
+
+def test_e000_is_written_once_as_read_error_and_e009_is_built_in_one_place():
+    """The code of an unreadable file is the constant READ_ERROR, not a literal beside it;
+    the nesting limit's diagnostic (E009) is made by one function."""
+    modules = _modules()
+    e000 = [(p, line) for p, t in modules.items() for line in _string_constants(t, "E000")]
+    assert len(e000) == 1, e000
+    [(where, _line)] = e000
+    assigned = [
+        t.id
+        for n in modules[where].body
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+        if n.value.value == "E000"
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    ]
+    assert assigned == ["READ_ERROR"]
+    e009 = [(p, line) for p, t in modules.items() for line in _string_constants(t, "E009")]
+    assert len(e009) == 1, e009
+
+
+def test_exit_statuses_and_shared_helpers_are_defined_once():
+    """One `Exit` enum (cli/exit.py), the two signal statuses it takes from lifecycle.py
+    (which is below the CLI and returns them itself), and one definition of each name that
+    was once written twice with different meanings."""
+    once = {"record_performance", "generated_c_path", "within", "Exit"}
+    defined: dict[str, list[str]] = {}
+    statuses: list[str] = []
+    for path, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in once:
+                defined.setdefault(node.name, []).append(path)
+            if isinstance(node, ast.Assign):
+                statuses += [
+                    f"{path}: {t.id}"
+                    for t in node.targets
+                    if isinstance(t, ast.Name) and t.id.startswith("EXIT_")
+                ]
+    assert defined == {
+        "record_performance": ["schedc/repo/perf.py"],
+        "generated_c_path": ["schedc/compiler/pipeline.py"],
+        "within": ["schedc/paths.py"],
+        "Exit": ["schedc/cli/exit.py"],
+    }
+    assert sorted(statuses) == [
+        "schedc/lifecycle.py: EXIT_BROKEN_PIPE",
+        "schedc/lifecycle.py: EXIT_INTERRUPTED",
+    ]
