@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schedc.cli.exit import Exit
-from schedc.cli.output import progress
 from schedc.settings import HOST_CHOICES
 
 if TYPE_CHECKING:  # the agent stack is imported by `schedc mcp` and `synthesize` only
@@ -178,6 +177,7 @@ def runner_from(args: argparse.Namespace) -> Runner:
     """The agent operations' runner for the options of add_runner_options (and --workers,
     --queue where the command has them)."""
     from schedc.agent.runner import Limits, Runner
+    from schedc.cli.output import progress
 
     limits = Limits(compile_timeout=args.compile_timeout, verify_timeout=args.verify_timeout)
     if getattr(args, "workers", None) is not None:
