@@ -113,6 +113,56 @@ def default_repo_location() -> Path:
     return Path(data) / "schedc" / "policies"
 
 
+# ---- settings of one command or test, from the environment only ------------------------------
+# Not config-file keys (they are not in _ENV): each belongs to one part of schedc, and its
+# docs list it there (docs/agent.md: the MCP limits, the model and its price). This module is
+# still the only one that reads SCHEDC_* (tests/test_pipeline.py insists).
+
+DEFAULT_MCP_QUEUE = 4  # calls that may wait for an MCP worker (SCHEDC_MCP_QUEUE)
+
+
+def _environment_count(name: str, default: int, least: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise EnvironmentProblem(f"{name} is '{raw}', not a number", f"set {name}=N") from None
+    if value < least:
+        raise EnvironmentProblem(f"{name} is {value}", f"set {name} to {least} or more")
+    return value
+
+
+def mcp_workers() -> int:
+    """SCHEDC_MCP_WORKERS: the agent runner's worker processes at once (default the CPU
+    count, at least 1); EnvironmentProblem for a value that is not such a number."""
+    return _environment_count("SCHEDC_MCP_WORKERS", max(1, os.cpu_count() or 1), 1)
+
+
+def mcp_queue() -> int:
+    """SCHEDC_MCP_QUEUE: calls that may wait for a free worker (default DEFAULT_MCP_QUEUE)."""
+    return _environment_count("SCHEDC_MCP_QUEUE", DEFAULT_MCP_QUEUE, 0)
+
+
+def synthesis_model() -> str | None:
+    """SCHEDC_MODEL: the model `schedc synthesize` asks when --model is not given (None:
+    the command's default)."""
+    return os.environ.get("SCHEDC_MODEL") or None
+
+
+def synthesis_price() -> str | None:
+    """SCHEDC_PRICE as given ("IN,OUT", USD per million tokens; agent/synthesize.py's `price`
+    reads it), None when unset or empty."""
+    return os.environ.get("SCHEDC_PRICE") or None
+
+
+def crash_point() -> str | None:
+    """SCHEDC_TEST_KILL_AT, a test hook: the point at which the repository's writer kills
+    itself (write, staged or committed; repo/gitstore.py), None when unset."""
+    return os.environ.get("SCHEDC_TEST_KILL_AT")
+
+
 def as_environment(settings: Settings) -> dict[str, str]:
     """The SCHEDC_* variables that give a child process these settings (the ones that are set)."""
     env = {}

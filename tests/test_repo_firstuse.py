@@ -5,6 +5,7 @@ default folder with something else in it, stays an error."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from schedc.agent.operations import Context
+from schedc.cli.options import runner_from
 from schedc.repo import catalog
 from schedc.repo.gitstore import GitStore, RepoError
 from tests.conftest import ROOT
@@ -54,12 +56,21 @@ def test_an_installed_schedc_seeds_the_catalogue_alone(empty_home: Path, monkeyp
     killed = empty_home.parent / ".policies.new-abcd1234"  # a seeding process killed midway
     (killed / ".git").mkdir(parents=True)
     told: list[str] = []
-    store = Context(None, settings, told.append).store()
-    assert store.root == empty_home
+    noticed: list[str] = []  # the operator's copy: `schedc mcp` prints it on stderr
+    store = Context(None, settings, told.append, notice=noticed.append).store()
+    assert store.root == empty_home and noticed == told
     assert any("creating it (first use)" in m for m in told)
     assert any("11 catalogue entries, 0 example policies" in m for m in told)
     assert len(os.listdir(empty_home / "policies")) == 11
     assert not killed.exists()
+
+
+def test_the_commands_runner_prints_the_notices_on_stderr(capsys):
+    """The agent's operations print nothing themselves: `schedc mcp` and `schedc synthesize`
+    give their runner the CLI's stderr line as the notice."""
+    args = argparse.Namespace(compile_timeout=5.0, verify_timeout=5.0, repo=None, btf=None)
+    runner_from(args).context(progress=lambda _m: None)._notice("created it (first use)")
+    assert capsys.readouterr().err == "schedc: created it (first use)\n"
 
 
 def test_two_first_uses_at_once_make_one_repository(empty_home: Path):

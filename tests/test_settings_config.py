@@ -79,3 +79,46 @@ def test_the_command_prints_the_warning_and_goes_on(tmp_path):
         "schedc: warning: schedc.toml: unknown setting 'bpftol' is ignored; did you mean "
         "'bpftool'?" in proc.stderr
     )
+
+
+def test_the_environment_only_settings_keep_their_defaults_and_errors(monkeypatch):
+    """SCHEDC_MCP_WORKERS/QUEUE, SCHEDC_MODEL, SCHEDC_PRICE and the test hook
+    SCHEDC_TEST_KILL_AT are read by functions of settings.py (not config-file keys)."""
+    from schedc.agent.runner import Limits
+    from schedc.agent.synthesize import price
+    from schedc.settings import (
+        DEFAULT_MCP_QUEUE,
+        EnvironmentProblem,
+        crash_point,
+        mcp_queue,
+        mcp_workers,
+        synthesis_model,
+    )
+
+    for name in ("SCHEDC_MCP_WORKERS", "SCHEDC_MCP_QUEUE", "SCHEDC_MODEL", "SCHEDC_PRICE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SCHEDC_TEST_KILL_AT", raising=False)
+    assert mcp_queue() == DEFAULT_MCP_QUEUE == 4 and mcp_workers() >= 1
+    assert synthesis_model() is None and crash_point() is None
+    assert price("claude-sonnet-4-6") is not None and price("a-model-of-its-own") is None
+    monkeypatch.setenv("SCHEDC_MCP_WORKERS", "3")
+    monkeypatch.setenv("SCHEDC_MCP_QUEUE", "0")
+    assert (Limits().workers, Limits().queue) == (3, 0)
+    monkeypatch.setenv("SCHEDC_MCP_WORKERS", "many")
+    with pytest.raises(EnvironmentProblem) as bad:
+        mcp_workers()
+    assert (
+        str(bad.value)
+        == "SCHEDC_MCP_WORKERS is 'many', not a number\n  hint: set SCHEDC_MCP_WORKERS=N"
+    )
+    monkeypatch.setenv("SCHEDC_MCP_QUEUE", "-1")
+    with pytest.raises(EnvironmentProblem, match="SCHEDC_MCP_QUEUE is -1") as low:
+        mcp_queue()
+    assert low.value.remedy == "set SCHEDC_MCP_QUEUE to 0 or more"
+    monkeypatch.setenv("SCHEDC_MODEL", "claude-opus-4-1")
+    monkeypatch.setenv("SCHEDC_PRICE", "2.5,10")
+    monkeypatch.setenv("SCHEDC_TEST_KILL_AT", "staged")
+    assert synthesis_model() == "claude-opus-4-1" and crash_point() == "staged"
+    assert price("a-model-of-its-own") == (2.5, 10.0)
+    monkeypatch.setenv("SCHEDC_PRICE", "cheap")
+    assert price("claude-sonnet-4-6") is None  # a price that does not parse: cost unknown

@@ -15,7 +15,6 @@ agent sent.
 from __future__ import annotations
 
 import hashlib
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -431,14 +430,18 @@ class Context:
     profile_allow: ProfileAllow = field(default_factory=ProfileAllow)
     # Set when the client cancels a call that runs in the server (profile_workload).
     cancel: threading.Event | None = None
+    # Where the shell running the operations shows notices to its operator (`schedc mcp`,
+    # `schedc synthesize`: a line on stderr); they are also given as progress.
+    notice: Progress | None = None
 
     def store(self) -> GitStore:
-        """The repository; the default one is created and seeded on first use (said on
-        stderr and as progress)."""
+        """The repository; the default one is created and seeded on first use (said as a
+        notice and as progress)."""
         return open_store(self.repo, self.settings, self._notice)
 
     def _notice(self, message: str) -> None:
-        print(f"schedc: {message}", file=sys.stderr, flush=True)
+        if self.notice is not None:
+            self.notice(message)
         self.progress(message)
 
 

@@ -52,7 +52,14 @@ from schedc.lifecycle import child_group, kill_group
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
 from schedc.repo.models import scenario_hash
-from schedc.settings import EnvironmentProblem, Settings, kernel_matrix, load_settings
+from schedc.settings import (
+    EnvironmentProblem,
+    Settings,
+    kernel_matrix,
+    load_settings,
+    mcp_queue,
+    mcp_workers,
+)
 
 DEFAULT_COMPILE_TIMEOUT = COMPILE_TIMEOUT  # the limits of every sandboxed clang run too
 DEFAULT_VERIFY_TIMEOUT = 900.0
@@ -61,30 +68,8 @@ MAX_RESULT_BYTES = 16 * 1024 * 1024
 MAX_REMEMBERED = 64  # passing verifications kept per runner
 MAX_ARGUMENT_CHARS = MAX_SOURCE_CHARS  # one string argument, before the schema is applied
 MAX_ARGUMENTS_CHARS = 1024 * 1024  # all of a call's arguments together (as JSON, roughly)
-DEFAULT_QUEUE = 4
 SCRATCH_PREFIX = "schedc-agent-"
 POLL_SECONDS = 0.1  # how often a waiting call looks at its deadline and its cancellation
-
-
-def _env_int(name: str, default: int, least: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise EnvironmentProblem(f"{name} is '{raw}', not a number", f"set {name}=N") from None
-    if value < least:
-        raise EnvironmentProblem(f"{name} is {value}", f"set {name} to {least} or more")
-    return value
-
-
-def default_workers() -> int:
-    return _env_int("SCHEDC_MCP_WORKERS", max(1, os.cpu_count() or 1), 1)
-
-
-def default_queue() -> int:
-    return _env_int("SCHEDC_MCP_QUEUE", DEFAULT_QUEUE, 0)
 
 
 @dataclass
@@ -92,8 +77,8 @@ class Limits:
     compile_timeout: float = DEFAULT_COMPILE_TIMEOUT  # compile_policy, check_policy
     verify_timeout: float = DEFAULT_VERIFY_TIMEOUT  # verify_policy, submit_policy (VM boots)
     memory_bytes: int | None = WORKER_MEMORY_BYTES
-    workers: int = field(default_factory=default_workers)  # worker processes at once
-    queue: int = field(default_factory=default_queue)  # calls waiting for a worker, at most
+    workers: int = field(default_factory=mcp_workers)  # worker processes at once
+    queue: int = field(default_factory=mcp_queue)  # calls waiting for a worker, at most
 
 
 def _file_identity(path: str) -> str:
@@ -111,6 +96,8 @@ class Runner:
     limits: Limits = field(default_factory=Limits)
     isolate: bool = True
     profile_allow: ProfileAllow = field(default_factory=ProfileAllow)
+    # The operator's notices of calls run in this process (Context.notice); the CLI prints them.
+    notice: Progress | None = None
     # Passing verify_policy results of this session, by source and kernel: a later
     # submit_policy of the same source records one instead of booting the kernel again.
     verified: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -234,6 +221,7 @@ class Runner:
         settings = load_settings(**self.overrides)
         ctx = Context(self.repo, settings, progress or (lambda _m: None))
         ctx.profile_allow = self.profile_allow
+        ctx.notice = self.notice
         return ctx
 
     def timeout(self, op: Operation) -> float:

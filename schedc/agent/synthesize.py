@@ -11,7 +11,6 @@ happens; the end report gives iterations, tool round-trips, tokens and an estima
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from schedc.agent.operations import OPERATIONS
 from schedc.agent.reference import dsl_reference
 from schedc.agent.runner import Runner
+from schedc.settings import synthesis_price
 
 if TYPE_CHECKING:
     from schedc.profile.model import Profile
@@ -96,7 +96,7 @@ class Report:
 
 def price(model: str) -> tuple[float, float] | None:
     """(input, output) USD per million tokens: SCHEDC_PRICE="IN,OUT", else the table."""
-    given = os.environ.get("SCHEDC_PRICE")
+    given = synthesis_price()
     if given:
         try:
             low, high = (float(x) for x in given.split(","))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from schedc.agent.runner import DEFAULT_QUEUE
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_runner_options, count, runner_from
 from schedc.cli.output import usage_error
+from schedc.settings import DEFAULT_MCP_QUEUE
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=count(0),
         metavar="N",
         help="most calls waiting for a worker; more are refused as busy "
-        f"(SCHEDC_MCP_QUEUE; default {DEFAULT_QUEUE})",
+        f"(SCHEDC_MCP_QUEUE; default {DEFAULT_MCP_QUEUE})",
     )
     allow = parser.add_argument_group(
         "profiling (profile_workload profiles nothing unless one of these is given)"

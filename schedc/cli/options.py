@@ -177,10 +177,16 @@ def runner_from(args: argparse.Namespace) -> Runner:
     """The agent operations' runner for the options of add_runner_options (and --workers,
     --queue where the command has them)."""
     from schedc.agent.runner import Limits, Runner
+    from schedc.cli.output import progress
 
     limits = Limits(compile_timeout=args.compile_timeout, verify_timeout=args.verify_timeout)
     if getattr(args, "workers", None) is not None:
         limits.workers = args.workers
     if getattr(args, "queue", None) is not None:
         limits.queue = args.queue
-    return Runner(repo=args.repo, overrides={"btf": args.btf} if args.btf else {}, limits=limits)
+    return Runner(
+        repo=args.repo,
+        overrides={"btf": args.btf} if args.btf else {},
+        limits=limits,
+        notice=progress,
+    )

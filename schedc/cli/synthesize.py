@@ -14,6 +14,7 @@ from schedc.agent.synthesize import DEFAULT_MODEL, MAX_WORKLOAD_BYTES, render, s
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_format, add_runner_options, runner_from
 from schedc.cli.output import progress, usage_error
+from schedc.settings import synthesis_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> Exit:
             profile = read_profile(args.profile)
         except ProfileFileError as exc:
             return usage_error(str(exc))
-    model = args.model or os.environ.get("SCHEDC_MODEL") or DEFAULT_MODEL
+    model = args.model or synthesis_model() or DEFAULT_MODEL
     recording: list[dict[str, Any]] = []
     try:
         report = synthesize(

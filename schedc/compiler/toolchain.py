@@ -18,6 +18,7 @@ from pathlib import Path
 from schedc.compiler import cage
 from schedc.compiler.cage import Cage, find_cage
 from schedc.diagnostics import Diagnostic, Severity
+from schedc.paths import within
 from schedc.settings import (
     EnvironmentProblem,
     Settings,
@@ -374,7 +375,7 @@ def confine(
     roots = [str(v[1] if isinstance(v, tuple) else v) for v in visible]
     out = []
     for d in diags:
-        if d.file is None or _within(os.path.abspath(d.file), roots):
+        if d.file is None or within(d.file, roots, resolve=False):
             out.append(d)
             continue
         where = f"{d.file}:{d.line}" if d.line else d.file
@@ -390,11 +391,3 @@ def confine(
             )
         )
     return out
-
-
-def _within(path: str, roots: Iterable[str]) -> bool:
-    for root in roots:
-        root = os.path.abspath(root)
-        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
-            return True
-    return False

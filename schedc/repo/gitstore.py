@@ -27,8 +27,9 @@ from pathlib import Path, PurePosixPath
 
 import git
 
+from schedc.paths import within
 from schedc.repo import layout
-from schedc.settings import default_repo_location
+from schedc.settings import crash_point, default_repo_location
 
 LOCK_TIMEOUT_S = 300.0
 SYMLINK_MODE = 0o120000
@@ -350,7 +351,7 @@ class GitStore:
                 continue  # gone, a zombie, or another user's
             if parent == os.getpid() or b"cat-file" in argv:
                 continue  # gitpython's object readers (ours or a reader's): they lock nothing
-            if any(cwd == r or cwd.startswith(r + os.sep) for r in roots):
+            if within(cwd, roots, resolve=True):
                 found.append(int(pid))
         return found
 
@@ -737,7 +738,7 @@ def _prefixes(scope: Sequence[str]) -> list[str]:
 def _crash_point(where: str) -> None:
     """Tests kill a writer here (SCHEDC_TEST_KILL_AT=write|staged|committed) to prove
     the next writer and `fsck --repair` recover; unset, nothing happens."""
-    if os.environ.get("SCHEDC_TEST_KILL_AT") == where:
+    if crash_point() == where:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from clang import cindex as ci
 
 from schedc.diagnostics import Diagnostic, Severity
+from schedc.paths import within
 
 _SPLICE = re.compile(rb"\\[ \t\f\v]*(?:\r\n|\n|\r)")
 _NEWLINE = re.compile(rb"\r\n|\n|\r")
@@ -583,14 +584,6 @@ def _real(path: Path) -> str:
     return os.path.realpath(path)
 
 
-def _inside(real: str, roots: Iterable[str]) -> bool:
-    for root in roots:
-        root_real = os.path.realpath(root)
-        if real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep):
-            return True
-    return False
-
-
 def include_findings(
     inclusions: Iterable[tuple[str, int]], file: str, allowed_dirs: Iterable[Path]
 ) -> list[Diagnostic]:
@@ -600,7 +593,7 @@ def include_findings(
     diags = []
     for included, line in inclusions:
         real = _real(Path(included))
-        if not _inside(real, roots):
+        if not within(real, roots, resolve=True):
             diags.append(
                 _diag(
                     "K061",
