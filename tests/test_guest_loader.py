@@ -94,6 +94,8 @@ MISSING_KFUNC_MESSAGES = [
 def test_stats_of_an_accepted_program():
     stats = parse_stats(STATS_LOG)
     assert (stats.insns_processed, stats.states, stats.verification_time_us) == (248, 23, 2106)
+    assert stats.peak_states == 23
+    assert parse_stats(REJECTED_7_2_LOG).peak_states == 5
 
 
 def test_stats_of_a_rejected_program_and_of_no_log():
@@ -166,6 +168,7 @@ def test_an_accepted_object_is_loaded_once_and_lists_the_loaded_programs():
             "insns_processed": 248,
             "states": 23,
             "verification_time_us": 2106,
+            "peak_states": 23,
         }
     ]
 

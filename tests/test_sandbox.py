@@ -47,8 +47,8 @@ def test_parse_accepted_object_reports_every_program():
     assert report.ok and report.error is None
     assert [p.name for p in report.programs] == ["minimal_select_cpu", "minimal_enqueue"]
     select_cpu, enqueue = report.programs
-    assert (select_cpu.insns_processed, select_cpu.states) == (20, 1)
-    assert (enqueue.insns_processed, enqueue.states) == (6, 0)
+    assert (select_cpu.insns_processed, select_cpu.states, select_cpu.peak_states) == (20, 1, 1)
+    assert (enqueue.insns_processed, enqueue.states, enqueue.peak_states) == (6, 0, 0)
     assert all(p.verification_time_us and p.verification_time_us > 0 for p in report.programs)
 
 

@@ -271,6 +271,7 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
             "--sandbox",
             "--format",
             "json",
+            "--compare",
             str(EXAMPLES[0]),
             str(DATA / "null_lookup.bpf.c"),
         ],
@@ -281,7 +282,7 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"results", "host"}  # --sandbox: the host's kernel is left out
+    assert set(data) == {"results", "host", "compare"}  # --sandbox: no host kernel
     assert data["host"] == {"setting": "no", "included": False, "kernel": None, "reason": None}
     good, bad = data["results"]
     assert set(good) == {
@@ -289,7 +290,17 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     }
     assert good["ok"] and good["stage"] == "verifier" and good["run"] is None
     assert good["set"] == {}  # built with the params' defaults (no --set)
-    assert set(good["programs"][0]) == {"name", "insns_processed", "states", "verification_time_us"}
+    assert set(good["programs"][0]) == {
+        "name", "insns_processed", "states", "peak_states", "verification_time_us"
+    }
+    assert good["programs"][0]["peak_states"] is not None
+    # --compare: the good policy's programs, by callback, beside the rejected one's (none)
+    first = data["compare"][0]
+    assert first["kernel"] == good["kernels"][0]["kernel"]
+    sides = {p["a"]["name"]: p for p in first["programs"] if p["a"]}
+    assert set(sides) == {p["name"] for p in good["kernels"][0]["programs"]}
+    assert all(p["a"]["insns"] == q["insns_processed"] for q in good["kernels"][0]["programs"]
+               for p in [sides[q["name"]]])
     assert not bad["ok"] and bad["stage"] == "verifier"
     assert [d["code"] for d in bad["diagnostics"] if d["severity"] == "error"] == ["V001"]
     assert "booting sandbox kernel" in proc.stderr  # progress while the guest works

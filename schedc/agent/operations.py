@@ -849,7 +849,13 @@ def source_key(language: str, source: str) -> str:
 
 def _programs(items: Any) -> list[ProgramReport]:
     return [
-        ProgramReport(str(p["name"]), p["insns_processed"], p["states"], p["verification_time_us"])
+        ProgramReport(
+            str(p["name"]),
+            p["insns_processed"],
+            p["states"],
+            p["verification_time_us"],
+            p.get("peak_states"),
+        )
         for p in items or []
     ]
 

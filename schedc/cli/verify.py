@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from schedc.cli.exit import Exit
@@ -12,7 +14,8 @@ from schedc.cli.options import add_btf, add_format, add_include, add_kernels, ad
 from schedc.cli.output import progress, usage_error, write_diagnostics
 from schedc.compiler.pipeline import verify_policies
 from schedc.settings import load_settings
-from schedc.verifier.verify import KernelVerdict, host_report
+from schedc.verifier.sandbox import ProgramReport
+from schedc.verifier.verify import KernelVerdict, VerifyResult, host_report
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS
 
 
@@ -54,6 +57,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=sorted(RUN_LOADS),
         help=f"load for --run (default {DEFAULT_WORKLOAD})",
     )
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print each program's verifier statistics (instructions, states, peak states, "
+        "time), per kernel, like veristat",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="with exactly two policies (or two versions of one): their programs' verifier "
+        "statistics side by side, per kernel, with the differences",
+    )
     add_include(parser, None)
     add_btf(parser, "vmlinux BTF of the target kernel")
     add_kernels(parser)
@@ -68,6 +83,8 @@ def run(args: argparse.Namespace) -> Exit:
     )
     if args.run is not None and args.run <= 0:
         return usage_error("--run needs a positive number of seconds")
+    if args.compare and len(args.policies) != 2:
+        return usage_error(f"--compare needs exactly two policies, got {len(args.policies)}")
     host = host_report(settings, args.mode, args.run)
     if host["reason"] and settings.host == "auto" and "host" in settings.sources:
         progress(f"this host's kernel is not in the matrix: {host['reason']}")  # asked: say why
@@ -80,8 +97,12 @@ def run(args: argparse.Namespace) -> Exit:
         include_dirs=args.include,
         progress=progress,
     )
+    compared = compare(results[0], results[1]) if args.compare else None
     if args.format == "json":
-        print(json.dumps({"results": [r.to_json() for r in results], "host": host}, indent=2))
+        out: dict[str, object] = {"results": [r.to_json() for r in results], "host": host}
+        if compared is not None:
+            out["compare"] = [c.to_json() for c in compared]
+        print(json.dumps(out, indent=2))
     else:
         for r in results:
             write_diagnostics(r.diagnostics, sys.stdout)
@@ -96,6 +117,10 @@ def run(args: argparse.Namespace) -> Exit:
                 print(_verdict_line(r.policy, r.kernels[0]))
             if r.params_set:
                 print("     built with " + ", ".join(f"{k}={v}" for k, v in r.params_set.items()))
+            for k in r.kernels if args.stats else []:
+                print("\n".join(stats_table(k, several)))
+        for c in compared or []:
+            print("\n".join(compare_table(c, results[0].policy, results[1].policy)))
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
 
 
@@ -107,3 +132,126 @@ def _verdict_line(what: str, k: KernelVerdict) -> str:
     if k.run is not None:
         line += f"; ran {k.run.seconds:g}s under '{k.run.workload}', stayed enabled"
     return line
+
+
+# ---- --stats and --compare: the verifier's own figures per program, like veristat ----------
+_COLUMNS = ("insns", "states", "peak", "time_us")
+
+
+def _figures(p: ProgramReport) -> tuple[int | None, ...]:
+    return (p.insns_processed, p.states, p.peak_states, p.verification_time_us)
+
+
+def _cell(v: int | None) -> str:
+    return "-" if v is None else str(v)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "     "
+        + "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def stats_table(k: KernelVerdict, name_kernel: bool = True) -> list[str]:
+    """One kernel's per-program table: instructions processed, states, peak states and
+    verification time, and their totals."""
+    rows = [(p.name, *map(_cell, _figures(p))) for p in k.programs]
+    totals = [sum(v or 0 for v in col) for col in zip(*map(_figures, k.programs), strict=True)]
+    rows.append(("total", *map(str, totals)) if k.programs else ("total", "-", "-", "-", "-"))
+    title = (
+        f"     verifier statistics on {k.kernel}:" if name_kernel else "     verifier statistics:"
+    )
+    return [title, *_table(("program", *_COLUMNS), rows)]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two policies' programs on one kernel, matched by callback (the name less the policy's
+    own prefix: `fifo_enqueue` and `ljf_enqueue` are both `enqueue`)."""
+
+    kernel: str
+    rows: list[tuple[str, ProgramReport | None, ProgramReport | None]]
+
+    def to_json(self) -> dict[str, object]:
+        def side(p: ProgramReport | None) -> dict[str, object] | None:
+            return (
+                None
+                if p is None
+                else {"name": p.name, **dict(zip(_COLUMNS, _figures(p), strict=True))}
+            )
+
+        return {
+            "kernel": self.kernel,
+            "programs": [{"callback": c, "a": side(a), "b": side(b)} for c, a, b in self.rows],
+        }
+
+
+def _callbacks(programs: list[ProgramReport]) -> dict[str, ProgramReport]:
+    """Programs by callback: the name less the prefix every program of the policy shares up
+    to an underscore (a lone program, or names with no common prefix, keep their names)."""
+    names = [p.name for p in programs]
+    prefix = os.path.commonprefix(names) if len(names) > 1 else ""
+    prefix = prefix[: prefix.rfind("_") + 1] if "_" in prefix else ""
+    return {p.name.removeprefix(prefix) or p.name: p for p in programs}
+
+
+def compare(a: VerifyResult, b: VerifyResult) -> list[Comparison]:
+    """The two policies' programs side by side on every kernel both were loaded on."""
+    b_kernels = {k.kernel: k for k in b.kernels}
+    out = []
+    for ka in a.kernels:
+        kb = b_kernels.get(ka.kernel)
+        if kb is None:
+            continue
+        pa, pb = _callbacks(ka.programs), _callbacks(kb.programs)
+        order = list(pa) + [c for c in pb if c not in pa]
+        out.append(Comparison(ka.kernel, [(c, pa.get(c), pb.get(c)) for c in order]))
+    return out
+
+
+def _diff(a: int | None, b: int | None) -> str:
+    if a is None or b is None:
+        return "-"
+    if a == 0:
+        return f"{b - a:+d}"
+    return f"{b - a:+d} ({(b - a) * 100 / a:+.0f}%)"
+
+
+def compare_table(c: Comparison, a_name: str, b_name: str) -> list[str]:
+    """A as the baseline, B beside it: instructions and peak states with B's difference."""
+    rows: list[tuple[str, ...]] = []
+    for callback, pa, pb in [*c.rows, ("total", *_sums(c))]:
+        fa = _figures(pa) if pa else (None,) * 4
+        fb = _figures(pb) if pb else (None,) * 4
+        rows.append(
+            (
+                callback,
+                _cell(fa[0]),
+                _cell(fb[0]),
+                _diff(fa[0], fb[0]),
+                _cell(fa[2]),
+                _cell(fb[2]),
+                _diff(fa[2], fb[2]),
+            )
+        )
+    header = ("callback", "A insns", "B insns", "diff", "A peak", "B peak", "diff")
+    return [f"     A = {a_name}, B = {b_name}, on {c.kernel}:", *_table(header, rows)]
+
+
+def _sums(c: Comparison) -> tuple[ProgramReport, ProgramReport]:
+    def total(side: list[ProgramReport | None]) -> ProgramReport:
+        progs = [p for p in side if p is not None]
+        insns, states, peak, time_us = (
+            (sum(v or 0 for v in col) for col in zip(*map(_figures, progs), strict=True))
+            if progs
+            else (0, 0, 0, 0)
+        )
+        return ProgramReport("total", insns, states, time_us, peak)
+
+    return total([a for _, a, _ in c.rows]), total([b for _, _, b in c.rows])

@@ -15,7 +15,8 @@ and writes for object N, in order, OUTDIR/N.json and then OUTDIR/N.rc (0 when it
 1), each renamed into place whole. N.json holds
 
     {"object": path, "ok": bool, "error": str | null, "log": str, "seconds": float,
-     "programs": [{"name", "loaded", "insns_processed", "states", "verification_time_us"}]}
+     "programs": [{"name", "loaded", "insns_processed", "states", "peak_states",
+                   "verification_time_us"}]}
 
 `programs` are those the kernel verified, in load order: all of them when the object loaded; the
 ones accepted before the rejected one, and the rejected one (loaded false), when it did not.
@@ -56,6 +57,7 @@ LIBBPF_INFO = 1
 
 _PROCESSED = re.compile(r"^processed (\d+) insns \(limit \d+\).*?\btotal_states (\d+)", re.M)
 _VTIME = re.compile(r"^verification time (\d+) usec", re.M)
+_PEAK = re.compile(r"^processed \d+ insns .*?\bpeak_states (\d+)", re.M)
 # The closing stats lines; 7.x adds "stack depth N max M" and "insns processed N".
 _STATS_LINE = re.compile(
     r"^(verification time \d+|stack depth [\d+]+(?: max \d+)?$|processed \d+ insns|"
@@ -72,6 +74,7 @@ class Stats:
     insns_processed: int | None
     states: int | None
     verification_time_us: int | None
+    peak_states: int | None = None
 
 
 def parse_stats(log: str) -> Stats:
@@ -82,6 +85,7 @@ def parse_stats(log: str) -> Stats:
         insns_processed=int(processed.group(1)) if processed else None,
         states=int(processed.group(2)) if processed else None,
         verification_time_us=int(vtime.group(1)) if vtime else None,
+        peak_states=int(peak.group(1)) if (peak := _PEAK.search(log)) else None,
     )
 
 
@@ -263,6 +267,7 @@ def _program_json(name: str, loaded: bool, log: str) -> dict[str, object]:
         "insns_processed": stats.insns_processed,
         "states": stats.states,
         "verification_time_us": stats.verification_time_us,
+        "peak_states": stats.peak_states,
     }
 
 

@@ -72,6 +72,7 @@ class ProgramReport:
     insns_processed: int | None
     states: int | None
     verification_time_us: int | None
+    peak_states: int | None = None  # the most verifier states held at once
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ _BLOCK = re.compile(
 )
 _PROCESSED = re.compile(r"^processed (\d+) insns \(limit \d+\).*?\btotal_states (\d+)", re.M)
 _VTIME = re.compile(r"^verification time (\d+) usec", re.M)
+_PEAK = re.compile(r"^processed \d+ insns .*?\bpeak_states (\d+)", re.M)
 _FAILED = re.compile(r"^libbpf: prog '([^']+)': (?:BPF program load failed|failed to load)", re.M)
 # The closing stats lines; 7.x adds "stack depth N max M" and "insns processed N".
 _STATS_LINE = re.compile(
@@ -291,6 +293,7 @@ def _program(name: str, body: str) -> ProgramReport:
         insns_processed=_int(stats),
         states=_int(stats, 2),
         verification_time_us=_int(_VTIME.search(body)),
+        peak_states=_int(_PEAK.search(body)),
     )
 
 
@@ -577,6 +580,7 @@ def parse_loader_json(obj: str, data: dict[str, object]) -> LoadReport:
                     prog.get("insns_processed"),
                     prog.get("states"),
                     prog.get("verification_time_us"),
+                    prog.get("peak_states"),
                 )
             )
     ok = bool(data.get("ok"))

@@ -199,6 +199,7 @@ def _programs_json(programs: Sequence[ProgramReport]) -> list[dict[str, object]]
             "insns_processed": p.insns_processed,
             "states": p.states,
             "verification_time_us": p.verification_time_us,
+            "peak_states": p.peak_states,
         }
         for p in programs
     ]
