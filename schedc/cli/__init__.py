@@ -3,7 +3,7 @@ it turns the pipeline's data (diagnostics, results) into text, JSON or SARIF and
 `Exit` (schedc.cli.exit).
 
 One module per command (`compile.py`, `check.py`, `verify.py`, `bench.py`, `behaviour.py` for
-`schedc test`, `repo.py`, `mcp.py`, `synthesize.py`, `profile.py`), each with `configure(parser)` (its
+`schedc test`, `repo.py`, `mcp.py`, `synthesize.py`, `profile.py`, `completion.py`), each with `configure(parser)` (its
 options, its description, `func=run`) and `run(args) -> Exit`; options several commands share
 are in `options.py`, the printing they share in `output.py`. A command's module is imported
 only when that command runs: `schedc compile` does not import the repository or the agent stack
@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "mcp": "serve the repository and compiler to agents (Model Context Protocol)",
     "synthesize": "have an LLM write, fix, verify and submit a policy for a goal",
     "profile": "profile a real workload on this machine (/proc) into a workload profile",
+    "completion": "print a shell completion script: source <(schedc completion bash)",
 }
 
 
@@ -65,6 +66,8 @@ def _command_module(name: str) -> CommandModule:
         from schedc.cli import synthesize as module
     elif name == "profile":
         from schedc.cli import profile as module
+    elif name == "completion":
+        from schedc.cli import completion as module
     else:
         raise KeyError(name)
     return module
