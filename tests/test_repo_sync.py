@@ -270,3 +270,74 @@ def test_push_and_pull_json_name_the_remote_branch_and_head(pair):
         out = at(repo, command, "--format", "json").json()
         assert (out["remote"], out["branch"], out["head"]) == ("origin", "main", repo.head())
         assert out["action"] == "up-to-date" and out["ok"] is True
+
+
+# -- repo resolve: pull again, keeping one side of the named conflicts ------------------------
+def _conflicting(pair):
+    a, b = pair
+    synthetic(a, "shared", "edited on a", source="# version from a\n", version=2)
+    synthetic(b, "shared", "edited on b", source="# version from b\n", version=2)
+    assert at(b, *record_args("shared", "build", "9", "10")).code == 0
+    assert at(b, "push").code == 0
+    assert at(a, "pull").code == 1
+    return a, b
+
+
+def test_resolve_theirs_takes_the_remotes_policy_and_merges_the_rest(pair):
+    a, b = _conflicting(pair)
+    ran = at(a, "resolve", "shared", "--theirs", "--format", "json")
+    assert ran.code == 0, ran.out + ran.err
+    assert ran.json()["action"] == "merged"
+    assert (a.root / "policies/shared/policy.sched").read_text() == "# version from b\n"
+    assert is_clean(a.root) and not (a.root / ".git" / "MERGE_HEAD").exists()
+    body = git(a.root, "log", "-1", "--format=%B")
+    assert "Schedc-Action: merge" in body and "Schedc-Resolved: shared theirs" in body
+    assert len(git(a.root, "log", "-1", "--format=%P").split()) == 2  # a real merge
+    assert at(a, "fsck").code == 0
+    assert at(a, "pull").out.startswith("up-to-date")
+    assert at(a, "push").code == 0 and at(b, "pull").code == 0 and a.head() == b.head()
+
+
+def test_resolve_ours_keeps_this_side_and_clears_the_conflict(pair):
+    a, b = _conflicting(pair)
+    ran = at(a, "resolve", "shared", "--ours")
+    assert ran.code == 0, ran.out + ran.err
+    assert (a.root / "policies/shared/policy.sched").read_text() == "# version from a\n"
+    assert at(a, "pull").out.startswith("up-to-date")  # nothing left to merge
+    assert at(a, "push").code == 0
+    # b's record was not part of the conflict: a side's policy files, not its records, win
+    assert at(b, "pull").code == 0
+    assert (b.root / "policies/shared/policy.sched").read_text() == "# version from a\n"
+
+
+def test_resolve_of_a_name_that_is_not_in_conflict_changes_nothing(pair):
+    a, _ = _conflicting(pair)
+    head = a.head()
+    ran = at(a, "resolve", "other", "--theirs")
+    assert ran.code != 0
+    assert "other: not in conflict with origin/main (conflicts: shared)" in ran.err
+    assert a.head() == head and is_clean(a.root)
+    assert not (a.root / ".git" / "MERGE_HEAD").exists()
+
+
+def test_resolve_leaves_the_merge_undone_while_another_conflict_is_open(pair):
+    a, b = pair
+    for repo, words in ((a, "from a"), (b, "from b")):
+        synthetic(repo, "shared", "edited", source=f"# {words}\n", version=2)
+        (repo.root / "README.md").write_text(words + "\n")
+        git(repo.root, "commit", "-q", "-am", words)
+    assert at(b, "push").code == 0
+    head = a.head()
+    ran = at(a, "resolve", "shared", "--theirs", "--format", "json")
+    assert ran.code == 1 and [c["name"] for c in ran.json()["conflicts"]] == ["README.md"]
+    assert a.head() == head and is_clean(a.root)
+    assert not (a.root / ".git" / "MERGE_HEAD").exists()
+    ran = at(a, "resolve", "shared", "README.md", "--theirs")
+    assert ran.code == 0, ran.out + ran.err
+    assert (a.root / "README.md").read_text() == "from b\n"
+    assert (a.root / "policies/shared/policy.sched").read_text() == "# from b\n"
+
+
+def test_resolve_needs_a_side():
+    ran = cli("resolve", "shared")
+    assert ran.code == 2 and "--ours" in ran.err

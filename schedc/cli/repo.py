@@ -1,6 +1,6 @@
 """`schedc repo …`: the policy repository on the command line.
 
-    schedc repo init|add|list|show|log|diff|search|record|fsck|push|pull
+    schedc repo init|add|list|show|log|diff|search|record|fsck|push|pull|resolve
                 [--repo PATH] [--format human|json]
 
 The repository is --repo, else SCHEDC_REPO, else ~/.local/share/schedc/policies. Exit status:
@@ -247,6 +247,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p = command(name, handler, text)
         p.add_argument("remote", nargs="?", default="origin", metavar="REMOTE")
         p.add_argument("--branch")
+    p = command(
+        "resolve",
+        _resolve,
+        "pull again, settling the named conflicts with one side's version",
+    )
+    p.add_argument(
+        "names", nargs="+", metavar="NAME", help="a conflicting policy, or a file's path"
+    )
+    side = p.add_mutually_exclusive_group(required=True)
+    side.add_argument(
+        "--ours",
+        dest="side",
+        action="store_const",
+        const="ours",
+        help="keep this repository's version",
+    )
+    side.add_argument(
+        "--theirs",
+        dest="side",
+        action="store_const",
+        const="theirs",
+        help="take the remote's version",
+    )
+    p.add_argument("--remote", default="origin", help="the remote (default origin)")
+    p.add_argument("--branch")
 
 
 def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
@@ -553,6 +578,12 @@ def _push(args: argparse.Namespace) -> int:
 
 def _pull(args: argparse.Namespace) -> int:
     result = pull(_store(args), args.remote, args.branch)
+    _out(args, result.to_json(), render.synced(result))
+    return Exit.OK if result.ok else Exit.ERRORS
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    result = pull(_store(args), args.remote, args.branch, take={n: args.side for n in args.names})
     _out(args, result.to_json(), render.synced(result))
     return Exit.OK if result.ok else Exit.ERRORS
 

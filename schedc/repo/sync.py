@@ -3,11 +3,14 @@
 Pull merges, and refuses — without touching anything — when both sides changed the same
 policy since they last agreed (its source, metadata or verification, not its performance
 records: those are separate files and always merge). Git's own conflicts are caught too: the
-merge is aborted and the policies named. Nothing is ever overwritten silently.
+merge is aborted and the policies named. Nothing is ever overwritten silently: `repo resolve
+NAME... --ours|--theirs` pulls again keeping one side's version of the named conflicts (`take`).
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import git
@@ -98,7 +101,23 @@ def push(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
     return SyncResult(action, remote, branch, head)
 
 
-def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> SyncResult:
+SIDES = ("ours", "theirs")
+
+
+def pull(
+    store: GitStore,
+    remote: str = "origin",
+    branch: str | None = None,
+    take: Mapping[str, str] | None = None,
+) -> SyncResult:
+    """Fetch and merge `remote`'s branch. Conflicts stop it with nothing merged, except those
+    `take` names (a policy's name or a file's path → "ours" or "theirs"): their version from
+    that side is kept and the merge committed, if nothing else conflicts. A name in `take`
+    that is not a conflict is an error, before anything is merged."""
+    take = dict(take or {})
+    bad = sorted(side for side in take.values() if side not in SIDES)
+    if bad:
+        raise RepoError(f"a side is 'ours' or 'theirs', not {bad[0]!r}")
     _remote(store, remote)
     branch = _branch(store, branch)
     g = store.repo.git
@@ -135,6 +154,8 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
             )
         base = bases[0].hexsha
         changed = _changed_policies(store, base, theirs)
+        if base == theirs or base == ours:
+            _refuse_takes(take, [], remote, branch)
         if base == theirs:
             return SyncResult("up-to-date", remote, branch, ours)
         if base == ours:
@@ -142,6 +163,10 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
                 g.merge("--ff-only", "--quiet", theirs)
             return SyncResult("fast-forward", remote, branch, store.head(), changed)
         conflicts = _policy_conflicts(store, base, ours, theirs)
+        if take:
+            return _merge_taking(
+                store, remote, branch, base, ours, theirs, changed, conflicts, take
+            )
         if conflicts:
             return SyncResult("conflict", remote, branch, ours, changed, conflicts)
         with store.journal(["."], "pull"):
@@ -171,7 +196,9 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
                 ]
                 found += [
                     Conflict(
-                        p, _file_side(store, p, ours, base), _file_side(store, p, theirs, base),
+                        p,
+                        _file_side(store, p, ours, base),
+                        _file_side(store, p, theirs, base),
                         "file",
                     )
                     for p in sorted(unmerged)
@@ -179,6 +206,97 @@ def pull(store: GitStore, remote: str = "origin", branch: str | None = None) -> 
                 ]
                 return SyncResult("conflict", remote, branch, ours, changed, found)
         return SyncResult("merged", remote, branch, store.head(), changed)
+
+
+def _refuse_takes(
+    take: Mapping[str, str], conflicts: list[Conflict], remote: str, branch: str
+) -> None:
+    names = {c.name for c in conflicts}
+    stray = sorted(set(take) - names)
+    if stray:
+        now = ", ".join(sorted(names)) or "none"
+        raise RepoError(
+            f"{', '.join(stray)}: not in conflict with {remote}/{branch} (conflicts: {now}); "
+            "nothing was merged",
+            "run `schedc repo pull` to see the conflicts, and name only those",
+        )
+
+
+def _merge_taking(
+    store: GitStore,
+    remote: str,
+    branch: str,
+    base: str,
+    ours: str,
+    theirs: str,
+    changed: list[str],
+    policy_conflicts: list[Conflict],
+    take: Mapping[str, str],
+) -> SyncResult:
+    """The merge with the named conflicts settled by one side's version; aborted, with the
+    conflicts still open reported, when anything else conflicts."""
+    g = store.repo.git
+    with store.journal(["."], "pull"):
+        try:
+            try:
+                g.merge("--no-ff", "--no-commit", theirs, env=store.identity().env())
+            except git.GitCommandError:
+                pass  # conflicts: settled below, or reported
+            unmerged = g.diff("--name-only", "--diff-filter=U").splitlines()
+            if not (store.git_dir / "MERGE_HEAD").exists():
+                raise RepoError(
+                    f"merging {remote}/{branch} failed before it started; nothing was merged",
+                    "`schedc repo fsck` says what is wrong",
+                )
+            file_conflicts = [
+                Conflict(
+                    p, _file_side(store, p, ours, base), _file_side(store, p, theirs, base), "file"
+                )
+                for p in sorted(unmerged)
+                if layout.policy_of(p) is None
+            ]
+            git_policies = {n for p in unmerged if (n := layout.policy_of(p))}
+            known = {c.name for c in policy_conflicts}
+            policy_conflicts = policy_conflicts + [
+                Conflict(n, _side(store, n, ours, base), _side(store, n, theirs, base))
+                for n in sorted(git_policies - known)
+            ]
+            conflicts = policy_conflicts + file_conflicts
+            _refuse_takes(take, conflicts, remote, branch)
+            open_ = [c for c in conflicts if c.name not in take]
+            if open_:
+                g.merge("--abort")
+                return SyncResult("conflict", remote, branch, ours, changed, open_)
+            for c in conflicts:
+                path = layout.policy_dir(c.name) if c.kind == "policy" else c.name
+                _keep(store, path, ours if take[c.name] == "ours" else theirs)
+            settled = "".join(f"Schedc-Resolved: {n} {side}\n" for n, side in sorted(take.items()))
+            g.commit(
+                "--no-verify",
+                "-q",
+                "-m",
+                f"merge {remote}/{branch}\n\nSchedc-Action: merge\n{settled}",
+                env=store.identity().env(),
+            )
+        except BaseException:
+            if (store.git_dir / "MERGE_HEAD").exists():
+                g.merge("--abort")
+            raise
+    return SyncResult("merged", remote, branch, store.head(), changed)
+
+
+def _keep(store: GitStore, path: str, rev: str) -> None:
+    """`path` (a file or a folder) as it is at `rev`, in the index and the worktree: absent
+    when it is absent there."""
+    g = store.repo.git
+    g.rm("-r", "-q", "--cached", "--ignore-unmatch", "--", path)
+    target = store.root / path
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    elif target.exists() or target.is_symlink():
+        target.unlink()
+    if g.ls_tree("--name-only", rev, "--", path).strip():
+        g.checkout(rev, "--", path)
 
 
 def _changed_policies(store: GitStore, old: str, new: str) -> list[str]:
@@ -229,8 +347,11 @@ def _blob_id(store: GitStore, path: str, rev: str) -> str | None:
 
 def _file_side(store: GitStore, path: str, rev: str, base: str) -> dict[str, object]:
     now = _blob_id(store, path, rev)
-    return {"commit": rev, "exists": now is not None,
-            "change": _change(_blob_id(store, path, base), now)}
+    return {
+        "commit": rev,
+        "exists": now is not None,
+        "change": _change(_blob_id(store, path, base), now),
+    }
 
 
 def _side(store: GitStore, name: str, rev: str, base: str) -> dict[str, object]:
@@ -238,7 +359,9 @@ def _side(store: GitStore, name: str, rev: str, base: str) -> dict[str, object]:
     before = _content(store, name, base) or None
     now = _content(store, name, rev) or None
     side: dict[str, object] = {
-        "commit": rev, "exists": raw is not None, "change": _change(before, now)
+        "commit": rev,
+        "exists": raw is not None,
+        "change": _change(before, now),
     }
     if raw is not None:
         meta, _problem = parse_model(PolicyMeta, raw)
