@@ -1,6 +1,6 @@
 """`schedc repo …`: the policy repository on the command line.
 
-    schedc repo init|add|list|show|log|diff|search|record|fsck|push|pull|resolve
+    schedc repo init|add|list|show|log|diff|search|record|fsck|push|pull|resolve|rm
                 [--repo PATH] [--format human|json]
 
 The repository is --repo, else SCHEDC_REPO, else ~/.local/share/schedc/policies. Exit status:
@@ -35,6 +35,7 @@ from schedc.repo.history import policy_diff, policy_log, show_json, show_policy
 from schedc.repo.index import Query, SearchIndex, index_path
 from schedc.repo.ingest import DEFAULT_RUN_SECONDS, MAX_RUN_SECONDS, RunTest
 from schedc.repo.perf import profile_option, read_bench_file, record_performance, with_profile
+from schedc.repo.remove import remove_policy
 from schedc.repo.sync import pull, push
 from schedc.settings import EnvironmentProblem, load_settings
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, parse_kernel_version
@@ -247,6 +248,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p = command(name, handler, text)
         p.add_argument("remote", nargs="?", default="origin", metavar="REMOTE")
         p.add_argument("--branch")
+    p = command("rm", _rm, "remove a policy (its history stays in git)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--reason", help="why, for the commit message")
+    p.add_argument(
+        "--force", action="store_true", help="remove it even if other policies name it as parent"
+    )
     p = command(
         "resolve",
         _resolve,
@@ -580,6 +587,15 @@ def _pull(args: argparse.Namespace) -> int:
     result = pull(_store(args), args.remote, args.branch)
     _out(args, result.to_json(), render.synced(result))
     return Exit.OK if result.ok else Exit.ERRORS
+
+
+def _rm(args: argparse.Namespace) -> int:
+    removed = remove_policy(_store(args), args.name, force=args.force, reason=args.reason)
+    text = f"removed {removed.name} ({len(removed.files)} files) in {removed.commit[:12]}"
+    if removed.orphans:
+        text += f"\n  its children keep their lineage: {', '.join(removed.orphans)}"
+    _out(args, removed.to_json(), text)
+    return Exit.OK
 
 
 def _resolve(args: argparse.Namespace) -> int:
