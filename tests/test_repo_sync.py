@@ -341,3 +341,18 @@ def test_resolve_leaves_the_merge_undone_while_another_conflict_is_open(pair):
 def test_resolve_needs_a_side():
     ran = cli("resolve", "shared")
     assert ran.code == 2 and "--ours" in ran.err
+
+
+def test_log_after_a_resolved_conflict_shows_both_sides_and_the_merge(pair):
+    a, b = _conflicting(pair)
+    mine = a.head()
+    theirs = b.head()
+    assert at(a, "resolve", "shared", "--theirs").code == 0
+    log = at(a, "log", "shared", "--format", "json").json()["log"]
+    commits = [e["commit"] for e in log]
+    assert log[0]["parents"] == [mine, theirs]  # the merge, this side first
+    # the side the merge did not keep (a's own edit) is still in the policy's history
+    assert mine in commits and theirs in commits and a.head() in commits
+    text = at(a, "log", "shared").out.splitlines()
+    merge_line = next(line for line in text if line.startswith(a.head()[:7]))
+    assert f"(of {mine[:7]}" in merge_line

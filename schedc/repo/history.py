@@ -27,6 +27,7 @@ class LogEntry:
     summary: str
     action: str | None
     version: int | None
+    parents: list[str]  # two for a merge: this side's commit, then the merged side's
 
     def to_json(self) -> dict[str, object]:
         return self.__dict__.copy()
@@ -42,7 +43,11 @@ def trailers(message: str) -> dict[str, list[str]]:
 def _commits(store: GitStore, name: str) -> list[git.Commit]:
     if store.head() is None:
         return []
-    return list(store.repo.iter_commits("HEAD", paths=layout.policy_dir(name)))
+    # --full-history: both sides of a merge, also when the merge kept one side unchanged
+    # (git's default would hide the side it did not keep).
+    return list(
+        store.repo.iter_commits("HEAD", paths=layout.policy_dir(name), full_history=True)
+    )
 
 
 def policy_log(store: GitStore, name: str) -> list[LogEntry]:
@@ -62,6 +67,7 @@ def policy_log(store: GitStore, name: str) -> list[LogEntry]:
                 summary=message.splitlines()[0] if message else "",
                 action=found.get("action", [None])[0],
                 version=int(version) if version and version.isdigit() else None,
+                parents=[p.hexsha for p in c.parents],
             )
         )
     return out

@@ -207,7 +207,12 @@ def _range(low: float | None, high: float | None) -> str:
 
 
 def log(entries: list[LogEntry]) -> str:
-    return "\n".join(f"{short(e.commit)} {e.date[:19]} {e.author:<16} {e.summary}" for e in entries)
+    """One line a commit; a merge names the two commits it joined."""
+    lines = []
+    for e in entries:
+        joined = f" (of {' and '.join(map(short, e.parents))})" if len(e.parents) > 1 else ""
+        lines.append(f"{short(e.commit)} {e.date[:19]} {e.author:<16} {e.summary}{joined}")
+    return "\n".join(lines)
 
 
 def seeded(result: SeedResult) -> str:
