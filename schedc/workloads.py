@@ -248,7 +248,7 @@ WAKEBENCH_SOURCE = Path(__file__).resolve().parent / "bench" / "wakebench.c"
 WAKEBENCH_CFLAGS = "-O2 -pthread -Wall -Werror"
 WAKEBENCH_WORKERS_PER_CPU = 2  # each vCPU's message thread wakes two workers
 WAKEBENCH_INTERVAL_US = 2000  # a message thread's pause between rounds of requests
-WAKEBENCH_WORK = 20_000  # loop iterations per request: ~40 µs natively, ~1 ms under TCG
+WAKEBENCH_WORK = 20_000  # loop iterations per request: ~40 µs natively, far longer under TCG
 WAKEBENCH_BUILD_S = 4.0  # cc -O2 of wakebench.c under TCG, paid by a boot's first run
 
 
