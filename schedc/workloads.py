@@ -18,11 +18,14 @@ both of two forms:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+import shlex
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 LOWER, HIGHER = "lower", "higher"  # which direction of a metric is better
 DEFAULT_WORKLOAD = "mixed"  # of `verify --run`
@@ -194,6 +197,26 @@ def parse_cyclictest(text: str, percentile: float = 0.99) -> Sample:
     return Sample(value, extra)
 
 
+_WAKEBENCH_LINE = re.compile(r"^([a-z][a-z0-9_]*) ([0-9]+(?:\.[0-9]+)?)\s*$", re.M)
+
+
+def parse_wakebench(text: str) -> Sample:
+    """wakebench's `name value` lines (schedc/bench/wakebench.c): the p99 wake-up latency in
+    µs, with p50, p90, the maximum, the request throughput and the thread count as extras."""
+    values = dict(_WAKEBENCH_LINE.findall(text))
+    if "samples" not in values or "requests_per_s" not in values:
+        raise ParseError("wakebench printed no results (did it build and run?)")
+    if int(values["samples"]) == 0 or "p99_us" not in values:
+        raise ParseError("wakebench recorded no wake-ups (no worker was woken in the run)")
+    extra: dict[str, float | int | bool] = {
+        key: int(values[key])
+        for key in ("p50_us", "p90_us", "max_us", "samples", "requests", "threads")
+        if key in values
+    }
+    extra["requests_per_s"] = float(values["requests_per_s"])
+    return Sample(float(values["p99_us"]), extra)
+
+
 _START = re.compile(r"^start\s+(\d+(?:\.\d+)?)\s*$", re.M)
 _END = re.compile(r"^end\s+(\d+(?:\.\d+)?)\s*$", re.M)
 
@@ -218,6 +241,33 @@ CYCLICTEST_HISTOGRAM_US = 100_000
 HACKBENCH_LOOPS = 150
 BATCH_SHORT_ITERATIONS = 10_000  # a shell loop: ~50k iterations/s under TCG
 COMPILE_FILES_PER_CPU = 3
+
+
+# wakebench (schedc/bench/wakebench.c, package data): built with the host's cc in the guest.
+WAKEBENCH_SOURCE = Path(__file__).resolve().parent / "bench" / "wakebench.c"
+WAKEBENCH_CFLAGS = "-O2 -pthread -Wall -Werror"
+WAKEBENCH_WORKERS_PER_CPU = 2  # each vCPU's message thread wakes two workers
+WAKEBENCH_INTERVAL_US = 2000  # a message thread's pause between rounds of requests
+WAKEBENCH_WORK = 20_000  # loop iterations per request: ~40 µs natively, far longer under TCG
+WAKEBENCH_BUILD_S = 4.0  # cc -O2 of wakebench.c under TCG, paid by a boot's first run
+
+
+def _wakebench_binary() -> str:
+    """Where the built program lives: the guest's own /tmp (its root file system is the host's,
+    read-only), named by the source's hash, so that a changed source is built anew on a host
+    whose /tmp keeps an older build."""
+    digest = hashlib.sha256(WAKEBENCH_SOURCE.read_bytes()).hexdigest()[:12]
+    return f"/tmp/schedc-wakebench-{digest}"
+
+
+def _wakebench_build(source: str) -> str:
+    """Shell lines that set $b to the program and build it once (a boot's first run), or exit
+    on a failed build; built under a temporary name and renamed, so that a concurrent run never
+    starts half a file."""
+    return (
+        f"b={_wakebench_binary()}\n"
+        f'[ -x $b ] || {{ cc {WAKEBENCH_CFLAGS} -o $b.$$ {source} && mv -f $b.$$ $b; }} || exit 1\n'
+    )
 
 
 def _seconds(params: WorkloadParams) -> int:
@@ -252,6 +302,38 @@ def _cyclictest_script(params: WorkloadParams) -> str:
         f"--policy=other | awk {keep}\n"
         "kill $p\n"
     )
+
+
+def _wakebench_script(params: WorkloadParams) -> str:
+    cpus = params.cpus
+    build = _wakebench_build('"$(dirname "$0")/wakebench.c"')
+    return (
+        "# build it in the guest's /tmp once per boot (not timed: the program times itself)\n"
+        f"{build}"
+        "# one CPU hog per vCPU against a message thread per vCPU with two workers each\n"
+        f'p=; i=0; while [ $i -lt {cpus} ]; do (while :; do :; done) & p="$p $!"; '
+        "i=$((i+1)); done\n"
+        f"$b -m {cpus} -w {WAKEBENCH_WORKERS_PER_CPU} -d {_seconds(params)} "
+        f"-i {WAKEBENCH_INTERVAL_US} -r {WAKEBENCH_WORK}\n"
+        "kill $p\n"
+    )
+
+
+def _wakebench_files(_params: WorkloadParams) -> dict[str, str]:
+    return {"wakebench.c": WAKEBENCH_SOURCE.read_text(encoding="utf-8")}
+
+
+def _wakebench_run(seconds: float) -> str:
+    """Two CPU hogs and 2 message threads x 4 workers; the run test's kill (SIGTERM to the
+    outer sh) takes the hogs and the program with it."""
+    build = _wakebench_build(shlex.quote(str(WAKEBENCH_SOURCE))).replace("\n", "; ")
+    inner = (
+        f"trap 'kill $p $w 2>/dev/null; exit 0' TERM; {build}"
+        'p=; for i in 1 2; do (while :; do :; done) & p="$p $!"; done; '
+        f"$b -m 2 -w 4 -d {max(0.1, seconds):g} -i 1000 "
+        f"-r {WAKEBENCH_WORK} & w=$!; wait $w; kill $p"
+    )
+    return f"sh -c {shlex.quote(inner)} >/dev/null 2>&1"
 
 
 def _batch_sizes(params: WorkloadParams) -> tuple[int, int, int]:
@@ -372,6 +454,22 @@ WORKLOADS: dict[str, Workload] = {
             parse=parse_cyclictest,
             expected_seconds=lambda p: _seconds(p) + 1.5,
             needs=(("cyclictest", "rt-tests"),),
+        ),
+        Workload(
+            name="wakebench",
+            run_test=_wakebench_run,
+            metric="wake-up latency p99",
+            unit="us",
+            direction=LOWER,
+            summary="schedc's schbench-like wakebench: per vCPU a message thread that wakes "
+            "two worker threads (futex) for a small CPU-bound request every 2 ms, against one "
+            "CPU hog per vCPU, for DURATION seconds; the 99th percentile of the workers' "
+            "wake-up latencies",
+            script=_wakebench_script,
+            parse=parse_wakebench,
+            expected_seconds=lambda p: _seconds(p) + WAKEBENCH_BUILD_S + 0.5,
+            needs=(("cc", "gcc"),),
+            files=_wakebench_files,
         ),
         Workload(
             name="batch-makespan",

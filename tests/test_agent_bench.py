@@ -63,6 +63,7 @@ def test_bench_policy_arguments_are_bounded_and_checked_before_anything_runs(rep
         "cyclictest",
         "hackbench",
         "stress-ng",
+        "wakebench",
     }
     assert schema["required"] == ["workload"]
     for (args, words), (is_error, content) in zip(cases, answers, strict=False):

@@ -9,6 +9,8 @@ Captured outputs in tests/data/bench/ (Debian 12: rt-tests 2.4, stress-ng 0.15.0
   with `--cpu 2 --switch 1 --timeout 1s` (two stressors and a 'miscellaneous metrics' line)
 - cyclictest.txt: `cyclictest -q -t 2 -i 1000 -D 2s -h 2000 --policy=other` (one overflow);
   cyclictest-overflow.txt: `-i 500 -h 60` against four CPU hogs (most samples overflow)
+- wakebench.txt: the `wakebench` recipe's script on the host (`--cpus 2 --duration 2`: two CPU
+  hogs against 2 message threads x 2 workers), schedc/bench/wakebench.c's own output
 - *-guest.txt: the recipes' own output in the sandbox guest (Linux 6.12.117, TCG), the
   cyclictest one with fifo attached and its zero rows dropped as the recipe does
 """
@@ -50,6 +52,8 @@ from schedc.settings import EnvironmentProblem, find_bpftool
 from schedc.verifier.sandbox import boot_guest
 from schedc.workloads import (
     RECIPES,
+    WAKEBENCH_CFLAGS,
+    WAKEBENCH_SOURCE,
     ParseError,
     WorkloadParams,
     parse_cyclictest,
@@ -57,6 +61,7 @@ from schedc.workloads import (
     parse_hackbench,
     parse_stress_ng,
     parse_stress_ng_rows,
+    parse_wakebench,
     workload_problems,
 )
 from tests.conftest import ROOT, needs_sandbox, require_module, skip_or_fail
@@ -199,13 +204,78 @@ def test_cyclictest_with_zero_rows_dropped():
     assert sample.extra["overflow"] is False
 
 
+def test_wakebench_p99_and_throughput():
+    sample = parse_wakebench(captured("wakebench.txt"))
+    assert sample.value == 1411.0
+    assert sample.extra == {
+        "p50_us": 15,
+        "p90_us": 72,
+        "max_us": 3906,
+        "samples": 3658,
+        "requests": 3658,
+        "threads": 6,
+        "requests_per_s": 1828.9,
+    }
+
+
+def test_wakebench_without_wakeups_is_a_parse_error():
+    with pytest.raises(ParseError, match="no wake-ups"):
+        parse_wakebench("samples 0\nrequests 0\nrequests_per_s 0.0\n")
+
+
+@pytest.fixture(scope="module")
+def wakebench(tmp_path_factory) -> Path:
+    """schedc/bench/wakebench.c built as the recipe builds it (one build for the module)."""
+    if shutil.which("cc") is None:
+        skip_or_fail("wakebench needs cc (apt-get install gcc)")
+    binary = tmp_path_factory.mktemp("wakebench") / "wakebench"
+    subprocess.run(
+        ["cc", *WAKEBENCH_CFLAGS.split(), "-o", str(binary), str(WAKEBENCH_SOURCE)], check=True
+    )
+    return binary
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["-m", "0"], "-m: expected a whole number from 1 to 1024, got '0'"),
+        (["-w", "2x"], "-w: expected a whole number from 1 to 1024, got '2x'"),
+        (["-d", "0"], "-d: expected seconds from 0.1 to 3600, got '0'"),
+        (["-i"], "this option needs a value: '-i'"),
+        (["-q"], "unknown option '-q'"),
+        (["extra"], "unexpected argument 'extra'"),
+        (["-m", "600", "-w", "2"], "-m 600 with -w 2 is 1800 threads; at most 1024"),
+    ],
+)
+def test_wakebench_rejects_bad_arguments(wakebench, args, words):
+    proc = subprocess.run([str(wakebench), *args], capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"wakebench: {words}"), proc.stderr
+
+
+def test_wakebench_percentiles_are_ordered_and_count_every_request(wakebench):
+    proc = subprocess.run(
+        [str(wakebench), "-m", "1", "-w", "3", "-d", "0.3", "-i", "500", "-r", "0"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert proc.returncode == 0, proc.stderr
+    sample = parse_wakebench(proc.stdout)
+    extra = sample.extra
+    assert extra["p50_us"] <= extra["p90_us"] <= sample.value <= extra["max_us"]
+    assert extra["threads"] == 4 and extra["samples"] == extra["requests"] > 0
+    # one message thread posts to at most its 3 workers per 0.5 ms round
+    assert extra["requests_per_s"] <= 3 * 2000
+
+
 def test_elapsed_between_time_stamps():
     sample = parse_elapsed("start 1700000000.250000000\nnoise\nend 1700000002.750000000\n")
     assert sample.value == pytest.approx(2.5)
 
 
 @pytest.mark.parametrize(
-    "parse", [parse_hackbench, parse_stress_ng, parse_cyclictest, parse_elapsed]
+    "parse", [parse_hackbench, parse_stress_ng, parse_cyclictest, parse_elapsed, parse_wakebench]
 )
 def test_output_without_the_metric_is_a_parse_error(parse):
     with pytest.raises(ParseError):
@@ -238,6 +308,7 @@ def test_recipes_scale_with_their_parameters():
     assert "--timeout 4s" in RECIPES["stress-ng"].script(big)
     assert "--cpu 8" in RECIPES["stress-ng"].script(big)
     assert "-D 4 " in RECIPES["cyclictest"].script(big)
+    assert "$b -m 4 -w 2 -d 4 " in RECIPES["wakebench"].script(big)
     assert len(RECIPES["compile"].files(big)) == 24 + 1  # sources and the Makefile
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import shutil
+import subprocess
+import time
 import typing
 from pathlib import Path
 
@@ -42,7 +44,7 @@ RUN_TEST_COMMANDS = {
 
 
 def test_the_run_test_loads_are_the_commands_they_always_were():
-    assert list(RUN_LOADS) == list(RUN_TEST_COMMANDS)
+    assert list(RUN_LOADS) == [*RUN_TEST_COMMANDS, "wakebench"]  # wakebench is new
     for name, command in RUN_TEST_COMMANDS.items():
         assert run_load_command(name, 4) == command
     assert run_load_command("mixed", 2.5).endswith("--timeout 2.5s --quiet")
@@ -55,14 +57,22 @@ def test_the_guest_script_runs_the_registry_command_under_the_policy(tmp_path):
 
 
 def test_each_command_chooses_from_its_view_in_the_table_order():
-    assert list(RECIPES) == ["hackbench", "stress-ng", "cyclictest", "batch-makespan", "compile"]
+    assert list(RECIPES) == [
+        "hackbench",
+        "stress-ng",
+        "cyclictest",
+        "wakebench",
+        "batch-makespan",
+        "compile",
+    ]
     order = list(WORKLOADS)
     for view in (RECIPES, RUN_LOADS):
         assert all(view[name] is WORKLOADS[name] for name in view)
         assert [order.index(n) for n in view] == sorted(order.index(n) for n in view)
     assert set(RECIPES) | set(RUN_LOADS) == set(WORKLOADS)
-    # hackbench is both: a load for the run test and a benchmark
-    assert WORKLOADS["hackbench"].run_test and WORKLOADS["hackbench"].is_benchmark
+    # hackbench and wakebench are both: a load for the run test and a benchmark
+    for both in ("hackbench", "wakebench"):
+        assert WORKLOADS[both].run_test and WORKLOADS[both].is_benchmark
     literal = typing.get_args(VerifyArgs.model_fields["workload"].annotation)
     assert list(literal) == sorted(RUN_LOADS)
 
@@ -73,11 +83,11 @@ def test_verify_refuses_a_workload_that_is_only_a_benchmark(capsys):
     assert stop.value.code == 2
     assert "invalid choice: 'cyclictest'" in capsys.readouterr().err
     assert run_load_problem("cyclictest") == (
-        "unknown workload 'cyclictest'; choose one of: spin, stress, mixed, hackbench"
+        "unknown workload 'cyclictest'; choose one of: spin, stress, mixed, hackbench, wakebench"
     )
     assert workload_problems(["spin"]) == [
         "unknown workload 'spin' (choose from "
-        "hackbench, stress-ng, cyclictest, batch-makespan, compile)"
+        "hackbench, stress-ng, cyclictest, wakebench, batch-makespan, compile)"
     ]
 
 
@@ -93,6 +103,9 @@ def test_a_missing_program_names_its_package_for_both_commands(monkeypatch):
     assert workload_problems(["hackbench"]) == [
         "workload 'hackbench' needs hackbench: apt-get install rt-tests"
     ]
+    assert run_load_problem("wakebench") == (
+        "workload 'wakebench' needs cc: apt-get install gcc, or use --workload spin"
+    )
 
 
 def test_a_half_defined_workload_is_refused_when_the_table_is_built():
@@ -113,6 +126,37 @@ def test_a_half_defined_workload_is_refused_when_the_table_is_built():
         )
     with pytest.raises(ValueError, match="not a benchmark"):
         WORKLOADS["spin"].command_line(WorkloadParams())
+
+
+def _session_processes(sid: int) -> list[str]:
+    """The processes still alive in session SID (`comm` of each)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        comm, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+        if int(rest.split()[3]) == sid and rest.split()[0] != "Z":
+            alive.append(comm)
+    return alive
+
+
+def test_the_wakebench_load_runs_on_this_host_and_its_kill_takes_everything_with_it():
+    """The run test starts the load as `( COMMAND ) & wl=$!` and ends it with `kill $wl`: the
+    program and its CPU hogs must go with the outer sh, before the program's own end."""
+    if shutil.which("cc") is None:
+        pytest.skip("wakebench needs cc (apt-get install gcc)")
+    command = run_load_command("wakebench", 30)
+    assert "-d 30 " in command
+    runner = f"( {command} ) & wl=$!; sleep 1.5; kill $wl; wait $wl; echo stopped"
+    proc = subprocess.Popen(
+        ["sh", "-c", runner], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    out, _ = proc.communicate(timeout=60)
+    assert out == "stopped\n"
+    time.sleep(0.3)  # the hogs' subshells take the TERM of `kill $p`
+    assert _session_processes(proc.pid) == []
 
 
 def _second_tables(paths: list[Path]) -> list[str]:

@@ -69,7 +69,7 @@ MAX_TEST_RUNS = 3  # test_policy / submit_policy runs per side: each one is a sc
 MAX_EXPLAIN_TASKS = 32
 MAX_PROFILE_SECONDS = 60.0
 MAX_BENCH_RUNS = 5  # bench_policy runs per side
-MAX_BENCH_SECONDS = 30  # bench_policy's timed workloads (stress-ng, cyclictest)
+MAX_BENCH_SECONDS = 30  # bench_policy's timed workloads (stress-ng, cyclictest, wakebench)
 MAX_BENCH_SCALE = 2.0  # bench_policy's fixed-work workloads: 2x a few seconds under TCG
 
 Language = Literal["dsl", "c"]
@@ -338,14 +338,14 @@ class BenchArgs(Args):
     workload: Literal[tuple(sorted(RECIPES))] = Field(  # type: ignore[valid-type]
         description="the built-in workload to measure (docs/bench.md, 'Workload recipes'): "
         "batch-makespan and compile (time, lower is better), hackbench (time), stress-ng "
-        "(bogo ops/s, higher), cyclictest (wakeup latency p99, lower)"
+        "(bogo ops/s, higher), cyclictest and wakebench (wakeup latency p99, lower)"
     )
     seconds: int = Field(
         3,
         ge=1,
         le=MAX_BENCH_SECONDS,
         description="length in whole seconds of each run of the timed workloads (stress-ng, "
-        "cyclictest)",
+        "cyclictest, wakebench)",
     )
     scale: float = Field(
         1.0,

@@ -108,7 +108,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=WorkloadParams.duration,
         metavar="SECONDS",
-        help="length of the timed workloads (stress-ng, cyclictest; default "
+        help="length of the timed workloads (stress-ng, cyclictest, wakebench; default "
         f"{WorkloadParams.duration:g})",
     )
     parser.add_argument(
