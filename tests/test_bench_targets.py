@@ -90,7 +90,7 @@ def test_all_measured_targets_met_exits_0_and_shows_exempt_with_its_reason():
     assert len(exempt) == 1 and "not bounded: longest job first on purpose" in exempt[0]
     assert "not measured: fifo on cyclictest (within 1.5x of EEVDF): not in the results" in lines
     assert not any(ln.startswith("MISSED") for ln in lines)
-    assert lines[-1] == "12 targets: 4 met, 1 exempt, 7 not measured"
+    assert lines[-1] == "23 targets: 4 met, 1 exempt, 18 not measured"
 
 
 def test_a_miss_exits_1_and_its_line_names_the_example_ratio_interval_and_bound():
@@ -113,7 +113,7 @@ def test_a_miss_exits_1_and_its_line_names_the_example_ratio_interval_and_bound(
     assert "within noise, not better (the interval must lie below 1" in missed[2]
     assert any(ln.startswith("inconclusive: sjf on cyclictest") and "2 run(s) per side" in ln
                for ln in lines)
-    assert lines[-1] == "12 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 5 not measured"
+    assert lines[-1] == "23 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 16 not measured"
 
 
 def test_direction_higher_is_better_bounds_the_ratio_from_below(tmp_path):
@@ -149,7 +149,7 @@ def test_results_kept_by_a_real_measurement_are_judged():
     assert "inconclusive: fifo on cyclictest (within 1.5x of EEVDF): EEVDF completed no run; a " \
            "target needs an interval to be judged" in lines
     assert "not measured: ljf on batch-makespan (better than EEVDF): not in the results" in lines
-    assert lines[-1] == "12 targets: 4 missed, 7 inconclusive, 1 not measured"
+    assert lines[-1] == "23 targets: 4 missed, 7 inconclusive, 12 not measured"
 
 
 def test_too_few_runs_count_against_the_check_and_a_workload_that_could_not_run_is_2(tmp_path):
@@ -192,7 +192,7 @@ def test_every_problem_is_reported_at_the_line_of_its_key():
     text = (
         "[default]\n"  # 1
         "cyclictest = { within = -1 }\n"  # 2
-        "wakebench = { within = 1.5 }\n"  # 3: not a workload (yet)
+        "schbench = { within = 1.5 }\n"  # 3: not a workload (wakebench is ours)
         "stress-ng = { exempt = \"x\" }\n"  # 4: an exemption belongs to an example
         "\n"
         "[examples.ljf]\n"  # 6
@@ -212,7 +212,7 @@ def test_every_problem_is_reported_at_the_line_of_its_key():
         "tables",
         "t.toml:2: default.cyclictest.within: the bound is a number above 0 (the factor by "
         "which the example may be worse than EEVDF, e.g. 1.5), not -1",
-        f"t.toml:3: unknown workload 'wakebench'; choose one of: {', '.join(RECIPES)}",
+        f"t.toml:3: unknown workload 'schbench'; choose one of: {', '.join(RECIPES)}",
         "t.toml:4: default.stress-ng: an exemption belongs to an example ([examples.NAME]), "
         "with the trade-off its documentation states",
         "t.toml:7: examples.ljf.batch-makespan.better: must be true (for no bound, use "
@@ -287,6 +287,6 @@ def test_the_generated_readme_shows_each_targets_status(tmp_path):
     assert "| ljf | cyclictest | exempt | exempt | ratio 81.1, 95% interval 72.8–90.5; not " \
            "bounded | longest job first on purpose: " in text
     assert "| ljf | batch-makespan | better than EEVDF | **MISSED** |" in text
-    assert "12 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 5 not measured." in text
+    assert "23 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 16 not measured." in text
     # the section sits between the summary table and the per-workload sections
     assert text.index("## Summary") < text.index("## Targets") < text.index("## cyclictest")
