@@ -645,7 +645,9 @@ def test_vm_every_recipe_measures_fifo_and_the_baseline(benched):
         assert data["workload"] == r.workload.name
         assert data["baseline"]["scheduler"] == "EEVDF" and data["policy"]["name"] == "fifo"
         for side in ("baseline", "policy"):
-            assert len(data[side]["values"]) == 1 and data[side]["values"][0] > 0, data[side]
+            assert len(data[side]["values"]) == 1 and data[side]["values"][0] > 0, (
+                r.workload.name, side, data[side].get("runs")
+            )
             assert data[side]["median"] == data[side]["values"][0]
         assert data["policy"]["ops"] == "fifo"
         assert data["ratio"]["value"] > 0 and data["ratio"]["verdict"] == "inconclusive"
