@@ -59,6 +59,17 @@ def test_ranking_prefers_the_policy_that_matches_more_and_stronger_fields(filled
     assert top["score"] > payload["results"][1]["score"] > 0
 
 
+def test_results_carry_their_rank_and_their_score_as_a_share_of_the_best(filled):
+    results = search("batch makespan")["results"]
+    assert [r["rank"] for r in results] == [1, 2]
+    assert results[0]["match"] == 1.0 and 0 < results[1]["match"] < 1
+    assert results[1]["match"] == pytest.approx(results[1]["score"] / results[0]["score"], abs=1e-3)
+    text = cli("search", "batch makespan").out.splitlines()
+    assert text[0].startswith("  1. 100%  ljf ")
+    second = next(line for line in text if line.startswith("  2. "))
+    assert f"{results[1]['match']:.0%}" in second and "batcher" in second
+
+
 def test_a_measured_improvement_lifts_an_equally_relevant_policy(filled):
     before = names(search("batch"))
     # Both match "batch" in the description and the tags; batcher's shorter text gives it the

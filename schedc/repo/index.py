@@ -299,6 +299,13 @@ class SearchIndex:
                 if row[0] in alike:
                     s = float(alike[row[0]]["similarity"])  # type: ignore[arg-type]
                     result["why"]["profile"] = round(1 + PROFILE_WEIGHT * s, 4)  # type: ignore[index]
+        top = max((float(r["score"]) for r in results), default=0.0)  # type: ignore[arg-type]
+        for rank, result in enumerate(results, 1):
+            # bm25 scores mean nothing alone (a common word makes every one ~1e-06): the rank,
+            # and the score as a share of the best one's, are what a reader compares.
+            result["rank"] = rank
+            share = float(result["score"]) / top if top > 0 else None  # type: ignore[arg-type]
+            result["match"] = None if share is None else _sig(share)
         total, facets = self._facets()
         return {
             "ok": True,

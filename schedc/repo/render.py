@@ -233,7 +233,8 @@ def search(payload: dict[str, object]) -> str:
     for r in results:
         why = r["why"]["fields"]
         matched = "; ".join(f"{k}: {', '.join(v)}" for k, v in why.items())
-        lines.append(f"{r['score']:9.4g}  {r['name']:<24} {r['description'][:60]}")
+        match = f"{r['match']:4.0%}" if r.get("match") is not None else "   -"
+        lines.append(f"{r['rank']:>3}. {match}  {r['name']:<24} {r['description'][:60]}")
         if matched:
             lines.append(f"           matched {matched}")
         behaviour = r.get("behaviour") or []
