@@ -20,12 +20,16 @@ import textwrap
 import venv
 from pathlib import Path
 
+import build_shipped
 from schedc.settings import as_environment
 from tests.conftest import ROOT
 
 # What the build needs from the checkout (MANIFEST.in lists the same for the sdist).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "build_shipped.py")
-SOURCE_FOLDERS = ("schedc", "docs", "examples")
+SOURCE_FOLDERS = ("schedc", "docs")
+# The build's copy has one of the examples: `repo init --seed` compiles and checks each one it
+# ships (CI time); test_the_build_ships_every_doc_and_example checks the full list.
+KEPT_EXAMPLES = ("fifo",)
 
 WARN_DSL = 'scheduler warned "a param nothing reads" {\n  param unused = 5ms\n  class all otherwise\n  queue runq for all fifo\n}\n'
 PROBE = textwrap.dedent(
@@ -66,6 +70,10 @@ def test_an_installed_wheel_works_without_the_checkout(tmp_path: Path, toolchain
         shutil.copytree(
             ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
+    (source / "examples").mkdir()
+    for name in KEPT_EXAMPLES:
+        for suffix in (".sched", ".scenario.toml"):
+            shutil.copy2(ROOT / "examples" / f"{name}{suffix}", source / "examples")
     base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SCHEDC_CONFIG")}
     wheels = tmp_path / "wheels"
     _run(
@@ -123,7 +131,7 @@ def test_an_installed_wheel_works_without_the_checkout(tmp_path: Path, toolchain
     # SARIF's rule metadata is cut from the shipped docs/errors.md (code_docs).
     (empty / "warned.sched").write_text(WARN_DSL, encoding="utf-8")
     checked = _run(
-        [schedc, "check", "--format", "sarif", "fifo.sched", "warned.sched"],
+        [schedc, "check", "--format", "sarif", "warned.sched"],
         empty, uncaged, codes=(0, 1),
     )  # fmt: skip
     rules = {r["id"]: r for r in json.loads(checked.stdout)["runs"][0]["tool"]["driver"]["rules"]}
@@ -132,6 +140,16 @@ def test_an_installed_wheel_works_without_the_checkout(tmp_path: Path, toolchain
 
     seeded = _run([schedc, "repo", "init", "--seed"], empty, uncaged)
     policies = tmp_path / "repo" / "policies"
-    assert (policies / "fifo" / "policy.sched").is_file(), seeded.stdout + seeded.stderr
+    for name in KEPT_EXAMPLES:
+        assert (policies / name / "policy.sched").is_file(), seeded.stdout + seeded.stderr
     assert (policies / "scx_lavd").is_dir()  # the catalogue, package data since before
     assert sorted(os.listdir(empty)) == ["fifo.bpf.o", "fifo.sched", "warned.sched"]
+
+
+def test_the_build_ships_every_doc_and_example():
+    """What build_shipped.py copies into schedc/_shipped/: all of docs/*.md and examples/."""
+    shipped = {str(rel) for _, rel in build_shipped.shipped_files()}
+    wanted = {f"schedc/_shipped/docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    for path in (ROOT / "examples").iterdir():
+        wanted.add(f"schedc/_shipped/examples/{path.name}")
+    assert shipped == wanted and len(wanted) > 20
