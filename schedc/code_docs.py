@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import schedc
+from schedc.project_files import docs_dir as project_docs_dir
 
-DOCS_DIR = Path(schedc.__file__).resolve().parent.parent / "docs"
 # The documents with a `## CODE: Title` section per code, by the codes' first letters.
 CODE_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "errors.md": ("E", "W", "C", "V", "S"),
@@ -89,11 +88,16 @@ def parse_code_sections(text: str, document: str) -> dict[str, CodeDoc]:
 
 
 @cache
-def code_docs(docs_dir: Path = DOCS_DIR) -> dict[str, CodeDoc]:
-    """Every documented code, from the documents in `docs_dir`. A document that cannot be
-    read (an installation without the docs) contributes nothing: callers fall back to the
-    catalogue's one-line summaries."""
+def code_docs(docs_dir: Path | None = None) -> dict[str, CodeDoc]:
+    """Every documented code, from the documents in `docs_dir` (default: the checkout's docs/
+    or the copy a wheel ships, schedc.project_files). A document that cannot be read (an
+    installation without the docs) contributes nothing: callers fall back to the catalogue's
+    one-line summaries."""
     found: dict[str, CodeDoc] = {}
+    if docs_dir is None:
+        docs_dir = project_docs_dir()
+        if docs_dir is None:
+            return found
     for name, families in CODE_DOCUMENTS.items():
         try:
             text = (docs_dir / name).read_text(encoding="utf-8")

@@ -51,7 +51,8 @@ def test_search_creates_and_seeds_the_default_repository(toolchain, empty_home: 
 
 
 def test_an_installed_schedc_seeds_the_catalogue_alone(empty_home: Path, monkeypatch, settings):
-    """A wheel has no examples/ folder; the MCP operations open the repository the same way."""
+    """An installation with no examples (neither a checkout's nor shipped ones) seeds the
+    catalogue alone; the MCP operations open the repository the same way."""
     monkeypatch.setattr(catalog, "project_examples", lambda: None)
     killed = empty_home.parent / ".policies.new-abcd1234"  # a seeding process killed midway
     (killed / ".git").mkdir(parents=True)

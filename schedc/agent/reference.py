@@ -3,7 +3,8 @@
 The reference is cut from docs/dsl.md, the one language reference, so it cannot drift from it:
 the lexical rules, the grammar summary, the expression places and operators, the task
 attributes, the limits and section 7 (template, checklist, diagnostic index). The examples are
-the project's examples/ folder.
+the project's examples/ folder. Both are found by schedc.project_files: the checkout's, or
+the copy a wheel ships.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import schedc
+from schedc.project_files import docs_dir, missing_text
 from schedc.repo.catalog import project_examples
 
-_ROOT = Path(schedc.__file__).resolve().parent.parent
-DSL_DOC = _ROOT / "docs" / "dsl.md"
 EXAMPLE_URI = "schedc://examples/{name}"
 REFERENCE_URI = "schedc://dsl-reference"
 
@@ -68,12 +67,14 @@ def _piece(text: str, start: str, end: str | None) -> str:
 
 @cache
 def dsl_reference() -> str:
+    folder = docs_dir()
+    if folder is None:
+        raise ReferenceMissing(missing_text("the language reference docs/dsl.md"))
+    doc = folder / "dsl.md"
     try:
-        text = DSL_DOC.read_text(encoding="utf-8")
+        text = doc.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ReferenceMissing(
-            f"cannot read the language reference {DSL_DOC}: {exc.strerror}"
-        ) from exc
+        raise ReferenceMissing(f"cannot read the language reference {doc}: {exc.strerror}") from exc
     head = (
         "# The schedc policy language, in brief\n\n"
         'Cut from docs/dsl.md. A policy is one `scheduler NAME "description" { ... }` block '

@@ -72,7 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--examples",
         type=Path,
         metavar="DIR",
-        help="example policies to seed from (default: the checkout's examples/)",
+        help="example policies to seed from (default: the checkout's examples/, or the copy a wheel ships)",
     )
     p.add_argument(
         "--from",

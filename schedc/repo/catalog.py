@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import schedc
 from schedc import __version__
+from schedc.project_files import examples_dir
 from schedc.repo import layout
 from schedc.repo.add import AddOptions, AddResult, add_policy
 from schedc.repo.gitstore import Change, GitStore, RepoError, resolve_location
@@ -45,9 +45,9 @@ GITATTRIBUTES = "*.json text eol=lf\n*.sched text eol=lf\n*.c text eol=lf\n*.md 
 
 
 def project_examples() -> Path | None:
-    """The examples/ folder of a source checkout (an installed wheel has none)."""
-    folder = Path(schedc.__file__).resolve().parent.parent / "examples"
-    return folder if folder.is_dir() else None
+    """The example policies: a source checkout's examples/ folder, or the copy a wheel ships
+    (schedc.project_files); None if neither is there."""
+    return examples_dir()
 
 
 def catalog_metas() -> list[PolicyMeta]:
