@@ -2,7 +2,7 @@
 
 A source checkout has them at its top, beside `schedc/`: they are read there, so an edit shows
 at once. A built wheel carries a copy of both in `schedc/_shipped/` (put there by the build,
-see build_shipped.py at the checkout's top), which an installed schedc reads instead. Every
+see buildsys/build_shipped.py at the checkout's top), which an installed schedc reads instead. Every
 reader of the docs or the examples asks here, so both layouts work the same way.
 """
 

@@ -19,7 +19,10 @@ import pytest
 
 from tests.conftest import ROOT, skip_or_fail
 
-HOOK_FILES = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml")
+HOOK_FILES = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "LICENSE", "MANIFEST.in")
+# What a clone has and the build reads: the package, its build backend (buildsys/), and the
+# docs and examples a wheel ships.
+HOOK_FOLDERS = ("schedc", "buildsys", "docs", "examples")
 
 BAD_POLICY = """\
 #include "schedc_runtime.bpf.h"
@@ -79,8 +82,9 @@ def hook_repository(where: Path) -> tuple[Path, str]:
     repo.mkdir()
     for name in HOOK_FILES:
         shutil.copy2(ROOT / name, repo / name)
-    shutil.copytree(ROOT / "schedc", repo / "schedc",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder in HOOK_FOLDERS:
+        shutil.copytree(ROOT / folder, repo / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     assert git(repo, "init", "-q").returncode == 0
     git(repo, "add", "-A")
     done = git(repo, "commit", "-q", "-m", "schedc hooks")

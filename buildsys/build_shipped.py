@@ -3,8 +3,9 @@ policies (examples/*.sched, examples/*.scenario.toml) into the built package as
 schedc/_shipped/, so that an installed wheel has what a source checkout has beside `schedc/`
 (schedc/project_files.py finds either). The checkout's docs/ and examples/ stay where they are.
 
-Not part of the installed package; setuptools loads it from the checkout (or the sdist, which
-MANIFEST.in makes carry it, docs/ and examples/) while building.
+Not part of the installed package; the build backend (buildsys/schedc_build.py, pyproject's
+backend-path) puts this folder on the path while building, from the checkout or the sdist
+(which MANIFEST.in makes carry it, docs/ and examples/).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from setuptools.command.build_py import build_py
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent  # the checkout (or sdist) top
 # (folder at the checkout's top, the file patterns shipped from it)
 SHIPPED = (("docs", ("*.md",)), ("examples", ("*.sched", "*.scenario.toml")))
 TARGET = Path("schedc") / "_shipped"
