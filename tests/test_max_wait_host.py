@@ -10,7 +10,8 @@ dispatch order takes overdue tasks the same way.
 
 from __future__ import annotations
 
-from tests.test_latency_host import FAKES, MS, call, main, run_policy
+from schedc.compiler.pipeline import translate
+from tests.test_latency_host import FAKES, MS, call, main, run_policy, translate_text
 
 # The fake move_to_local of test_latency_host does nothing; this one takes the fake DSQ's head.
 _QUIET_CONSUME = "bool scx_bpf_dsq_move_to_local___new(u64 dsq) { return false; }\n"
@@ -151,3 +152,17 @@ def test_weighted_dispatch_takes_an_overdue_task_first(toolchain, tmp_path):
         "walk q1", "overdue 1", "walk end", "destroy",
         "walk q1", "walk end", "destroy", "head 2",
     ]
+
+
+def test_the_bound_may_be_a_param_and_a_fifo_queue_gets_no_walk(tmp_path):
+    with_param = translate_text(
+        tmp_path,
+        'scheduler t "p" {\n  param w = 200ms\n  class all otherwise\n'
+        "  queue q for all vtime max_wait w * 2\n}\n",
+    )
+    assert "schedc_take_overdue(0, param_w * 2ULL, now)" in with_param
+    fifo = tmp_path / "f.sched"
+    fifo.write_text('scheduler t "f" {\n  class all otherwise\n  queue q for all fifo max_wait 100ms\n}\n')
+    result = translate(fifo)
+    assert [d.code for d in result.diagnostics] == ["W011"]
+    assert "bpf_iter_scx_dsq" not in result.c_text and "queued_at" not in result.c_text
