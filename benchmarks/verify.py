@@ -10,7 +10,9 @@ SCHEDC_KERNEL. DIR = an extracted linux-source tools/sched_ext for the hand-writ
 Under TCG, load times are emulated: compare them between kernels, not with real hardware.
 Goal (issue 4): generated code within 1.1x of hand-written. It also loads one small policy per
 CPU set size (2, 16 and 64 CPUs, and a complement `on cpus not 0-1`) and prints the
-instructions select_cpu needs for each (issue 17: at most 300 for a 64-CPU set).
+instructions select_cpu needs for each (issue 17: at most 300 for a 64-CPU set), and the
+instructions dispatch and enqueue need with and without `max_wait` for each dispatch kind
+(issue 18). --max-wait-only loads just those.
 """
 
 from __future__ import annotations
@@ -42,9 +44,68 @@ CPU_SET_POLICY = """scheduler {name} "a class on CPUs {cpus}" {{
 }}
 """
 
+# max_wait: one ordered queue below a fifo one, by dispatch kind; each compiled with and
+# without the clause ("_0").
+MAX_WAIT_POLICY = """scheduler {name} "a wait-bounded queue, {kind} dispatch" {{
+  class hi when task.nice < 0
+  class lo otherwise
+  queue hq for hi fifo
+  queue lq for lo {order}{wait}
+  dispatch {dispatch}
+  select cpu idle
+}}
+"""
+MAX_WAIT_CASES = {
+    "strict": ("ordered by task.avg_runtime ascending lag 5s", "hq then lq, aging 100ms"),
+    "weighted": ("vtime", "weighted hq: 3, lq: 1"),
+    "shares": ("deadline 5ms", "shares hq: 3, lq: 1"),
+}
 
-def compile_all(settings: Settings, build: Path, kernel_examples: Path | None) -> dict[str, Path]:
+
+def compile_max_wait(settings: Settings, build: Path, tc: object) -> dict[str, Path]:
+    objects: dict[str, Path] = {}
+    for kind, (order, dispatch) in MAX_WAIT_CASES.items():
+        for name, wait in ((f"wait_{kind}_0", ""), (f"wait_{kind}", " max_wait 200ms")):
+            src = build / f"{name}.sched"
+            src.write_text(
+                MAX_WAIT_POLICY.format(
+                    name=name, kind=kind, order=order, wait=wait, dispatch=dispatch
+                )
+            )
+            res = compile_policy(src, settings, out=build / f"{name}.bpf.o", toolchain=tc)
+            assert res.ok, res.diagnostics
+            objects[name] = res.object_path
+    return objects
+
+
+def callback_insns(report: LoadReport, callback: str) -> int | None:
+    found = [p for p in report.programs if p.name.endswith("_" + callback)]
+    return found[0].insns_processed if found and report.ok else None
+
+
+def print_max_wait(name: str, reports: dict[str, LoadReport]) -> None:
+    for obj, report in reports.items():
+        if obj.startswith("wait_") and not report.ok:
+            tail = "\n".join((report.log or report.error or "").splitlines()[-15:])
+            print(f"Linux {name}: {obj} REJECTED:\n{tail}", file=sys.stderr)
+    for callback in ("dispatch", "enqueue"):
+        cells = []
+        for kind in MAX_WAIT_CASES:
+            if f"wait_{kind}" in reports:
+                before = callback_insns(reports[f"wait_{kind}_0"], callback)
+                after = callback_insns(reports[f"wait_{kind}"], callback)
+                cells.append(f"{kind} {before or 'REJECTED'} -> {after or 'REJECTED'}")
+        if cells:
+            print(f"Linux {name}: {callback} instructions without -> with max_wait: "
+                  + ", ".join(cells))
+
+
+def compile_all(
+    settings: Settings, build: Path, kernel_examples: Path | None, max_wait_only: bool = False
+) -> dict[str, Path]:
     tc = load_toolchain(settings)
+    if max_wait_only:
+        return compile_max_wait(settings, build, tc)
     objects: dict[str, Path] = {}
     for ex in sorted((ROOT / "examples").glob("*.sched")):
         res = compile_policy(ex, settings, out=build / f"{ex.stem}.bpf.o", toolchain=tc)
@@ -67,6 +128,7 @@ def compile_all(settings: Settings, build: Path, kernel_examples: Path | None) -
         res = compile_policy(src, settings, out=build / f"{name}.bpf.o", toolchain=tc)
         assert res.ok, res.diagnostics
         objects[name] = res.object_path
+    objects.update(compile_max_wait(settings, build, tc))
     return objects
 
 
@@ -98,11 +160,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kernel", dest="kernels", action="append", metavar="KIT")
     ap.add_argument("--kernel-examples", type=Path, help="tools/sched_ext of a kernel tree")
+    ap.add_argument("--max-wait-only", action="store_true", help="only the max_wait figures")
     args = ap.parse_args()
     settings = load_settings(kernels=args.kernels)
     figures: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        objects = compile_all(settings, Path(tmp), args.kernel_examples)
+        objects = compile_all(settings, Path(tmp), args.kernel_examples, args.max_wait_only)
         for kernel, name, _say in each_kernel(settings, None, attach=False):
             print(f"booting Linux {name} …", file=sys.stderr)
             figures[name] = one_kernel(objects, kernel)
@@ -134,6 +197,11 @@ def main() -> int:
                     f"Linux {n}: {ours} vs hand-written {theirs}: {a} / {b} instructions "
                     f"processed = {a / b:.2f}x (goal <= 1.1x)"
                 )
+    print()
+    for n in names:
+        print_max_wait(n, figures[n]["reports"])  # type: ignore[arg-type]
+    if args.max_wait_only:
+        return 0
     print()
     for n in names:
         reports = figures[n]["reports"]  # type: ignore[assignment]

@@ -172,6 +172,8 @@ class PolicyGen:
                 spec = f"ordered by {self.dur(2)} {direction}"
             else:
                 spec = f"deadline {self.dur(2)}"
+            if order != "fifo" and r.random() < 0.15:
+                spec += f" max_wait {r.choice(['5ms', '50ms', '200ms', '2s'])}"  # per-task bound
             if order in ("fifo", "vtime") and r.random() < 0.3:
                 spec += " strict"  # start order kept on an idle CPU
             lines.append(f"  queue q{q} for {members} {spec}")

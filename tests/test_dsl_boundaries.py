@@ -47,6 +47,12 @@ CASES = [
     ("aging below its minimum", TWO_QUEUES + "\n  dispatch qa then qb, aging 999999ns", ["E303"]),
     ("aging at its maximum", TWO_QUEUES + "\n  dispatch qa then qb, aging 10s", []),
     ("aging above its maximum", TWO_QUEUES + "\n  dispatch qa then qb, aging 10001ms", ["E303"]),
+    # max_wait: 1ms..10s (E311), with a param too
+    ("max_wait at its minimum", queue_with_lag("20ms max_wait 1ms"), []),
+    ("max_wait below its minimum", queue_with_lag("20ms max_wait 999999ns"), ["E311"]),
+    ("max_wait at its maximum", queue_with_lag("20ms max_wait 10s"), []),
+    ("max_wait above its maximum", queue_with_lag("20ms max_wait 10001ms"), ["E311"]),
+    ("max_wait from a param", "  param w = 200ms\n" + queue_with_lag("20ms max_wait w * 2"), []),
     # watchdog: 100ms..30s (E301)
     ("watchdog at its minimum", ONE_QUEUE + "\n  watchdog 100ms", []),
     ("watchdog below its minimum", ONE_QUEUE + "\n  watchdog 99999999ns", ["E301"]),

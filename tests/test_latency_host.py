@@ -136,10 +136,10 @@ MS = 1_000_000
 
 
 def run_policy(toolchain, tmp_path: Path, policy: str, main: str,
-               edit: tuple[str, str] | None = None) -> list[str]:
+               edit: tuple[str, str] | None = None, fakes: str = FAKES) -> list[str]:
     """Compile `policy` (DSL) to C, build it for the host with the fakes and `main`, run it and
     return its log lines. `edit` replaces text of the generated C, as a loader setting a
-    read-only global before load does."""
+    read-only global before load does; `fakes` replaces the fake kfuncs."""
     src = tmp_path / "t.sched"
     src.write_text(policy)
     result = translate(src)
@@ -151,7 +151,7 @@ def run_policy(toolchain, tmp_path: Path, policy: str, main: str,
     gen = tmp_path / "policy.bpf.c"
     gen.write_text(c_text)
     harness = tmp_path / "harness.c"
-    harness.write_text(PRELUDE + f'#include "{gen}"\n' + FAKES + main)
+    harness.write_text(PRELUDE + f'#include "{gen}"\n' + fakes + main)
     exe = tmp_path / "harness"
     proc = subprocess.run(
         [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir),

@@ -106,6 +106,31 @@ static __always_inline bool schedc_move_to_local(u64 dsq_id)
 }
 
 /*
+ * Walking a queue (Linux 6.12+): the DSQ iterator gives its tasks in dispatch order, and a task
+ * it gave can be moved to this CPU's local queue (dispatch() only). The move was named
+ * scx_bpf_dispatch_from_dsq in 6.12, scx_bpf_dsq_move from 6.13. Every iterator is destroyed
+ * before the program returns.
+ */
+struct bpf_iter_scx_dsq;
+extern int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq_id, u64 flags) __ksym;
+extern struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) __ksym;
+extern void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) __ksym;
+extern bool scx_bpf_dsq_move___new(struct bpf_iter_scx_dsq *it__iter, struct task_struct *p,
+				   u64 dsq_id, u64 enq_flags) __ksym __weak;
+extern bool scx_bpf_dispatch_from_dsq___old(struct bpf_iter_scx_dsq *it__iter,
+					    struct task_struct *p, u64 dsq_id,
+					    u64 enq_flags) __ksym __weak;
+
+/* Moves p, which the iterator it has just given, to this CPU's local queue. */
+static __always_inline bool schedc_move_task_to_local(struct bpf_iter_scx_dsq *it,
+						      struct task_struct *p)
+{
+	if (SCHEDC_KSYM_EXISTS(scx_bpf_dsq_move___new))
+		return scx_bpf_dsq_move___new(it, p, SCX_DSQ_LOCAL, 0);
+	return scx_bpf_dispatch_from_dsq___old(it, p, SCX_DSQ_LOCAL, 0);
+}
+
+/*
  * A task's slice and virtual time. Newer kernels (7.x here) have setter kfuncs and log every
  * direct write to p->scx.slice / p->scx.dsq_vtime as deprecated; older ones (6.12) have only
  * the fields. The branch not taken is dead code to the verifier of either kernel.

@@ -363,6 +363,7 @@ class LoweredQueue:
     cpus_except: bool = False  # `on cpus not ...`
     first_cpu: int = 0  # the smallest CPU id the classes may use
     cpus_label: str = ""  # "2-65" or "all but 0-1", for comments
+    max_wait: str | None = None  # C: `max_wait`, a task queued longer is served first
 
 
 @dataclass
@@ -408,6 +409,9 @@ class Features:
     clock: bool
     stopping: bool  # the stopping() callback (runtime statistics, vtime charging, shares)
     shares: bool  # `dispatch shares`: each queue's CPU time is charged and compared
+    # Some queue has `max_wait`: tasks record when they were queued, and dispatch looks for
+    # one that has waited too long (a walk over the queue's first tasks).
+    max_wait: bool = False
 
 
 def policy_features(
@@ -426,6 +430,7 @@ def policy_features(
     )
     avg_runtime = "avg_runtime" in policy.stats
     since_ran = "since_ran" in policy.stats
+    max_wait = any(q.max_wait is not None for q in policy.queues)
     return Features(
         comms=tuple(s for path, s in COMM_SOURCES.items() if path in policy.attrs),
         avg_runtime=avg_runtime,
@@ -444,10 +449,12 @@ def policy_features(
             or preempt
             or wakeup_rate
             or len(classes) > 1  # running() needs the class of the task it sees
+            or max_wait  # when each task was queued
         ),
         clock=True,
         stopping=avg_runtime or vtime or since_ran or policy.dispatch_kind == "shares",
         shares=policy.dispatch_kind == "shares",
+        max_wait=max_wait,
     )
 
 
@@ -593,6 +600,7 @@ def _lower_queue(q: TQueue, lower: ExprLowerer) -> LoweredQueue:
         cpus_except=except_,
         first_cpu=_first_usable(cpus, except_) if cpus else 0,
         cpus_label=(("all but " if except_ else "") + format_cpu_list(cpus)) if cpus else "",
+        max_wait=lower.text(q.max_wait) if q.max_wait is not None else None,
     )
 
 

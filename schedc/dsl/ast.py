@@ -331,6 +331,7 @@ class QueueDecl:
     order_span: Span
     span: Span
     strict: Span | None = None  # `strict`: never dispatched past the queue on wake-up
+    max_wait: Expr | None = None  # `max_wait D`: a task queued longer than D is served first
 
 
 @dataclass

@@ -35,6 +35,8 @@ class TQueue:
     # Tasks start in the queue's order: a waking task never skips it for an idle CPU. Always
     # so for `ordered by` and `deadline`; `strict` asks it of fifo and vtime queues.
     strict_start: bool = False
+    # `max_wait`: a task queued longer than this is served before the rest of the queue.
+    max_wait: ast.Expr | None = None
 
 
 @dataclass

@@ -331,6 +331,9 @@ class _ToAst(Transformer):
         strict = None
         if isinstance(rest[-1], Tree) and rest[-1].data == "queue_strict":
             strict = _span_of(rest.pop())
+        max_wait = None
+        if isinstance(rest[-1], Tree) and rest[-1].data == "queue_wait":
+            max_wait = rest.pop().children[0]
         if isinstance(rest[-1], Tree) and rest[-1].data == "queue_lag":
             lag = rest.pop().children[0]
         order = rest.pop()
@@ -350,6 +353,7 @@ class _ToAst(Transformer):
             _span_of(order),
             _meta_span(meta),
             strict,
+            max_wait,
         )
         return [("queues", decl)]
 

@@ -64,6 +64,10 @@ def format_ns(ns: int) -> str:
     return f"{ns}ns"
 
 
+# `max_wait`: below 1ms the queue's order would hardly matter (like the aging bound).
+MAX_WAIT_MIN_NS = 1_000_000
+
+
 class _Analyzer:
     def __init__(self, policy: ast.Policy, source: str) -> None:
         self.p = policy
@@ -381,6 +385,8 @@ class _Analyzer:
                 elif self.exprs.expect(decl.lag, Ty.DURATION, "lag", "E112") == Ty.DURATION:
                     if self.exprs.task_free(decl.lag, "lag"):
                         self._range(decl.lag, 1, LAG_MAX_NS, "lag", "E303")
+            if decl.max_wait is not None:
+                self._max_wait(decl, q)
             queues.append(q)
         for cls in classes:
             if cls.queue is None and not any(
@@ -396,6 +402,26 @@ class _Analyzer:
                     hint,
                 )
         return queues
+
+    def _max_wait(self, decl: ast.QueueDecl, q: TQueue) -> None:
+        """`max_wait D`: a constant duration in 1ms..10s (E311); redundant on FIFO (W011)."""
+        bound = decl.max_wait
+        assert bound is not None
+        if self.exprs.expect(bound, Ty.DURATION, "max_wait", "E112") != Ty.DURATION:
+            return
+        if not self.exprs.task_free(bound, "max_wait"):
+            return
+        self._range(bound, MAX_WAIT_MIN_NS, LAG_MAX_NS, "max_wait", "E311")
+        if decl.order == "fifo":
+            self.warn(
+                "W011",
+                "'max_wait' is redundant: a fifo queue serves its longest-waiting task first",
+                bound.span,
+                "remove 'max_wait'; to bound the wait behind other queues use "
+                "'dispatch ..., aging D'",
+            )
+            return
+        q.max_wait = bound
 
     def _range(self, expr: ast.Expr, low: int, high: int, what: str, code: str) -> None:
         value = self.exprs.const(expr)
