@@ -160,7 +160,7 @@ def test_the_bound_may_be_a_param_and_a_fifo_queue_gets_no_walk(tmp_path):
         'scheduler t "p" {\n  param w = 200ms\n  class all otherwise\n'
         "  queue q for all vtime max_wait w * 2\n}\n",
     )
-    assert "schedc_take_overdue(0, param_w * 2ULL, now, cpu)" in with_param
+    assert "schedc_take_overdue(0, schedc_mul_dur_count(param_w, 2LL), now, cpu)" in with_param
     fifo = tmp_path / "f.sched"
     fifo.write_text('scheduler t "f" {\n  class all otherwise\n  queue q for all fifo max_wait 100ms\n}\n')
     result = translate(fifo)
