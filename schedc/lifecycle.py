@@ -137,6 +137,31 @@ def kill_group(pgid: int) -> None:
         pass
 
 
+def wait_group_gone(pgid: int, timeout: float = 2.0) -> bool:
+    """Waits until no live process (zombies aside) is left in group `pgid`: after
+    kill_group, a killed child of the group leader may still be exiting when the leader has
+    been reaped. False when some are still there after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = False
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+                alive = True
+                break
+        if not alive:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+
+
 @contextmanager
 def child_group(proc: subprocess.Popen[Any]) -> Iterator[subprocess.Popen[Any]]:
     """A child started with start_new_session=True: its group is killed when the block ends

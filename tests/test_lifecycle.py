@@ -345,3 +345,17 @@ def test_the_repo_module_entry_point_is_quiet_on_a_closed_pipe(settings, tmp_pat
     )
     assert proc.returncode == 141, proc.stderr
     assert "Traceback" not in proc.stderr and "BrokenPipeError" not in proc.stderr, proc.stderr
+
+
+def test_wait_group_gone_waits_for_every_live_member_of_the_group():
+    """A group whose leader exits at once but whose child lives on is not gone until the
+    child is; a killed group is gone (zombies do not count)."""
+    import subprocess as sp
+
+    from schedc.lifecycle import kill_group, wait_group_gone
+
+    proc = sp.Popen(["sh", "-c", "sleep 30 & exit 0"], start_new_session=True)
+    proc.wait()
+    assert wait_group_gone(proc.pid, timeout=0.3) is False  # the sleep is still in the group
+    kill_group(proc.pid)
+    assert wait_group_gone(proc.pid, timeout=5) is True

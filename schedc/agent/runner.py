@@ -48,7 +48,7 @@ from schedc.agent.operations import (
 from schedc.agent.profiling import ProfileAllow
 from schedc.agent.reference import ReferenceMissing
 from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
-from schedc.lifecycle import child_group, kill_group
+from schedc.lifecycle import child_group, kill_group, wait_group_gone
 from schedc.repo.entries import describe
 from schedc.repo.gitstore import RepoError
 from schedc.repo.models import scenario_hash
@@ -317,6 +317,9 @@ class Runner:
                     finally:
                         kill_group(proc.pid)  # the worker, and whatever it left running
                         proc.wait()
+                        # its slot is free only once the whole group is: a child it forked
+                        # (clang, bwrap) may still be exiting after the worker was reaped
+                        wait_group_gone(proc.pid)
                         reader.join(timeout=5)
                 answer.seek(0)
                 out = answer.read(MAX_RESULT_BYTES + 1)
