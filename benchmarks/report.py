@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from schedc.bench.targets import (  # noqa: E402
     load_targets,
     summary,
 )
+from schedc.cli.output import write_atomically  # noqa: E402
 from schedc.settings import EnvironmentProblem, load_settings  # noqa: E402
 from schedc.workloads import RECIPES, WorkloadParams  # noqa: E402
 
@@ -230,18 +230,6 @@ def render(
         lines += ["", "Wall-clock time per workload (one boot each, policy compilation excluded): "
                   + ", ".join(f"{w} {s:.0f} s" for w, s in times.items()) + "."]  # type: ignore[union-attr]
     return "\n".join(lines) + "\n"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """The whole file or none of it: a temporary file beside it, renamed over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_results(path: Path) -> dict[str, object]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from schedc.cli.exit import Exit
@@ -57,3 +59,16 @@ def report_environment_problem(problem: EnvironmentProblem, fmt: str) -> Exit:
     else:
         print(f"schedc: error: {problem.message}\n  hint: {problem.remedy}", file=sys.stderr)
     return Exit.USAGE
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """`text` at `path`, atomically (a temporary file renamed over it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_format, count, seconds_upto
-from schedc.cli.output import progress, usage_error
+from schedc.cli.output import progress, usage_error, write_atomically
 from schedc.profile.model import Profile, Target
 from schedc.profile.sample import (
     MAX_INTERVAL_MS,
@@ -161,19 +160,6 @@ def _target(args: argparse.Namespace) -> Target | Exit:
 def write_profile(path: Path, profile: Profile) -> None:
     """The profile's JSON at `path`, atomically."""
     write_atomically(path, profile.model_dump_json(indent=2) + "\n")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """`text` at `path`, atomically (a temporary file renamed over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _derived(args: argparse.Namespace, profile: Profile) -> list[tuple[Path, str]]:
