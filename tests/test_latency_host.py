@@ -152,15 +152,21 @@ def run_policy(toolchain, tmp_path: Path, policy: str, main: str,
     gen.write_text(c_text)
     harness = tmp_path / "harness.c"
     harness.write_text(PRELUDE + f'#include "{gen}"\n' + fakes + main)
-    exe = tmp_path / "harness"
+    return build_and_run(toolchain, harness).splitlines()
+
+
+def build_and_run(toolchain, source: Path, timeout: float = 60) -> str:
+    """A host program that includes the runtime header (and vmlinux.h), built with the
+    toolchain's clang beside `source` and run: its standard output."""
+    exe = source.with_suffix("")
     proc = subprocess.run(
         [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir),
-         str(harness), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"],
+         str(source), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"],
         capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=60)
-    return out.stdout.splitlines()
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=timeout)
+    return out.stdout
 
 
 FIFO = 'scheduler t "one fifo queue" {\n  class all otherwise\n  queue q for all fifo\n}\n'

@@ -6,15 +6,14 @@ operator needs nothing but its row and its symbol in the grammar (docs/ARCHITECT
 from __future__ import annotations
 
 import itertools
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from schedc.compiler.pipeline import translate
-from schedc.compiler.toolchain import runtime_dir
 from schedc.dsl import parser
 from schedc.dsl.language import OPERATORS, Operation, Operator, Ty, operator_words
+from tests.test_latency_host import build_and_run
 
 INTS = (-7, -3, -1, 0, 1, 2, 3, 7, 1_000_003)
 DURATIONS = (0, 1, 3, 7, 20_000_000, 1_000_000_007)
@@ -64,15 +63,7 @@ def test_every_fold_computes_what_its_c_computes(toolchain, tmp_path: Path):
         )
     src = tmp_path / "ops.c"
     src.write_text(PRELUDE + "int main(void)\n{\n" + "\n".join(body) + "\n\treturn 0;\n}\n")
-    exe = tmp_path / "ops"
-    built = subprocess.run(
-        [toolchain.clang, "-O1", "-w", "-I", str(runtime_dir()), "-I", str(toolchain.vmlinux_dir),
-         str(src), "-o", str(exe), "-Wl,--unresolved-symbols=ignore-all"],
-        capture_output=True, text=True, check=False,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
-    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=30)
-    got = out.stdout.split()
+    got = build_and_run(toolchain, src, timeout=30).split()
     assert len(got) == len(cases)
     wrong = [
         f"{a} {symbol} {b} ({lt.value}, {rt.value}): fold {operation.fold(a, b)}, C {c}"
