@@ -162,8 +162,8 @@ def stats_table(k: KernelVerdict, name_kernel: bool = True) -> list[str]:
     """One kernel's per-program table: instructions processed, states, peak states and
     verification time, and their totals."""
     rows = [(p.name, *map(_cell, _figures(p))) for p in k.programs]
-    totals = [sum(v or 0 for v in col) for col in zip(*map(_figures, k.programs), strict=True)]
-    rows.append(("total", *map(str, totals)) if k.programs else ("total", "-", "-", "-", "-"))
+    total = _figures(_total(k.programs)) if k.programs else (None,) * len(_COLUMNS)
+    rows.append(("total", *map(_cell, total)))
     title = (
         f"     verifier statistics on {k.kernel}:" if name_kernel else "     verifier statistics:"
     )
@@ -244,14 +244,16 @@ def compare_table(c: Comparison, a_name: str, b_name: str) -> list[str]:
     return [f"     A = {a_name}, B = {b_name}, on {c.kernel}:", *_table(header, rows)]
 
 
-def _sums(c: Comparison) -> tuple[ProgramReport, ProgramReport]:
-    def total(side: list[ProgramReport | None]) -> ProgramReport:
-        progs = [p for p in side if p is not None]
-        insns, states, peak, time_us = (
-            (sum(v or 0 for v in col) for col in zip(*map(_figures, progs), strict=True))
-            if progs
-            else (0, 0, 0, 0)
-        )
-        return ProgramReport("total", insns, states, time_us, peak)
+def _total(programs: list[ProgramReport]) -> ProgramReport:
+    """The programs' figures summed (a missing figure counts 0), as a program named total."""
+    insns, states, peak, time_us = (
+        sum(_figures(p)[i] or 0 for p in programs) for i in range(len(_COLUMNS))
+    )
+    return ProgramReport("total", insns, states, time_us, peak)
 
-    return total([a for _, a, _ in c.rows]), total([b for _, _, b in c.rows])
+
+def _sums(c: Comparison) -> tuple[ProgramReport, ProgramReport]:
+    return (
+        _total([a for _, a, _ in c.rows if a is not None]),
+        _total([b for _, _, b in c.rows if b is not None]),
+    )
