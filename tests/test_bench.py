@@ -18,6 +18,7 @@ Captured outputs in tests/data/bench/ (Debian 12: rt-tests 2.4, stress-ng 0.15.0
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -56,6 +57,7 @@ from schedc.workloads import (
     WAKEBENCH_SOURCE,
     ParseError,
     WorkloadParams,
+    _compile_count,
     parse_cyclictest,
     parse_elapsed,
     parse_hackbench,
@@ -334,6 +336,36 @@ def test_recipe_runs_on_this_host_and_parses(name, tmp_path):
     )
     sample = recipe.parse(proc.stdout + proc.stderr)
     assert sample.value > 0
+
+
+def test_compile_warms_the_compiler_before_its_timed_build(tmp_path):
+    """A boot's first cc reads cc1 and as from the host over 9p (13 s under TCG): the recipe
+    compiles one file before `start`, so the first measured build is not also a cold start."""
+    params = WorkloadParams(duration=1, scale=0.2, cpus=2)
+    for rel, text in RECIPES["compile"].files(params).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    shim = tmp_path / "bin" / "cc"
+    shim.parent.mkdir()
+    real = shutil.which("cc")
+    if real is None:
+        skip_or_fail("workload 'compile' needs cc (apt-get install gcc)")
+    shim.write_text(f'#!/bin/sh\necho cc "$@"\nexec {real} "$@"\n')
+    shim.chmod(0o755)
+    (tmp_path / "run.sh").write_text(RECIPES["compile"].script(params))
+    proc = subprocess.run(
+        ["timeout", "60", "sh", str(tmp_path / "run.sh")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"},
+    )
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("start "))
+    assert [line for line in lines[:start] if line.startswith("cc ")] == [
+        "cc -O2 -c u0.c -o warm.o"
+    ], proc.stdout
+    built = [line for line in lines[start:] if line.startswith("cc ")]
+    assert len(built) == _compile_count(params), proc.stdout
 
 
 def test_missing_workload_tools_name_the_package(monkeypatch):
