@@ -40,6 +40,10 @@ class Mutant:
 
 
 MUTANTS: dict[str, Mutant] = {
+    "bounded_wait": Mutant(
+        "per-task wait bound removed: only lag 5s bounds the hog's wait",
+        ((" max_wait bound", ""),),
+    ),
     "deadline": Mutant(
         "class condition negated: the niced batch tasks become normal (10 ms slices)",
         (("class batch when task.nice >= 10", "class batch when task.nice < 10"),),
@@ -64,6 +68,10 @@ MUTANTS: dict[str, Mutant] = {
     "ljf": Mutant(
         "dispatch order reversed: short jobs first",
         (("dispatch long_q then short_q", "dispatch short_q then long_q"),),
+    ),
+    "named_preempt": Mutant(
+        "preempts the build instead of background work",
+        (("preempts background", "preempts build"),),
     ),
     "pinned_latency": Mutant("CPU set changed to 2-3", (("on cpus 0-1", "on cpus 2-3"),)),
     "priority_aging": Mutant(

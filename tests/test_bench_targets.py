@@ -90,7 +90,7 @@ def test_all_measured_targets_met_exits_0_and_shows_exempt_with_its_reason():
     assert len(exempt) == 1 and "not bounded: longest job first on purpose" in exempt[0]
     assert "not measured: fifo on cyclictest (within 1.5x of EEVDF): not in the results" in lines
     assert not any(ln.startswith("MISSED") for ln in lines)
-    assert lines[-1] == "23 targets: 4 met, 1 exempt, 18 not measured"
+    assert lines[-1] == "27 targets: 4 met, 1 exempt, 22 not measured"
 
 
 def test_a_miss_exits_1_and_its_line_names_the_example_ratio_interval_and_bound():
@@ -113,7 +113,7 @@ def test_a_miss_exits_1_and_its_line_names_the_example_ratio_interval_and_bound(
     assert "within noise, not better (the interval must lie below 1" in missed[2]
     assert any(ln.startswith("inconclusive: sjf on cyclictest") and "2 run(s) per side" in ln
                for ln in lines)
-    assert lines[-1] == "23 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 16 not measured"
+    assert lines[-1] == "27 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 20 not measured"
 
 
 def test_direction_higher_is_better_bounds_the_ratio_from_below(tmp_path):
@@ -149,7 +149,7 @@ def test_results_kept_by_a_real_measurement_are_judged():
     assert "inconclusive: fifo on cyclictest (within 1.5x of EEVDF): EEVDF completed no run; a " \
            "target needs an interval to be judged" in lines
     assert "not measured: ljf on batch-makespan (better than EEVDF): not in the results" in lines
-    assert lines[-1] == "23 targets: 4 missed, 7 inconclusive, 12 not measured"
+    assert lines[-1] == "27 targets: 4 missed, 7 inconclusive, 16 not measured"
 
 
 def test_too_few_runs_count_against_the_check_and_a_workload_that_could_not_run_is_2(tmp_path):
@@ -184,7 +184,8 @@ def test_an_unknown_example_in_the_targets_is_2_and_names_the_line(tmp_path):
     done = report("--check", "--from-json", MET, "--targets", path)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(
-        f"{path}:5: unknown example 'nosuch' (no examples/nosuch.sched); choose one of: deadline, "
+        f"{path}:5: unknown example 'nosuch' (no examples/nosuch.sched); "
+        "choose one of: bounded_wait, deadline, "
     )
 
 
@@ -287,6 +288,6 @@ def test_the_generated_readme_shows_each_targets_status(tmp_path):
     assert "| ljf | cyclictest | exempt | exempt | ratio 81.1, 95% interval 72.8–90.5; not " \
            "bounded | longest job first on purpose: " in text
     assert "| ljf | batch-makespan | better than EEVDF | **MISSED** |" in text
-    assert "23 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 16 not measured." in text
+    assert "27 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 20 not measured." in text
     # the section sits between the summary table and the per-workload sections
     assert text.index("## Summary") < text.index("## Targets") < text.index("## cyclictest")
