@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,7 +295,7 @@ def _compile_objects(build: Path, settings_clang: str, bpftool: str, btf: str, i
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> dict[str, dict]:
+def loaded(tmp_path_factory) -> dict[str, Any]:
     """Compiles the test objects and loads them with the guest loader in one boot."""
     settings = load_settings()
     needs_sandbox(settings)
@@ -325,7 +326,8 @@ def loaded(tmp_path_factory) -> dict[str, dict]:
         + f" > {q(str(outdir / 'loader.out'))} 2>&1"
     )
     script = outdir / "run.sh"
-    script.write_text(f"#!/bin/sh\n{loader}\ntouch {q(str(outdir / 'done'))}\n")
+    cmdline = f"cat /proc/cmdline > {q(str(outdir / 'cmdline'))}"
+    script.write_text(f"#!/bin/sh\n{cmdline}\n{loader}\ntouch {q(str(outdir / 'done'))}\n")
     cmd = vng_command(settings, outdir, script)  # the project's own vng command line
     # vng's exit status and output are unreliable under TCG: only the guest's files count.
     with open(outdir / "vng.out", "ab") as sink:
@@ -348,6 +350,7 @@ def loaded(tmp_path_factory) -> dict[str, dict]:
             pytest.fail(f"the guest wrote no {n}.rc ({name}); loader: {said}\nvng: {tail}")
         results[name] = json.loads((outdir / f"{n}.json").read_text())
         results[name]["rc"] = (outdir / f"{n}.rc").read_text().strip()
+    results["cmdline"] = (outdir / "cmdline").read_text()
     return results
 
 
@@ -362,6 +365,12 @@ def test_vm_loads_the_good_object_with_small_logs(loaded):
     assert all(p["verification_time_us"] > 0 for p in programs)
     assert all(p["states"] is not None for p in programs)
     assert len(json.dumps(good)) < 100_000
+
+
+@pytest.mark.vm
+def test_vm_guest_kernel_boots_without_speculation_mitigations(loaded):
+    """Emulated, they only cost time (schedc.verifier.sandbox.vng_command)."""
+    assert "mitigations=off" in loaded["cmdline"].split(), loaded["cmdline"]
 
 
 @pytest.mark.vm
