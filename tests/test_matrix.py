@@ -17,6 +17,7 @@ import pytest
 from schedc.settings import Settings, find_bpftool, find_clang, kernel_matrix, kernel_name
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
+STALL = ROOT / "tests" / "data" / "verify" / "stall.bpf.c"  # ejected by the watchdog in 1 s
 OLD_NAMES = ROOT / "tests" / "data" / "sandbox" / "minimal.bpf.c"  # scx_bpf_dispatch, no fallback
 
 
@@ -137,28 +138,36 @@ def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_pa
 @pytest.mark.vm
 def test_bench_runs_on_every_kernel(matrix_settings: Settings) -> None:
     """`schedc bench --kernel A --kernel B`, the smallest bench there is (one run of a tiny
-    batch-makespan on one vCPU, no warm-up): one result per kernel, each naming its kernel's
-    release and holding a measured value on both sides, each kernel announced before its boot."""
+    batch-makespan on one vCPU, no warm-up): per kernel a result for fifo and one for a policy
+    that kernel ejects (tests/data/verify/stall.bpf.c), each naming its kernel's release; fifo
+    holds a measured value on both sides, the ejected one a failed run with the kernel's reason
+    (and exit status 1), the baseline unaffected; each kernel announced before its boot."""
     kernels = kernel_matrix(matrix_settings, attach=True)
     for k in kernels:
         needs_sandbox(k)
     releases = [kernel_name(k) for k in kernels]
     command = [
-        sys.executable, "-m", "schedc", "bench", str(ROOT / "examples" / "fifo.sched"),
+        sys.executable, "-m", "schedc", "bench", str(ROOT / "examples" / "fifo.sched"), str(STALL),
         "--workload", "batch-makespan", "--runs", "1", "--warmup", "0", "--scale", "0.1",
         "--cpus", "1", "--format", "json", *kernel_options(matrix_settings),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr  # the stall policy's runs failed
     results = json.loads(done.stdout)["results"]
-    assert [r["environment"]["kernel"] for r in results] == releases
+    assert [r["environment"]["kernel"] for r in results] == [k for k in releases for _ in "ab"]
     assert releases[0].startswith("6.12") and releases[-1].startswith("7.")
     for r in results:
-        assert r["policy"]["name"] == "fifo" and r["workload"] == "batch-makespan"
-        assert r["environment"]["vcpus"] == 1
-        for side in ("baseline", "policy"):
-            values = r[side]["values"]
-            assert len(values) == 1 and values[0] > 0, (r["environment"]["kernel"], r[side])
+        kernel = r["environment"]["kernel"]
+        assert r["workload"] == "batch-makespan" and r["environment"]["vcpus"] == 1
+        assert len(r["baseline"]["values"]) == 1 and r["baseline"]["values"][0] > 0, kernel
+        if r["policy"]["name"] == "fifo":
+            values = r["policy"]["values"]
+            assert len(values) == 1 and values[0] > 0, (kernel, r["policy"])
+            continue
+        assert r["policy"]["name"] == "stall" and r["policy"]["values"] == [], (kernel, r)
+        [run] = r["policy"]["runs"]
+        assert not run["ok"] and "runnable task stall" in (run["error"] or ""), (kernel, run)
+        assert r["ratio"]["verdict"] == "failed", (kernel, r["ratio"])
     # Each "kernel N/M" line comes before that kernel's boot and after the previous one's.
     lines = done.stderr.splitlines()
     announced = [i for i, line in enumerate(lines) if line.startswith("schedc: kernel ")]
