@@ -474,6 +474,34 @@ def test_runner_runs_named_tasks_of_each_behaviour(tmp_path: Path):
     assert result["finished"] - result["started"] < 4.0
 
 
+def test_runner_makes_a_thread_named_apart_from_its_process(tmp_path: Path):
+    """`process`: each task is a thread named `comm` of a process named `process` (what
+    task.process.comm matches); its pid is the thread's id, which is what the trace shows, and
+    it sets its own nice value and affinity (per thread)."""
+    groups = [
+        {"name": "bio", "comm": "bio_aof", "process": "redis-server", "count": 2,
+         "kind": "spin", "work": 0.05, "nice": 3, "affinity": [0]},
+        {"name": "plain", "comm": "plain", "count": 1, "kind": "spin", "work": 0.01},
+    ]  # fmt: skip
+    tasks = run_runner(tmp_path, {"duration": 5.0, "groups": groups})["tasks"]
+    bio = [t for t in tasks if t["group"] == "bio"]
+    assert [t["comm_seen"] for t in tasks] == ["bio_aof", "bio_aof", "plain"]
+    assert [t["process_seen"] for t in tasks] == ["redis-server", "redis-server", "plain"]
+    assert all(t["pid"] != t["process_pid"] for t in bio)  # a thread, not the process
+    assert tasks[2]["pid"] == tasks[2]["process_pid"]
+    assert all(t["exit_code"] == 0 and t["signal"] is None for t in tasks)
+    assert len({t["pid"] for t in tasks}) == 3
+
+
+def test_scenario_process_names_are_checked_like_comms():
+    base = 'duration = "1s"\n[[group]]\nname = "a"\ncomm = "t"\nspin = {}\n'
+    assert parse_scenario(base + 'process = "redis-server"\n').group[0].process == "redis-server"
+    with pytest.raises(ScenarioError, match="process 'a-process-name-too-long' is longer"):
+        parse_scenario(base + 'process = "a-process-name-too-long"\n')
+    plan = runner_plan(parse_scenario(base + 'process = "p"\n'))
+    assert plan["groups"][0]["process"] == "p"
+
+
 def test_runner_ordered_start_and_a_killed_task(tmp_path: Path):
     groups = [
         {"name": "late", "comm": "late", "count": 1, "kind": "spin", "work": 0.01},

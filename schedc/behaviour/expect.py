@@ -38,6 +38,7 @@ class TaskRecord:
     comm_seen: str | None
     exit_code: int | None
     signal: str | None
+    process_seen: str | None = None  # its process's name (for a thread of a named process)
 
     @property
     def ok(self) -> bool:
@@ -49,6 +50,7 @@ class TaskRecord:
             "index": self.index,
             "pid": self.pid,
             "comm": self.comm,
+            "process_seen": self.process_seen,
             "comm_seen": self.comm_seen,
             "exit_code": self.exit_code,
             "signal": self.signal,

@@ -153,6 +153,7 @@ def runner_plan(scenario: Scenario) -> dict[str, Any]:
         item: dict[str, Any] = {
             "name": g.name,
             "comm": g.comm,
+            "process": g.process,
             "count": g.count,
             "cgroup": g.cgroup,
             "nice": g.nice,
@@ -362,6 +363,7 @@ def read_step(outdir: Path, step: Step, finished: bool) -> Measured:
             comm_seen=t.get("comm_seen"),
             exit_code=t.get("exit_code"),
             signal=t.get("signal"),
+            process_seen=t.get("process_seen"),
         )
         for t in result.get("tasks", [])
     ]

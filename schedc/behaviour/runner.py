@@ -1,4 +1,5 @@
-"""The guest's workload program for behaviour tests: one process per task, forked from here.
+"""The guest's workload program for behaviour tests: one process per task, forked from here
+(with `process`, one process per task whose one more thread is the task).
 
 Run by path with the host's Python (the guest sees the host's root file system read-only), so it
 imports only the standard library:
@@ -10,7 +11,8 @@ itself (prctl PR_SET_NAME), joins its cgroup, sets its nice value and CPU affini
 ready, and waits at its group's gate (a pipe); the parent turns tracing on, marks the release
 in the trace (trace_marker) and opens the gates, together or in order. Tasks stop on their own
 at the scenario's end; the parent kills any left `grace` seconds later. OUTDIR/result.json
-gets each task's pid, comm, group and exit status, and the sched_ext state sampled meanwhile.
+gets each task's pid (its thread id), comm, group and exit status, and the sched_ext state
+sampled meanwhile.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import os
 import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 from typing import Any
 
 PR_SET_NAME = 15
+READY = struct.Struct("ii")  # what a task says when it is set up: its process id and thread id
 TRACING = "/sys/kernel/tracing"
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -91,6 +95,34 @@ def _behave(group: dict[str, Any], index: int, end: float, fds: dict[str, int]) 
                     break
 
 
+def _task(
+    group: dict[str, Any],
+    index: int,
+    gate_r: int,
+    ready_w: int,
+    shared: mmap.mmap,
+    fds: dict[str, int],
+) -> None:
+    """The task itself, in the thread that is the task: named, in its cgroup, niced, pinned
+    (each of these applies to the calling thread), then it says its thread id and waits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NAME, group["comm"].encode(), 0, 0, 0)
+    if group.get("cgroup"):
+        with open(f"{CGROUP_ROOT}{group['cgroup']}/cgroup.procs", "w") as f:
+            f.write(str(os.getpid()))
+    tid = threading.get_native_id()
+    if group.get("nice"):
+        os.setpriority(os.PRIO_PROCESS, tid, group["nice"])
+    if group.get("affinity"):
+        os.sched_setaffinity(tid, group["affinity"])
+    os.write(ready_w, READY.pack(os.getpid(), tid))  # atomic: far below PIPE_BUF
+    os.close(ready_w)
+    os.read(gate_r, 1)  # EOF when the parent opens the gate
+    os.close(gate_r)
+    (end,) = struct.unpack("d", shared[:8])
+    _behave(group, index, end, fds)
+
+
 def _child(
     group: dict[str, Any],
     index: int,
@@ -99,22 +131,27 @@ def _child(
     shared: mmap.mmap,
     fds: dict[str, int],
 ) -> int:
+    """A forked process: the task itself, or with `process` set, the process (its main thread
+    named `process`, waiting) of one thread that is the task, as a browser's or a JVM's
+    threads are named apart from their process."""
+    if not group.get("process"):
+        _task(group, index, gate_r, ready_w, shared, fds)
+        return 0
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_NAME, group["comm"].encode(), 0, 0, 0)
-    if group.get("cgroup"):
-        with open(f"{CGROUP_ROOT}{group['cgroup']}/cgroup.procs", "w") as f:
-            f.write(str(os.getpid()))
-    if group.get("nice"):
-        os.setpriority(os.PRIO_PROCESS, 0, group["nice"])
-    if group.get("affinity"):
-        os.sched_setaffinity(0, group["affinity"])
-    os.write(ready_w, b"r")
-    os.close(ready_w)
-    os.read(gate_r, 1)  # EOF when the parent opens the gate
-    os.close(gate_r)
-    (end,) = struct.unpack("d", shared[:8])
-    _behave(group, index, end, fds)
-    return 0
+    libc.prctl(PR_SET_NAME, group["process"].encode(), 0, 0, 0)
+    failed: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            _task(group, index, gate_r, ready_w, shared, fds)
+        except BaseException as exc:  # reported through the exit status
+            traceback.print_exc()
+            failed.append(exc)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()  # blocked, so the task's thread never waits for the interpreter lock
+    return 3 if failed else 0
 
 
 def _write(path: str, text: str) -> None:
@@ -196,6 +233,8 @@ def main(argv: list[str]) -> int:
                 finally:
                     os._exit(code)
             task = {"group": g["name"], "index": i, "pid": pid, "comm": g["comm"]}
+            if g.get("process"):
+                task["process"] = g["process"]
             tasks.append(task)
             by_pid[pid] = task
     os.close(ready_w)
@@ -204,15 +243,20 @@ def main(argv: list[str]) -> int:
     for fd in every_pp_fd:
         os.close(fd)
 
-    got = 0
-    while got < len(tasks):  # every child is set up (named, in its cgroup, pinned)
-        chunk = os.read(ready_r, 64)
+    said = b""
+    while len(said) < READY.size * len(tasks):  # every task is set up (named, in its cgroup)
+        chunk = os.read(ready_r, 4096)
         if not chunk:
             break
-        got += len(chunk)
+        said += chunk
     os.close(ready_r)
+    threads = dict(READY.iter_unpack(said[: len(said) - len(said) % READY.size]))
     for t in tasks:
-        t["comm_seen"] = _read(f"/proc/{t['pid']}/comm")
+        # The trace names tasks by thread id: a task that is a thread of a process is its tid.
+        process = t["process_pid"] = t["pid"]
+        t["pid"] = threads.get(process, process)
+        t["comm_seen"] = _read(f"/proc/{process}/task/{t['pid']}/comm")
+        t["process_seen"] = _read(f"/proc/{process}/comm")
 
     ready = time.time()
     duration, grace = float(plan["duration"]), float(plan.get("grace", 5.0))

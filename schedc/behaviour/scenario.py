@@ -121,6 +121,8 @@ class PingPong(_Strict):
 class Group(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
     comm: str = Field(min_length=1)
+    # Each task a thread named `comm` of its own process named `process` (task.process.comm)
+    process: str | None = Field(default=None, min_length=1)
     count: int = Field(default=1, ge=1, le=MAX_TASKS)
     cgroup: str | None = Field(default=None, pattern=r"^(/[A-Za-z0-9_.-]+)+$")
     nice: int = Field(default=0, ge=-20, le=19)
@@ -132,10 +134,11 @@ class Group(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Group:
-        if len(self.comm.encode()) >= TASK_COMM_LEN:
-            raise ValueError(
-                f"comm '{self.comm}' is longer than the kernel's {TASK_COMM_LEN - 1} bytes"
-            )
+        for what, name in (("comm", self.comm), ("process", self.process)):
+            if name is not None and len(name.encode()) >= TASK_COMM_LEN:
+                raise ValueError(
+                    f"{what} '{name}' is longer than the kernel's {TASK_COMM_LEN - 1} bytes"
+                )
         kinds = [k for k in ("spin", "cycle", "pingpong") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
