@@ -110,7 +110,8 @@ def test_a_verdict_is_per_kernel(matrix_run: dict) -> None:
 @pytest.mark.vm
 def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_path: Path) -> None:
     """`schedc test --kernel A --kernel B`: each result names its kernel, its traces are kept
-    per kernel, and the placement the example claims holds on both."""
+    per kernel, and the placement the example claims holds on both, for a thread matched by its
+    process's name (task.process.comm) too."""
     for k in kernel_matrix(matrix_settings, attach=True):
         needs_sandbox(k)
     name = "pinned_latency"
@@ -130,8 +131,11 @@ def test_a_behaviour_test_runs_on_every_kernel(matrix_settings: Settings, tmp_pa
     releases = [kernel_name(k) for k in kernel_matrix(matrix_settings, attach=True)]
     assert [r["kernel"] for r in results] == releases
     for r in results:
-        placement = next(e for e in r["expectations"] if e["kind"] == "placement")
-        assert placement["ok"] and placement["measured"] >= 0.99, (r["kernel"], placement)
+        # the processes' main threads, and a thread named apart from its process
+        placements = [e for e in r["expectations"] if e["kind"] == "placement"]
+        assert [e["groups"] for e in placements] == [["critical"], ["critical_thread"]]
+        for placement in placements:
+            assert placement["ok"] and placement["measured"] >= 0.99, (r["kernel"], placement)
     assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(releases)
 
 
