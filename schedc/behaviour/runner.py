@@ -27,6 +27,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 PR_SET_NAME = 15
@@ -123,19 +125,12 @@ def _task(
     _behave(group, index, end, fds)
 
 
-def _child(
-    group: dict[str, Any],
-    index: int,
-    gate_r: int,
-    ready_w: int,
-    shared: mmap.mmap,
-    fds: dict[str, int],
-) -> int:
+def _child(group: dict[str, Any], task: Callable[[], None]) -> int:
     """A forked process: the task itself, or with `process` set, the process (its main thread
     named `process`, waiting) of one thread that is the task, as a browser's or a JVM's
     threads are named apart from their process."""
     if not group.get("process"):
-        _task(group, index, gate_r, ready_w, shared, fds)
+        task()
         return 0
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_NAME, group["process"].encode(), 0, 0, 0)
@@ -143,7 +138,7 @@ def _child(
 
     def body() -> None:
         try:
-            _task(group, index, gate_r, ready_w, shared, fds)
+            task()
         except BaseException as exc:  # reported through the exit status
             traceback.print_exc()
             failed.append(exc)
@@ -227,14 +222,13 @@ def main(argv: list[str]) -> int:
                     for fd in every_pp_fd:
                         if fd not in mine.values():
                             os.close(fd)
-                    code = _child(g, i, gates[gate_of(g)][0], ready_w, shared, mine)
+                    gate_r = gates[gate_of(g)][0]
+                    code = _child(g, partial(_task, g, i, gate_r, ready_w, shared, mine))
                 except BaseException:
                     traceback.print_exc()
                 finally:
                     os._exit(code)
             task = {"group": g["name"], "index": i, "pid": pid, "comm": g["comm"]}
-            if g.get("process"):
-                task["process"] = g["process"]
             tasks.append(task)
             by_pid[pid] = task
     os.close(ready_w)
