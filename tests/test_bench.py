@@ -313,6 +313,16 @@ def test_recipes_scale_with_their_parameters():
     assert len(RECIPES["compile"].files(big)) == 24 + 1  # sources and the Makefile
 
 
+def write_recipe(recipe, params: WorkloadParams, folder: Path) -> Path:
+    """The recipe's files and its script in `folder`, as the guest gets them; the script."""
+    for rel, text in (recipe.files(params) if recipe.files else {}).items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    script = folder / "run.sh"
+    script.write_text(recipe.script(params))
+    return script
+
+
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_recipe_runs_on_this_host_and_parses(name, tmp_path):
     """The same script the guest runs, on the host, tiny: the recipe and its parser agree."""
@@ -325,11 +335,7 @@ def test_recipe_runs_on_this_host_and_parses(name, tmp_path):
     if missing:
         skip_or_fail(f"workload '{name}' needs {', '.join(missing)}")
     params = WorkloadParams(duration=1, scale=0.2, cpus=2)
-    for rel, text in (recipe.files(params) if recipe.files else {}).items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    script = tmp_path / "run.sh"
-    script.write_text(recipe.script(params))
+    script = write_recipe(recipe, params, tmp_path)
     proc = subprocess.run(
         ["timeout", "60", "sh", str(script)], capture_output=True, text=True, cwd=tmp_path
     )
@@ -341,9 +347,7 @@ def test_compile_warms_the_compiler_before_its_timed_build(tmp_path):
     """A boot's first cc reads cc1 and as from the host over 9p (13 s under TCG): the recipe
     compiles one file before `start`, so the first measured build is not also a cold start."""
     params = WorkloadParams(duration=1, scale=0.2, cpus=2)
-    for rel, text in RECIPES["compile"].files(params).items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
+    script = write_recipe(RECIPES["compile"], params, tmp_path)
     shim = tmp_path / "bin" / "cc"
     shim.parent.mkdir()
     real = shutil.which("cc")
@@ -351,9 +355,8 @@ def test_compile_warms_the_compiler_before_its_timed_build(tmp_path):
         skip_or_fail("workload 'compile' needs cc (apt-get install gcc)")
     shim.write_text(f'#!/bin/sh\necho cc "$@"\nexec {real} "$@"\n')
     shim.chmod(0o755)
-    (tmp_path / "run.sh").write_text(RECIPES["compile"].script(params))
     proc = subprocess.run(
-        ["timeout", "60", "sh", str(tmp_path / "run.sh")],
+        ["timeout", "60", "sh", str(script)],
         capture_output=True,
         text=True,
         env={**os.environ, "PATH": f"{shim.parent}:{os.environ['PATH']}"},
