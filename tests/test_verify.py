@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from schedc.compiler.pipeline import verify_policies
+from schedc.compiler.pipeline import Source, verify_policies
 from schedc.diagnostics import Severity, render_human
 from schedc.settings import EnvironmentProblem
 from schedc.verifier import verify
@@ -27,6 +27,7 @@ from schedc.verifier.verify import (
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
 DATA = ROOT / "tests" / "data" / "verify"
+LINK = ROOT / "tests" / "data" / "link"
 RUN_SECONDS = 3
 
 
@@ -210,7 +211,10 @@ def test_policy_errors_stop_at_the_compile_stage_without_booting(settings, toolc
 def verified(settings, toolchain) -> dict[str, VerifyResult]:
     needs_sandbox(settings)
     # One example here (the API); tests/test_matrix.py runs every example on every kernel.
-    policies = [EXAMPLES[0], DATA / "null_lookup.bpf.c", DATA / "stall.bpf.c"]
+    # A policy of two C files (tests/test_link.py), linked and, without its unit, not.
+    linked = Source(LINK / "main.bpf.c", link=(LINK / "unit.bpf.c",))
+    policies = [EXAMPLES[0], DATA / "null_lookup.bpf.c", DATA / "stall.bpf.c", linked]
+    policies.append(LINK / "main.bpf.c")
     messages: list[str] = []
     results = verify_policies(
         policies,
@@ -221,7 +225,8 @@ def verified(settings, toolchain) -> dict[str, VerifyResult]:
         progress=messages.append,
     )
     assert any("booting" in m for m in messages)
-    return {Path(r.policy).name: r for r in results}
+    named = {Path(r.policy).name: r for r in results[:3]}
+    return {**named, "linked": results[3], "unlinked": results[4]}
 
 
 @pytest.mark.vm
@@ -255,6 +260,20 @@ def test_a_queue_that_is_never_drained_is_ejected_by_the_watchdog(verified):
     assert result.run.exit_reason == "runnable task stall"
     [diag] = result.diagnostics
     assert diag.code == "V003" and "failed to run for" in diag.message
+
+
+@pytest.mark.vm
+def test_a_policy_of_two_linked_units_loads_and_runs(verified):
+    result = verified["linked"]
+    assert result.ok, result.diagnostics
+    assert result.stage == "run" and result.run.enabled_throughout
+    assert {p.name for p in result.programs} >= {"linked_enqueue"}
+    # The same main file alone has linked_slice() unresolved: libbpf refuses it before the
+    # verifier, and says which symbol.
+    alone = verified["unlinked"]
+    assert not alone.ok and alone.stage == "verifier"
+    [diag] = [d for d in alone.diagnostics if d.severity is Severity.ERROR]
+    assert "linked_slice" in diag.message
 
 
 @pytest.mark.vm

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_btf, add_format, add_include
+from schedc.cli.options import add_btf, add_format, add_include, add_link
 from schedc.cli.output import write_diagnostics
-from schedc.compiler.pipeline import compile_policy
+from schedc.compiler.pipeline import Source, compile_policy
 from schedc.diagnostics import summary_line
 from schedc.settings import load_settings
 
@@ -29,6 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--emit-c", type=Path, metavar="FILE", help="also write the generated C here"
     )
     add_include(parser)
+    add_link(parser)
     add_btf(parser)
     add_format(parser)
     parser.add_argument(
@@ -40,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Exit:
     settings = load_settings(btf=args.btf)
     result = compile_policy(
-        args.policy,
+        Source(args.policy, link=tuple(args.link)),
         settings,
         out=args.out,
         emit_c=args.emit_c,

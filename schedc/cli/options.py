@@ -39,6 +39,20 @@ def add_include(parser: argparse.ArgumentParser, text: str | None = INCLUDE_HELP
     )
 
 
+def add_link(parser: argparse.ArgumentParser) -> None:
+    """`--link FILE`, repeatable: more C units of a .bpf.c policy, linked into its object."""
+    parser.add_argument(
+        "--link",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="UNIT.bpf.c",
+        help="another C file of the same .bpf.c policy (scx's lib/*.bpf.c, a shared helper): "
+        "compiled on its own and linked into the policy's object with `bpftool gen object`; "
+        "repeat for several",
+    )
+
+
 def add_btf(parser: argparse.ArgumentParser, text: str = BTF_HELP) -> None:
     """`--btf FILE`: the vmlinux BTF (else SCHEDC_BTF, the config file, the host's)."""
     parser.add_argument("--btf", metavar="FILE", help=text)

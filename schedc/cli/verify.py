@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schedc.cli.exit import Exit
-from schedc.cli.options import add_btf, add_format, add_include, add_kernels, add_set
+from schedc.cli.options import (
+    add_btf,
+    add_format,
+    add_include,
+    add_kernels,
+    add_link,
+    add_set,
+)
 from schedc.cli.output import progress, usage_error, write_diagnostics
-from schedc.compiler.pipeline import verify_policies
+from schedc.compiler.pipeline import Source, verify_policies
 from schedc.settings import load_settings
 from schedc.verifier.sandbox import ProgramReport
 from schedc.verifier.verify import KernelVerdict, VerifyResult, host_report
@@ -70,6 +77,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "statistics side by side, per kernel, with the differences",
     )
     add_include(parser, None)
+    add_link(parser)
     add_btf(parser, "vmlinux BTF of the target kernel")
     add_kernels(parser)
     add_set(parser)
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace) -> Exit:
     if host["reason"] and settings.host == "auto" and "host" in settings.sources:
         progress(f"this host's kernel is not in the matrix: {host['reason']}")  # asked: say why
     results = verify_policies(
-        args.policies,
+        [Source(p, link=tuple(args.link)) for p in args.policies],
         settings,
         mode=args.mode,
         run_seconds=args.run,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -42,13 +43,20 @@ from schedc.compiler.source import (
     kind_of,
     read_source,
 )
-from schedc.compiler.toolchain import Toolchain, compile_c, load_toolchain, write_atomic
+from schedc.compiler.toolchain import (
+    LINK_ERROR,
+    Toolchain,
+    compile_c,
+    link_objects,
+    load_toolchain,
+    write_atomic,
+)
 from schedc.diagnostics import Diagnostic, Severity, has_errors
 from schedc.dsl import ast
 from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
 from schedc.dsl.tunables import apply_sets
-from schedc.settings import Settings, cache_root
+from schedc.settings import Settings, cache_root, find_bpftool
 from schedc.verifier import checks
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, Target
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, LoadReport
@@ -99,6 +107,9 @@ class Source:
 
     path: Path
     text: str | None = None
+    # More C files of the same policy (a C policy only): each is compiled as its own unit and
+    # the objects are linked into one (`schedc compile --link`, scx's lib/*.bpf.c).
+    link: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,8 @@ class Artifact:
     object_path: Path | None = None
     loads: tuple[LoadReport, ...] = ()  # one per kernel of the matrix, each naming its kernel
     params_set: dict[str, str] = field(default_factory=dict)  # --set NAME=VALUE it was built with
+    link: tuple[Path, ...] = ()  # the policy's other C units (Source.link)
+    link_texts: tuple[str, ...] = ()  # their texts, once read
 
     @property
     def load(self) -> LoadReport | None:
@@ -268,12 +281,35 @@ class Outcome:
 
 def _read(a: Artifact, o: Options) -> Step:
     if a.given_text is not None:
-        return Step(replace(a, text=a.given_text), [])
-    text, diags = read_source(a.path)
-    return Step(replace(a, text=text), diags)
+        text, diags = a.given_text, []
+    else:
+        text, diags = read_source(a.path)
+    if not a.link:
+        return Step(replace(a, text=text), diags)
+    if a.kind != "c":
+        return Step(a, [_link_needs_c(a)])
+    texts = []
+    for unit in a.link:
+        unit_text, unit_diags = read_source(unit)
+        diags += unit_diags
+        texts.append(unit_text or "")
+    return Step(replace(a, text=text, link_texts=tuple(texts)), diags)
+
+
+def _link_needs_c(a: Artifact) -> Diagnostic:
+    return Diagnostic(
+        Severity.ERROR,
+        LINK_ERROR,
+        f"--link adds C units to a C policy; {a.path} is not {C_SUFFIX}",
+        str(a.path),
+        hint="a .sched policy is one file: compile it alone, or link C units to a "
+        f"{C_SUFFIX} policy",
+    )
 
 
 def _open(a: Artifact, o: Options) -> Step:
+    if a.link:
+        return Step(a, [_link_needs_c(a)])
     if not a.path.is_file():
         return Step(a, [cannot_read(a.path, "no such file")])
     return Step(replace(a, object_path=a.path), [])
@@ -357,7 +393,10 @@ def _scan(a: Artifact, o: Options) -> Step:
     """C is untrusted: the security rules (K044, K060-K064) before clang sees it (clang runs
     in the sandbox anyway; this says clearly what is refused and why)."""
     assert a.text is not None
-    return Step(a, checks.scan_c(a.path, o.tools(), a.text, o.include_dirs))
+    found = checks.scan_c(a.path, o.tools(), a.text, o.include_dirs)
+    for unit, text in zip(a.link, a.link_texts, strict=True):
+        found += checks.scan_c(unit, o.tools(), text, o.include_dirs)
+    return Step(a, found)
 
 
 def _lint(a: Artifact, o: Options) -> Step:
@@ -376,6 +415,10 @@ def _lint(a: Artifact, o: Options) -> Step:
     )
     if dsl:
         found = checks.map_to_dsl(found, a.c_file, a.c_text, a.path, a.front_codes)
+    for unit, text in zip(a.link, a.link_texts, strict=True):
+        found += checks.check_c(
+            unit, o.tools(), o.include_dirs, o.targets or o.target_kernel, text=text
+        )
     return Step(a, found, {f"lint:{k}": v for k, v in timings.items()})
 
 
@@ -396,6 +439,8 @@ def _clang(a: Artifact, o: Options) -> Step:
     assert a.c_file is not None
     out = _object_path_for(a, o)
     if a.kind == "c":
+        if a.link:
+            return _clang_and_link(a, o, out)
         # No precompiled runtime header: C policies include their own headers.
         diags = compile_c(
             o.tools(), a.c_file, out, include_dirs=list(o.include_dirs), use_pch=False
@@ -422,6 +467,38 @@ def _clang(a: Artifact, o: Options) -> Step:
         hint=f"please report it with the policy and {a.c_file}",
     )
     return Step(a, [internal, *diags])
+
+
+def _clang_and_link(a: Artifact, o: Options, out: Path) -> Step:
+    """A policy of several C files: each compiled on its own, then linked into `out`."""
+    assert a.c_file is not None
+    if o.settings is None:
+        raise PipelineError("linking needs Options(settings=...) for bpftool")
+    bpftool = find_bpftool(o.settings)
+    units = Path(tempfile.mkdtemp(dir=_parent_of(out), prefix=f".{out.name}.", suffix=".units"))
+    try:
+        objects: list[Path] = []
+        diags: list[Diagnostic] = []
+        for n, c_file in enumerate([a.c_file, *a.link]):
+            objects.append(units / f"{n}{OBJECT_SUFFIX}")
+            diags += compile_c(
+                o.tools(), c_file, objects[-1], include_dirs=list(o.include_dirs), use_pch=False
+            )
+        if has_errors(diags):
+            return Step(a, diags)
+        sources = [a.path, *a.link]
+        diags += link_objects(
+            o.tools(), bpftool, list(zip(objects, sources, strict=True)), out, a.path
+        )
+        return Step(a if has_errors(diags) else replace(a, object_path=out), diags)
+    finally:
+        shutil.rmtree(units, ignore_errors=True)
+
+
+def _parent_of(out: Path) -> Path:
+    parent = Path(os.path.abspath(out)).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    return parent
 
 
 def _load(arts: list[Artifact], o: Options) -> list[Step]:
@@ -511,7 +588,7 @@ def run(pipeline: Pipeline, inputs: Sequence[Path | Source], options: Options) -
     failed: list[str | None] = []
     for i, item in enumerate(inputs):
         src = item if isinstance(item, Source) else Source(item)
-        live.append(Artifact(src.path, kind_of(src.path), i, given_text=src.text))
+        live.append(Artifact(src.path, kind_of(src.path), i, given_text=src.text, link=src.link))
         diags.append([])
         timings.append({})
         reached.append([])

@@ -391,3 +391,50 @@ def confine(
             )
         )
     return out
+
+
+LINK_ERROR = "C004"
+
+
+def link_objects(
+    tc: Toolchain, bpftool: str, units: list[tuple[Path, Path]], out: Path, policy: Path
+) -> list[Diagnostic]:
+    """`bpftool gen object OUT UNIT...`: the BPF objects of one policy's C files as one object
+    (libbpf's static linker resolves their `extern`s); `units` are (object, C source) pairs, and
+    messages name the sources. In the sandbox like clang: the objects are built from untrusted
+    C. The object is written atomically and only on success."""
+    out = Path(os.path.abspath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        tmp = work / out.name
+        real = Path(os.path.realpath(bpftool))
+        ro: list[Path | tuple[Path, Path]] = [real, *cage.library_paths([real])]
+        if Path(bpftool).is_absolute() and Path(bpftool) != real:
+            ro.append((real, Path(bpftool)))
+        objects = [os.path.abspath(obj) for obj, _ in units]
+        ro += [Path(obj) for obj in objects]
+        cmd = [bpftool, "gen", "object", str(tmp), *objects]
+        proc = cage.run(tc.cage, cmd, ro=ro, rw=[work])
+        if proc.returncode == 0 and tmp.is_file():
+            os.replace(tmp, out)
+            return []
+        said = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        said = [ln.removeprefix("libbpf: ").strip() for ln in said if ln.strip()]
+        why = "; ".join(said[-3:]) if said else f"bpftool exited with status {proc.returncode}"
+        for obj, (_, source) in zip(objects, units, strict=True):
+            why = why.replace(obj, str(source))
+        if proc.timed_out:
+            why = f"bpftool did not finish in {cage.COMPILE_TIMEOUT:g} s"
+        return [
+            Diagnostic(
+                Severity.ERROR,
+                LINK_ERROR,
+                f"linking {len(units)} units into one object failed: {why}",
+                str(policy),
+                hint="each symbol may be defined in one unit only (mark the others `extern`), "
+                "and an `extern` must have the same type where it is defined",
+            )
+        ]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
