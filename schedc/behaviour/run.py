@@ -14,7 +14,6 @@ import json
 import shlex
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,11 +31,13 @@ from schedc.settings import EnvironmentProblem, Settings, find_bpftool, kernel_m
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
+    guest_outdir,
     object_for_kernel,
     output_tail,
     parse_run,
     remove_guest_files,
     sandbox_problems,
+    where_it_runs,
 )
 
 BOOT_ALLOWANCE_S = 180.0
@@ -443,7 +444,7 @@ def run_cases(
     settings = dataclasses.replace(settings, vm_cpus=cpus.pop())
     check_sandbox(settings)
     steps = plan_steps(cases, runs)
-    outdir = Path(tempfile.mkdtemp(prefix="schedc-test-"))
+    outdir = guest_outdir(settings, "schedc-test-")
     try:
         runner = outdir / "runner.py"
         shutil.copyfile(runner_module.__file__, runner)
@@ -474,7 +475,7 @@ def run_cases(
             return f"{case.scenario.name} run {s.run + 1}/{runs} {who}"
 
         say(
-            f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) for "
+            f"{where_it_runs(settings)} for "
             f"{len(steps)} runs: {', '.join(c.scenario.name for c in cases)} …"
         )
         stop = threading.Event()

@@ -23,7 +23,6 @@ import platform
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,11 +47,13 @@ from schedc.settings import (
 from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
+    guest_outdir,
     object_for_kernel,
     output_tail,
     parse_run,
     remove_guest_files,
     sandbox_problems,
+    where_it_runs,
 )
 from schedc.workloads import (
     RECIPES,
@@ -546,7 +547,7 @@ def bench_objects(
     limits = {name: time_limit(r, params) for name, r in recipes.items()}
     plan = plan_measurements(list(recipes), len(policies), runs, warmup)
     host = _host_facts(settings)
-    outdir = Path(tempfile.mkdtemp(prefix="schedc-bench-"))
+    outdir = guest_outdir(settings, "schedc-bench-")
     try:
         objects = []
         for i, policy in enumerate(policies):
@@ -594,7 +595,7 @@ def bench_objects(
                 f"for its runs; {what}"
             )
         else:
-            say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) for {what}")
+            say(f"{where_it_runs(settings)} for {what}")
         stop = threading.Event()
         watcher = threading.Thread(
             target=_watch, args=(outdir, plan, describe, say, stop), daemon=True

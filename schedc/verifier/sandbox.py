@@ -32,6 +32,7 @@ from schedc.settings import (  # noqa: F401  (bpftool_problem: part of the sandb
     cache_root,
     find_bpftool,
 )
+from schedc.verifier import warm
 from schedc.verifier.btf import kernel_facts
 from schedc.verifier.scx_enums import ElfError, EnumFill, enum_slots, fill_enums
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS, run_load_command, run_load_problem
@@ -489,7 +490,7 @@ def output_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(ln.strip() for ln in text.strip().splitlines()[-lines:]) or "(no output)"
 
 
-def _announce(outdir: Path, names: list[str], shown: int, say: Callable[[str], None]) -> int:
+def announce(outdir: Path, names: list[str], shown: int, say: Callable[[str], None]) -> int:
     """Reports the objects that the guest has finished since the last call, as it writes them."""
 
     def rc_file(n: int) -> Path:
@@ -524,14 +525,14 @@ def run_vng(
         with child_group(proc):
             try:
                 while proc.poll() is None and time.monotonic() < deadline:
-                    shown = _announce(outdir, names, shown, say)
+                    shown = announce(outdir, names, shown, say)
                     time.sleep(0.2)
             finally:
                 status = proc.poll()
                 if status is None:  # the time limit, or an exception
                     kill_group(proc.pid)
                     proc.wait()
-    _announce(outdir, names, shown, say)
+    announce(outdir, names, shown, say)
     return status
 
 
@@ -560,6 +561,23 @@ def remove_guest_files(settings: Settings, outdir: Path, progress: Callable[[str
         shutil.rmtree(outdir, ignore_errors=True)
 
 
+def where_it_runs(settings: Settings) -> str:
+    """For progress lines: the warm guest, or a fresh boot of the kernel."""
+    if warm.client_for(settings) is not None:
+        return f"in the warm sandbox guest ({settings.vm_cpus} CPUs)"
+    return f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs)"
+
+
+def guest_outdir(settings: Settings, prefix: str) -> Path:
+    """A fresh folder for one guest job's files: in the warm sandbox's shared folder when this
+    process (or its parent) keeps a warm guest of the settings' kernel (schedc.verifier.warm),
+    else a temporary folder that a boot of its own will share."""
+    client = warm.client_for(settings)
+    if client is not None:
+        return client.new_outdir(prefix)
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 def boot_guest(
     settings: Settings,
     outdir: Path,
@@ -568,9 +586,14 @@ def boot_guest(
     progress: Callable[[str], None],
     names: Sequence[str] = (),
 ) -> int | None:
-    """Boots the sandbox kernel with `outdir` as the guest's shared folder and runs `script`
-    (a file in it) as root until the guest powers off. vng's exit status, or None when the
-    time limit stopped it. Callers read results from `outdir`, never from vng's output."""
+    """Runs `script` (a file in `outdir`, from guest_outdir) as root in a sandbox guest: the warm
+    guest when `outdir` is one of its job folders, else a boot of the sandbox kernel with
+    `outdir` as the guest's shared folder, until the guest powers off. 0 or vng's exit status
+    when it finished, None when the time limit stopped it. Callers read results from `outdir`,
+    never from vng's output."""
+    client = warm.client_for(settings)
+    if client is not None and client.owns(outdir):
+        return client.run(outdir, script, timeout_s, progress, names)
     return run_vng(vng_command(settings, outdir, script), outdir, list(names), timeout_s, progress)
 
 
@@ -703,7 +726,7 @@ def load_in_sandbox(
         timeout_s += ran * (run_seconds + 15)
     if not objects:
         return []
-    outdir = Path(tempfile.mkdtemp(prefix="schedc-sandbox-"))
+    outdir = guest_outdir(settings, "schedc-sandbox-")
     try:
         # Copies, because the guest surely sees the rwdir (not necessarily every host mount). They
         # keep their file names: libbpf names the object's data maps after them.
@@ -719,13 +742,12 @@ def load_in_sandbox(
                 outdir, find_bpftool(settings), copies, run, libbpf_library(settings), run_only
             )
         )
-        say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) …")
+        say(f"{where_it_runs(settings)} …")
         # vng's exit status and stdout are unreliable (255 after a good run under TCG): only the
         # files that the guest wrote count.
         names = [Path(obj).name for obj in objects]
-        cmd = vng_command(settings, outdir, script)
         started = time.monotonic()
-        status = run_vng(cmd, outdir, names, timeout_s, say)
+        status = boot_guest(settings, outdir, script, timeout_s, say, names)
         seconds = time.monotonic() - started
         how = "hit the time limit" if status is None else f"exited with status {status}"
         say(f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s")

@@ -1,0 +1,106 @@
+"""The warm sandbox (schedc.verifier.warm): one guest booted once runs many jobs, each from a
+clean state, and is replaced when a job hangs past its deadline. Real guests under TCG."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from schedc.compiler.pipeline import verify_policies
+from schedc.verifier import warm
+from schedc.verifier.sandbox import boot_guest, guest_outdir
+from tests.conftest import EXAMPLES, ROOT, needs_sandbox
+
+DATA = ROOT / "tests" / "data" / "verify"
+
+
+def _job(settings, text: str, timeout_s: float = 60) -> tuple[int | None, Path]:
+    outdir = guest_outdir(settings, "job-")
+    script = outdir / "run.sh"
+    script.write_text("#!/bin/sh\n" + text + f"\ntouch {outdir}/done\n")
+    return boot_guest(settings, outdir, script, timeout_s, lambda _m: None), outdir
+
+
+def test_without_a_warm_guest_jobs_get_folders_of_their_own(settings, monkeypatch):
+    monkeypatch.delenv(warm.ENV, raising=False)
+    assert warm.client_for(settings) is None
+    outdir = guest_outdir(settings, "schedc-x-")
+    try:
+        assert "warm" not in str(outdir)
+    finally:
+        outdir.rmdir()
+
+
+def test_the_agent_script_cleans_what_a_job_leaves(tmp_path):
+    text = warm.agent_script(tmp_path)
+    # what clean() undoes: processes, pins, an attached scheduler, tracing, cgroups, /tmp
+    for part in ("kill -9", "/sys/fs/bpf/schedc-", "$S", "tracing_on", "rmdir", "rm -rf \"/tmp/"):
+        assert part in text, part
+    assert str(tmp_path) in text and "poweroff" in text
+
+
+@pytest.fixture(scope="module")
+def guest(settings):
+    needs_sandbox(settings)
+    with warm.WarmGuest(settings) as g:
+        yield g
+
+
+@pytest.mark.vm
+def test_jobs_share_one_boot_and_start_clean(settings, guest):
+    assert warm.client_for(settings) is not None
+    pid = guest.pid
+    # Job 1 leaves a process, a pin folder, a cgroup and a /tmp file behind.
+    status, out1 = _job(
+        settings,
+        "setsid sleep 1000 > /dev/null 2>&1 &\n"
+        "mkdir -p /sys/fs/bpf/schedc-left /sys/fs/cgroup/schedc-left\n"
+        "touch /tmp/schedc-left",
+    )
+    assert status == 0 and (out1 / "done").exists()
+    assert (out1 / warm.STATUS).read_text().strip() == "clean"
+    # Job 2 sees none of it, in the same guest.
+    status, out2 = _job(
+        settings,
+        "O=$(dirname $0)\n"
+        "pgrep -f 'sleep 1000' > $O/sleepers; ls -d /sys/fs/bpf/schedc-* /sys/fs/cgroup/schedc-* "
+        "/tmp/schedc-left > $O/left 2>/dev/null; cat /sys/kernel/sched_ext/state > $O/state",
+    )
+    assert status == 0
+    assert (out2 / "sleepers").read_text() == ""
+    assert (out2 / "left").read_text() == ""
+    assert (out2 / "state").read_text().strip() == "disabled"
+    assert guest.pid == pid and guest.boots == 1
+
+
+@pytest.mark.vm
+def test_verify_through_the_warm_guest(settings, guest):
+    messages: list[str] = []
+    results = verify_policies(
+        [EXAMPLES[0], DATA / "null_lookup.bpf.c"],
+        settings,
+        mode="sandbox",
+        run_seconds=2,
+        workload="spin",
+        progress=messages.append,
+    )
+    assert results[0].ok and results[0].stage == "run", results[0].diagnostics
+    assert not results[1].ok and results[1].diagnostics[0].code == "V001"
+    assert any("warm sandbox" in m for m in messages), messages
+    assert not any("booting" in m for m in messages), messages
+    assert guest.boots == 1
+    left = list((guest.root / "jobs").glob("schedc-sandbox-*"))
+    assert left == [], left  # verify's job folder is removed after it, as a boot's is
+
+
+@pytest.mark.vm
+def test_a_job_past_its_deadline_gets_a_new_guest(settings, guest):
+    before = guest.boots
+    status, _out = _job(settings, "sleep 1000", timeout_s=3)
+    assert status is None
+    status, out = _job(settings, "uname -r > $(dirname $0)/release")
+    assert status == 0 and (out / "release").read_text().strip()
+    assert guest.boots == before + 1
+    assert os.environ.get(warm.ENV)
