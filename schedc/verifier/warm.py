@@ -33,6 +33,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,9 +42,10 @@ from pathlib import Path
 
 from schedc.lifecycle import child_group, kill_group
 from schedc.settings import EnvironmentProblem, Settings, cache_root
+from schedc.verifier import warm_agent
 
 ENV = "SCHEDC_WARM_SANDBOX"
-STATUS = ".job-status"
+STATUS = warm_agent.STATUS
 BOOT_TIMEOUT_S = 240.0
 # A guest is replaced after this many jobs: whatever a job leaves that cleaning misses (memory,
 # kernel state) does not pile up without end.
@@ -55,62 +57,14 @@ def _identity(settings: Settings) -> str:
 
 
 def agent_script(root: Path) -> str:
-    """The guest's side: wait for jobs in root/queue, run each, clean up, say how it went."""
+    """The guest's side: mount what jobs use, then the agent (warm_agent.py) until `stop`."""
     r = shlex.quote(str(root))
+    agent = shlex.quote(str(Path(__file__).with_name("warm_agent.py")))
     return f"""#!/bin/sh
-R={r}
-S=/sys/kernel/sched_ext/state
-T=/sys/kernel/tracing
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-grep -q ' /sys/kernel/tracing ' /proc/mounts || mount -t tracefs nodev $T 2>/dev/null
+grep -q ' /sys/kernel/tracing ' /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null
-mkdir -p /tmp/schedc-agent
-B=/tmp/schedc-agent
-ls /proc | grep -E '^[0-9]+$' | sort > $B/pids
-find /sys/fs/cgroup -mindepth 1 -type d | sort > $B/cgroups
-ls -A /tmp | sort > $B/tmp
-oopses() {{ dmesg | grep -cE 'Oops|BUG:|Kernel panic|general protection fault|RIP:'; }}
-oopses > $B/oopses
-echo $$ > $R/ready.tmp && mv $R/ready.tmp $R/ready
-clean() {{
-  # every process the job left behind (kernel threads ignore SIGKILL)
-  for i in 1 2 3; do
-    ls /proc | grep -E '^[0-9]+$' | sort > $B/now
-    for p in $(comm -13 $B/pids $B/now); do
-      [ "$p" = "$$" ] || kill -9 $p 2>/dev/null
-    done
-    sleep 0.1
-  done
-  rm -rf /sys/fs/bpf/schedc-* 2>/dev/null
-  state=gone
-  for i in $(seq 1 30); do
-    state=$(cat $S 2>/dev/null || echo gone)
-    [ "$state" != enabled ] && break
-    sleep 0.1
-  done
-  echo 0 > $T/tracing_on 2>/dev/null; echo > $T/set_event 2>/dev/null; echo > $T/trace 2>/dev/null
-  find /sys/fs/cgroup -mindepth 1 -type d | sort > $B/now
-  comm -13 $B/cgroups $B/now | sort -r | while read -r d; do rmdir "$d" 2>/dev/null; done
-  ls -A /tmp | sort > $B/now
-  comm -13 $B/tmp $B/now | while read -r e; do rm -rf "/tmp/$e"; done
-  why=""
-  [ "$state" = enabled ] && why="a scheduler is still attached ($(cat /sys/kernel/sched_ext/root/ops 2>/dev/null))"
-  [ "$(oopses)" != "$(cat $B/oopses)" ] && why="the kernel oopsed during the job"
-  find /sys/fs/cgroup -mindepth 1 -type d | sort > $B/now
-  [ -n "$(comm -13 $B/cgroups $B/now)" ] && why="${{why:-a cgroup of the job could not be removed}}"
-  [ -n "$why" ] && echo "dirty: $why" || echo clean
-}}
-while [ ! -e $R/stop ]; do
-  job=$(ls $R/queue 2>/dev/null | grep -E '^[0-9]+$' | sort -n | head -n 1)
-  if [ -z "$job" ]; then sleep 0.05; continue; fi
-  script=$(cat $R/queue/$job); rm -f $R/queue/$job
-  out=$(dirname "$script")
-  setsid sh "$script" > "$out/agent.log" 2>&1 &
-  wait $!
-  clean > "$out/{STATUS}.tmp" 2>&1
-  mv "$out/{STATUS}.tmp" "$out/{STATUS}"
-done
-rm -f $R/ready
+{shlex.quote(sys.executable)} -I -S {agent} {r} > {r}/agent.log 2>&1
 poweroff -f
 """
 
