@@ -134,6 +134,24 @@ def _environment_count(name: str, default: int, least: int) -> int:
     return value
 
 
+WARM_SANDBOX_ENV = "SCHEDC_WARM_SANDBOX"
+
+
+def warm_pool_dir() -> Path | None:
+    """The warm sandbox pool of the process that keeps one (`schedc mcp`, set by
+    schedc.verifier.warm.WarmPool for itself and its children), or None."""
+    value = os.environ.get(WARM_SANDBOX_ENV)
+    return Path(value) if value else None
+
+
+def set_warm_pool_dir(path: Path | None) -> None:
+    """Names the warm sandbox pool for this process and the ones it starts (None: no pool)."""
+    if path is None:
+        os.environ.pop(WARM_SANDBOX_ENV, None)
+    else:
+        os.environ[WARM_SANDBOX_ENV] = str(path)
+
+
 def mcp_workers() -> int:
     """SCHEDC_MCP_WORKERS: the agent runner's worker processes at once (default the CPU
     count, at least 1); EnvironmentProblem for a value that is not such a number."""

@@ -80,6 +80,12 @@ KERNEL_EXAMPLES_REMEDY = (
 )
 
 
+def sandbox_uses(progress: list[str]) -> int:
+    """How many guest jobs progress messages announce: a boot of its own ("booting sandbox
+    kernel") or a job in the warm sandbox guest (`schedc mcp` keeps one)."""
+    return sum("booting sandbox kernel" in m or "in the warm sandbox guest" in m for m in progress)
+
+
 def needs_sandbox(settings: Settings) -> None:
     """Skip (or, in CI, fail) a test that boots the sandbox guest when there is none."""
     from schedc.verifier.sandbox import sandbox_problem  # noqa: PLC0415

@@ -14,7 +14,7 @@ from schedc.agent.operations import MAX_BENCH_RUNS, MAX_BENCH_SCALE, MAX_BENCH_S
 from schedc.repo.gitstore import GitStore
 from schedc.repo.models import PerformanceRecord
 from tests import profile_shapes as ps
-from tests.conftest import needs_sandbox
+from tests.conftest import needs_sandbox, sandbox_uses
 from tests.test_agent_mcp import FIFO, call, progress_sink, repo, serve
 from tests.test_repo_support import synthetic
 
@@ -102,7 +102,7 @@ def test_bench_policy_measures_in_the_sandbox_and_stores_the_record(repo, settin
 
     (is_error, bench), (_, got) = serve(repo, settings, body)
     assert not is_error, bench
-    assert any("booting sandbox kernel" in m for m in progress), progress
+    assert sandbox_uses(progress) >= 1, progress
     assert bench["workload"] == "batch-makespan" and bench["metric"] == "makespan"
     assert bench["direction"] == "lower" and bench["unit"] == "s"
     [base] = bench["baseline"]["values"]

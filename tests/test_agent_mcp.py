@@ -23,7 +23,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from schedc.repo.catalog import init_repo
-from tests.conftest import ROOT, needs_sandbox
+from tests.conftest import ROOT, needs_sandbox, sandbox_uses
 
 T = TypeVar("T")
 LJF = (ROOT / "examples" / "ljf.sched").read_text(encoding="utf-8")
@@ -386,8 +386,12 @@ def test_verify_policy_runs_the_kernel_verifier_on_a_repository_policy(repo, set
             await call(client, "verify_policy", {"name": "nothere"}),
         ]
 
-    (is_error, verified), (missing_error, missing) = serve(repo, settings, body)
+    # --no-warm-sandbox: the call boots a guest of its own, as `schedc verify` does.
+    (is_error, verified), (missing_error, missing) = serve(
+        repo, settings, body, "--no-warm-sandbox"
+    )
     assert any("booting sandbox kernel" in m for m in progress), progress
+    assert not _warm_qemus(settings.cache_dir or "")
     assert not is_error and verified["ok"] is True, verified
     assert verified["stage"] == "verifier"
     assert verified["from_repository"]["name"] == "ljf"
@@ -461,6 +465,52 @@ def test_submit_after_verify_in_one_session_records_that_verification(repo, sett
     assert submitted["verification"]["insns_processed"] == sum(
         p["insns_processed"] for p in verified["programs"]
     )
-    assert sum("booting sandbox kernel" in m for m in progress) == 1, progress
+    assert sandbox_uses(progress) == 1, progress
     assert any("verified earlier in this session" in m for m in progress)
     assert other.structured_content["verification_reused"] is False
+
+
+def _warm_qemus(cache: str) -> set[int]:
+    """QEMU processes of warm sandbox guests under this test session's cache folder."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "qemu-system" in cmdline and f"{cache}/warm/guest-" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.vm
+def test_the_server_keeps_one_warm_guest_for_its_calls(repo, settings):
+    """Two verify_policy calls of one session run in the same guest, booted once; the server
+    shuts it down when it exits."""
+    needs_sandbox(settings)
+    assert settings.cache_dir  # the suite's own cache: its guests are told apart by it
+    progress, on_progress = progress_sink()
+
+    async def body(client: Client) -> list[Any]:
+        first = await client.call_tool(
+            "verify_policy", {"source": FIFO}, progress_callback=on_progress
+        )
+        guests = _warm_qemus(settings.cache_dir)
+        other = FIFO.replace("fifo", "fifo_two", 1)
+        second = await client.call_tool(
+            "verify_policy", {"source": other}, progress_callback=on_progress
+        )
+        return [first.structured_content, second.structured_content, guests]
+
+    first, second, guests = serve(repo, settings, body)
+    assert first["ok"] is True and second["ok"] is True, (first, second)
+    assert len(guests) == 1, guests  # booted by the first call, still up for the second
+    assert sum("in the warm sandbox guest" in m for m in progress) == 2, progress
+    assert not any("booting sandbox kernel" in m for m in progress), progress
+    deadline = time.monotonic() + 30
+    while _warm_qemus(settings.cache_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _warm_qemus(settings.cache_dir)  # gone with the server
+

@@ -3,13 +3,13 @@ clean state, and is replaced when a job hangs past its deadline. Real guests und
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from schedc.compiler.pipeline import verify_policies
-from schedc.verifier import warm
+from schedc.settings import set_warm_pool_dir, warm_pool_dir
+from schedc.verifier import warm, warm_client
 from schedc.verifier.sandbox import boot_guest, guest_outdir
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
@@ -23,14 +23,21 @@ def _job(settings, text: str, timeout_s: float = 60) -> tuple[int | None, Path]:
     return boot_guest(settings, outdir, script, timeout_s, lambda _m: None), outdir
 
 
-def test_without_a_warm_guest_jobs_get_folders_of_their_own(settings, monkeypatch):
-    monkeypatch.delenv(warm.ENV, raising=False)
-    assert warm.client_for(settings) is None
+def test_without_a_warm_guest_jobs_get_folders_of_their_own(settings, monkeypatch, tmp_path):
+    monkeypatch.delenv("SCHEDC_WARM_SANDBOX", raising=False)
+    assert warm_client.client_for(settings) is None
     outdir = guest_outdir(settings, "schedc-x-")
     try:
         assert "warm" not in str(outdir)
     finally:
         outdir.rmdir()
+    # A pool nobody answers for (its owner is gone): the job asks, waits a moment, boots alone.
+    set_warm_pool_dir(tmp_path)
+    try:
+        assert warm_client.client_for(settings) is None
+        assert [p.suffix for p in tmp_path.iterdir()] == [".want"]
+    finally:
+        set_warm_pool_dir(None)
 
 
 def test_the_agent_script_runs_the_agent_then_powers_off(tmp_path):
@@ -40,16 +47,16 @@ def test_the_agent_script_runs_the_agent_then_powers_off(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def guest(settings):
+def pool(settings):
     needs_sandbox(settings)
-    with warm.WarmGuest(settings) as g:
-        yield g
+    with warm.WarmPool(settings) as kept:
+        yield kept
+    assert warm_pool_dir() is None
 
 
 @pytest.mark.vm
-def test_jobs_share_one_boot_and_start_clean(settings, guest):
-    assert warm.client_for(settings) is not None
-    pid = guest.pid
+def test_jobs_share_one_boot_and_start_clean(settings, pool):
+    assert pool.guest_for(settings) is None  # nothing booted before a job asks
     # Job 1 leaves a process, a pin folder, a cgroup and a /tmp file behind.
     status, out1 = _job(
         settings,
@@ -59,6 +66,9 @@ def test_jobs_share_one_boot_and_start_clean(settings, guest):
     )
     assert status == 0 and (out1 / "done").exists()
     assert (out1 / warm.STATUS).read_text().strip() == "clean"
+    guest = pool.guest_for(settings)
+    assert guest is not None and guest.boots == 1
+    pid = guest.pid
     # Job 2 sees none of it, in the same guest.
     status, out2 = _job(
         settings,
@@ -74,7 +84,8 @@ def test_jobs_share_one_boot_and_start_clean(settings, guest):
 
 
 @pytest.mark.vm
-def test_verify_through_the_warm_guest(settings, guest):
+def test_verify_through_the_warm_guest(settings, pool):
+    guest = pool.guest_for(settings)
     messages: list[str] = []
     results = verify_policies(
         [EXAMPLES[0], DATA / "null_lookup.bpf.c"],
@@ -94,11 +105,11 @@ def test_verify_through_the_warm_guest(settings, guest):
 
 
 @pytest.mark.vm
-def test_a_job_past_its_deadline_gets_a_new_guest(settings, guest):
+def test_a_job_past_its_deadline_gets_a_new_guest(settings, pool):
+    guest = pool.guest_for(settings)
     before = guest.boots
     status, _out = _job(settings, "sleep 1000", timeout_s=3)
     assert status is None
     status, out = _job(settings, "uname -r > $(dirname $0)/release")
     assert status == 0 and (out / "release").read_text().strip()
     assert guest.boots == before + 1
-    assert os.environ.get(warm.ENV)

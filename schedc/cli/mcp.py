@@ -6,7 +6,7 @@ import argparse
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_runner_options, count, runner_from
-from schedc.cli.output import usage_error
+from schedc.cli.output import progress, usage_error
 from schedc.settings import DEFAULT_MCP_QUEUE
 
 
@@ -38,6 +38,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="most calls waiting for a worker; more are refused as busy "
         f"(SCHEDC_MCP_QUEUE; default {DEFAULT_MCP_QUEUE})",
+    )
+    parser.add_argument(
+        "--no-warm-sandbox",
+        action="store_true",
+        help="boot a fresh sandbox guest for every call that needs one, instead of keeping "
+        "one guest per kernel booted from the first such call on (docs/agent.md)",
     )
     allow = parser.add_argument_group(
         "profiling (profile_workload profiles nothing unless one of these is given)"
@@ -90,5 +96,16 @@ def run(args: argparse.Namespace) -> Exit:
         return usage_error(str(exc))
     runner = runner_from(args)
     runner.profile_allow = allow
-    serve(runner, http_port=args.http)
+    pool = None
+    if not args.no_warm_sandbox:
+        from schedc.settings import load_settings
+        from schedc.verifier.warm import WarmPool
+
+        # Boots nothing yet: a guest per kernel when the first call needs one.
+        pool = WarmPool(load_settings(**runner.overrides), progress).start()
+    try:
+        serve(runner, http_port=args.http)
+    finally:
+        if pool is not None:
+            pool.close()
     return Exit.OK

@@ -32,7 +32,7 @@ from schedc.settings import (  # noqa: F401  (bpftool_problem: part of the sandb
     cache_root,
     find_bpftool,
 )
-from schedc.verifier import warm
+from schedc.verifier import warm_client
 from schedc.verifier.btf import kernel_facts
 from schedc.verifier.scx_enums import ElfError, EnumFill, enum_slots, fill_enums
 from schedc.workloads import DEFAULT_WORKLOAD, RUN_LOADS, run_load_command, run_load_problem
@@ -563,7 +563,7 @@ def remove_guest_files(settings: Settings, outdir: Path, progress: Callable[[str
 
 def where_it_runs(settings: Settings) -> str:
     """For progress lines: the warm guest, or a fresh boot of the kernel."""
-    if warm.client_for(settings) is not None:
+    if warm_client.client_for(settings) is not None:
         return f"in the warm sandbox guest ({settings.vm_cpus} CPUs)"
     return f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs)"
 
@@ -572,7 +572,7 @@ def guest_outdir(settings: Settings, prefix: str) -> Path:
     """A fresh folder for one guest job's files: in the warm sandbox's shared folder when this
     process (or its parent) keeps a warm guest of the settings' kernel (schedc.verifier.warm),
     else a temporary folder that a boot of its own will share."""
-    client = warm.client_for(settings)
+    client = warm_client.client_for(settings)
     if client is not None:
         return client.new_outdir(prefix)
     return Path(tempfile.mkdtemp(prefix=prefix))
@@ -591,9 +591,9 @@ def boot_guest(
     `outdir` as the guest's shared folder, until the guest powers off. 0 or vng's exit status
     when it finished, None when the time limit stopped it. Callers read results from `outdir`,
     never from vng's output."""
-    client = warm.client_for(settings)
+    client = warm_client.client_for(settings)
     if client is not None and client.owns(outdir):
-        return client.run(outdir, script, timeout_s, progress, names)
+        return client.run(outdir, script, timeout_s, progress, names, announce)
     return run_vng(vng_command(settings, outdir, script), outdir, list(names), timeout_s, progress)
 
 
@@ -750,7 +750,11 @@ def load_in_sandbox(
         status = boot_guest(settings, outdir, script, timeout_s, say, names)
         seconds = time.monotonic() - started
         how = "hit the time limit" if status is None else f"exited with status {status}"
-        say(f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s")
+        if warm_client.client_for(settings) is not None:
+            ended = "finished" if status is not None else "stopped"
+            say(f"the warm sandbox guest {ended} the job after {seconds:.1f} s")
+        else:
+            say(f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s")
         results = [(outdir / f"{n}.rc").exists() for n in range(len(objects))]
         if not (outdir / "done").exists() and not any(results):
             raise EnvironmentProblem(
