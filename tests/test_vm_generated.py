@@ -242,7 +242,8 @@ def test_scx_simple_runs_attached_and_stays_enabled_with_its_values_filled(boot:
     assert report.ok and report.run is not None, report.error
     run = report.run
     assert run.attached, run.attach_error
-    assert run.enabled_throughout and run.samples >= RUN_SECONDS * 2, (
+    # about 4 samples a second, fewer under load
+    assert run.enabled_throughout and run.samples >= RUN_SECONDS, (
         run.exit_reason,
         run.exit_message,
         run.kernel_log[-2000:],

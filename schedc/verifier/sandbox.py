@@ -9,6 +9,7 @@ writes every result into a shared folder that the host reads after the guest pow
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -386,7 +387,10 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
     removing the pin, and keep the kernel log of that window."""
     link = f"/sys/fs/bpf/schedc-run-{n}"
     state = "/sys/kernel/sched_ext/state"
-    samples = max(1, int(seconds * 4))
+    # Whole seconds of the guest's uptime bound the window; `read` is a shell builtin, so a
+    # sample starts no process but `sleep` (under TCG each process start costs tens of ms, and
+    # a loop of `cat` and `sleep` made a 10 s run take 25 s while the workload loaded the CPUs).
+    window = max(1, math.ceil(seconds))
     command = run_load_command(workload, seconds)
     return [
         f'if [ "$(cat {out}/{n}.rc.tmp)" = 0 ]; then',
@@ -402,12 +406,15 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
         f"    echo 'signal:signal_deliver signal:signal_generate' > {TRACEFS}/set_event;",
         f"    echo 1 > {TRACEFS}/tracing_on; fi",
         f"  ( {command} ) & wl=$!",
-        f"  i=0; while [ $i -lt {samples} ]; do cat {state} >> {out}/{n}.states; sleep 0.25; i=$((i+1)); done",
+        f"  read -r up _ < /proc/uptime; end=$(( ${{up%.*}} + {window} ))",
+        f"  while :; do read -r st < {state}; echo $st >> {out}/{n}.states;",
+        '    read -r up _ < /proc/uptime; [ "${up%.*}" -ge "$end" ] && break; sleep 0.25; done',
         f"  if [ -w {TRACEFS}/trace ]; then echo 0 > {TRACEFS}/tracing_on;",
         f"    cat {TRACEFS}/trace > {out}/{n}.signals; fi",
         "  kill $wl 2>/dev/null; wait $wl 2>/dev/null",
         f"  rm -rf {link}",
-        f'  j=0; while [ "$(cat {state})" != disabled ] && [ $j -lt 40 ]; do sleep 0.25; j=$((j+1)); done',
+        f'  j=0; while read -r st < {state} && [ "$st" != disabled ] && [ $j -lt 40 ]; do',
+        "    sleep 0.25; j=$((j+1)); done",
         f"  dmesg | tail -n +$((before + 1)) > {out}/{n}.dmesg",
         "fi",
     ]
