@@ -353,6 +353,7 @@ PRINTS_OR_EXITS_ALLOWED = {
     ("schedc/verifier/btf.py", "main"): "`python -m schedc.verifier.btf`, for kit scripts",
     ("schedc/verifier/btf.py", "<module>"): "its exit status",
     ("schedc/verifier/guest_loader.py", "*"): "runs in the guest VM",
+    ("schedc/verifier/warm_agent.py", "*"): "runs in the guest VM",
     ("schedc/behaviour/runner.py", "*"): "runs in the guest VM",
 }
 
