@@ -3,14 +3,16 @@ clean state, and is replaced when a job hangs past its deadline. Real guests und
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from schedc.compiler.pipeline import verify_policies
+from schedc.compiler.pipeline import compile_policy, verify_policies
 from schedc.settings import set_warm_pool_dir, warm_pool_dir
 from schedc.verifier import warm, warm_client
-from schedc.verifier.sandbox import boot_guest, guest_outdir
+from schedc.verifier.sandbox import _loader_lines, boot_guest, guest_outdir, libbpf_library
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
 DATA = ROOT / "tests" / "data" / "verify"
@@ -113,3 +115,22 @@ def test_a_job_past_its_deadline_gets_a_new_guest(settings, pool):
     status, out = _job(settings, "uname -r > $(dirname $0)/release")
     assert status == 0 and (out / "release").read_text().strip()
     assert guest.boots == before + 1
+
+
+@pytest.mark.vm
+def test_the_agent_runs_the_guest_loader_for_a_job(settings, pool, tmp_path):
+    """A verify job's loader runs in a child of the agent, which imported it at boot, not in
+    a Python of its own."""
+    built = compile_policy(EXAMPLES[0], settings, out=tmp_path / "x.bpf.o")
+    assert built.ok, built.diagnostics
+    outdir = guest_outdir(settings, "load-")
+    copy = outdir / "0" / "x.bpf.o"
+    copy.parent.mkdir()
+    shutil.copy(tmp_path / "x.bpf.o", copy)
+    lines = _loader_lines(str(outdir), libbpf_library(settings), [copy])
+    script = outdir / "run.sh"
+    script.write_text("#!/bin/sh\n" + "\n".join(lines) + "\n")
+    assert boot_guest(settings, outdir, script, 120, lambda _m: None) == 0
+    assert (outdir / "loader.exit").read_text().strip() == "0"  # the agent's answer
+    record = json.loads((outdir / "load" / "0.json").read_text())
+    assert record["ok"] is True and record["programs"], record

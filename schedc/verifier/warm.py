@@ -47,11 +47,12 @@ def agent_script(root: Path) -> str:
     """The guest's side: mount what jobs use, then the agent (warm_agent.py) until `stop`."""
     r = shlex.quote(str(root))
     agent = shlex.quote(str(Path(__file__).with_name("warm_agent.py")))
+    package = shlex.quote(str(Path(__file__).resolve().parent.parent.parent))
     return f"""#!/bin/sh
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 grep -q ' /sys/kernel/tracing ' /proc/mounts || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null
-{shlex.quote(sys.executable)} -I -S {agent} {r} > {r}/agent.log 2>&1
+{shlex.quote(sys.executable)} -I -S {agent} {r} {package} > {r}/agent.log 2>&1
 poweroff -f
 """
 

@@ -1,7 +1,7 @@
 """The warm sandbox guest's agent (see schedc.verifier.warm): waits for jobs in ROOT/queue,
 runs each in a session of its own, then puts the guest back as it was before the first job.
 
-    python3 -I -S warm_agent.py ROOT
+    python3 -I -S warm_agent.py ROOT PACKAGE_ROOT
 
 It runs in the guest for the guest's whole life, so it imports nothing but the standard
 library's smallest modules and forks nothing while it waits: under TCG every process start is
@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 
 STATUS = ".job-status"
 STATE = "/sys/kernel/sched_ext/state"
@@ -135,24 +136,71 @@ def clean(base_pids: set[int], base_cgroups: set[str], base_tmp: set[str], kmsg:
     return "clean"
 
 
-def run_job(script: str) -> None:
-    out = os.path.dirname(script)
-    log = os.open(os.path.join(out, "agent.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _child(log_path: str, then: Callable[[], int]) -> int:
+    """Forks; the child, in a session of its own with its output to `log_path`, runs `then`
+    and exits with its status. The child's pid."""
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     pid = os.fork()
-    if pid == 0:  # the job: a session of its own, its output to agent.log
+    if pid == 0:
+        status = 127
         try:
             os.setsid()
             os.dup2(log, 1)
             os.dup2(log, 2)
             os.chdir("/tmp")
-            os.execv("/bin/sh", ["sh", script])
+            status = then()
         finally:
-            os._exit(127)
+            os._exit(status)
     os.close(log)
-    os.waitpid(pid, 0)
+    return pid
 
 
-def main(root: str) -> int:
+def serve_loader(out: str, loader: Callable[[list[str]], int] | None) -> None:
+    """A job's request to run the guest loader (schedc.verifier.sandbox's loader lines, which
+    ask when SCHEDC_AGENT is set): run in a child of this process, which has the loader
+    imported already, instead of a Python of its own that costs seconds to start under TCG."""
+    request = os.path.join(out, "loader.request")
+    if not os.path.exists(request):
+        return
+    try:
+        with open(request) as f:
+            args = [line.rstrip("\n") for line in f]
+    finally:
+        os.unlink(request)
+    status = 127
+    if loader is not None:
+        pid = _child(os.path.join(out, "loader.log"), lambda: loader(args))
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    write(os.path.join(out, "loader.exit.tmp"), f"{status}\n")
+    os.replace(os.path.join(out, "loader.exit.tmp"), os.path.join(out, "loader.exit"))
+
+
+def run_job(script: str, loader: Callable[[list[str]], int] | None) -> None:
+    out = os.path.dirname(script)
+
+    def job() -> int:
+        os.environ["SCHEDC_AGENT"] = "1"
+        os.execv("/bin/sh", ["sh", script])
+        return 127
+
+    pid = _child(os.path.join(out, "agent.log"), job)
+    while os.waitpid(pid, os.WNOHANG)[0] == 0:
+        serve_loader(out, loader)
+        time.sleep(0.02)
+
+
+def guest_loader(package_root: str) -> Callable[[list[str]], int] | None:
+    """schedc.verifier.guest_loader's main, imported once; None when it cannot be."""
+    sys.path.insert(0, package_root)
+    try:
+        from schedc.verifier import guest_loader as module  # noqa: PLC0415
+    except Exception:  # noqa: BLE001 (jobs then start the loader themselves)
+        return None
+    return module.main
+
+
+def main(root: str, package_root: str) -> int:
+    loader = guest_loader(package_root)
     queue = os.path.join(root, "queue")
     base_pids, base_cgroups = pids(), cgroups()
     base_tmp = set(os.listdir("/tmp"))
@@ -176,7 +224,7 @@ def main(root: str) -> int:
             pass
         if not script:
             continue
-        run_job(script)
+        run_job(script, loader)
         status = clean(base_pids, base_cgroups, base_tmp, kmsg)
         out = os.path.dirname(script)
         write(os.path.join(out, STATUS + ".tmp"), status + "\n")
@@ -189,4 +237,4 @@ def main(root: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))
