@@ -7,8 +7,9 @@ For every scheduler source under DIR (benchmarks/check.py's corpus_files, with t
 folders of corpus_includes) this records the static checks' findings, whether clang compiled
 it, and for every kernel of the matrix (the settings' `kernels`, or each --kernel) what the
 verifier said and whether the scheduler stayed enabled under a short workload. Each file is
-compiled whatever its check findings, so that the kernel can judge the checks: every object is
-loaded (and run) in one boot per kernel.
+compiled whatever its check findings (with the corpus's own vmlinux.h when it has one, as scx's
+build does), so that the kernel can judge the checks: every object is loaded (and run) in one
+boot per kernel.
 
 Per kernel it counts the false-positive candidates (a check error, yet the kernel loaded the
 object and it stayed enabled) and the missed defects (no check error, yet the kernel rejected
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,6 +127,15 @@ def _reason(k: KernelOutcome) -> str:
     return k.run_message or k.load_message or k.load
 
 
+def corpus_vmlinux(root: Path) -> Path | None:
+    """The folder of the vmlinux.h a corpus builds with (scx: scheds/vmlinux/vmlinux.h, a link
+    to this architecture's copy), or None: then the target kernel's, from its BTF."""
+    for folder in (root / "scheds" / "vmlinux", root / "vmlinux"):
+        if (folder / "vmlinux.h").is_file():
+            return folder
+    return None
+
+
 def check_and_compile(
     path: Path,
     root: Path,
@@ -145,9 +155,13 @@ def check_and_compile(
     r.warnings = _counts(found.diagnostics, Severity.WARNING)
     first = next((d for d in found.diagnostics if d.severity is Severity.ERROR), None)
     r.first_error = _one_line(first) if first else None
-    # Compiled whatever the checks said: the kernel is the judge of the checks here.
+    # Compiled whatever the checks said: the kernel is the judge of the checks here. Against
+    # the corpus's own vmlinux.h when it has one, as its build does (CO-RE adapts the object
+    # to the kernel); the checks above judge by the target kernel's types.
+    own = corpus_vmlinux(root)
+    compile_tc = tc if own is None else (lambda: replace(tc(), vmlinux_dir=own))
     out = build / str(index) / (path.name.split(".")[0] + ".bpf.o")
-    built = compile_policy(path, settings, out=out, include_dirs=include, toolchain=tc)
+    built = compile_policy(path, settings, out=out, include_dirs=include, toolchain=compile_tc)
     failed = [d for d in built.diagnostics if d.severity is Severity.ERROR]
     r.compiled = built.object_path is not None and not failed
     r.compile_codes = sorted({d.code for d in failed})
