@@ -22,6 +22,8 @@ from benchmarks.realworld import (
     kernel_outcome,
     totals,
 )
+from schedc.compiler.toolchain import Toolchain, compile_c
+from schedc.diagnostics import has_errors, render_human
 from schedc.verifier.sandbox import RunReport
 from schedc.verifier.verify import KernelVerdict
 from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, needs_sandbox, skip_or_fail
@@ -201,3 +203,22 @@ def test_realworld_on_a_tiny_corpus(
     assert t["false_positives"] == []
     assert [m.split(":")[0] for m in t["missed"]] == ["null_lookup.bpf.c", "stall.bpf.c"]
     assert "1 ran; 0 false-positive candidates, 2 missed defects" in text
+
+
+def test_caged_clang_finds_its_builtin_headers(toolchain: Toolchain, tmp_path: Path) -> None:
+    """scx's schedulers include <limits.h> (intf.h): in the cage clang must see its own
+    builtin headers, which it looks for beside the name it runs as (/usr/lib/clang/N)."""
+    source = tmp_path / "limits.bpf.c"
+    source.write_text(
+        '#include "schedc_runtime.bpf.h"\n#include <limits.h>\n'
+        'char _license[] SEC("license") = "GPL";\nint biggest = INT_MAX;\n'
+    )
+    # glibc's headers want gnu/stubs-32.h for a target that is not x86-64: an empty one, as
+    # scx's bpf-compat/gnu/stubs.h is.
+    (tmp_path / "compat" / "gnu").mkdir(parents=True)
+    (tmp_path / "compat" / "gnu" / "stubs.h").write_text("/* empty */\n")
+    multiarch = [d for d in [Path("/usr/include/x86_64-linux-gnu")] if d.is_dir()]
+    include = [tmp_path / "compat", *multiarch]
+    diags = compile_c(toolchain, source, tmp_path / "limits.bpf.o", include_dirs=include)
+    assert not has_errors(diags), render_human(diags)
+    assert (tmp_path / "limits.bpf.o").is_file()
