@@ -40,6 +40,11 @@ from schedc.verifier.checks import kernel_targets  # noqa: E402
 from schedc.verifier.verify import KernelVerdict  # noqa: E402
 
 LOADED, REJECTED, NOT_REACHED = "loaded", "rejected", "not reached"
+# One object of a scheduler its build links from several (scx's Rust schedulers, with scx's
+# lib/): libbpf cannot resolve its externs alone, or it has no ops to attach. Not a verdict
+# on the code, so neither a missed defect nor a false positive.
+NOT_STANDALONE = "not standalone"
+_UNIT = ("failed to find BTF for extern", "no struct_ops found")
 ENABLED, EJECTED, NOT_RUN = "stayed enabled", "ejected", "not run"
 # What the sandbox says of an object the guest never got to (a time limit, a guest crash).
 _NOT_VERIFIED = "not verified"
@@ -90,7 +95,10 @@ def kernel_outcome(k: KernelVerdict) -> KernelOutcome:
     """A kernel's verdict as load and run verdicts. A run test that went wrong leaves its
     RunReport (the object loaded); an object the guest never reached says so in its error."""
     out = KernelOutcome(k.kernel)
-    if k.run is not None:
+    problem = k.error or ""
+    if any(u in problem for u in _UNIT):
+        out.load, out.load_message = NOT_STANDALONE, problem.splitlines()[0]
+    elif k.run is not None:
         out.load = LOADED
         if k.run.ok:
             out.run = ENABLED
@@ -231,6 +239,7 @@ class Totals:
     compiled: int = 0
     loaded: int = 0
     ran: int = 0  # stayed enabled through the run
+    not_standalone: int = 0  # a unit of a linked scheduler: not judged
     false_positives: list[str] = field(default_factory=list)  # "file: first check error"
     missed: list[str] = field(default_factory=list)  # "file: the kernel's reason"
 
@@ -249,6 +258,7 @@ def totals(results: Sequence[FileResult], ran: bool) -> list[Totals]:
                 continue
             t.loaded += k.load == LOADED
             t.ran += k.run == ENABLED
+            t.not_standalone += k.load == NOT_STANDALONE
             if false_positive(r, k, ran):
                 t.false_positives.append(f"{r.file}: {r.first_error}")
             if missed_defect(r, k):
@@ -282,6 +292,7 @@ def table(results: Sequence[FileResult], ran: bool) -> list[str]:
             f"kernel {t.kernel}: {t.files} files, {t.check_errors} with check errors, "
             f"{t.compiled} compiled, {t.loaded} loaded, {t.ran} ran"
             + ("" if ran else " (no run)")
+            + f", {t.not_standalone} not standalone"
             + f"; {len(t.false_positives)} false-positive candidates, {len(t.missed)} missed "
             "defects",
         ]

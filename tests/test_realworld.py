@@ -16,6 +16,7 @@ from benchmarks.realworld import (
     LOADED,
     NOT_REACHED,
     NOT_RUN,
+    NOT_STANDALONE,
     REJECTED,
     FileResult,
     KernelOutcome,
@@ -24,7 +25,8 @@ from benchmarks.realworld import (
 )
 from schedc.compiler.toolchain import Toolchain, compile_c
 from schedc.diagnostics import has_errors, render_human
-from schedc.verifier.sandbox import RunReport
+from schedc.settings import Settings
+from schedc.verifier.sandbox import RunReport, _guest_script, kit_kconfig
 from schedc.verifier.verify import KernelVerdict
 from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, needs_sandbox, skip_or_fail
 
@@ -71,6 +73,13 @@ def test_kernel_outcome_names_load_and_run_verdicts() -> None:
     assert (unreached.load, unreached.run) == (NOT_REACHED, NOT_RUN)
     load_only = kernel_outcome(_verdict(True))
     assert (load_only.load, load_only.run) == (LOADED, NOT_RUN)
+    unit = kernel_outcome(_verdict(False, error="failed to find BTF for extern 'nr_cpu_ids' [5]"))
+    assert unit.load == NOT_STANDALONE
+    no_ops = _run(attached=False)
+    no_ops = RunReport(**{**no_ops.__dict__, "attach_error": "Error: no struct_ops found in x"})
+    assert kernel_outcome(_verdict(False, no_ops, "Error: no struct_ops found in x")).load == (
+        NOT_STANDALONE
+    )
 
 
 def _result(name: str, errors: dict[str, int], *outcomes: KernelOutcome) -> FileResult:
@@ -92,10 +101,11 @@ def test_totals_classify_false_positives_and_missed_defects() -> None:
         _result("stall.bpf.c", {}, KernelOutcome(k, LOADED, None, EJECTED, "runnable task stall")),
         _result("null.bpf.c", {}, KernelOutcome(k, REJECTED, "R1 invalid mem access", NOT_RUN)),
         _result("lost.bpf.c", {}, KernelOutcome(k, NOT_REACHED, "not verified", NOT_RUN)),
+        _result("unit.bpf.c", {}, KernelOutcome(k, NOT_STANDALONE, "failed to find BTF", NOT_RUN)),
         _result("broken.bpf.c", {"C001": 1}),  # did not compile: no kernel verdict
     ]
     (t,) = totals(results, ran=True)
-    assert (t.kernel, t.files, t.check_errors, t.compiled, t.loaded, t.ran) == (k, 7, 3, 6, 3, 2)
+    assert (t.kernel, t.files, t.check_errors, t.compiled, t.loaded, t.ran) == (k, 8, 3, 7, 3, 2)
     assert t.false_positives == ["fp.bpf.c: K020 fp.bpf.c:3: flagged"]
     assert t.missed == [
         "stall.bpf.c: runnable task stall",
@@ -108,7 +118,8 @@ def test_totals_classify_false_positives_and_missed_defects() -> None:
     lines = realworld.table(results, ran=True)
     assert "fp.bpf.c: errors K020; warnings -; compiled" in lines
     assert "broken.bpf.c: errors C001; warnings -; not compiled ()" in lines
-    assert any(line.startswith("kernel 6.12.117: 7 files, 3 with check errors") for line in lines)
+    assert t.not_standalone == 1
+    assert any(line.startswith("kernel 6.12.117: 8 files, 3 with check errors") for line in lines)
 
 
 def test_totals_are_per_kernel() -> None:
@@ -202,7 +213,7 @@ def test_realworld_on_a_tiny_corpus(
     assert (t["files"], t["check_errors"], t["compiled"], t["loaded"], t["ran"]) == (3, 0, 3, 2, 1)
     assert t["false_positives"] == []
     assert [m.split(":")[0] for m in t["missed"]] == ["null_lookup.bpf.c", "stall.bpf.c"]
-    assert "1 ran; 0 false-positive candidates, 2 missed defects" in text
+    assert "1 ran, 0 not standalone; 0 false-positive candidates, 2 missed defects" in text
 
 
 def test_caged_clang_finds_its_builtin_headers(toolchain: Toolchain, tmp_path: Path) -> None:
@@ -222,3 +233,15 @@ def test_caged_clang_finds_its_builtin_headers(toolchain: Toolchain, tmp_path: P
     diags = compile_c(toolchain, source, tmp_path / "limits.bpf.o", include_dirs=include)
     assert not has_errors(diags), render_human(diags)
     assert (tmp_path / "limits.bpf.o").is_file()
+
+
+def test_the_guest_gets_the_kits_kernel_config(tmp_path: Path) -> None:
+    """libbpf reads /boot/config-RELEASE for `extern ... __kconfig` (scx's bpfland, flash,
+    tickless ...): the kit's kernel.config goes there in the guest."""
+    (tmp_path / "bzImage").write_bytes(b"")
+    (tmp_path / "kernel.config").write_text("CONFIG_HZ=250\n")
+    kconfig = kit_kconfig(Settings(kernel=str(tmp_path / "bzImage")))
+    assert kconfig == tmp_path / "kernel.config"
+    script = _guest_script(tmp_path, "bpftool", [tmp_path / "0" / "p.bpf.o"], kconfig=kconfig)
+    assert f'cp {kconfig} "/boot/config-$(uname -r)"' in script
+    assert kit_kconfig(Settings(kernel=str(tmp_path / "missing" / "bzImage"))) is None
