@@ -450,8 +450,9 @@ def _guest_script(
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
     if kconfig is not None:
         lines.append(
-            f'mkdir -p /boot 2>/dev/null; cp {shlex.quote(str(kconfig))} "/boot/config-$(uname -r)"'
-            " 2>/dev/null"
+            # The guest's root is the host's, read-only: a tmpfs of its own on /boot.
+            f"mount -t tmpfs tmpfs /boot 2>{out}/kconfig.log; "
+            f'cp {shlex.quote(str(kconfig))} "/boot/config-$(uname -r)" 2>>{out}/kconfig.log'
         )
     if run is not None:
         lines.append(
