@@ -35,7 +35,7 @@ from benchmarks.check import corpus_files, corpus_includes  # noqa: E402
 from schedc.compiler.pipeline import check_file, compile_policy, verify_policies  # noqa: E402
 from schedc.compiler.toolchain import Toolchain, load_toolchain  # noqa: E402
 from schedc.diagnostics import Diagnostic, Severity  # noqa: E402
-from schedc.settings import Settings, load_settings  # noqa: E402
+from schedc.settings import Settings, kernel_matrix, load_settings  # noqa: E402
 from schedc.verifier.checks import kernel_targets  # noqa: E402
 from schedc.verifier.verify import KernelVerdict  # noqa: E402
 
@@ -308,6 +308,16 @@ def to_json(results: Sequence[FileResult], ran: bool) -> dict[str, object]:
     }
 
 
+def first_kernels_types(settings: Settings) -> Settings:
+    """The settings with the first kernel's BTF and libbpf headers (its kit's), so that the
+    checks parse with that kernel's vmlinux.h: `--kernel ../shared/sandbox-7.2` judges by 7.2's
+    types, whatever `btf` the configuration names. (The loads use each kit's own anyway.)"""
+    if not settings.kernels:
+        return settings
+    first = kernel_matrix(settings, attach=False)[0]
+    return settings.with_overrides(btf=first.btf, libbpf_include=first.libbpf_include)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True, help="a folder of scheduler sources")
@@ -323,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, metavar="OUT", help="write the records here too")
     ap.add_argument("--limit", type=int, metavar="N", help="only the first N files")
     args = ap.parse_args(argv)
-    settings = load_settings(kernels=args.kernels, host="no")
+    settings = first_kernels_types(load_settings(kernels=args.kernels, host="no"))
     run_seconds = None if args.no_run else args.run_seconds
     results = measure(
         args.corpus.resolve(),

@@ -245,3 +245,16 @@ def test_the_guest_gets_the_kits_kernel_config(tmp_path: Path) -> None:
     script = _guest_script(tmp_path, "bpftool", [tmp_path / "0" / "p.bpf.o"], kconfig=kconfig)
     assert f'cp {kconfig} "/boot/config-$(uname -r)"' in script
     assert kit_kconfig(Settings(kernel=str(tmp_path / "missing" / "bzImage"))) is None
+
+
+def test_checks_parse_with_the_first_kernels_types(tmp_path: Path) -> None:
+    """`--kernel KIT` judges by that kit's vmlinux.h, not the configuration's `btf`."""
+    kit = tmp_path / "kit"
+    (kit / "include" / "bpf").mkdir(parents=True)
+    for name in ("bzImage", "vmlinux.btf"):
+        (kit / name).write_bytes(b"")
+    settings = Settings(btf="/elsewhere/vmlinux.btf").with_overrides(kernels=[str(kit)])
+    first = realworld.first_kernels_types(settings)
+    assert first.btf == str(kit / "vmlinux.btf")
+    assert first.libbpf_include == str(kit / "include")
+    assert realworld.first_kernels_types(Settings(btf="/b")).btf == "/b"
