@@ -163,6 +163,12 @@ def clang_paths(clang: str) -> list[Path | tuple[Path, Path]]:
     paths: list[Path | tuple[Path, Path]] = [prefix, *library_paths([real])]
     if Path(clang).is_absolute() and Path(clang) != real:
         paths.append((real, Path(clang)))
+        # clang looks for its builtin headers (limits.h, stddef.h) beside the name it runs as
+        # (/usr/bin/clang-19: /usr/lib/clang/19, links into the installation on Debian).
+        seen = Path(clang).parent.parent / "lib" / "clang"
+        own = prefix / "lib" / "clang"
+        if seen.is_dir() and os.path.realpath(seen) != os.path.realpath(own):
+            paths += [(v, seen / v.name) for v in sorted(own.glob("*")) if (seen / v.name).exists()]
     return paths
 
 

@@ -150,6 +150,14 @@ MAX_LOG_BYTES = 8_000_000  # of a failing object's verbose verifier log, its end
 _DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
 
 
+def kit_kconfig(settings: Settings) -> Path | None:
+    """The kernel.config beside the kit's bzImage (scripts/build-kit writes it), if any."""
+    if not settings.kernel:
+        return None
+    config = Path(settings.kernel).parent / "kernel.config"
+    return config if config.is_file() else None
+
+
 def libbpf_library(settings: Settings) -> str | None:
     """The libbpf library for the quiet loader, when configured and present."""
     if settings.libbpf and Path(settings.libbpf).is_file():
@@ -448,11 +456,20 @@ def _guest_script(
     run: tuple[float, str] | None = None,
     libbpf: str | None = None,
     run_only: Collection[int] | None = None,
+    kconfig: Path | None = None,
 ) -> str:
     """The guest's script: load every copy, and with `run`, attach and run each one that
-    loaded (only those whose index is in `run_only`, when it is given)."""
+    loaded (only those whose index is in `run_only`, when it is given). `kconfig`, the kit's
+    kernel.config, is put where libbpf looks for the running kernel's configuration
+    (/boot/config-RELEASE; the kits have no /proc/config.gz), for `extern ... __kconfig`."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
+    if kconfig is not None:
+        lines.append(
+            # The guest's root is the host's, read-only: a tmpfs of its own on /boot.
+            f"mount -t tmpfs tmpfs /boot 2>{out}/kconfig.log; "
+            f'cp {shlex.quote(str(kconfig))} "/boot/config-$(uname -r)" 2>>{out}/kconfig.log'
+        )
     if run is not None:
         lines.append(
             f"grep -q ' {TRACEFS} ' /proc/mounts || mount -t tracefs nodev {TRACEFS} 2>/dev/null"
@@ -754,7 +771,13 @@ def load_in_sandbox(
         script = outdir / "run.sh"
         script.write_text(
             _guest_script(
-                outdir, find_bpftool(settings), copies, run, libbpf_library(settings), run_only
+                outdir,
+                find_bpftool(settings),
+                copies,
+                run,
+                libbpf_library(settings),
+                run_only,
+                kit_kconfig(settings),
             )
         )
         say(f"{where_it_runs(settings)} …")
