@@ -5,8 +5,8 @@
 Each call goes through the MCP server's runner (a worker process per call, as `schedc mcp`
 runs them): `verify_policy` of a DSL draft (each call a slightly different policy, so nothing
 is reused), then `verify_policy` with a run test of --run seconds. Cold: every call boots its
-own guest. Warm: the runner keeps one guest per kernel (schedc.verifier.warm), booted before the
-first call and not counted in the per-call figures (its boot is printed on its own). Under TCG
+own guest. Warm: a pool keeps one guest per kernel (schedc.verifier.warm), as `schedc mcp`
+does, booted before the first call and not counted in the per-call figures (its boot is printed on its own). Under TCG
 timings are emulated: compare the two columns, not the figures with a real machine's.
 """
 
@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from schedc.agent.runner import Runner
-from schedc.settings import load_settings
+from schedc.settings import kernel_matrix, load_settings
 from schedc.verifier.warm import WarmPool
+from schedc.verifier.warm_client import client_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAFT = (ROOT / "examples" / "fifo.sched").read_text()
@@ -65,13 +66,12 @@ def main() -> int:
         print("one boot per call:", file=sys.stderr)
         cold = measure(cold_runner, args.calls, args.run, 0)
         warm_runner = Runner(repo=Path(repo))
-        pool = WarmPool(settings, lambda m: print(f"  {m}", file=sys.stderr))
-        warm_runner.warm = pool
+        pool = WarmPool(settings, lambda m: print(f"  {m}", file=sys.stderr)).start()
         try:
             started = time.monotonic()
-            pool.ensure()
-            for guest in pool.guests:
-                while not (guest.root / "ready").exists():
+            for kernel in kernel_matrix(settings, attach=True):  # what the first call asks for
+                client = client_for(kernel)
+                while client is not None and not client.ready():
                     time.sleep(0.1)
             boot = time.monotonic() - started
             print(f"warm guest up after {boot:.1f} s; warm:", file=sys.stderr)
