@@ -467,8 +467,9 @@ def _guest_script(
     if kconfig is not None:
         lines.append(
             # The guest's root is the host's, read-only: a tmpfs of its own on /boot.
-            f"mount -t tmpfs tmpfs /boot 2>{out}/kconfig.log; "
-            f'cp {shlex.quote(str(kconfig))} "/boot/config-$(uname -r)" 2>>{out}/kconfig.log'
+            # Once per guest: a warm guest keeps it for its later jobs.
+            f'[ -e "/boot/config-$(uname -r)" ] || {{ mount -t tmpfs tmpfs /boot 2>{out}/kconfig.log; '
+            f'cp {shlex.quote(str(kconfig))} "/boot/config-$(uname -r)" 2>>{out}/kconfig.log; }}'
         )
     if run is not None:
         lines.append(
