@@ -141,11 +141,21 @@ class LoadReport:
     kernel: str | None = None  # the kernel's release (settings.kernel_name) in a kernel matrix
     # The scx enum values written into this kernel's copy of the object (None: it has none).
     scx_enums: EnumFill | None = None
+    # Where a failed load stopped: "open" or "prepare" (libbpf failed before the kernel's
+    # verifier saw a program), "verifier", or None (loaded, or not known).
+    stage: str | None = None
 
 
 TRACEFS = "/sys/kernel/tracing"
 MAX_LOG_BYTES = 8_000_000  # of a failing object's verbose verifier log, its end kept
 _DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
+
+
+def kernel_config(settings: Settings) -> str | None:
+    """The kernel's config for `__kconfig` externs (settings.kconfig), when set and present."""
+    if settings.kconfig and Path(settings.kconfig).is_file():
+        return str(Path(settings.kconfig).absolute())
+    return None
 
 
 def libbpf_library(settings: Settings) -> str | None:
@@ -348,7 +358,27 @@ def parse_load_log(obj: str, log: str, returncode: int, prog_show: str | None = 
         body = blocks.get(failed.group(1)) if failed else None
         error = (_verifier_message(body) if body else None) or _loader_message(log)
         error = error or f"bpftool exited with status {returncode}"
-    return LoadReport(object=obj, ok=returncode == 0, log=log, programs=programs, error=error)
+    return LoadReport(
+        object=obj,
+        ok=returncode == 0,
+        log=log,
+        programs=programs,
+        error=error,
+        stage=_bpftool_stage(log, returncode, bool(blocks)),
+    )
+
+
+def _bpftool_stage(log: str, returncode: int, verified: bool) -> str | None:
+    """Where `bpftool -d prog loadall` stopped: "verifier" when the kernel logged a program,
+    "prepare" when only libbpf complained, None when it loaded (or the log does not say)."""
+    if returncode == 0:
+        return None
+    if verified or _FAILED.search(log):
+        return "verifier"
+    complaints = [
+        ln for ln in log.splitlines() if ln.startswith("libbpf: ") and _LIBBPF_ERROR.search(ln)
+    ]
+    return "prepare" if complaints else None
 
 
 def sandbox_problems(settings: Settings) -> list[str]:
@@ -412,16 +442,35 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
     ]
 
 
-def _loader_lines(out: str, libbpf: str, copies: list[Path]) -> list[str]:
+def _loader_lines(
+    out: str, libbpf: str, copies: list[Path], kconfig: str | None = None
+) -> list[str]:
     """All objects through schedc's libbpf loader (guest_loader.py) in one Python process: the
     kernel logs only its statistics, and the trace only for a rejected program."""
     package_root = Path(__file__).resolve().parent.parent.parent
     objs = " ".join(shlex.quote(str(c)) for c in copies)
+    config = f" --kconfig {shlex.quote(kconfig)}" if kconfig else ""
     return [
         f"mkdir -p {out}/load",
         f"PYTHONPATH={shlex.quote(str(package_root))} {shlex.quote(sys.executable)} -m "
-        f"schedc.verifier.guest_loader --libbpf {shlex.quote(libbpf)} --out {out}/load {objs}"
-        f" > {out}/loader.log 2>&1",
+        f"schedc.verifier.guest_loader --libbpf {shlex.quote(libbpf)}{config} --out {out}/load "
+        f"{objs} > {out}/loader.log 2>&1",
+    ]
+
+
+def kconfig_lines(kconfig: str | None) -> list[str]:
+    """Guest script lines that make `kconfig` the running kernel's /boot/config-$(uname -r),
+    where libbpf looks for it when it loads an object with `__kconfig` externs. bpftool (its
+    `prog loadall` and `struct_ops register`) has no option to name the file; the guest's /boot
+    is the host's, read-only, so a tmpfs goes over it. For guest scripts only: never run on a
+    host."""
+    if not kconfig:
+        return []
+    quoted = shlex.quote(kconfig)
+    return [
+        f"if [ -r {quoted} ] && mount -t tmpfs -o size=16m schedc-kconfig /boot; then",
+        f'  cp {quoted} "/boot/config-$(uname -r)"',
+        "fi",
     ]
 
 
@@ -432,11 +481,13 @@ def _guest_script(
     run: tuple[float, str] | None = None,
     libbpf: str | None = None,
     run_only: Collection[int] | None = None,
+    kconfig: str | None = None,
 ) -> str:
     """The guest's script: load every copy, and with `run`, attach and run each one that
-    loaded (only those whose index is in `run_only`, when it is given)."""
+    loaded (only those whose index is in `run_only`, when it is given). `kconfig`, the
+    kernel's config, goes to the libbpf loader and into the guest's /boot for bpftool."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
-    lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
+    lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null", *kconfig_lines(kconfig)]
     if run is not None:
         lines.append(
             f"grep -q ' {TRACEFS} ' /proc/mounts || mount -t tracefs nodev {TRACEFS} 2>/dev/null"
@@ -444,7 +495,7 @@ def _guest_script(
         # The kernel's log as it happens, for the run tests and for a guest that dies.
         lines.append(f"dmesg -w > {out}/kernel.log 2>&1 &")
     if libbpf:
-        lines += _loader_lines(out, libbpf, copies)
+        lines += _loader_lines(out, libbpf, copies, kconfig)
     every_run = run
     for n, obj in enumerate(copies):
         pin = f"/sys/fs/bpf/schedc-{n}"
@@ -592,8 +643,14 @@ def parse_loader_json(obj: str, data: dict[str, object]) -> LoadReport:
     error = data.get("error")
     if not ok and not error:
         error = "the loader gave no reason"
+    stage = data.get("stage")
     return LoadReport(
-        str(obj), ok, str(data.get("log") or ""), programs, str(error) if error else None
+        str(obj),
+        ok,
+        str(data.get("log") or ""),
+        programs,
+        str(error) if error else None,
+        stage=str(stage) if stage and not ok else None,
     )
 
 
@@ -716,7 +773,13 @@ def load_in_sandbox(
         script = outdir / "run.sh"
         script.write_text(
             _guest_script(
-                outdir, find_bpftool(settings), copies, run, libbpf_library(settings), run_only
+                outdir,
+                find_bpftool(settings),
+                copies,
+                run,
+                libbpf_library(settings),
+                run_only,
+                kernel_config(settings),
             )
         )
         say(f"booting sandbox kernel ({settings.accel}, {settings.vm_cpus} CPUs) …")
