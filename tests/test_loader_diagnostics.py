@@ -76,3 +76,26 @@ def test_the_loader_records_the_stage() -> None:
 def test_the_open_options_reach_kconfig() -> None:
     # struct bpf_object_open_opts: sz, object_name, relaxed_maps, pin_root_path, a u32, kconfig
     assert OpenOptions.kconfig.offset == 40 and OpenOptions.sz.offset == 0
+
+
+def test_an_unreadable_kconfig_is_every_objects_error(tmp_path) -> None:
+    from schedc.verifier import guest_loader
+
+    status = guest_loader.main(
+        ["--libbpf", "/nonexistent/libbpf.so", "--kconfig", str(tmp_path / "missing.config"),
+         "--out", str(tmp_path), "a.o"]
+    )
+    assert status == 1
+    record = (tmp_path / "0.json").read_text()
+    assert "missing.config" in record and '"stage": "open"' in record
+
+
+def test_the_guest_script_gives_bpftool_the_kconfig(tmp_path) -> None:
+    from schedc.verifier.sandbox import _guest_script
+
+    config = tmp_path / "kernel.config"
+    script = _guest_script(tmp_path, "bpftool", [tmp_path / "a.o"], (1.0, "mixed"), "lib.so",
+                           None, str(config))
+    assert f"--kconfig {config}" in script
+    assert "mount -t tmpfs" in script and '/boot/config-$(uname -r)' in script
+    assert "--kconfig" not in _guest_script(tmp_path, "bpftool", [tmp_path / "a.o"], None, "l")
