@@ -73,8 +73,16 @@ _STATS_LINE = re.compile(
 )
 _PROG_FAILED = re.compile(r"prog '([^']+)': BPF program load failed")
 # libbpf lines that are a generic summary rather than the cause.
-_LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")
-_LIBBPF_ERROR = re.compile(r"fail|error|invalid|not found|unsupported|can't|cannot|unknown", re.I)
+# ("failed to prepare load attributes" follows the cause, e.g. a missing attach target.)
+_LIBBPF_NOISE = re.compile(
+    r"failed to load(?: object|: -?\d+)|skipping optional step|failed to prepare load attributes"
+)
+# ("not resolved": a strong extern; "no BTF-based attach target": fentry without a FUNC.)
+_LIBBPF_ERROR = re.compile(
+    r"fail|error|invalid|not found|not resolved|no BTF-based attach target|unsupported|can't|"
+    r"cannot|unknown",
+    re.I,
+)
 
 
 @dataclass(frozen=True)

@@ -289,7 +289,12 @@ _STATS_LINE = re.compile(
 )
 # libbpf lines that are debug chatter or a generic summary rather than the cause.
 _LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")
-_LIBBPF_ERROR = re.compile(r"fail|error|invalid|not found|unsupported|can't|cannot|unknown", re.I)
+# ("not resolved": a strong extern; "no BTF-based attach target": fentry without a FUNC.)
+_LIBBPF_ERROR = re.compile(
+    r"fail|error|invalid|not found|not resolved|no BTF-based attach target|unsupported|can't|"
+    r"cannot|unknown",
+    re.I,
+)
 
 
 def _int(match: re.Match[str] | None, group: int = 1) -> int | None:

@@ -207,7 +207,9 @@ def libbpf_diagnostic(report: LoadReport, policy: str) -> Diagnostic:
         return replace(found, code="V008", message=text, hint=libbpf_hint(message))
     else:
         text = f"libbpf failed before the kernel verifier ran: {message}"
-    return Diagnostic(Severity.ERROR, "V008", text, policy, hint=libbpf_hint(message))
+    # libbpf's earlier lines may name the cause that its last complaint only summarises.
+    hint = libbpf_hint(message) or libbpf_hint(report.log)
+    return Diagnostic(Severity.ERROR, "V008", text, policy, hint=hint)
 
 
 @dataclass
