@@ -99,3 +99,20 @@ def test_the_guest_script_gives_bpftool_the_kconfig(tmp_path) -> None:
     assert f"--kconfig {config}" in script
     assert "mount -t tmpfs" in script and '/boot/config-$(uname -r)' in script
     assert "--kconfig" not in _guest_script(tmp_path, "bpftool", [tmp_path / "a.o"], None, "l")
+
+
+def test_the_cause_beats_libbpfs_summary_after_it() -> None:
+    from schedc.verifier.guest_loader import loader_message
+
+    # As libbpf 1.5 printed them in the 6.12 guest for SEC("fentry") without a function.
+    messages = [
+        "libbpf: prog 'no_target': no BTF-based attach target is specified, use "
+        "bpf_program__set_attach_target()\n",
+        "libbpf: prog 'no_target': failed to prepare load attributes: -22\n",
+        "libbpf: prog 'no_target': failed to load: -22\n",
+        "libbpf: failed to load object '/tmp/x/fentry_notarget.bpf.o'\n",
+    ]
+    assert loader_message(messages) == (
+        "prog 'no_target': no BTF-based attach target is specified, use "
+        "bpf_program__set_attach_target()"
+    )
