@@ -104,7 +104,8 @@ def test_the_guest_script_gives_bpftool_the_kconfig(tmp_path) -> None:
 def test_the_cause_beats_libbpfs_summary_after_it() -> None:
     from schedc.verifier.guest_loader import loader_message
 
-    # As libbpf 1.5 printed them in the 6.12 guest for SEC("fentry") without a function.
+    # Like libbpf 1.5 in the 6.12 guest for SEC("fentry") without a function (the first two
+    # lines were seen there).
     messages = [
         "libbpf: prog 'no_target': no BTF-based attach target is specified, use "
         "bpf_program__set_attach_target()\n",
