@@ -41,6 +41,10 @@ class Settings:
     kernel: str | None = None
     libbpf_include: str | None = None
     libbpf: str | None = None  # libbpf.so >= 1.2, for the sandbox's quiet loader
+    # The kernel's .config, for objects with `__kconfig` externs: libbpf reads it from /boot or
+    # /proc/config.gz, which a sandbox guest lacks (its /boot is the host's). A kit's
+    # kernel.config fills it per kernel of the matrix.
+    kconfig: str | None = None
     # The kernel's tools/sched_ext, a test input only (scripts/fetch-kernel-examples.sh).
     kernel_examples: str | None = None
     cache_dir: str | None = None
@@ -90,6 +94,7 @@ _ENV = {
     "kernel": "SCHEDC_KERNEL",
     "libbpf_include": "SCHEDC_LIBBPF_INCLUDE",
     "libbpf": "SCHEDC_LIBBPF",
+    "kconfig": "SCHEDC_KCONFIG",
     "kernel_examples": "SCHEDC_KERNEL_EXAMPLES",
     "cache_dir": "SCHEDC_CACHE",
     "accel": "SCHEDC_ACCEL",
@@ -198,7 +203,16 @@ PROJECT_CONFIG = "schedc.toml"
 # folder. The tools' (clang, bpftool, bwrap) only with a "/" in it: a bare name such as
 # "clang-19" is looked up on PATH.
 _PATH_KEYS = frozenset(
-    {"btf", "kernel", "libbpf_include", "libbpf", "kernel_examples", "cache_dir", "kernels"}
+    {
+        "btf",
+        "kernel",
+        "libbpf_include",
+        "libbpf",
+        "kconfig",
+        "kernel_examples",
+        "cache_dir",
+        "kernels",
+    }
 )
 _TOOL_KEYS = frozenset({"clang", "bpftool", "bwrap"})
 
@@ -509,8 +523,8 @@ def _kit_library(kit: Path) -> str | None:
 
 def kit_settings(settings: Settings, entry: str, where: str) -> Settings:
     """`settings` with one kernel of the matrix in place: a kit folder gives its bzImage,
-    vmlinux.btf, bpftool, include/ and lib/libbpf.so; a bzImage file gives only the kernel (the
-    other tools stay as set)."""
+    vmlinux.btf, bpftool, include/, lib/libbpf.so and kernel.config; a bzImage file gives only
+    the kernel (the other tools stay as set)."""
     path = Path(entry)
     if path.is_file():
         return replace(settings, kernel=str(path), sources={**settings.sources, "kernel": where})
@@ -531,6 +545,8 @@ def kit_settings(settings: Settings, entry: str, where: str) -> Settings:
     library = _kit_library(path)
     if library:
         values["libbpf"] = library
+    if (path / "kernel.config").is_file():
+        values["kconfig"] = str(path / "kernel.config")
     return replace(settings, sources={**settings.sources, **dict.fromkeys(values, where)}, **values)
 
 

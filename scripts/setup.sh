@@ -72,6 +72,10 @@ TOML
             break
         fi
     done
+    # The kernel's config, for objects with __kconfig externs (the guest has no /boot of its own).
+    if [ -f "$kit/kernel.config" ]; then
+        echo "kconfig = \"$kit/kernel.config\"" >> schedc.toml
+    fi
     # The kernel's example schedulers: a test input for check and verify, never project code.
     examples=$(bash scripts/fetch-kernel-examples.sh "$PWD/.cache/kernel-examples")
     echo "kernel_examples = \"$examples\"" >> schedc.toml

@@ -205,6 +205,7 @@ def test_a_loader_failure_is_not_retried_and_gives_libbpfs_message():
     assert fake.traced == [None]
     assert record["programs"] == [] and record["log"] == "".join(MISSING_KFUNC_MESSAGES)
     assert "not found in kernel" in str(record["error"])
+    assert record["stage"] == "prepare"
 
 
 def test_a_failure_without_any_message_still_has_an_error():
@@ -391,3 +392,4 @@ def test_vm_reports_libbpfs_message_for_a_missing_kfunc(loaded):
     assert "not found in kernel" in missing["error"]
     assert "scx_bpf_no_such_kfunc" in missing["error"]
     assert missing["programs"] == []
+    assert missing["stage"] == "prepare"  # libbpf, before the verifier: V008

@@ -10,6 +10,7 @@ import pytest
 from schedc.settings import (
     EnvironmentProblem,
     as_environment,
+    config_warnings,
     kernel_matrix,
     kernel_name,
     kernel_release,
@@ -116,3 +117,23 @@ def test_a_single_kernel_given_as_explicitly_replaces_the_matrix(
     # --kernel (an option) is more explicit than SCHEDC_KERNEL
     option = load_settings(kernels=[str(a), str(b)])
     assert [kernel_name(s) for s in kernel_matrix(option, attach=False)] == ["6.12.1", "7.2.1"]
+
+
+def test_each_kit_gives_its_own_kernel_config(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = kit(isolated / "a", "6.12.117"), kit(isolated / "b", "7.2.13")
+    (a / "kernel.config").write_text("CONFIG_HZ=250\n")
+    (b / "kernel.config").write_text("CONFIG_HZ=1000\n")
+    (isolated / "schedc.toml").write_text(f'[schedc]\nkernels = ["{a}", "{b}"]\n')
+    first, second = kernel_matrix(load_settings(), attach=False)
+    assert first.kconfig == str(a / "kernel.config")
+    assert second.kconfig == str(b / "kernel.config")
+    assert as_environment(second)["SCHEDC_KCONFIG"] == str(b / "kernel.config")
+    # Without kits: the kconfig key of schedc.toml (relative to its folder), or SCHEDC_KCONFIG.
+    monkeypatch.delenv("SCHEDC_KCONFIG", raising=False)
+    (isolated / "schedc.toml").write_text('[schedc]\nkconfig = "a/kernel.config"\n')
+    assert load_settings().kconfig == str(isolated / "a" / "kernel.config")
+    assert config_warnings() == []
+    monkeypatch.setenv("SCHEDC_KCONFIG", "/elsewhere/.config")
+    assert load_settings().kconfig == "/elsewhere/.config"

@@ -26,7 +26,7 @@ from benchmarks.realworld import (
 from schedc.compiler.toolchain import Toolchain, compile_c
 from schedc.diagnostics import has_errors, render_human
 from schedc.settings import Settings
-from schedc.verifier.sandbox import RunReport, _guest_script, kit_kconfig
+from schedc.verifier.sandbox import RunReport
 from schedc.verifier.verify import KernelVerdict
 from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, needs_sandbox, skip_or_fail
 
@@ -233,18 +233,6 @@ def test_caged_clang_finds_its_builtin_headers(toolchain: Toolchain, tmp_path: P
     diags = compile_c(toolchain, source, tmp_path / "limits.bpf.o", include_dirs=include)
     assert not has_errors(diags), render_human(diags)
     assert (tmp_path / "limits.bpf.o").is_file()
-
-
-def test_the_guest_gets_the_kits_kernel_config(tmp_path: Path) -> None:
-    """libbpf reads /boot/config-RELEASE for `extern ... __kconfig` (scx's bpfland, flash,
-    tickless ...): the kit's kernel.config goes there in the guest."""
-    (tmp_path / "bzImage").write_bytes(b"")
-    (tmp_path / "kernel.config").write_text("CONFIG_HZ=250\n")
-    kconfig = kit_kconfig(Settings(kernel=str(tmp_path / "bzImage")))
-    assert kconfig == tmp_path / "kernel.config"
-    script = _guest_script(tmp_path, "bpftool", [tmp_path / "0" / "p.bpf.o"], kconfig=kconfig)
-    assert f'cp {kconfig} "/boot/config-$(uname -r)"' in script
-    assert kit_kconfig(Settings(kernel=str(tmp_path / "missing" / "bzImage"))) is None
 
 
 def test_checks_parse_with_the_first_kernels_types(tmp_path: Path) -> None:

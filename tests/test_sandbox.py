@@ -69,6 +69,7 @@ def test_parse_loader_failure_gives_libbpfs_message():
     assert report.error == (
         "extern (func ksym) 'scx_bpf_no_such_kfunc': not found in kernel or module BTFs"
     )
+    assert report.stage == "prepare"
 
 
 def test_parse_failure_without_output_still_has_an_error():

@@ -32,6 +32,8 @@ from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
     guest_outdir,
+    kconfig_lines,
+    kernel_config,
     object_for_kernel,
     output_tail,
     parse_run,
@@ -208,6 +210,7 @@ def guest_script(
     objects: dict[tuple[int, int], Path],
     plans: dict[int, Path],
     runner: Path,
+    kconfig: str | None = None,
 ) -> str:
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     py = shlex.quote(sys.executable)
@@ -217,6 +220,8 @@ def guest_script(
         "S=/sys/kernel/sched_ext/state",
         "T=/sys/kernel/tracing",
         "mount -t bpf bpf /sys/fs/bpf 2>/dev/null",
+        # The kernel's config where bpftool's libbpf reads it (__kconfig externs).
+        *kconfig_lines(kconfig),
         "grep -q ' /sys/kernel/tracing ' /proc/mounts || mount -t tracefs nodev $T",
         "grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup",
         "cd /tmp",
@@ -463,7 +468,16 @@ def run_cases(
                 objects[(c, p)] = copy
         script = outdir / "test.sh"
         script.write_text(
-            guest_script(outdir, find_bpftool(settings), steps, cases, objects, plans, runner)
+            guest_script(
+                outdir,
+                find_bpftool(settings),
+                steps,
+                cases,
+                objects,
+                plans,
+                runner,
+                kernel_config(settings),
+            )
         )
         timeout_s = BOOT_ALLOWANCE_S + sum(
             step_limit(cases[s.case].scenario) + RUN_ALLOWANCE_S for s in steps

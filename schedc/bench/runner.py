@@ -48,6 +48,8 @@ from schedc.verifier.sandbox import (
     REMEDY,
     boot_guest,
     guest_outdir,
+    kconfig_lines,
+    kernel_config,
     object_for_kernel,
     output_tail,
     parse_run,
@@ -252,10 +254,13 @@ def guest_script(
     scripts: dict[str, Path],
     limits: dict[str, int],
     pin_prefix: str = "/sys/fs/bpf/schedc-bench-",
+    kconfig: str | None = None,
 ) -> str:
     """The guest's sh script: environment facts, then every measurement of the plan; each
     one ends by creating N.done, which the host watches for progress. The same script runs
-    on a sched_ext host with `bench --host` (pin_prefix then names this process's pins)."""
+    on a sched_ext host with `bench --host` (pin_prefix then names this process's pins; no
+    `kconfig` then: a host has its own /boot config). `kconfig` (the guest kernel's config)
+    goes where bpftool's libbpf reads it, for objects with __kconfig externs."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
     lines = [
         "#!/bin/sh",
@@ -263,6 +268,7 @@ def guest_script(
         "S=/sys/kernel/sched_ext/state",
         # Mounted in the guest; on a host, a second bpffs on top would hide its pins.
         "grep -q ' /sys/fs/bpf bpf ' /proc/mounts || mount -t bpf bpf /sys/fs/bpf 2>/dev/null",
+        *kconfig_lines(kconfig),
         "cd /tmp  # a writable working folder for the workloads (stress-ng needs one)",
         "uname -r > $O/env.kernel; nproc > $O/env.vcpus",
         "grep MemTotal /proc/meminfo > $O/env.memory",
@@ -571,7 +577,16 @@ def bench_objects(
             scripts[name].write_text(f"#!/bin/sh\n# {recipe.summary}\n{recipe.script(params)}")
         script = outdir / "bench.sh"
         script.write_text(
-            guest_script(outdir, find_bpftool(settings), plan, objects, scripts, limits, pin_prefix)
+            guest_script(
+                outdir,
+                find_bpftool(settings),
+                plan,
+                objects,
+                scripts,
+                limits,
+                pin_prefix,
+                None if where == "host" else kernel_config(settings),
+            )
         )
         timeout_s = BOOT_ALLOWANCE_S + sum(
             limits[m.workload] + (ATTACH_ALLOWANCE_S if m.policy is not None else 0) for m in plan

@@ -9,14 +9,22 @@ only, to get the kernel's message and the `; <source> @ file:line` lines before 
 
 It runs in the guest, which sees the host's root file system, as
 
-    python3 -m schedc.verifier.guest_loader --libbpf LIBBPF_SO --out OUTDIR OBJ0 OBJ1 ...
+    python3 -m schedc.verifier.guest_loader --libbpf LIBBPF_SO [--kconfig FILE] --out OUTDIR \
+        OBJ0 OBJ1 ...
 
 and writes for object N, in order, OUTDIR/N.json and then OUTDIR/N.rc (0 when it loaded, else
 1), each renamed into place whole. N.json holds
 
     {"object": path, "ok": bool, "error": str | null, "log": str, "seconds": float,
+     "stage": "open" | "prepare" | "verifier" | null,
      "programs": [{"name", "loaded", "insns_processed", "states", "peak_states",
                    "verification_time_us"}]}
+
+`stage` says where a load that failed stopped (null when it loaded): "open" (libbpf could not
+parse the object), "prepare" (libbpf failed before any program reached the kernel's verifier:
+externs, kconfig, maps, BTF, attach targets) or "verifier" (the kernel rejected a program).
+`--kconfig` is the kernel's .config, handed to libbpf for `__kconfig` externs (the guest's /boot
+is the host's, and the kits' kernels have no /proc/config.gz).
 
 `programs` are those the kernel verified, in load order: all of them when the object loaded; the
 ones accepted before the rejected one, and the rejected one (loaded false), when it did not.
@@ -65,8 +73,16 @@ _STATS_LINE = re.compile(
 )
 _PROG_FAILED = re.compile(r"prog '([^']+)': BPF program load failed")
 # libbpf lines that are a generic summary rather than the cause.
-_LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")
-_LIBBPF_ERROR = re.compile(r"fail|error|invalid|not found|unsupported|can't|cannot|unknown", re.I)
+# ("failed to prepare load attributes" follows the cause, e.g. a missing attach target.)
+_LIBBPF_NOISE = re.compile(
+    r"failed to load(?: object|: -?\d+)|skipping optional step|failed to prepare load attributes"
+)
+# ("not resolved": a strong extern; "no BTF-based attach target": fentry without a FUNC.)
+_LIBBPF_ERROR = re.compile(
+    r"fail|error|invalid|not found|not resolved|no BTF-based attach target|unsupported|can't|"
+    r"cannot|unknown",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,20 @@ _PRINT_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes
 _VA_LIST_SIZE = 24
 
 
+class OpenOptions(ctypes.Structure):
+    """struct bpf_object_open_opts up to `kconfig` (libbpf.h); libbpf takes a smaller `sz` from
+    an older caller, and the fields after it are then zero."""
+
+    _fields_ = [
+        ("sz", ctypes.c_size_t),
+        ("object_name", ctypes.c_char_p),
+        ("relaxed_maps", ctypes.c_bool),
+        ("pin_root_path", ctypes.c_char_p),
+        ("_attach_prog_fd", ctypes.c_uint32),  # removed from libbpf, its place kept
+        ("kconfig", ctypes.c_char_p),
+    ]
+
+
 class LibbpfProblem(Exception):
     """libbpf cannot be used at all (missing, or too old)."""
 
@@ -148,7 +178,7 @@ class Attempt:
 
 
 class Libbpf:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, kconfig: bytes | None = None) -> None:
         try:
             lib = ctypes.CDLL(path, use_errno=True)
         except OSError as exc:
@@ -158,7 +188,7 @@ class Libbpf:
             ("libbpf_minor_version", ctypes.c_uint32, []),
             ("libbpf_set_print", ctypes.c_void_p, [_PRINT_FN]),
             ("libbpf_strerror", ctypes.c_int, [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]),
-            ("bpf_object__open", ctypes.c_void_p, [ctypes.c_char_p]),
+            ("bpf_object__open_file", ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_void_p]),
             ("bpf_object__load", ctypes.c_int, [ctypes.c_void_p]),
             ("bpf_object__close", None, [ctypes.c_void_p]),
             ("bpf_object__next_program", ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p]),
@@ -193,6 +223,7 @@ class Libbpf:
         ]
         self._copy_va_list = platform.machine() in ("x86_64", "AMD64")
         self.messages: list[str] = []
+        self.options = open_options(kconfig)  # kept referenced: libbpf copies the text at open
         self._print = _PRINT_FN(self._on_print)  # kept referenced while libbpf may call it
         lib.libbpf_set_print(self._print)
 
@@ -223,7 +254,8 @@ class Libbpf:
         """Opens and loads the object once and closes it again. Every program logs its stats;
         the program named by `trace` also logs its instruction trace."""
         self.messages = []
-        obj = self.lib.bpf_object__open(os.fsencode(path))
+        opts = ctypes.byref(self.options) if self.options is not None else None
+        obj = self.lib.bpf_object__open_file(os.fsencode(path), opts)
         if not obj:
             return Attempt(-(ctypes.get_errno() or 1), [], self.messages, opened=False)
         buffers: list[ctypes.Array[ctypes.c_char]] = []  # alive until the object is closed
@@ -256,6 +288,16 @@ class Libbpf:
             self.lib.bpf_object__close(obj)
 
 
+def open_options(kconfig: bytes | None) -> OpenOptions | None:
+    """bpf_object_open_opts with the kernel's config as `kconfig`, or None (libbpf's defaults)."""
+    if kconfig is None:
+        return None
+    opts = OpenOptions()
+    opts.sz = ctypes.sizeof(OpenOptions)
+    opts.kconfig = kconfig
+    return opts
+
+
 # --- one object ---------------------------------------------------------------------------------
 
 
@@ -282,6 +324,17 @@ def _rejected(first: Attempt) -> ProgramLoad | None:
     return complaining[-1] if complaining else None
 
 
+def load_stage(first: Attempt, rejected: ProgramLoad | None) -> str:
+    """Where a failed load stopped: "open", "prepare" (no program reached the kernel's
+    verifier: libbpf failed on externs, kconfig, maps, BTF or an attach target first) or
+    "verifier"."""
+    if not first.opened:
+        return "open"
+    if rejected is not None or failed_program(first.messages):
+        return "verifier"
+    return "prepare"
+
+
 def load_object(libbpf: Libbpf, path: str) -> dict[str, object]:
     """Loads one object (and unloads it); the JSON record described in the module docstring."""
     first = libbpf.attempt(path)
@@ -293,8 +346,10 @@ def load_object(libbpf: Libbpf, path: str) -> dict[str, object]:
             "programs": [_program_json(p.name, True, p.log) for p in loaded],
             "error": None,
             "log": "".join(first.messages),
+            "stage": None,
         }
     rejected = _rejected(first)
+    stage = load_stage(first, rejected)
     log = ""
     if rejected is not None:
         # Again, with the instruction trace of the rejected program.
@@ -324,6 +379,7 @@ def load_object(libbpf: Libbpf, path: str) -> dict[str, object]:
         "programs": programs,
         "error": error,
         "log": log + "".join(first.messages),
+        "stage": stage,
     }
 
 
@@ -337,20 +393,33 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run(libbpf_path: str, outdir: Path, objects: Sequence[str]) -> int:
-    """Loads every object in turn and writes its results; 0 when all of them loaded."""
+def run(
+    libbpf_path: str, outdir: Path, objects: Sequence[str], kconfig: Path | None = None
+) -> int:
+    """Loads every object in turn and writes its results; 0 when all of them loaded. With
+    `kconfig`, libbpf takes the kernel's config from that file."""
     libbpf: Libbpf | None = None
     problem: str | None = None
     try:
-        libbpf = Libbpf(libbpf_path)
+        text = kconfig.read_bytes() if kconfig is not None else None
+        libbpf = Libbpf(libbpf_path, text)
     except LibbpfProblem as exc:
         problem = str(exc)
+    except OSError as exc:
+        problem = f"cannot read the kernel config '{kconfig}': {exc.strerror or exc}"
     all_ok = True
     for n, path in enumerate(objects):
         started = time.monotonic()
         record: dict[str, object]
         if libbpf is None:
-            record = {"object": path, "ok": False, "programs": [], "error": problem, "log": ""}
+            record = {
+                "object": path,
+                "ok": False,
+                "programs": [],
+                "error": problem,
+                "log": "",
+                "stage": "open",
+            }
         else:
             try:
                 record = load_object(libbpf, path)
@@ -376,9 +445,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--libbpf", required=True, help="libbpf shared library (>= 1.2)")
     parser.add_argument("--out", required=True, type=Path, help="folder for N.json and N.rc")
+    parser.add_argument(
+        "--kconfig", type=Path, help="the kernel's .config, for objects with __kconfig externs"
+    )
     parser.add_argument("objects", nargs="+", metavar="OBJ")
     args = parser.parse_args(argv)
-    return run(args.libbpf, args.out, args.objects)
+    return run(args.libbpf, args.out, args.objects, args.kconfig)
 
 
 if __name__ == "__main__":

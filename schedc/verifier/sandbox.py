@@ -143,6 +143,9 @@ class LoadReport:
     kernel: str | None = None  # the kernel's release (settings.kernel_name) in a kernel matrix
     # The scx enum values written into this kernel's copy of the object (None: it has none).
     scx_enums: EnumFill | None = None
+    # Where a failed load stopped: "open" or "prepare" (libbpf failed before the kernel's
+    # verifier saw a program), "verifier", or None (loaded, or not known).
+    stage: str | None = None
 
 
 TRACEFS = "/sys/kernel/tracing"
@@ -150,12 +153,11 @@ MAX_LOG_BYTES = 8_000_000  # of a failing object's verbose verifier log, its end
 _DISABLED = re.compile(r'sched_ext: BPF scheduler "(?P<name>[^"]*)" disabled \((?P<reason>[^)]*)\)')
 
 
-def kit_kconfig(settings: Settings) -> Path | None:
-    """The kernel.config beside the kit's bzImage (scripts/build-kit writes it), if any."""
-    if not settings.kernel:
-        return None
-    config = Path(settings.kernel).parent / "kernel.config"
-    return config if config.is_file() else None
+def kernel_config(settings: Settings) -> str | None:
+    """The kernel's config for `__kconfig` externs (settings.kconfig), when set and present."""
+    if settings.kconfig and Path(settings.kconfig).is_file():
+        return str(Path(settings.kconfig).absolute())
+    return None
 
 
 def libbpf_library(settings: Settings) -> str | None:
@@ -289,7 +291,12 @@ _STATS_LINE = re.compile(
 )
 # libbpf lines that are debug chatter or a generic summary rather than the cause.
 _LIBBPF_NOISE = re.compile(r"failed to load(?: object|: -?\d+)|skipping optional step")
-_LIBBPF_ERROR = re.compile(r"fail|error|invalid|not found|unsupported|can't|cannot|unknown", re.I)
+# ("not resolved": a strong extern; "no BTF-based attach target": fentry without a FUNC.)
+_LIBBPF_ERROR = re.compile(
+    r"fail|error|invalid|not found|not resolved|no BTF-based attach target|unsupported|can't|"
+    r"cannot|unknown",
+    re.I,
+)
 
 
 def _int(match: re.Match[str] | None, group: int = 1) -> int | None:
@@ -358,7 +365,27 @@ def parse_load_log(obj: str, log: str, returncode: int, prog_show: str | None = 
         body = blocks.get(failed.group(1)) if failed else None
         error = (_verifier_message(body) if body else None) or _loader_message(log)
         error = error or f"bpftool exited with status {returncode}"
-    return LoadReport(object=obj, ok=returncode == 0, log=log, programs=programs, error=error)
+    return LoadReport(
+        object=obj,
+        ok=returncode == 0,
+        log=log,
+        programs=programs,
+        error=error,
+        stage=_bpftool_stage(log, returncode, bool(blocks)),
+    )
+
+
+def _bpftool_stage(log: str, returncode: int, verified: bool) -> str | None:
+    """Where `bpftool -d prog loadall` stopped: "verifier" when the kernel logged a program,
+    "prepare" when only libbpf complained, None when it loaded (or the log does not say)."""
+    if returncode == 0:
+        return None
+    if verified or _FAILED.search(log):
+        return "verifier"
+    complaints = [
+        ln for ln in log.splitlines() if ln.startswith("libbpf: ") and _LIBBPF_ERROR.search(ln)
+    ]
+    return "prepare" if complaints else None
 
 
 def sandbox_problems(settings: Settings) -> list[str]:
@@ -428,11 +455,14 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
     ]
 
 
-def _loader_lines(out: str, libbpf: str, copies: list[Path]) -> list[str]:
+def _loader_lines(
+    out: str, libbpf: str, copies: list[Path], kconfig: str | None = None
+) -> list[str]:
     """All objects through schedc's libbpf loader (guest_loader.py) in one Python process: the
     kernel logs only its statistics, and the trace only for a rejected program."""
     package_root = Path(__file__).resolve().parent.parent.parent
-    args = ["--libbpf", libbpf, "--out", f"{out}/load", *(str(c) for c in copies)]
+    args = ["--libbpf", libbpf, *(["--kconfig", kconfig] if kconfig else [])]
+    args += ["--out", f"{out}/load", *(str(c) for c in copies)]
     # In the warm sandbox's guest (SCHEDC_AGENT set by its agent, schedc.verifier.warm_agent),
     # the agent runs the loader, which it has imported already: no Python start per job.
     request = " ".join(shlex.quote(a) for a in args)
@@ -449,6 +479,23 @@ def _loader_lines(out: str, libbpf: str, copies: list[Path]) -> list[str]:
     ]
 
 
+def kconfig_lines(kconfig: str | None) -> list[str]:
+    """Guest script lines that make `kconfig` the running kernel's /boot/config-$(uname -r),
+    where libbpf looks for it when it loads an object with `__kconfig` externs. bpftool (its
+    `prog loadall` and `struct_ops register`) has no option to name the file; the guest's /boot
+    is the host's, read-only, so a tmpfs goes over it, once per guest (a warm guest keeps it
+    for its later jobs). For guest scripts only: never run on a host."""
+    if not kconfig:
+        return []
+    quoted = shlex.quote(kconfig)
+    return [
+        f'if [ -r {quoted} ] && [ ! -e "/boot/config-$(uname -r)" ] &&',
+        "   mount -t tmpfs -o size=16m schedc-kconfig /boot; then",
+        f'  cp {quoted} "/boot/config-$(uname -r)"',
+        "fi",
+    ]
+
+
 def _guest_script(
     outdir: Path,
     bpftool: str,
@@ -456,21 +503,13 @@ def _guest_script(
     run: tuple[float, str] | None = None,
     libbpf: str | None = None,
     run_only: Collection[int] | None = None,
-    kconfig: Path | None = None,
+    kconfig: str | None = None,
 ) -> str:
     """The guest's script: load every copy, and with `run`, attach and run each one that
-    loaded (only those whose index is in `run_only`, when it is given). `kconfig`, the kit's
-    kernel.config, is put where libbpf looks for the running kernel's configuration
-    (/boot/config-RELEASE; the kits have no /proc/config.gz), for `extern ... __kconfig`."""
+    loaded (only those whose index is in `run_only`, when it is given). `kconfig`, the
+    kernel's config, goes to the libbpf loader and into the guest's /boot for bpftool."""
     out, tool = shlex.quote(str(outdir)), shlex.quote(bpftool)
-    lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null"]
-    if kconfig is not None:
-        lines.append(
-            # The guest's root is the host's, read-only: a tmpfs of its own on /boot.
-            # Once per guest: a warm guest keeps it for its later jobs.
-            f'[ -e "/boot/config-$(uname -r)" ] || {{ mount -t tmpfs tmpfs /boot 2>{out}/kconfig.log; '
-            f'cp {shlex.quote(str(kconfig))} "/boot/config-$(uname -r)" 2>>{out}/kconfig.log; }}'
-        )
+    lines = ["#!/bin/sh", "mount -t bpf bpf /sys/fs/bpf 2>/dev/null", *kconfig_lines(kconfig)]
     if run is not None:
         lines.append(
             f"grep -q ' {TRACEFS} ' /proc/mounts || mount -t tracefs nodev {TRACEFS} 2>/dev/null"
@@ -478,7 +517,7 @@ def _guest_script(
         # The kernel's log as it happens, for the run tests and for a guest that dies.
         lines.append(f"dmesg -w > {out}/kernel.log 2>&1 &")
     if libbpf:
-        lines += _loader_lines(out, libbpf, copies)
+        lines += _loader_lines(out, libbpf, copies, kconfig)
     every_run = run
     for n, obj in enumerate(copies):
         pin = f"/sys/fs/bpf/schedc-{n}"
@@ -648,8 +687,14 @@ def parse_loader_json(obj: str, data: dict[str, object]) -> LoadReport:
     error = data.get("error")
     if not ok and not error:
         error = "the loader gave no reason"
+    stage = data.get("stage")
     return LoadReport(
-        str(obj), ok, str(data.get("log") or ""), programs, str(error) if error else None
+        str(obj),
+        ok,
+        str(data.get("log") or ""),
+        programs,
+        str(error) if error else None,
+        stage=str(stage) if stage and not ok else None,
     )
 
 
@@ -778,7 +823,7 @@ def load_in_sandbox(
                 run,
                 libbpf_library(settings),
                 run_only,
-                kit_kconfig(settings),
+                kernel_config(settings),
             )
         )
         say(f"{where_it_runs(settings)} …")

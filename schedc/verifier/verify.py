@@ -45,9 +45,12 @@ __all__ = [
     "VerifyResult",
     "apply_report",
     "choose_mode",
+    "ejection_hint",
     "enum_diagnostic",
     "hint_for",
     "host_problem",
+    "libbpf_diagnostic",
+    "libbpf_hint",
     "host_report",
     "load_on_kernels",
     "matrix_of",
@@ -126,6 +129,87 @@ _HINTS: list[tuple[re.Pattern[str], str]] = [
         "a register or stack slot is read before it is written: initialise the variable",
     ),
 ]
+
+
+# libbpf's own messages (libbpf 1.5, src/libbpf.c) for a load that failed before the kernel's
+# verifier saw a program, explained. The first match wins: CO-RE before the generic "failed
+# to resolve".
+CO_RE_FAILURE = re.compile(
+    r"failed to resolve CO-RE relocation|<invalid CO-RE relocation>|"
+    r"target candidate search failed|failed to perform CO-RE relocations"
+)
+_LIBBPF_HINTS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"(?:system|in-memory) Kconfig|Kconfig line"),
+        "the object has __kconfig externs (extern int CONFIG_HZ __kconfig;) and libbpf found no "
+        "kernel config: set `kconfig` in schedc.toml (SCHEDC_KCONFIG) to the kernel's .config; "
+        "a kit's kernel.config is used automatically",
+    ),
+    (
+        re.compile(r"extern \(kcfg\)"),
+        "the kernel's config value does not fit the __kconfig extern's type: declare a y/n/m "
+        "option as bool (or enum libbpf_tristate), a number as int or u64, a string as char[]",
+    ),
+    (
+        CO_RE_FAILURE,
+        "a type or field the program reads (BPF_CORE_READ, or a struct access CO-RE relocates) "
+        "is not in this kernel's BTF: guard it with bpf_core_field_exists() / "
+        "bpf_core_type_exists(), or leave it out for this kernel",
+    ),
+    (
+        re.compile(
+            r"no BTF-based attach target|attach target|failed to find kernel BTF type ID"
+        ),
+        "a tracing program (fentry/fexit/tp_btf) needs the kernel function it attaches to: "
+        'name it in the section, SEC("fentry/FUNC"), and FUNC must exist in this kernel',
+    ),
+    (
+        re.compile(
+            r"extern '[^']*' \(strong\): not resolved|extern \((?:func|var) ksym\) '[^']*': "
+            r"not found|failed to resolve|extern .* not found"
+        ),
+        "the symbol does not exist in this kernel (a kfunc or ksym missing, or renamed: 6.13 "
+        "renamed scx_bpf_dispatch to scx_bpf_dsq_insert): declare it __weak and guard each use "
+        "with bpf_ksym_exists()",
+    ),
+    (
+        re.compile(r"map '[^']*': failed to create|failed to create (?:inner )?map"),
+        "this kernel refused to create the map: its type, key or value size, max_entries or "
+        "flags (BPF_F_NO_PREALLOC for a hash map, BPF_F_MMAPABLE for an array) are not "
+        "accepted here, or the guest's memory is too small for it",
+    ),
+    (
+        re.compile(r"struct_ops .*(?:not found in kernel BTF|[Cc]annot find member)"),
+        "struct sched_ext_ops on this kernel lacks a callback or field the object sets (a newer "
+        "kernel's): leave it out for this kernel",
+    ),
+]
+
+
+def libbpf_hint(message: str) -> str | None:
+    """The likely cause of a libbpf failure before the verifier ran, from libbpf's message."""
+    for pattern, hint in _LIBBPF_HINTS:
+        if pattern.search(message):
+            return hint
+    return None
+
+
+def libbpf_diagnostic(report: LoadReport, policy: str) -> Diagnostic:
+    """V008: libbpf gave up before the kernel's verifier saw a program (report.stage "open" or
+    "prepare"), or relocated a program for this kernel's BTF and could not (CO-RE: the
+    verifier then only rejected the instruction libbpf had poisoned)."""
+    message = report.error or "libbpf could not load the object"
+    if report.stage == "open":
+        text = f"libbpf could not open the object, before the kernel verifier ran: {message}"
+    elif report.stage == "verifier":
+        text = f"libbpf could not relocate the object for this kernel's BTF: {message}"
+        found = rejection_diagnostic(report, policy)  # at the poisoned instruction's line
+        return replace(found, code="V008", message=text, hint=libbpf_hint(message))
+    else:
+        text = f"libbpf failed before the kernel verifier ran: {message}"
+    # libbpf's earlier lines may name the cause that its last complaint only summarises.
+    hint = libbpf_hint(message) or libbpf_hint(report.log)
+    return Diagnostic(Severity.ERROR, "V008", text, policy, hint=hint)
 
 
 @dataclass
@@ -295,6 +379,47 @@ def _access_columns(line: str | None) -> tuple[int, int] | None:
     return None
 
 
+# sched_ext's scx_ops_error() messages (6.12 kernel/sched/ext.c), explained.
+_EJECTION_HINTS: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"invalid DSQ ID 0x8000000000000001\b"),
+        "consuming or moving tasks from SCX_DSQ_GLOBAL is not allowed on this kernel (6.12 "
+        "refuses scx_bpf_consume(SCX_DSQ_GLOBAL)): leave SCX_DSQ_GLOBAL to the kernel, or "
+        "insert into a custom DSQ created in ops.init and consume that one",
+    ),
+    (
+        re.compile(r"already had (?:FIFO|PRIQ)-enqueued tasks|cannot use vtime ordering"),
+        "one DSQ got both FIFO inserts (scx_bpf_dsq_insert / scx_bpf_dispatch) and vtime "
+        "inserts (..._vtime): a DSQ is either FIFO or vtime-ordered, and built-in DSQs "
+        "(SCX_DSQ_LOCAL, SCX_DSQ_GLOBAL) are FIFO only; use a separate custom DSQ per order",
+    ),
+    (
+        re.compile(r"non-existent DSQ|invalid DSQ ID|destroyed dsq"),
+        "a task was inserted into (or consumed from) a DSQ id that was never created: create "
+        "each custom DSQ in ops.init with scx_bpf_create_dsq(id, -1) and use the same id",
+    ),
+    (
+        re.compile(r"invalid CPU -?\d+|target CPU -?\d+ not allowed"),
+        "a CPU outside 0..nr_cpu_ids-1 (or one the task may not run on) was passed to a kfunc "
+        "(SCX_DSQ_LOCAL_ON | cpu, scx_bpf_kick_cpu, ...): bound it by "
+        "scx_bpf_nr_cpu_ids() and check the task's cpumask",
+    ),
+    (
+        re.compile(r"runnable task stall|failed to run for"),
+        "a runnable task waited longer than the watchdog allows: every queue a task is "
+        "inserted into must be consumed in ops.dispatch",
+    ),
+]
+
+
+def ejection_hint(exit_message: str) -> str | None:
+    """The likely cause of an ejection, from sched_ext's exit message (None: not a known one)."""
+    for pattern, hint in _EJECTION_HINTS:
+        if pattern.search(exit_message):
+            return hint
+    return None
+
+
 def run_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:
     if not run.attached:
         return Diagnostic(
@@ -311,13 +436,13 @@ def run_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:
     msg = f"the kernel ejected the scheduler during the run test ({reason})"
     if run.exit_message:
         msg += f": {run.exit_message}"
-    hint = None
-    if "stall" in reason:
+    hint = ejection_hint(run.exit_message or "")
+    if hint is None and "stall" in reason:
         hint = (
             "a runnable task waited longer than the watchdog allows: every queue a task is "
             "inserted into must be consumed in ops.dispatch"
         )
-    elif "error" in reason:
+    elif hint is None and "error" in reason:
         hint = (
             "a kfunc was called from a callback where sched_ext forbids it, or with an "
             "invalid DSQ or CPU; sched_ext checks this at run time, not in the verifier"
@@ -487,6 +612,8 @@ def _verdict_diagnostics(report: LoadReport, policy: str) -> list[Diagnostic]:
             )
         ]
     if not report.ok:
+        if report.stage in ("open", "prepare") or CO_RE_FAILURE.search(report.error or ""):
+            return [libbpf_diagnostic(report, policy)]
         return [rejection_diagnostic(report, policy)]
     if report.run is not None:
         problem = run_diagnostic(report.run, policy)
