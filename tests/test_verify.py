@@ -273,7 +273,7 @@ def test_a_policy_of_two_linked_units_loads_and_runs(verified):
     alone = verified["unlinked"]
     assert not alone.ok and alone.stage == "verifier"
     [diag] = [d for d in alone.diagnostics if d.severity is Severity.ERROR]
-    assert "linked_slice" in diag.message
+    assert diag.code == "V008" and "linked_slice" in diag.message
 
 
 @pytest.mark.vm
