@@ -48,6 +48,12 @@ RULES: dict[str, Rule] = {
             "a sleepable program for a callback that may not sleep",
         ),
         Rule(
+            "K013",
+            _E,
+            "attach-target-missing",
+            'a SEC("fentry") (fexit, tp_btf, lsm, ...) program with no attach target',
+        ),
+        Rule(
             "K020",
             _E,
             "kfunc-context",
@@ -92,6 +98,12 @@ RULES: dict[str, Rule] = {
             _E,
             "null-deref-certain",
             "a map or storage lookup dereferenced with no NULL check anywhere",
+        ),
+        Rule(
+            "K074",
+            _E,
+            "reference-dropped",
+            "a reference the program owns (bpf_kptr_xchg's old value, an acquired task) dropped",
         ),
     ]
 }

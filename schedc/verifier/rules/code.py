@@ -507,10 +507,92 @@ def _direct_derefs(ctx: CheckContext, body: BodyIndex, sources: set[str]) -> lis
 
 # This module's rule passes, in the order they run (verifier/checks.py joins the modules'
 # lists). A new rule is a function here, its entry below and its code in catalog.py.
+# ---- references a program owns ------------------------------------------------------------
+
+# Calls whose result is a reference the program owns and must release (or store, or return):
+# the verifier rejects a program that can end with one unreleased ("Unreleased reference").
+REFERENCES = {
+    "bpf_kptr_xchg": "the map slot's old value",
+    "bpf_task_acquire": "an acquired task",
+    "bpf_task_from_pid": "an acquired task",
+    "bpf_cgroup_acquire": "an acquired cgroup",
+    "bpf_cgroup_from_id": "an acquired cgroup",
+    "bpf_cpumask_create": "a new cpumask",
+    "bpf_cpumask_acquire": "an acquired cpumask",
+}
+_WRAPPERS = (CK.PAREN_EXPR, CK.UNEXPOSED_EXPR, CK.CSTYLE_CAST_EXPR)
+_STATEMENTS = (CK.COMPOUND_STMT, CK.IF_STMT, CK.WHILE_STMT, CK.FOR_STMT, CK.DO_STMT)
+
+
+def check_references(ctx: CheckContext) -> list[Diagnostic]:
+    """K074: a reference the program owns that it certainly drops: a call above whose result
+    is thrown away, or kept in a local that nothing reads afterwards. A local that is read at
+    all (released, returned, stored, passed on, compared) is left to the verifier."""
+    diags = []
+    for fn in ctx.model.own_functions:
+        body = fn.body
+        for node in body.nodes:
+            what = REFERENCES.get(node.cursor.spelling) if node.kind == CK.CALL_EXPR else None
+            if what is None:
+                continue
+            up = node.parent
+            while up >= 0 and body.nodes[up].kind in _WRAPPERS:
+                up = body.nodes[up].parent
+            holder = body.nodes[up] if up >= 0 else None
+            name = node.cursor.spelling
+            if holder is None or (holder.kind in _STATEMENTS and not node.in_condition):
+                diags.append(_dropped(ctx, node, name, what, "its result is thrown away"))
+                continue
+            var = _held_in(body, up)
+            if var is not None and not _read_after(body, var, node.end):
+                diags.append(
+                    _dropped(ctx, node, name, what, f"'{var.spelling}' is never read after it")
+                )
+    return diags
+
+
+def _held_in(body: BodyIndex, index: int) -> ci.Cursor | None:
+    """The local variable a declaration or plain assignment at `index` stores into."""
+    node = body.nodes[index]
+    if node.kind == CK.VAR_DECL and node.cursor.storage_class != StorageClass.STATIC:
+        return node.cursor
+    if node.kind == CK.BINARY_OPERATOR and binary_op(node.cursor) == BIN_ASSIGN:
+        lhs = strip(next(iter(node.cursor.get_children())))
+        ref = lhs.referenced if lhs.kind == CK.DECL_REF_EXPR else None
+        if ref is not None and ref.kind == CK.VAR_DECL and ref.semantic_parent is not None:
+            if ref.semantic_parent.kind == CK.FUNCTION_DECL:
+                return ref
+    return None
+
+
+def _read_after(body: BodyIndex, var: ci.Cursor, start: int) -> bool:
+    for i in range(start, len(body.nodes)):
+        node = body.nodes[i]
+        if node.kind == CK.DECL_REF_EXPR and node.cursor.referenced is not None:
+            if node.cursor.referenced.hash == var.hash and not _assigned_to(body, i):
+                return True
+    return False
+
+
+def _dropped(ctx: CheckContext, node: Node, name: str, what: str, how: str) -> Diagnostic:
+    release = (
+        "bpf_task_release" if "task" in what or name == "bpf_kptr_xchg" else "its release kfunc"
+    )
+    return ctx.diag(
+        "K074",
+        f"{name}() returns {what}, a reference the program owns, and {how}: the verifier "
+        'rejects the program ("Unreleased reference")',
+        node.cursor,
+        f"keep the result and release it when it is not NULL (if (old) {release}(old);), "
+        "store it in a map with bpf_kptr_xchg, or return it",
+    )
+
+
 PASSES: list[Callable[[CheckContext], list[Diagnostic]]] = [
     check_loops,
     check_floats,
     check_stack,
     check_recursion,
     check_lookups,
+    check_references,
 ]

@@ -528,10 +528,40 @@ def _unqualified(type_: ci.Type) -> str:
     return re.sub(r"\b(const|volatile|restrict)\s+", "", type_.spelling).strip()
 
 
+# ---- programs beside the ops --------------------------------------------------------------
+
+# Program types whose attach target the kernel needs at load (a BTF id), which libbpf takes
+# from the section name after the slash; without it libbpf expects the loader to set one.
+TARGETED_SECTIONS = (
+    "fentry", "fexit", "fmod_ret", "fentry.s", "fexit.s", "fmod_ret.s",
+    "tp_btf", "lsm", "lsm.s", "lsm_cgroup", "freplace", "iter", "iter.s",
+)  # fmt: skip
+
+
+def check_attach_targets(ctx: CheckContext) -> list[Diagnostic]:
+    """K013: SEC("fentry") and the like with no target in the section name."""
+    diags = []
+    for fn in ctx.model.own_functions:
+        section = fn.section or ""
+        if section in TARGETED_SECTIONS:
+            diags.append(
+                ctx.diag(
+                    "K013",
+                    f'{fn.name}() is in SEC("{section}"), which names no attach target: libbpf '
+                    "leaves the target to the program's loader (bpf_program__set_attach_target), "
+                    "and schedc loads objects as they are, so the kernel rejects it at load",
+                    fn.decl,
+                    f'name the target in the section: SEC("{section}/FUNCTION")',
+                )
+            )
+    return diags
+
+
 # This module's rule passes, in the order they run (verifier/checks.py joins the modules'
 # lists). A new rule is a function here, its entry below and its code in catalog.py.
 PASSES: list[Callable[[CheckContext], list[Diagnostic]]] = [
     check_license,
     check_ops,
     check_callbacks,
+    check_attach_targets,
 ]
