@@ -357,14 +357,52 @@ def hidden_header(message: str, folders: Iterable[Path]) -> Path | None:
     return None
 
 
+SYSTEM_INCLUDE = Path("/usr/include")
+STUBS_32_HINT = (
+    "glibc's gnu/stubs.h picks gnu/stubs-32.h for the BPF target (it is not x86_64): install "
+    "the 32-bit stubs (Debian: apt-get install libc6-dev-i386), as scx's and libbpf's builds "
+    "need too"
+)
+
+
+def multiarch_folder(message: str, include: Path = SYSTEM_INCLUDE) -> Path | None:
+    """For clang's "'NAME' file not found": the host's multiarch include folder that has NAME
+    (/usr/include/x86_64-linux-gnu), which `-target bpf` does not search. Existence only."""
+    m = _NOT_FOUND.search(message)
+    if m is None or os.path.isabs(m.group(1)):
+        return None
+    for folder in sorted(include.glob("*-linux-*")):
+        if folder.is_dir() and os.path.lexists(folder / m.group(1)):
+            return folder
+    return None
+
+
+def _hint_for_missing(message: str, folders: list[Path]) -> str | None:
+    if hidden_header(message, folders):
+        return HIDDEN_HINT
+    if "'gnu/stubs-32.h' file not found" in message:
+        return STUBS_32_HINT
+    system = multiarch_folder(message)
+    if system is not None and system not in folders:
+        return (
+            f"this system header is in {system}, the host's multiarch headers, which clang "
+            f"does not search for -target bpf: pass -I {system} (scx's build adds it for its "
+            "BPF code)"
+        )
+    return None
+
+
 def explain_hidden(diags: list[Diagnostic], folders: Iterable[Path]) -> list[Diagnostic]:
+    """Hints for headers clang did not find: outside what the sandbox shows, or system
+    headers the BPF target does not search."""
     folders = list(folders)
-    return [
-        replace(d, hint=HIDDEN_HINT)
-        if d.code == "C001" and d.hint is None and hidden_header(d.message, folders)
-        else d
-        for d in diags
-    ]
+    out = []
+    for d in diags:
+        hint = (
+            _hint_for_missing(d.message, folders) if d.code == "C001" and d.hint is None else None
+        )
+        out.append(replace(d, hint=hint) if hint is not None else d)
+    return out
 
 
 def confine(
