@@ -122,6 +122,7 @@ def test_the_column_is_left_at_1_when_the_file_has_changed(tmp_path):
         ("combined stack size of 2 calls is 600. Too large", "512 bytes"),
         ("calling kernel function scx_bpf_foo is not allowed", "callback"),
         ("R2 invalid mem access 'scalar'", "pointer"),
+        ("Tracing programs must provide btf_id", 'SEC("fentry/FUNCTION")'),
     ],
 )
 def test_common_rejections_get_a_hint(message, word):

@@ -125,6 +125,12 @@ _HINTS: list[tuple[re.Pattern[str], str]] = [
         "scx_bpf_dsq_insert); declare both __weak and test with bpf_ksym_exists()",
     ),
     (
+        re.compile(r"Tracing programs must provide btf_id"),
+        "a fentry/fexit/fmod_ret/tp_btf/lsm/freplace/iter program names no attach target: "
+        "schedc loads objects as they are and sets no target at run time; name it in the "
+        "section: SEC(\"fentry/FUNCTION\")",
+    ),
+    (
         re.compile(r"R\d+ !read_ok|uninitialized"),
         "a register or stack slot is read before it is written: initialise the variable",
     ),
