@@ -480,7 +480,7 @@ def _warm_qemus(cache: str) -> set[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "qemu-system" in cmdline and f"{cache}/warm/guest-" in cmdline:
+        if "qemu-system" in cmdline and f"{cache}/warm/pool-" in cmdline:
             found.add(int(entry.name))
     return found
 

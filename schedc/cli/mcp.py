@@ -98,11 +98,14 @@ def run(args: argparse.Namespace) -> Exit:
     runner.profile_allow = allow
     pool = None
     if not args.no_warm_sandbox:
-        from schedc.settings import load_settings
+        from schedc.settings import EnvironmentProblem, load_settings
         from schedc.verifier.warm import WarmPool
 
-        # Boots nothing yet: a guest per kernel when the first call needs one.
-        pool = WarmPool(load_settings(**runner.overrides), progress).start()
+        try:
+            # Boots nothing yet: a guest per kernel when the first call needs one.
+            pool = WarmPool(load_settings(**runner.overrides), progress).start()
+        except EnvironmentProblem:
+            pool = None  # broken settings: every call reports them, as without a pool
     try:
         serve(runner, http_port=args.http)
     finally:

@@ -213,7 +213,11 @@ class WarmPool:
     def start(self) -> WarmPool:
         from schedc.settings import kernel_matrix  # noqa: PLC0415
 
-        for kernel in kernel_matrix(self.settings, attach=True):
+        try:
+            kernels = kernel_matrix(self.settings, attach=True)
+        except EnvironmentProblem:
+            kernels = []  # a broken matrix: each call says what is wrong, as without a pool
+        for kernel in kernels:
             if not kernel.on_host and kernel.kernel:
                 self._kernels[warm_client.key(warm_client.identity(kernel))] = kernel
         base = cache_root(self.settings) / "warm"
