@@ -172,7 +172,9 @@ class WarmGuest:
                 self._boot()
             except EnvironmentProblem as exc:
                 self.say(f"the warm sandbox could not be booted again: {exc}")
-                self._closing.wait(5)
+                (self.root / "failed").write_text(f"{exc}\n")  # waiting jobs stop waiting
+                (self.root / "kernel").unlink(missing_ok=True)  # later jobs boot their own
+                break
 
     @property
     def pid(self) -> int | None:
