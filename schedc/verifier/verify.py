@@ -194,10 +194,7 @@ _LIBBPF_HINTS: list[tuple[re.Pattern[str], str]] = [
 
 def libbpf_hint(message: str) -> str | None:
     """The likely cause of a libbpf failure before the verifier ran, from libbpf's message."""
-    for pattern, hint in _LIBBPF_HINTS:
-        if pattern.search(message):
-            return hint
-    return None
+    return _first_hint(_LIBBPF_HINTS, message)
 
 
 def libbpf_diagnostic(report: LoadReport, policy: str) -> Diagnostic:
@@ -295,11 +292,14 @@ def _programs_json(programs: Sequence[ProgramReport]) -> list[dict[str, object]]
     ]
 
 
+def _first_hint(table: list[tuple[re.Pattern[str], str]], message: str) -> str | None:
+    """The hint of the first pattern in `table` that `message` matches."""
+    return next((hint for pattern, hint in table if pattern.search(message)), None)
+
+
 def hint_for(message: str) -> str | None:
-    for pattern, hint in _HINTS:
-        if pattern.search(message):
-            return hint
-    return None
+    """The likely cause of a verifier rejection, from the kernel's message."""
+    return _first_hint(_HINTS, message)
 
 
 def _failed_program_log(log: str) -> str:
@@ -420,10 +420,7 @@ _EJECTION_HINTS: list[tuple[re.Pattern[str], str]] = [
 
 def ejection_hint(exit_message: str) -> str | None:
     """The likely cause of an ejection, from sched_ext's exit message (None: not a known one)."""
-    for pattern, hint in _EJECTION_HINTS:
-        if pattern.search(exit_message):
-            return hint
-    return None
+    return _first_hint(_EJECTION_HINTS, exit_message)
 
 
 def run_diagnostic(run: RunReport, policy: str) -> Diagnostic | None:
