@@ -576,17 +576,13 @@ def announce(outdir: Path, names: list[str], shown: int, say: Callable[[str], No
     return shown
 
 
-def run_vng(
-    cmd: list[str], outdir: Path, names: list[str], timeout_s: float, say: Callable[[str], None]
-) -> int | None:
-    """Runs vng until the guest powers off; vng's exit status, None if it hit the time limit."""
-    deadline, shown = time.monotonic() + timeout_s, 0
+def start_vng(cmd: list[str], outdir: Path) -> subprocess.Popen[bytes]:
+    """Starts vng (`cmd`, from vng_command) with its output appended to outdir/vng.out, in a
+    session of its own: the caller stops vng and the QEMU it started together (child_group)."""
     # Append mode: without it the file came back as NUL padding plus the last line (the output
     # is truncated and rewritten while vng and QEMU share it); appending keeps a readable tail.
     with open(outdir / "vng.out", "ab") as sink:
-        # A session of its own, so that a timeout, an exception (KeyboardInterrupt, or Stopped:
-        # SIGTERM, see schedc.lifecycle) or our exit stops vng and the QEMU it started together.
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,
             stdout=sink,
@@ -594,16 +590,26 @@ def run_vng(
             start_new_session=True,
             env=vng_environment(cmd[0]),
         )
-        with child_group(proc):
-            try:
-                while proc.poll() is None and time.monotonic() < deadline:
-                    shown = announce(outdir, names, shown, say)
-                    time.sleep(0.2)
-            finally:
-                status = proc.poll()
-                if status is None:  # the time limit, or an exception
-                    kill_group(proc.pid)
-                    proc.wait()
+
+
+def run_vng(
+    cmd: list[str], outdir: Path, names: list[str], timeout_s: float, say: Callable[[str], None]
+) -> int | None:
+    """Runs vng until the guest powers off; vng's exit status, None if it hit the time limit."""
+    deadline, shown = time.monotonic() + timeout_s, 0
+    # A session of its own, so that a timeout, an exception (KeyboardInterrupt, or Stopped:
+    # SIGTERM, see schedc.lifecycle) or our exit stops vng and the QEMU it started together.
+    proc = start_vng(cmd, outdir)
+    with child_group(proc):
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                shown = announce(outdir, names, shown, say)
+                time.sleep(0.2)
+        finally:
+            status = proc.poll()
+            if status is None:  # the time limit, or an exception
+                kill_group(proc.pid)
+                proc.wait()
     announce(outdir, names, shown, say)
     return status
 
@@ -838,7 +844,9 @@ def load_in_sandbox(
             ended = "finished" if status is not None else "stopped"
             say(f"the warm sandbox guest {ended} the job after {seconds:.1f} s")
         else:
-            say(f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s")
+            say(
+                f"sandbox {'powered off' if status is not None else 'stopped'} after {seconds:.1f} s"
+            )
         results = [(outdir / f"{n}.rc").exists() for n in range(len(objects))]
         if not (outdir / "done").exists() and not any(results):
             raise EnvironmentProblem(

@@ -13,7 +13,7 @@ Between jobs the agent kills every process the job left (everything not running 
 first job), removes the pins under /sys/fs/bpf, waits for sched_ext to read `disabled`, stops
 tracing, and removes the cgroups and /tmp entries the job made. A job that leaves a scheduler
 attached, a cgroup it cannot remove or a kernel oops makes the guest dirty; a dirty guest, one
-whose job ran past its deadline, one that died and one that ran MAX_JOBS jobs is killed by the
+whose job ran past its deadline, one that died and one that ran warm_client.MAX_JOBS jobs is killed by the
 job's client and booted again here.
 """
 
@@ -55,14 +55,6 @@ grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs
 {shlex.quote(sys.executable)} -I -S {agent} {r} {package} > {r}/agent.log 2>&1
 poweroff -f
 """
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no output)"
-    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
 
 class WarmGuest:
@@ -112,7 +104,7 @@ class WarmGuest:
             (self.root / "kernel").unlink(missing_ok=True)
 
     def _boot(self) -> None:
-        from schedc.verifier.sandbox import vng_command, vng_environment  # noqa: PLC0415
+        from schedc.verifier.sandbox import output_tail, start_vng, vng_command  # noqa: PLC0415
 
         with self._lock:
             self._reap()
@@ -125,16 +117,7 @@ class WarmGuest:
             script.write_text(agent_script(self.root))
             cmd = vng_command(self.settings, self.root, script)
             self.say(f"booting the warm sandbox ({Path(str(self.settings.kernel)).parent.name})")
-            sink = open(self.root / "vng.out", "ab")  # noqa: SIM115 - lives as long as vng
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=sink,
-                start_new_session=True,
-                env=vng_environment(cmd[0]),
-            )
-            sink.close()
+            proc = start_vng(cmd, self.root)
             self._group = child_group(proc)
             self._group.__enter__()  # type: ignore[attr-defined]
             self._proc = proc
@@ -143,7 +126,7 @@ class WarmGuest:
         deadline = time.monotonic() + self.boot_timeout_s
         while not (self.root / "ready").exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                tail = _tail(self.root / "vng.out")
+                tail = output_tail(self.root / "vng.out", 15)
                 self._reap()
                 raise EnvironmentProblem(
                     f"the warm sandbox guest did not come up (boot {self.boots}); vng said:\n{tail}",
