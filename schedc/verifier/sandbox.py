@@ -471,7 +471,9 @@ def _loader_lines(
         'if [ -n "$SCHEDC_AGENT" ]; then',
         f"  printf '%s\\n' {request} > {out}/loader.request.tmp",
         f"  mv {out}/loader.request.tmp {out}/loader.request",
-        f"  while [ ! -e {out}/loader.exit ]; do sleep 0.05; done",
+        # Each `sleep` is a process start, costly under TCG, where the guest's vCPUs share one
+        # host thread with the loader: a few a second, not twenty.
+        f"  while [ ! -e {out}/loader.exit ]; do sleep 0.2; done",
         "else",
         f"  PYTHONPATH={shlex.quote(str(package_root))} {shlex.quote(sys.executable)} -m "
         f"schedc.verifier.guest_loader {request} > {out}/loader.log 2>&1",
