@@ -5,6 +5,7 @@ workload runner on this host (without tracing), and the report and CLI shells.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -154,6 +155,10 @@ def test_cross_references_are_checked():
     text = BASE + '\n[start]\nmode = "ordered"\norder = ["a"]\n'
     [(code, _line, message)] = errors(text)
     assert code == "T003" and "missing: b" in message
+    [(code, _line, message)] = errors(BASE + "\n[start]\ncpu = 2\n")  # cpus = 2: CPUs 0-1
+    assert code == "T003" and "start.cpu is CPU 2" in message and "(0-1)" in message
+    assert runner_plan(parse_scenario(BASE + "\n[start]\ncpu = 1\n"))["start"]["cpu"] == 1
+    assert runner_plan(parse_scenario(BASE))["start"]["cpu"] is None
 
 
 def test_runner_plan_marks_the_initiator():
@@ -500,6 +505,23 @@ def test_scenario_process_names_are_checked_like_comms():
         parse_scenario(base + 'process = "a-process-name-too-long"\n')
     plan = runner_plan(parse_scenario(base + 'process = "p"\n'))
     assert plan["groups"][0]["process"] == "p"
+
+
+def test_runner_releases_from_start_cpu_and_tasks_keep_their_own_mask(tmp_path: Path):
+    everywhere = sorted(os.sched_getaffinity(0))
+    groups = [
+        {"name": "free", "comm": "free", "count": 1, "kind": "spin", "work": 0.01},
+        {"name": "pinned", "comm": "pinned", "count": 1, "kind": "spin", "work": 0.01,
+         "affinity": everywhere[-1:]},
+    ]
+    start = {"mode": "together", "order": [], "delay": 0, "cpu": everywhere[0]}
+    result = run_runner(tmp_path, {"duration": 0.3, "groups": groups, "start": start})
+    assert result["runner_affinity"] == [everywhere[0]]
+    by = {t["comm"]: t for t in result["tasks"]}
+    assert by["free"]["affinity_seen"] == everywhere  # forked before the runner moved
+    assert by["pinned"]["affinity_seen"] == everywhere[-1:]
+    unpinned = run_runner(tmp_path, {"duration": 0.3, "groups": groups})
+    assert unpinned["runner_affinity"] == everywhere
 
 
 def test_runner_ordered_start_and_a_killed_task(tmp_path: Path):

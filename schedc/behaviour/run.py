@@ -181,6 +181,7 @@ def runner_plan(scenario: Scenario) -> dict[str, Any]:
             "mode": scenario.start.mode,
             "order": scenario.start.order,
             "delay": scenario.start.delay,
+            "cpu": scenario.start.cpu,
         },
         "groups": groups,
     }

@@ -252,6 +252,15 @@ def main(argv: list[str]) -> int:
         t["comm_seen"] = _read(f"/proc/{process}/task/{t['pid']}/comm")
         t["process_seen"] = _read(f"/proc/{process}/comm")
 
+    if plan["start"].get("cpu") is not None:
+        # After the forks (a task without affinity keeps the mask it was forked with): the
+        # runner releases the tasks from this CPU and waits there, never holding another.
+        os.sched_setaffinity(0, {int(plan["start"]["cpu"])})
+    for t in tasks:
+        try:
+            t["affinity_seen"] = sorted(os.sched_getaffinity(t["pid"]))
+        except OSError:  # the task is gone already
+            t["affinity_seen"] = None
     ready = time.time()
     duration, grace = float(plan["duration"]), float(plan.get("grace", 5.0))
     if trace:
@@ -313,6 +322,7 @@ def main(argv: list[str]) -> int:
         "started": now,
         "finished": time.monotonic(),
         "killed_after_grace": killed,
+        "runner_affinity": sorted(os.sched_getaffinity(0)),
         "states": states,
         "wall": {"entered": entered, "ready": ready, "done": time.time()},
     }

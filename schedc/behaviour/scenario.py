@@ -156,11 +156,13 @@ class Group(_Strict):
 
 class Start(_Strict):
     """`together`: every task waits at a barrier and all are released at once. `ordered`:
-    the groups are released in `order`, `delay` apart."""
+    the groups are released in `order`, `delay` apart. `cpu`: the CPU the runner moves to
+    after forking the tasks, so it releases them from there and never holds another CPU."""
 
     mode: Literal["together", "ordered"] = "together"
     order: list[str] = Field(default_factory=list)
     delay: Duration = 0.0
+    cpu: int | None = Field(default=None, ge=0)
 
 
 class _Expect(_Strict):
@@ -419,6 +421,16 @@ def _cross_check(s: Scenario, path: str) -> list[Diagnostic]:
             )
         elif partner is g:
             out.append(_diag("T003", f"group '{g.name}' cannot be its own partner", path, g.line))
+    if s.start.cpu is not None and s.start.cpu >= s.cpus:
+        out.append(
+            _diag(
+                "T003",
+                f"start.cpu is CPU {s.start.cpu}, but the guest has {s.cpus} CPUs "
+                f"(0-{s.cpus - 1})",
+                path,
+                None,
+            )
+        )
     if s.start.mode == "ordered":
         unknown = [n for n in s.start.order if n not in names]
         missing = [n for n in names if n not in s.start.order]
