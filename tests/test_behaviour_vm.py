@@ -29,6 +29,9 @@ from tests.test_profile_scenario import check_profile_result, profile_case
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+# Scenarios of language features that no example shows, run in the same boot with a mutant
+# each (name -> the mutant: its idea removed).
+FEATURES = ROOT / "tests" / "data" / "behaviour"
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,13 @@ KNOWN_MUTANT_PASSES: dict[str, str] = {
 
 NAMES = sorted(p.name.removesuffix(".sched") for p in EXAMPLES.glob("*.sched"))
 
+FEATURE_MUTANTS: dict[str, Mutant] = {
+    "strict_start": Mutant(
+        "short_q not strict: a short job that finds an idle CPU is dispatched to it directly",
+        (("queue short_q for short fifo strict", "queue short_q for short fifo"),),
+    ),
+}
+
 
 def test_every_example_has_a_scenario_and_a_mutant() -> None:
     assert NAMES == sorted(MUTANTS)
@@ -169,9 +179,10 @@ def test_every_example_has_a_scenario_and_a_mutant() -> None:
     assert set(KNOWN_MUTANT_PASSES) <= set(NAMES)
 
 
-def mutant_source(directory: Path, name: str) -> Path:
-    text = (EXAMPLES / f"{name}.sched").read_text()
-    for old, new in MUTANTS[name].edits:
+def mutant_source(directory: Path, name: str, folder: Path = EXAMPLES) -> Path:
+    text = (folder / f"{name}.sched").read_text()
+    mutants = MUTANTS if folder == EXAMPLES else FEATURE_MUTANTS
+    for old, new in mutants[name].edits:
         assert text.count(old) == 1, (name, old)
         text = text.replace(old, new)
     text = re.sub(r"^scheduler (\w+) ", r"scheduler \1_mutant ", text, count=1, flags=re.M)
@@ -204,6 +215,11 @@ def boot(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Boot:
         )
         for i, name in enumerate(NAMES)
     ]
+    for name in sorted(FEATURE_MUTANTS):
+        pair = [FEATURES / f"{name}.sched", mutant_source(tmp / "mutants", name, FEATURES)]
+        built = compile_for_bench(pair, settings, tmp / "build")
+        assert built.ok, [str(d) for d in built.diagnostics]
+        cases.append(Case(load_scenario(FEATURES / f"{name}.scenario.toml"), built.policies))
     # A scenario written from a profile, run against the draft written from the same profile
     # (schedc.profile; tests/test_profile_scenario.py): two more runs, no boot of its own.
     (tmp / "profile").mkdir()
@@ -235,7 +251,7 @@ def test_a_profiles_scenario_runs_against_its_draft(boot: Boot) -> None:
 @pytest.mark.vm
 def test_one_boot_and_implicit_checks(boot: Boot) -> None:
     assert sum("booting" in m for m in boot.progress) == 1, boot.progress
-    assert len(boot.results) == 2 * len(NAMES) + 1  # and the profile's draft
+    assert len(boot.results) == 2 * (len(NAMES) + len(FEATURE_MUTANTS)) + 1  # and the draft
     for (name, which), r in boot.results.items():
         assert r.kernel and r.kernel.startswith("6.12")
         for implicit in ("enabled", "exited", "trace"):
@@ -309,6 +325,28 @@ def test_mutant_fails_an_expectation(boot: Boot, name: str) -> None:
     passed = {e.line for e in example.expectations if e.line is not None and e.ok}
     known = any(n == name for n, _i in KNOWN_FAILURES)
     assert known or {e.line for e in failed} & passed, (name, failed)
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("name", sorted(FEATURE_MUTANTS))
+def test_feature_scenario_tells_the_feature_from_its_mutant(boot: Boot, name: str) -> None:
+    """A language feature's scenario: the policy meets every expectation, the mutant without
+    the feature misses one."""
+    good, bad = boot.results[(name, "example")], boot.results[(name, "mutant")]
+    explicit = [e for e in good.expectations if e.line is not None]
+    assert explicit and all(e.ok for e in explicit), [(e.measured, e.detail) for e in explicit]
+    missed = [e for e in bad.expectations if e.line is not None and not e.ok]
+    assert missed, f"{name} mutant ({FEATURE_MUTANTS[name].what}) passed every expectation"
+
+
+@pytest.mark.vm
+def test_strict_start_figures(boot: Boot) -> None:
+    """Without `strict`, the three short jobs that wake first take the three idle CPUs
+    directly, so the long job starts fourth; with it, first or second."""
+    good = expectation(boot.results[("strict_start", "example")], 0)
+    bad = expectation(boot.results[("strict_start", "mutant")], 0)
+    assert good.kind == "order" and good.measured is not None and good.measured <= 2
+    assert bad.measured is not None and bad.measured >= 4
 
 
 @pytest.mark.vm
