@@ -507,6 +507,62 @@ def test_scenario_process_names_are_checked_like_comms():
     assert plan["groups"][0]["process"] == "p"
 
 
+REQUESTS = """\
+cpus = 2
+duration = "1s"
+
+[[group]]
+name = "m"
+comm = "msg"
+count = 2
+requests = { workers = "w", every = "2ms" }
+
+[[group]]
+name = "w"
+comm = "worker"
+count = 4
+serve = { work = "100us" }
+"""
+
+
+def test_requests_and_serve_groups_are_checked():
+    plan = runner_plan(parse_scenario(REQUESTS))
+    assert [(g["kind"], g.get("workers"), g.get("every"), g.get("work")) for g in plan["groups"]] \
+        == [("requests", "w", 0.002, None), ("serve", None, None, pytest.approx(0.0001))]
+    [(code, line, message)] = errors(REQUESTS.replace("count = 4", "count = 3"))
+    assert (code, line) == ("T003", 4) and "must be a multiple of 2" in message
+    [(code, line, message)] = errors(REQUESTS.replace('workers = "w"', 'workers = "x"'))
+    assert (code, line) == ("T003", 4) and "no workers group 'x'" in message
+    alone = REQUESTS.replace('requests = { workers = "w", every = "2ms" }', "spin = {}")
+    [(code, line, message)] = errors(alone)
+    assert (code, line) == ("T003", 10) and "no group sends it any" in message
+    as_spin = REQUESTS.replace('serve = { work = "100us" }', "spin = {}")
+    [(code, line, message)] = errors(as_spin)
+    assert code == "T003" and "must be a group with serve" in message
+    [(code, line, message)] = errors(REQUESTS.replace('every = "2ms"', 'every = "0ms"'))
+    assert code == "T002" and line == 8  # the requests line
+
+
+def test_runner_requests_wake_their_workers(tmp_path: Path):
+    """Two requests tasks, each waking its two workers every 20 ms for 0.5 s with 10 ms of
+    work a request: the workers did the work (their CPU time), the requests tasks hardly any,
+    and every worker stopped when its requests task did."""
+    groups = [
+        {"name": "m", "comm": "msg", "count": 2, "kind": "requests", "workers": "w",
+         "every": 0.02, "for": None},
+        {"name": "w", "comm": "worker", "count": 4, "kind": "serve", "work": 0.01},
+    ]
+    result = run_runner(tmp_path, {"duration": 0.5, "groups": groups})
+    assert not result["killed_after_grace"]
+    by = {}
+    for t in result["tasks"]:
+        assert t["exit_code"] == 0, t
+        by.setdefault(t["comm"], []).append(t["cpu_seconds"])
+    # ~25 requests of 10 ms each: at least 0.1 s of CPU per worker, on a loaded host too
+    assert len(by["worker"]) == 4 and min(by["worker"]) >= 0.1, by
+    assert max(by["msg"]) < min(by["worker"]), by
+
+
 def test_runner_releases_from_start_cpu_and_tasks_keep_their_own_mask(tmp_path: Path):
     everywhere = sorted(os.sched_getaffinity(0))
     groups = [

@@ -173,6 +173,11 @@ def runner_plan(scenario: Scenario) -> dict[str, Any]:
             item["for"] = g.pingpong.for_
             item["initiator"] = g.pingpong.partner not in seen_pairs
             seen_pairs.add(g.name)
+        elif g.requests:
+            item.update(workers=g.requests.workers, every=g.requests.every)
+            item["for"] = g.requests.for_
+        elif g.serve:
+            item.update(work=g.serve.work)
         groups.append(item)
     return {
         "duration": scenario.duration,

@@ -95,6 +95,25 @@ def _behave(group: dict[str, Any], index: int, end: float, fds: dict[str, int]) 
                     _busy(work)
                 if not _write_byte(fds["out"]):
                     break
+    elif kind == "requests":
+        outs = [fd for key, fd in fds.items() if key.startswith("out")]
+        due = time.monotonic()
+        while time.monotonic() < end:
+            for fd in outs:
+                _write_byte(fd)
+            due += group["every"]
+            late = time.monotonic() - due
+            if late < 0:
+                time.sleep(-late)
+            else:
+                due = time.monotonic()  # behind: the next request is due now, no burst
+        for fd in outs:
+            os.close(fd)  # each worker reads EOF and stops
+    elif kind == "serve":
+        work = group.get("work") or 0.0
+        while _read_byte(fds["in"]):
+            if work:
+                _busy(work)
 
 
 def _task(
@@ -193,7 +212,7 @@ def main(argv: list[str]) -> int:
         return g["name"] if ordered else "*"
 
     ready_r, ready_w = os.pipe()
-    # pingpong: for the i-th pair, one pipe each way
+    # pingpong: for the i-th pair, one pipe each way; requests: one pipe per worker
     pipes: dict[tuple[str, int], dict[str, int]] = {}
     for g in groups:
         if g["kind"] == "pingpong" and g["initiator"]:
@@ -202,6 +221,14 @@ def main(argv: list[str]) -> int:
                 b_r, b_w = os.pipe()  # partner -> initiator
                 pipes[(g["name"], i)] = {"out": a_w, "in": b_r}
                 pipes[(g["partner"], i)] = {"out": b_w, "in": a_r}
+        if g["kind"] == "requests":
+            workers = next(w for w in groups if w["name"] == g["workers"])
+            per = workers["count"] // g["count"]  # the scenario checked that it divides
+            for i in range(g["count"]):
+                for j in range(per):
+                    r, w = os.pipe()  # requests task i -> its j-th worker
+                    pipes.setdefault((g["name"], i), {})[f"out{j}"] = w
+                    pipes[(workers["name"], i * per + j)] = {"in": r}
     every_pp_fd = [fd for p in pipes.values() for fd in p.values()]
 
     tasks: list[dict[str, Any]] = []
@@ -288,12 +315,13 @@ def main(argv: list[str]) -> int:
     killed = False
     while left:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             break
         if pid:
             if pid in by_pid:
-                by_pid[pid].update(_status(status), ended=time.monotonic())
+                cpu = round(usage.ru_utime + usage.ru_stime, 4)
+                by_pid[pid].update(_status(status), ended=time.monotonic(), cpu_seconds=cpu)
                 left.discard(pid)
             continue
         states.append(_read(state_file) or "?")

@@ -118,6 +118,26 @@ class PingPong(_Strict):
     work: Duration = Field(default=0.0, ge=0)
 
 
+class Requests(_Strict):
+    """schbench's shape: every `every`, send a request to each of this task's workers (the
+    tasks of the `serve` group `workers`, split evenly among this group's tasks) without
+    waiting for an answer; `for` a wall time, or until the end."""
+
+    workers: str
+    every: Duration = Field(gt=0)
+    for_: Duration | None = Field(default=None, alias="for", gt=0)
+
+
+class Serve(_Strict):
+    """A worker: wait for a request from its `requests` task, run `work` of CPU time for it,
+    wait for the next; stop when the requests task stops."""
+
+    work: Duration = Field(default=0.0, ge=0)
+
+
+BEHAVIOURS = ("spin", "cycle", "pingpong", "requests", "serve")
+
+
 class Group(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
     comm: str = Field(min_length=1)
@@ -130,6 +150,8 @@ class Group(_Strict):
     spin: Spin | None = None
     cycle: Cycle | None = None
     pingpong: PingPong | None = None
+    requests: Requests | None = None
+    serve: Serve | None = None
     line: int = Field(default=0, exclude=True)
 
     @model_validator(mode="after")
@@ -139,10 +161,10 @@ class Group(_Strict):
                 raise ValueError(
                     f"{what} '{name}' is longer than the kernel's {TASK_COMM_LEN - 1} bytes"
                 )
-        kinds = [k for k in ("spin", "cycle", "pingpong") if getattr(self, k) is not None]
+        kinds = [k for k in BEHAVIOURS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError(
-                "a group has exactly one behaviour: spin, cycle or pingpong"
+                "a group has exactly one behaviour: spin, cycle, pingpong, requests or serve"
                 + (f" (it has {', '.join(kinds)})" if kinds else "")
             )
         if self.cgroup and any(part.startswith(".") for part in self.cgroup.split("/")[1:]):
@@ -151,7 +173,7 @@ class Group(_Strict):
 
     @property
     def behaviour(self) -> str:
-        return "spin" if self.spin else "cycle" if self.cycle else "pingpong"
+        return next(k for k in BEHAVIOURS if getattr(self, k) is not None)
 
 
 class Start(_Strict):
@@ -370,6 +392,45 @@ def _diag(
 # --- checks that span tables -------------------------------------------------------------------
 
 
+def _check_requests(s: Scenario, names: dict[str, Group], path: str) -> list[Diagnostic]:
+    """Each `requests` group names a `serve` group whose count is a multiple of its own, and
+    each `serve` group has exactly one `requests` group."""
+    out: list[Diagnostic] = []
+    served: dict[str, str] = {}
+    for g in s.group:
+        if g.requests is None:
+            continue
+        workers = names.get(g.requests.workers)
+        problem = None
+        if workers is None:
+            problem = f"no workers group '{g.requests.workers}'"
+        elif workers.serve is None:
+            problem = f"its workers '{workers.name}' must be a group with serve = {{...}}"
+        elif workers.count % g.count:
+            problem = (
+                f"its {g.count} tasks split the workers '{workers.name}' evenly: their count "
+                f"({workers.count}) must be a multiple of {g.count}"
+            )
+        elif workers.name in served:
+            problem = f"the workers '{workers.name}' already serve '{served[workers.name]}'"
+        else:
+            served[workers.name] = g.name
+        if problem:
+            out.append(_diag("T003", f"group '{g.name}': {problem}", path, g.line))
+    for g in s.group:
+        if g.serve is not None and g.name not in served and not out:
+            out.append(
+                _diag(
+                    "T003",
+                    f"group '{g.name}' serves requests, but no group sends it any: give "
+                    f"another group requests = {{ workers = \"{g.name}\", every = \"2ms\" }}",
+                    path,
+                    g.line,
+                )
+            )
+    return out
+
+
 def _cross_check(s: Scenario, path: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     names: dict[str, Group] = {}
@@ -421,6 +482,7 @@ def _cross_check(s: Scenario, path: str) -> list[Diagnostic]:
             )
         elif partner is g:
             out.append(_diag("T003", f"group '{g.name}' cannot be its own partner", path, g.line))
+    out += _check_requests(s, names, path)
     if s.start.cpu is not None and s.start.cpu >= s.cpus:
         out.append(
             _diag(
