@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,10 +46,14 @@ from schedc.bench.targets import (  # noqa: E402
     summary,
 )
 from schedc.cli.output import write_atomically  # noqa: E402
-from schedc.settings import EnvironmentProblem, load_settings  # noqa: E402
+from schedc.settings import EnvironmentProblem, Settings, load_settings  # noqa: E402
 from schedc.workloads import RECIPES, WorkloadParams  # noqa: E402
 
+if TYPE_CHECKING:
+    from schedc.bench.runner import BenchPolicy
+
 README = ROOT / "benchmarks" / "README.md"
+REFERENCE = "scx_simple.bpf.c"  # the kernel's own example scheduler, a row of its own
 TARGETS = ROOT / "benchmarks" / "targets.toml"
 MARK = {"better": "**better**", "worse": "*worse*", "within noise": "≈", "failed": "FAILED",
         "inconclusive": "?"}
@@ -58,6 +63,25 @@ def _num(x: float | None) -> str:
     if x is None:
         return "–"
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def reference_policy(settings: Settings, build: Path) -> BenchPolicy | None:
+    """The kernel's own scx_simple (tools/sched_ext, from the `kernel_examples` setting),
+    measured beside the examples as a reference: a hand-written sched_ext scheduler."""
+    from schedc.bench.runner import compile_for_bench
+
+    folder = Path(settings.kernel_examples) if settings.kernel_examples else None
+    if folder is None or not (folder / REFERENCE).is_file():
+        print(f"no {REFERENCE} in the kernel_examples setting ({folder}): measured without "
+              "the reference (scripts/setup.sh --kit DIR sets it)", file=sys.stderr)
+        return None
+    build.mkdir(parents=True, exist_ok=True)
+    done = compile_for_bench([folder / REFERENCE], settings, build,
+                             include_dirs=[folder / "include"])
+    if not done.ok:
+        raise SystemExit(f"{folder / REFERENCE} did not compile: "
+                         + "; ".join(str(d) for d in done.diagnostics))
+    return done.policies[0]
 
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
@@ -76,6 +100,9 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         compiled = compile_for_bench(examples, settings, Path(tmp))
         if not compiled.ok:
             raise SystemExit(f"examples did not compile: {compiled.failed}")
+        reference = reference_policy(settings, Path(tmp) / "reference")
+        if reference is not None:
+            compiled.policies.append(reference)
         for workload in args.workload:
             started = time.monotonic()
             try:
@@ -90,7 +117,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             timings[workload] = round(time.monotonic() - started, 1)
             for r in found:
                 data = r.to_json()
-                data["policy"]["source"] = str(Path(r.policy.source).relative_to(ROOT))
+                data["policy"]["source"] = _display(Path(r.policy.source))
                 results.append(data)
     return {"results": results, "errors": errors, "boot_seconds": timings,
             "params": params.to_json(), "runs": args.runs}
@@ -138,7 +165,8 @@ def render(
         "",
         "Every example policy (`examples/*.sched`) against the kernel's default scheduler",
         "(EEVDF) on every `schedc bench` workload ([docs/bench.md](../docs/bench.md)). Generated",
-        "by `python benchmarks/report.py`; do not edit by hand.",
+        "by `python benchmarks/report.py`; do not edit by hand. `scx_simple` is the kernel's own",
+        "example scheduler (tools/sched_ext, hand-written C), measured the same way as a reference.",
         "",
         f"> **Caveat.** {TCG_NOTE}. The figures say how the policies compare with each other",
         "> and with EEVDF *in this sandbox*; they do not predict performance on real hardware.",
