@@ -291,3 +291,32 @@ def test_the_generated_readme_shows_each_targets_status(tmp_path):
     assert "27 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 20 not measured." in text
     # the section sits between the summary table and the per-workload sections
     assert text.index("## Summary") < text.index("## Targets") < text.index("## cyclictest")
+
+
+def _report_module():
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("report_script", REPORT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_measures_the_kernels_scx_simple_as_a_reference(settings, toolchain, tmp_path):
+    """The reference row: the kit's kernel examples' scx_simple, compiled with their headers;
+    without the kernel_examples setting the report goes on without it."""
+    import dataclasses  # noqa: PLC0415
+
+    from tests.conftest import KERNEL_EXAMPLES_REMEDY, kernel_examples_dir, skip_or_fail
+
+    folder = kernel_examples_dir()
+    if folder is None:
+        skip_or_fail(KERNEL_EXAMPLES_REMEDY)
+    report_script = _report_module()
+    with_examples = dataclasses.replace(settings, kernel_examples=str(folder))
+    policy = report_script.reference_policy(with_examples, tmp_path / "ref")
+    assert policy.name == "scx_simple" and policy.source == str(folder / "scx_simple.bpf.c")
+    assert Path(policy.object_path).read_bytes()[:4] == b"\x7fELF"
+    without = dataclasses.replace(settings, kernel_examples=str(tmp_path / "none"))
+    assert report_script.reference_policy(without, tmp_path / "ref2") is None
