@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from schedc.bench.runner import BenchPolicy
 
 README = ROOT / "benchmarks" / "README.md"
+# The README's hand-kept tail: everything from this line on survives a regeneration.
+KEEP = "<!-- report.py keeps what follows: figures of the other benchmarks -->"
 REFERENCE = "scx_simple.bpf.c"  # the kernel's own example scheduler, a row of its own
 TARGETS = ROOT / "benchmarks" / "targets.toml"
 MARK = {"better": "**better**", "worse": "*worse*", "within noise": "≈", "failed": "FAILED",
@@ -260,6 +262,18 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def kept_sections(path: Path) -> str:
+    """What follows KEEP in the README being replaced: the other benchmarks' figures
+    (fuzzing, behaviour, CLI start-up), which their own scripts print and this run does not
+    measure. Nothing when the file or the marker is missing."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    at = old.find(KEEP)
+    return "" if at < 0 else "\n" + old[at:]
+
+
 def read_results(path: Path) -> dict[str, object]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -323,7 +337,8 @@ def main() -> int:
         data["note"] = args.note
         if args.json:
             write_atomically(args.json, json.dumps(data, indent=2) + "\n")
-    write_atomically(args.out, render(data, judgements, _display(args.targets)))
+    text = render(data, judgements, _display(args.targets)) + kept_sections(args.out)
+    write_atomically(args.out, text)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
