@@ -31,6 +31,9 @@ MISSED = DATA / "results-missed.json"
 # kept by a real `report.py --check --workload cyclictest --runs 1 --json` on a loaded host
 # (2026-12-02, 6.12.117 under TCG): EEVDF's run timed out, some policies' too, one was ejected
 REAL = DATA / "results-cyclictest-1run.json"
+# The judging tests read this copy of benchmarks/targets.toml as it was when the results above
+# were kept (fifo bounded like the others), so a change of the real targets does not move them.
+JUDGED = DATA / "targets.toml"
 EXAMPLES = example_names(ROOT / "examples")
 
 
@@ -75,7 +78,7 @@ def test_the_real_targets_file_names_existing_examples_and_workloads_and_states_
 
 
 def test_all_measured_targets_met_exits_0_and_shows_exempt_with_its_reason():
-    done = report("--check", "--from-json", MET)
+    done = report("--check", "--from-json", MET, "--targets", JUDGED)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert "met: vtime_fair on cyclictest (within 1.5x of EEVDF): ratio 1.14, 95% interval " \
@@ -94,7 +97,7 @@ def test_all_measured_targets_met_exits_0_and_shows_exempt_with_its_reason():
 
 
 def test_a_miss_exits_1_and_its_line_names_the_example_ratio_interval_and_bound():
-    done = report("--check", "--from-json", MISSED)
+    done = report("--check", "--from-json", MISSED, "--targets", JUDGED)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     missed = [ln for ln in lines if ln.startswith("MISSED: ")]
@@ -138,7 +141,7 @@ def test_an_exempt_example_that_the_kernel_ejected_is_still_a_miss(tmp_path):
 
 
 def test_results_kept_by_a_real_measurement_are_judged():
-    done = report("--check", "--from-json", REAL)
+    done = report("--check", "--from-json", REAL, "--targets", JUDGED)
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert "MISSED: vtime_fair on cyclictest (within 1.5x of EEVDF): FAILED: 1 of 1 runs failed " \
@@ -277,10 +280,10 @@ def test_a_results_file_that_is_not_report_json_is_2(tmp_path):
 
 def test_the_generated_readme_shows_each_targets_status(tmp_path):
     out = tmp_path / "README.md"
-    done = report("--from-json", MISSED, "--out", out)
+    done = report("--from-json", MISSED, "--out", out, "--targets", JUDGED)
     assert done.returncode == 0, done.stderr
     text = out.read_text()
-    assert "## Targets (`benchmarks/targets.toml`)" in text
+    assert "## Targets (`tests/data/bench/report/targets.toml`)" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| fifo | cyclictest |")]
     assert rows == ["| fifo | cyclictest | within 1.5x of EEVDF | **MISSED** | ratio 12.9, 95% "
                     "interval 11.6–14.4: the whole interval is above the bound 1.5, certainly "
@@ -291,6 +294,20 @@ def test_the_generated_readme_shows_each_targets_status(tmp_path):
     assert "27 targets: 1 met, 4 missed, 1 inconclusive, 1 exempt, 20 not measured." in text
     # the section sits between the summary table and the per-workload sections
     assert text.index("## Summary") < text.index("## Targets") < text.index("## cyclictest")
+
+
+def test_regenerating_the_readme_keeps_the_other_benchmarks_sections(tmp_path):
+    out = tmp_path / "README.md"
+    marker = "<!-- report.py keeps what follows: figures of the other benchmarks -->"
+    tail = f"{marker}\n\n## CLI start-up\n\nfigures measured by another script\n"
+    out.write_text("# Policy benchmarks\n\nstale figures: 1.5 of something\n\n" + tail)
+    assert report("--from-json", MISSED, "--out", out, "--targets", JUDGED).returncode == 0
+    text = out.read_text()
+    assert "stale figures" not in text and "## Summary" in text
+    assert text.endswith(tail) and text.count(marker) == 1
+    out.write_text("no marker: nothing is kept\n")
+    assert report("--from-json", MISSED, "--out", out, "--targets", JUDGED).returncode == 0
+    assert "nothing is kept" not in out.read_text()
 
 
 def _report_module():
