@@ -372,6 +372,19 @@ def _clang_major(path: str) -> int | None:
     return found[0] if found else None
 
 
+def find_libclang(clang: str) -> str | None:
+    """The libclang of this clang's own LLVM (lib/libclang-N.so.1 beside bin/clang, as Debian's
+    libclang1-N installs it), for the Python bindings: the checks then parse with the version
+    that compiles. None when that LLVM has none."""
+    real = Path(os.path.realpath(shutil.which(clang) or clang))
+    lib = real.parent.parent / "lib"
+    for pattern in ("libclang-*.so.*", "libclang.so.*", "libclang.so"):
+        found = sorted(lib.glob(pattern))
+        if found:
+            return str(found[0])
+    return None
+
+
 def find_clang(settings: Settings) -> str:
     """A clang >= 16 that can target BPF: SCHEDC_CLANG, else the newest clang-N on PATH."""
     if settings.clang:

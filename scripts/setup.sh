@@ -53,6 +53,11 @@ fi
 echo "== python: .venv with schedc and its test tools"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# PyPI's "libclang" (bundling libclang 18) was the bindings' package before "clang" (the
+# bindings only, loading clang-19's own libclang): both install clang/, so drop the old one.
+if .venv/bin/python -m pip show -q libclang >/dev/null 2>&1; then
+    .venv/bin/python -m pip uninstall -q -y libclang
+fi
 .venv/bin/python -m pip install -q -e '.[test,plot]'
 
 if [ -n "$kit" ]; then

@@ -172,9 +172,10 @@ def clang_paths(clang: str) -> list[Path | tuple[Path, Path]]:
     return paths
 
 
-def python_paths() -> list[Path | tuple[Path, Path]]:
+def python_paths(libclang: str | None = None) -> list[Path | tuple[Path, Path]]:
     """What running schedc's own Python in the sandbox needs: the interpreter's installation,
-    the virtual environment, the schedc package, libclang's and ctypes' libraries."""
+    the virtual environment, the schedc package, ctypes' libraries, and `libclang` (the
+    toolchain's, which the worker loads) with the libraries it needs."""
     import schedc  # noqa: PLC0415
 
     paths: list[Path | tuple[Path, Path]] = []
@@ -184,13 +185,8 @@ def python_paths() -> list[Path | tuple[Path, Path]]:
             paths.append((Path(os.path.realpath(prefix)), Path(prefix)))
     paths.append(Path(os.path.realpath(Path(schedc.__file__).parent)))
     binaries: list[str] = [os.path.realpath(sys.executable)]
-    try:
-        from clang import cindex  # noqa: PLC0415
-
-        if cindex.conf.get_filename():
-            binaries.append(os.path.realpath(cindex.conf.get_filename()))
-    except ImportError:  # pragma: no cover - libclang is a dependency
-        pass
+    if libclang:
+        binaries.append(os.path.realpath(libclang))
     import _ctypes  # noqa: PLC0415
 
     binaries.append(os.path.realpath(_ctypes.__file__))

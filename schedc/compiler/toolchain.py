@@ -26,6 +26,7 @@ from schedc.settings import (
     find_bpftool,
     find_btf,
     find_clang,
+    find_libclang,
 )
 
 RUNTIME_HEADER = "schedc_runtime.bpf.h"
@@ -79,6 +80,7 @@ class Toolchain:
     libbpf_include: Path | None
     cache: Path
     cage: Cage  # how policy C is run: in bubblewrap, or (sandbox = "off") as is
+    libclang: str | None = None  # the libclang of clang's own LLVM, for the checks' parser
 
     @property
     def base_flags(self) -> list[str]:
@@ -165,7 +167,10 @@ def load_toolchain(settings: Settings) -> Toolchain:
             f"SCHEDC_LIBBPF_INCLUDE={libbpf} has no bpf/bpf_helpers.h",
             "point it at the include folder of libbpf >= 1.2 (the one that contains bpf/)",
         )
-    return Toolchain(clang, vmlinux_dir, btf, btf_hash, libbpf, cache, find_cage(settings, clang))
+    return Toolchain(
+        clang, vmlinux_dir, btf, btf_hash, libbpf, cache, find_cage(settings, clang),
+        find_libclang(clang),
+    )
 
 
 def beside(source: Path) -> list[Path]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -63,6 +64,7 @@ from schedc.verifier.rules.kernel import (
     release_version,
     version_text,
 )
+from schedc.verifier.rules.libclang import use_libclang
 from schedc.verifier.rules.model import PolicyModel
 from schedc.verifier.rules.security import (
     SKIPPABLE,
@@ -83,7 +85,7 @@ _LINE_DIRECTIVE = re.compile(r'^\s*#\s*line\s+(\d+)\s+"([^"]*)"')
 
 def libclang_args(toolchain: Toolchain, include_dirs: Iterable[Path] = ()) -> list[str]:
     """The compile's own flags (-target bpf, defines, include folders), plus clang's builtin
-    headers, which the PyPI libclang does not ship."""
+    headers (libclang finds them itself only beside its own clang binary)."""
     args = [*toolchain.base_flags, *toolchain.include_flags(list(include_dirs))]
     builtin = builtin_include_dir(toolchain.clang)
     if builtin is not None:
@@ -196,6 +198,15 @@ def analyse(
     schedc.verifier.rules.worker`) inside the sandbox, with the compile limits; a worker that
     crashes or runs out of time is a finding about the policy, not a crash of schedc."""
     include_dirs, line_files = list(include_dirs), list(line_files)
+    if toolchain.libclang is None:
+        llvm = Path(os.path.realpath(shutil.which(toolchain.clang) or toolchain.clang)).parent.parent
+        raise EnvironmentProblem(
+            f"no libclang beside {toolchain.clang} (looked in {llvm / 'lib'}): the checks parse "
+            "C with the libclang of the clang that compiles",
+            "install the libclang of that clang (Debian: apt-get install libclang1-"
+            + (llvm.name.removeprefix("llvm-") if llvm.name.startswith("llvm-") else "N")
+            + " for clang-N)",
+        )
     args = libclang_args(toolchain, include_dirs)
     targets = targets_of(target_kernel)
     request = {
@@ -211,8 +222,11 @@ def analyse(
         "cwd": os.getcwd(),
         "target_kernel": version_text(targets[0].version),
         "targets": [t.to_json() for t in targets],
+        "libclang": toolchain.libclang,
     }
-    visible = toolchain.visible(path, include_dirs, line_files) + cage.python_paths()
+    visible = toolchain.visible(path, include_dirs, line_files) + cage.python_paths(
+        toolchain.libclang
+    )
     outcome = cage.run(
         toolchain.cage,
         [sys.executable, "-I", "-m", WORKER],
@@ -275,6 +289,7 @@ def _too_complex(path: Path, why: str) -> Diagnostic:
 
 def analyse_here(request: dict[str, object]) -> dict[str, object]:
     """The worker's side of analyse(): scan, parse and rules, in this process."""
+    use_libclang(str(request["libclang"]) if request.get("libclang") else None)
     path = Path(str(request["path"]))
     text = str(request["text"])
     args = [str(a) for a in request["args"]]  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from clang import cindex as ci
 from clang.cindex import CursorKind as CK
 
 from schedc.diagnostics import Diagnostic, Severity
+from schedc.verifier.rules.libclang import ensure_libclang
 from schedc.verifier.rules.security import MacroUse
 
 # enum CXBinaryOperatorKind / CXUnaryOperatorKind (clang-c/Index.h, LLVM >= 17)
@@ -45,6 +46,7 @@ class _SourceRangeList(ctypes.Structure):
 @lru_cache(maxsize=1)
 def _lib() -> ctypes.CDLL:
     """The libclang C API, with the few functions the Python bindings do not wrap."""
+    ensure_libclang()
     lib = ci.conf.lib
     signatures: dict[str, tuple[list[object], object]] = {
         "clang_getCursorPrintingPolicy": ([ci.Cursor], ctypes.c_void_p),
@@ -75,6 +77,7 @@ def _lib() -> ctypes.CDLL:
 
 @lru_cache(maxsize=1)
 def _index() -> ci.Index:
+    ensure_libclang()
     return ci.Index.create()
 
 

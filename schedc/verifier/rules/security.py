@@ -23,6 +23,7 @@ from clang import cindex as ci
 
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.paths import within
+from schedc.verifier.rules.libclang import ensure_libclang
 
 _SPLICE = re.compile(rb"\\[ \t\f\v]*(?:\r\n|\n|\r)")
 _NEWLINE = re.compile(rb"\r\n|\n|\r")
@@ -109,6 +110,7 @@ def tokens(text: str, file: str) -> list[Tok]:
     """The policy's tokens, comments left out, from libclang's lexer (the raw lexer: macros
     are not expanded and no other file is read; parsing is single-file, without bodies)."""
     data = text.encode("utf-8")
+    ensure_libclang()
     index = ci.Index.create()
     options = (
         ci.TranslationUnit.PARSE_INCOMPLETE
