@@ -342,11 +342,12 @@ def test_feature_scenario_tells_the_feature_from_its_mutant(boot: Boot, name: st
 @pytest.mark.vm
 def test_strict_start_figures(boot: Boot) -> None:
     """Without `strict`, the three short jobs that wake first take the three idle CPUs
-    directly, so the long job starts fourth; with it, first or second."""
+    directly, so the long job starts fourth (third in one boot of six: a direct-dispatched
+    short job started after it); with it, first or second."""
     good = expectation(boot.results[("strict_start", "example")], 0)
     bad = expectation(boot.results[("strict_start", "mutant")], 0)
     assert good.kind == "order" and good.measured is not None and good.measured <= 2
-    assert bad.measured is not None and bad.measured >= 4
+    assert bad.measured is not None and bad.measured >= 3, bad
 
 
 @pytest.mark.vm
