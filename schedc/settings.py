@@ -372,12 +372,16 @@ def _clang_major(path: str) -> int | None:
     return found[0] if found else None
 
 
+def llvm_lib_dir(clang: str) -> Path:
+    """The lib folder of this clang's own LLVM (…/lib beside the real …/bin/clang)."""
+    return Path(os.path.realpath(shutil.which(clang) or clang)).parent.parent / "lib"
+
+
 def find_libclang(clang: str) -> str | None:
     """The libclang of this clang's own LLVM (lib/libclang-N.so.1 beside bin/clang, as Debian's
     libclang1-N installs it), for the Python bindings: the checks then parse with the version
     that compiles. None when that LLVM has none."""
-    real = Path(os.path.realpath(shutil.which(clang) or clang))
-    lib = real.parent.parent / "lib"
+    lib = llvm_lib_dir(clang)
     for pattern in ("libclang-*.so.*", "libclang.so.*", "libclang.so"):
         found = sorted(lib.glob(pattern))
         if found:

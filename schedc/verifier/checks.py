@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import sys
 import time
@@ -42,6 +41,7 @@ from schedc.settings import (
     kernel_matrix,
     kernel_name,
     kernel_release,
+    llvm_lib_dir,
 )
 from schedc.verifier.btf import kernel_facts
 from schedc.verifier.rules import code, flow, ops
@@ -199,7 +199,7 @@ def analyse(
     crashes or runs out of time is a finding about the policy, not a crash of schedc."""
     include_dirs, line_files = list(include_dirs), list(line_files)
     if toolchain.libclang is None:
-        llvm = Path(os.path.realpath(shutil.which(toolchain.clang) or toolchain.clang)).parent.parent
+        llvm = llvm_lib_dir(toolchain.clang).parent
         raise EnvironmentProblem(
             f"no libclang beside {toolchain.clang} (looked in {llvm / 'lib'}): the checks parse "
             "C with the libclang of the clang that compiles",
