@@ -21,13 +21,28 @@ MS = 1_000_000
 
 CLOCK_STUB = "static u64 bpf_ktime_get_ns(void) { return 0; }"
 assert CLOCK_STUB in HARNESS_PRELUDE
+STORAGE_STUB = """static void *bpf_task_storage_get(void *map, struct task_struct *p, void *v, u64 flags)
+{
+	return 0;
+}"""
+assert STORAGE_STUB in HARNESS_PRELUDE
 PRELUDE = HARNESS_PRELUDE.replace(
     CLOCK_STUB, "static u64 fake_now;\nstatic u64 bpf_ktime_get_ns(void) { return fake_now; }"
+).replace(
+    STORAGE_STUB,
+    """static void *(*fake_storage)(struct task_struct *p);	/* NULL: tasks have no storage */
+static void *bpf_task_storage_get(void *map, struct task_struct *p, void *v, u64 flags)
+{
+	return fake_storage ? fake_storage(p) : 0;
+}""",
 )
 
 FAKE_DSQS = r"""
 static s32 fake_queued[8];
+static u64 fake_times[8][16];	/* when each queued task was queued, head first */
+static struct task_struct fake_tasks[8];	/* the head of each DSQ, as the iterator sees it */
 static int consumed;
+static u64 fake_iter_q;
 
 s32 scx_bpf_dsq_nr_queued(u64 id) { return id < 8 ? fake_queued[id] : 0; }
 bool scx_bpf_consume___old(u64 id)
@@ -35,9 +50,21 @@ bool scx_bpf_consume___old(u64 id)
 	if (id >= 8 || fake_queued[id] <= 0)
 		return false;
 	fake_queued[id]--;
+	memcpy(fake_times[id], fake_times[id] + 1, sizeof(fake_times[id]) - sizeof(u64));
 	consumed = (int)id;
 	return true;
 }
+int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq_id, u64 flags)
+{
+	fake_iter_q = dsq_id;
+	return 0;
+}
+struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it)
+{
+	/* the head only: nothing here walks further */
+	return fake_iter_q < 8 && fake_queued[fake_iter_q] > 0 ? &fake_tasks[fake_iter_q] : 0;
+}
+void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) {}
 """
 
 
@@ -138,6 +165,58 @@ def test_ljf_long_task_keeps_its_cpu_while_only_short_jobs_wait(toolchain, tmp_p
         (1, 0),
         (1, 0),
         (None, 20 * MS),  # SCX_SLICE_DFL
+    ]
+
+
+def test_aging_serves_every_overdue_task_not_one_per_bound(toolchain, tmp_path):
+    """Aging bounds each task's wait. After an aged take, the queue's "waiting since" is its new
+    head's enqueue time, so a queue whose next tasks are overdue too is served until its head
+    is within the bound. Before, it restarted at *now*: under ljf with CPU hogs in long_q, the
+    short queue got one task per 500ms bound and cyclictest's run did not finish in 44 s."""
+    result = translate(ROOT / "examples" / "ljf.sched")
+    assert result.ok, result.diagnostics
+    main = f"""{FAKE_DSQS}
+static struct schedc_task fake_tctx[8];
+static void *head_storage(struct task_struct *p)
+{{
+\tint q = (int)(p - fake_tasks);
+
+\tfake_tctx[q].queued_at = fake_times[q][0];
+\treturn &fake_tctx[q];
+}}
+
+int main(void)
+{{
+\t/* ms before the first call at which short_q's five tasks were queued, head first */
+\tstatic const u64 short_ago[] = {{ 900, 800, 700, 100, 50 }};
+\tunsigned long long ctx[2] = {{ 1, 0 }};
+
+\tfake_storage = head_storage;
+\tfake_now = 10000000000ULL;
+\tfake_queued[0] = 3;	/* long_q: CPU hogs, always first without aging */
+\tfake_queued[1] = 5;
+\tfor (unsigned i = 0; i < 5; i++)
+\t\tfake_times[1][i] = fake_now - short_ago[i] * 1000000ULL;
+\tschedc_waiting_since[1] = fake_times[1][0];	/* set when the first task was queued */
+\tfor (unsigned i = 0; i < 6; i++) {{
+\t\tconsumed = -1;
+\t\tljf_dispatch(ctx);
+\t\tprintf("%d %llu\\n", consumed, (fake_now - schedc_waiting_since[1]) / 1000000ULL);
+\t\tfake_now += 1000000ULL;	/* 1ms between dispatches */
+\t}}
+\treturn 0;
+}}
+"""
+    out = build_and_run(toolchain, tmp_path, result.c_text, main)
+    got = [tuple(int(x) for x in line.split()) for line in out.splitlines()]
+    # (queue served, how long short_q's head has waited after the call, ms)
+    assert got == [
+        (1, 800),  # the 900ms task is overdue (aging 500ms): served; its successor waited 800
+        (1, 701),  # overdue too: served at once, not half a second later
+        (1, 102),
+        (0, 103),  # short_q's head is within the bound: long_q first again
+        (0, 104),
+        (0, 105),
     ]
 
 

@@ -94,6 +94,10 @@ int *bpf_iter_num_next(struct bpf_iter_num *it)
 	return &value;
 }
 void bpf_iter_num_destroy(struct bpf_iter_num *it) { printf("destroy\n"); }
+/* A DSQ walk (aging looks at a queue's new head) sees no task: the queue restarts at now. */
+int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq, u64 flags) { return 0; }
+struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) { return 0; }
+void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) {}
 static const char *dsq_name(u64 dsq)
 {
 	static char buf[24];

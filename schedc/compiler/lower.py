@@ -412,6 +412,9 @@ class Features:
     # Some queue has `max_wait`: tasks record when they were queued, and dispatch looks for
     # one that has waited too long (a walk over the queue's first tasks).
     max_wait: bool = False
+    # Tasks record when they were queued (`tctx->queued_at`): for max_wait, and for aging,
+    # which restarts a queue's wait from its new head's enqueue time after a take.
+    queued_at: bool = False
 
 
 def policy_features(
@@ -431,6 +434,7 @@ def policy_features(
     avg_runtime = "avg_runtime" in policy.stats
     since_ran = "since_ran" in policy.stats
     max_wait = any(q.max_wait is not None for q in policy.queues)
+    aging = policy.aging is not None and policy.dispatch_kind == "strict"
     return Features(
         comms=tuple(s for path, s in COMM_SOURCES.items() if path in policy.attrs),
         avg_runtime=avg_runtime,
@@ -438,7 +442,7 @@ def policy_features(
         since_ran=since_ran,
         vtime=vtime,
         preempt=preempt,
-        aging=policy.aging is not None and policy.dispatch_kind == "strict",
+        aging=aging,
         cpusets=any(q.cpus for q in queues),
         running=True,
         ordered_start=tuple(c.index for c in classes if c.queue.strict_start),
@@ -450,11 +454,13 @@ def policy_features(
             or wakeup_rate
             or len(classes) > 1  # running() needs the class of the task it sees
             or max_wait  # when each task was queued
+            or aging
         ),
         clock=True,
         stopping=avg_runtime or vtime or since_ran or policy.dispatch_kind == "shares",
         shares=policy.dispatch_kind == "shares",
         max_wait=max_wait,
+        queued_at=max_wait or aging,
     )
 
 
