@@ -194,5 +194,10 @@ class PolicyGen:
             event = r.choice(["enqueue", "direct", "wakeup", "preempt", "aging"])
             of = f" of {r.choice(classes)}" if event != "aging" and r.random() < 0.5 else ""
             lines.append(f"  counter k{i} counts {event}{of}")
+        if r.random() < 0.4:  # the latency defaults, switched: each on/off combination loads
+            names = ["kick_idle", "wakeup_preempt", "slice_scaling"]
+            picked = r.sample(names, r.randint(1, 3))
+            switches = [f"{n} = {r.choice(['true', 'false'])}" for n in picked]
+            lines.append("  latency " + ", ".join(switches))
         lines.append("}")
         return "\n".join(lines) + "\n"

@@ -139,6 +139,12 @@ static struct task_struct *task(int pid, int nice)
 MS = 1_000_000
 
 
+def with_latency(policy: str, switch: str) -> str:
+    """The policy with a `latency` statement before its closing brace."""
+    body, brace, rest = policy.rpartition("}")
+    return f"{body}  latency {switch}\n{brace}{rest}"
+
+
 def run_policy(toolchain, tmp_path: Path, policy: str, main: str,
                edit: tuple[str, str] | None = None, fakes: str = FAKES) -> list[str]:
     """Compile `policy` (DSL) to C, build it for the host with the fakes and `main`, run it and
@@ -216,6 +222,9 @@ def test_a_queued_task_wakes_an_idle_cpu(toolchain, tmp_path):
     off = run_policy(toolchain, tmp_path, FIFO, main(body),
                      edit=("schedc_kick_idle = true", "schedc_kick_idle = false"))
     assert off == ["insert 1 q0", "--", "insert 2 q0"]
+    # The policy's own switch does what the loader's does.
+    dsl_off = run_policy(toolchain, tmp_path, with_latency(FIFO, "kick_idle = false"), main(body))
+    assert dsl_off == off
 
 
 def test_a_waking_task_with_a_much_smaller_vtime_preempts(toolchain, tmp_path):
@@ -246,6 +255,8 @@ def test_a_waking_task_with_a_much_smaller_vtime_preempts(toolchain, tmp_path):
     off = run_policy(toolchain, tmp_path, VTIME, main(body),
                      edit=("schedc_wakeup_preempt = true", "schedc_wakeup_preempt = false"))
     assert "kick 0 preempt" not in off
+    policy_off = with_latency(VTIME, "wakeup_preempt = false")
+    assert run_policy(toolchain, tmp_path, policy_off, main(body)) == off
 
 
 def test_a_waking_task_preempts_a_lower_ranked_class_only(toolchain, tmp_path):
@@ -457,6 +468,8 @@ def test_slices_shrink_while_tasks_wait(toolchain, tmp_path):
     assert on == ["5 20000000", "5 20000000", "10 0", "5 0"]
     off = run_policy(toolchain, tmp_path, FIFO, main(body))  # the default: a slice means it
     assert off == ["5 20000000", "5 20000000", "10 20000000", "5 20000000"]
+    dsl_on = run_policy(toolchain, tmp_path, with_latency(FIFO, "slice_scaling = true"), main(body))
+    assert dsl_on == on
 
 
 def test_tasks_of_a_lower_ranked_queue_do_not_shrink_the_slice(toolchain, tmp_path):

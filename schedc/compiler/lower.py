@@ -472,7 +472,7 @@ class LoweredCounter:
 
 
 # The words of a plain field's type: `str`, `int | None`, `list[str]`, ...
-_PLAIN_TYPE_WORDS = frozenset({"str", "int", "bool", "None", "list", "tuple"})
+_PLAIN_TYPE_WORDS = frozenset({"str", "int", "bool", "None", "list", "tuple", "dict"})
 
 
 def plain_values(policy: TypedPolicy) -> MappingProxyType[str, object]:

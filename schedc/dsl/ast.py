@@ -351,6 +351,15 @@ class SliceEntry:
 
 
 @dataclass
+class LatencyEntry:
+    """`latency NAME = VALUE`: one of the compiler's latency defaults, on or off."""
+
+    name: Name
+    value: Expr
+    span: Span
+
+
+@dataclass
 class Policy:
     name: Name
     description: str | None
@@ -365,4 +374,5 @@ class Policy:
     slices: list[SliceEntry] = field(default_factory=list)
     selects: list[Name] = field(default_factory=list)
     watchdogs: list[Expr] = field(default_factory=list)
+    latency: list[LatencyEntry] = field(default_factory=list)
     tag_spans: list[Span] = field(default_factory=list)

@@ -80,6 +80,7 @@ class TypedPolicy:
     dispatch_line: int  # the `dispatch` statement's line; 0 when implied (one queue)
     select: str
     watchdog_ms: int | None
+    latency: dict[str, bool]  # the compiler's latency defaults, as the policy set them
     counters: list[TCounter]
     types: dict[int, Ty]
     stats: set[str]

@@ -270,6 +270,14 @@ COUNTER_EVENTS = {
 # queue for an idle CPU); `strict` asks the same of the others.
 STRICT_ORDERS = ("ordered", "deadline")
 STRICT_NAMES = {"ordered": "an 'ordered by' queue", "deadline": "a deadline queue"}
+# The compiler's latency defaults (docs/dsl.md 6.1) a policy may switch with `latency NAME =
+# true|false`, each with its value when the policy does not, and what it does. Each becomes a
+# read-only global of the object (`schedc_NAME`), which a loader may still set before load.
+LATENCY_DEFAULTS: dict[str, tuple[bool, str]] = {
+    "kick_idle": (True, "wake an idle CPU when a task is queued to a shared queue"),
+    "wakeup_preempt": (True, "a waking task preempts a worse task on the CPU chosen for it"),
+    "slice_scaling": (False, "the running task's slice shrinks while tasks of its rank wait"),
+}
 SELECT_MODES = {
     "idle": "the kernel's idle-CPU search (previous CPU if idle, then an idle core, then any "
     "idle CPU); a task that finds an idle CPU is dispatched to it directly",

@@ -384,6 +384,13 @@ class _ToAst(Transformer):
             for e in kids
         ]
 
+    @v_args(meta=True)
+    def latency_stmt(self, meta: Meta, kids: _Kids) -> _Added:
+        return [
+            ("latency", ast.LatencyEntry(_name(e.children[0]), e.children[1], _span_of(e)))
+            for e in kids
+        ]
+
     def _statement(self, rule: str, children: _Kids, meta: Meta) -> _Added:
         """The node `ast.statement` registered for `rule`, its fields filled from the rule's
         children by the decorator's conventions."""
@@ -502,8 +509,8 @@ def _describe_expected(expected: set[str]) -> str:
     words = sorted(set(words))
     if not words:
         return ""
-    if len(words) > 12:
-        return "expected one of " + ", ".join(words[:12]) + ", ..."
+    if len(words) > 16:  # more than what may follow a statement (every statement keyword)
+        return "expected one of " + ", ".join(words[:16]) + ", ..."
     return "expected " + (words[0] if len(words) == 1 else "one of " + ", ".join(words))
 
 

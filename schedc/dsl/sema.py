@@ -20,6 +20,7 @@ from schedc.dsl.language import (
     EXPRESSION_KEYWORDS,
     FUNCTIONS,
     LAG_MAX_NS,
+    LATENCY_DEFAULTS,
     MAX_CLASSES,
     MAX_COUNTERS,
     MAX_CPU_ID,
@@ -111,6 +112,7 @@ class _Analyzer:
         self._preempts(classes, dispatch_kind)
         select = self._select()
         watchdog_ms = self._watchdog()
+        latency = self._latency()
         counters = self._counters(classes, aging, dispatch_kind)
         tags = self._tags()
         self.exprs.report_overflows()
@@ -139,6 +141,7 @@ class _Analyzer:
             dispatch_line=p.dispatches[0].span.line if p.dispatches else 0,
             select=select,
             watchdog_ms=watchdog_ms,
+            latency=latency,
             counters=counters,
             types=self.exprs.types,
             stats=self.exprs.stats,
@@ -625,6 +628,36 @@ class _Analyzer:
             )
             return None
         return max(1, value // 1_000_000)
+
+    def _latency(self) -> dict[str, bool]:
+        """The latency defaults, as the policy's `latency` statements set them."""
+        values = {name: default for name, (default, _) in LATENCY_DEFAULTS.items()}
+        seen: set[str] = set()
+        for entry in self.p.latency:
+            name = entry.name.value
+            if name not in LATENCY_DEFAULTS:
+                self.error(
+                    "E193",
+                    f"unknown latency default '{name}'",
+                    entry.name.span,
+                    did_you_mean(name, list(LATENCY_DEFAULTS))
+                    or "the defaults: " + ", ".join(LATENCY_DEFAULTS),
+                )
+                continue
+            if name in seen:
+                self.error("E131", f"'latency {name}' is given twice", entry.span)
+                continue
+            seen.add(name)  # a wrong value is still the one given
+            if not isinstance(entry.value, ast.BoolLit):
+                self.error(
+                    "E194",
+                    f"latency {name} must be true or false",
+                    entry.value.span,
+                    f"write 'latency {name} = false' to turn it off, '= true' to turn it on",
+                )
+                continue
+            values[name] = entry.value.value
+        return values
 
     def _counters(
         self,
