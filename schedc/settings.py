@@ -15,6 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 
 HOST_BTF = Path("/sys/kernel/btf/vmlinux")
+# The embedded default: a minimal BTF of Linux 6.12 (the types generated policies need) and its
+# vmlinux.h, used when no BTF is configured and this host's kernel has no sched_ext, so that a
+# DSL policy compiles on any machine with clang (docs/compile.md, "Without a kernel kit").
+DEFAULT_KERNEL_DIR = Path(__file__).resolve().parent / "codegen_templates" / "default_kernel"
+EMBEDDED_BTF = DEFAULT_KERNEL_DIR / "vmlinux.btf"
 HOST_SYSFS = Path("/sys")  # where the host's sched_ext, BTF and BPF file system are seen
 HOST_CHOICES = ("auto", "yes", "no")  # the `host` setting
 MIN_CLANG = 16
@@ -472,6 +477,14 @@ def bpftool_problem(settings: Settings) -> str | None:
     return None
 
 
+def is_embedded_btf(path: Path) -> bool:
+    """Whether `path` is the embedded default BTF (which comes with its own vmlinux.h)."""
+    try:
+        return path.resolve() == EMBEDDED_BTF
+    except OSError:
+        return False
+
+
 def btf_has_sched_ext(path: Path) -> bool:
     try:
         data = path.read_bytes()
@@ -482,7 +495,7 @@ def btf_has_sched_ext(path: Path) -> bool:
 
 def find_btf(settings: Settings) -> Path:
     """The BTF that vmlinux.h is generated from: --btf / SCHEDC_BTF, else the host's if it has
-    sched_ext."""
+    sched_ext, else the embedded minimal one (EMBEDDED_BTF)."""
     if settings.btf:
         path = Path(settings.btf)
         if not path.is_file():
@@ -499,6 +512,8 @@ def find_btf(settings: Settings) -> Path:
         return path
     if btf_has_sched_ext(HOST_BTF):
         return HOST_BTF
+    if (DEFAULT_KERNEL_DIR / "vmlinux.h").is_file() and btf_has_sched_ext(EMBEDDED_BTF):
+        return EMBEDDED_BTF
     raise EnvironmentProblem(
         "no BTF with sched_ext: this host's kernel has no sched_ext and no --btf was given",
         "pass --btf FILE or set SCHEDC_BTF to the vmlinux BTF of a sched_ext kernel "

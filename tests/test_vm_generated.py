@@ -28,12 +28,20 @@ import pytest
 
 from schedc.compiler.pipeline import compile_policy
 from schedc.compiler.toolchain import Toolchain, load_toolchain
-from schedc.settings import Settings, kernel_matrix, kernel_name, kernel_release
+from schedc.settings import (
+    EMBEDDED_BTF,
+    Settings,
+    kernel_matrix,
+    kernel_name,
+    kernel_release,
+    load_settings,
+)
 from schedc.verifier.sandbox import LoadReport, load_in_sandbox
 from schedc.verifier.scx_enums import enum_slots
 from tests.conftest import (
     KERNEL_EXAMPLES_REMEDY,
     MATRIX,
+    ROOT,
     kernel_examples_dir,
     needs_sandbox,
     skip_or_fail,
@@ -133,16 +141,31 @@ def generated(
     return objects
 
 
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The examples of examples/, compiled against the embedded minimal BTF (what `schedc
+    compile` uses without a kit): they must load wherever the full-BTF objects do."""
+    build = tmp_path_factory.mktemp("vm-embedded")
+    alone = load_settings(btf=str(EMBEDDED_BTF), cache_dir=str(build / "cache"))
+    objects: dict[str, Path] = {}
+    for src in sorted((ROOT / "examples").glob("*.sched")):
+        result = compile_policy(src, alone, out=build / f"{src.stem}.bpf.o")
+        assert result.ok and result.object_path, (src.name, result.diagnostics)
+        objects[f"embedded-{src.stem}"] = result.object_path
+    return objects
+
+
 @pytest.fixture(scope="module", params=range(len(KERNELS)), ids=KERNELS)
 def boot(
     request: pytest.FixtureRequest,
     settings: Settings,
     generated: dict[str, Path],
+    embedded: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Boot:
     kit = kernels(settings)[request.param]
     needs_sandbox(kit)
-    objects = dict(generated)
+    objects = dict(generated) | embedded
     folder, why = examples_of(kit, request.param == 0)
     examples: list[str] = []
     skipped: list[str] = []
@@ -193,6 +216,16 @@ def test_kernel_verifier_accepts_at_least_50_generated_policies(boot: Boot) -> N
     )
     assert all(r.run is None for r in generated.values())  # loaded only: run_only
     assert all(r.scx_enums is None for r in generated.values())  # DSL objects read none
+
+
+@pytest.mark.vm
+def test_objects_built_without_a_kernel_load_on_every_kernel(boot: Boot) -> None:
+    """The embedded BTF's objects: their CO-RE relocations resolve against this kernel's BTF,
+    and the verifier accepts every program, as for the objects built against the kit's."""
+    built = {k: r for k, r in boot.reports.items() if k.startswith("embedded-")}
+    assert len(built) == len(list((ROOT / "examples").glob("*.sched")))
+    assert {k: r.error for k, r in built.items() if not r.ok} == {}, boot.release
+    assert all(r.programs and all(p.insns_processed for p in r.programs) for r in built.values())
 
 
 @pytest.mark.vm

@@ -123,6 +123,12 @@ def test_an_installed_wheel_works_without_the_checkout(tmp_path: Path, toolchain
     assert (shipped / "fifo.scenario.toml").is_file()
     _run([schedc, "compile", "fifo.sched", "-o", "fifo.bpf.o"], empty, env)
     assert (empty / "fifo.bpf.o").stat().st_size > 0
+    # With no kit and no BTF set, the wheel's embedded minimal BTF and its vmlinux.h: no
+    # bpftool either (one that does not exist is named, so running any would fail).
+    bare = {k: v for k, v in env.items() if not k.startswith("SCHEDC_")}
+    bare.update(SCHEDC_REPO=env["SCHEDC_REPO"], SCHEDC_BPFTOOL="/nonexistent/bpftool")
+    _run([schedc, "compile", "fifo.sched", "-o", str(tmp_path / "bare.bpf.o")], empty, bare)
+    assert (tmp_path / "bare.bpf.o").stat().st_size > 0
     # The libclang worker of check (and of seeding) runs caged with only its own venv bound,
     # and this venv borrows its dependencies from the test venv through the .pth above: the
     # cage is off for it here (compile, above, ran clang caged).

@@ -56,7 +56,7 @@ from schedc.dsl import ast
 from schedc.dsl.parser import parse_policy
 from schedc.dsl.sema import TypedPolicy, analyze
 from schedc.dsl.tunables import apply_sets
-from schedc.settings import Settings, cache_root, find_bpftool
+from schedc.settings import Settings, cache_root, find_bpftool, is_embedded_btf
 from schedc.verifier import checks
 from schedc.verifier.rules.kernel import DEFAULT_TARGET, KernelVersion, Target
 from schedc.verifier.sandbox import DEFAULT_WORKLOAD, LoadReport
@@ -419,6 +419,8 @@ def _lint(a: Artifact, o: Options) -> Step:
         found += checks.check_c(
             unit, o.tools(), o.include_dirs, o.targets or o.target_kernel, text=text
         )
+    if not dsl:
+        found += _embedded_btf_note(o.tools(), a, found)
     return Step(a, found, {f"lint:{k}": v for k, v in timings.items()})
 
 
@@ -445,6 +447,7 @@ def _clang(a: Artifact, o: Options) -> Step:
         diags = compile_c(
             o.tools(), a.c_file, out, include_dirs=list(o.include_dirs), use_pch=False
         )
+        diags += _embedded_btf_note(o.tools(), a, diags)
         return Step(a if has_errors(diags) else replace(a, object_path=out), diags)
     # A policy may compare an expression with itself (`task.nice < task.nice`): legal, and the
     # front end's business; clang's tautology warnings would point at generated C.
@@ -469,6 +472,24 @@ def _clang(a: Artifact, o: Options) -> Step:
     return Step(a, [internal, *diags])
 
 
+def _embedded_btf_note(tc: Toolchain, a: Artifact, diags: list[Diagnostic]) -> list[Diagnostic]:
+    """C005 when a C policy failed against the embedded minimal BTF: it may only lack kernel
+    types that the cut left out (docs/compile.md, "Without a kernel kit")."""
+    if not has_errors(diags) or not is_embedded_btf(tc.btf):
+        return []
+    return [
+        Diagnostic(
+            Severity.NOTE,
+            "C005",
+            "compiled against schedc's embedded minimal BTF (no kernel BTF is configured), "
+            "which has only the kernel types generated policies use",
+            str(a.path),
+            hint="pass --btf FILE or set SCHEDC_BTF to the vmlinux BTF of a sched_ext kernel "
+            "(a sandbox kit's vmlinux.btf, or /sys/kernel/btf/vmlinux of a sched_ext host)",
+        )
+    ]
+
+
 def _clang_and_link(a: Artifact, o: Options, out: Path) -> Step:
     """A policy of several C files: each compiled on its own, then linked into `out`."""
     assert a.c_file is not None
@@ -485,7 +506,7 @@ def _clang_and_link(a: Artifact, o: Options, out: Path) -> Step:
                 o.tools(), c_file, objects[-1], include_dirs=list(o.include_dirs), use_pch=False
             )
         if has_errors(diags):
-            return Step(a, diags)
+            return Step(a, diags + _embedded_btf_note(o.tools(), a, diags))
         sources = [a.path, *a.link]
         diags += link_objects(
             o.tools(), bpftool, list(zip(objects, sources, strict=True)), out, a.path

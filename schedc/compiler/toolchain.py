@@ -20,6 +20,7 @@ from schedc.compiler.cage import Cage, find_cage
 from schedc.diagnostics import Diagnostic, Severity
 from schedc.paths import within
 from schedc.settings import (
+    DEFAULT_KERNEL_DIR,
     EnvironmentProblem,
     Settings,
     cache_root,
@@ -27,6 +28,7 @@ from schedc.settings import (
     find_btf,
     find_clang,
     find_libclang,
+    is_embedded_btf,
 )
 
 RUNTIME_HEADER = "schedc_runtime.bpf.h"
@@ -134,6 +136,8 @@ class Toolchain:
 
 
 def _vmlinux_header(settings: Settings, btf: Path, btf_hash: str, cache: Path) -> Path:
+    if is_embedded_btf(btf):
+        return DEFAULT_KERNEL_DIR  # shipped with its vmlinux.h: no bpftool needed
     folder = cache / "vmlinux" / btf_hash[:16]
     header = folder / "vmlinux.h"
     if header.is_file():
