@@ -54,6 +54,13 @@ static void *bpf_map_lookup_elem(void *map, const void *key) { return &fake_coun
 static u64 bpf_ktime_get_ns(void) { return fake_now; }
 """
 
+# A DSQ walk (aging looks at a queue's new head) sees no task: the queue restarts at now.
+# tests/test_max_wait_host.py replaces it with a walk over fake queued tasks.
+NO_DSQ_WALK = r"""int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq, u64 flags) { return 0; }
+struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) { return 0; }
+void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) {}
+"""
+
 FAKES = r"""
 static int fake_task_cpu, fake_idle_cpu = -1, fake_select_cpu, fake_select_idle;
 static int fake_queued[16];
@@ -94,11 +101,7 @@ int *bpf_iter_num_next(struct bpf_iter_num *it)
 	return &value;
 }
 void bpf_iter_num_destroy(struct bpf_iter_num *it) { printf("destroy\n"); }
-/* A DSQ walk (aging looks at a queue's new head) sees no task: the queue restarts at now. */
-int bpf_iter_scx_dsq_new(struct bpf_iter_scx_dsq *it, u64 dsq, u64 flags) { return 0; }
-struct task_struct *bpf_iter_scx_dsq_next(struct bpf_iter_scx_dsq *it) { return 0; }
-void bpf_iter_scx_dsq_destroy(struct bpf_iter_scx_dsq *it) {}
-static const char *dsq_name(u64 dsq)
+""" + NO_DSQ_WALK + r"""static const char *dsq_name(u64 dsq)
 {
 	static char buf[24];
 

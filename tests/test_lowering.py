@@ -7,6 +7,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 import jinja2
 import pytest
@@ -43,7 +44,14 @@ def test_the_template_reads_exactly_the_context_lower_gives_it():
     assert isinstance(view, Mapping)
     assert {"name", "tags", "select", "dispatch_kind", "weights", "watchdog_ms"} <= set(view)
     assert not {"classes", "queues", "params", "aging", "types"} & set(view)
-    assert all(isinstance(v, (str, int, type(None), tuple)) for v in view.values())
+    assert all(
+        isinstance(v, (str, int, type(None), tuple, MappingProxyType)) for v in view.values()
+    )
+    assert dict(view["latency"]) == {
+        "kick_idle": True, "wakeup_preempt": True, "slice_scaling": False
+    }  # the defaults, as no latency statement changes them
+    with pytest.raises(TypeError):
+        view["latency"]["kick_idle"] = False  # type: ignore[index]
     with pytest.raises(TypeError):
         view["name"] = "other"  # type: ignore[index]
     assert "uses" not in wanted and "p" not in wanted

@@ -11,7 +11,15 @@ dispatch order takes overdue tasks the same way.
 from __future__ import annotations
 
 from schedc.compiler.pipeline import translate
-from tests.test_latency_host import FAKES, MS, call, main, run_policy, translate_text
+from tests.test_latency_host import (
+    FAKES,
+    MS,
+    NO_DSQ_WALK,
+    call,
+    main,
+    run_policy,
+    translate_text,
+)
 
 # The fake move_to_local of test_latency_host does nothing; this one takes the fake DSQ's head.
 _QUIET_CONSUME = "bool scx_bpf_dsq_move_to_local___new(u64 dsq) { return false; }\n"
@@ -100,8 +108,9 @@ WEIGHTED = """scheduler t "weighted, one queue with a wait bound" {
 
 
 def fakes() -> str:
-    assert _QUIET_CONSUME in FAKES and _QUIET_INSERT_VTIME in FAKES
-    return FAKES.replace(_QUIET_CONSUME, "").replace(_QUIET_INSERT_VTIME, "") + DSQ_FAKES
+    assert _QUIET_CONSUME in FAKES and _QUIET_INSERT_VTIME in FAKES and NO_DSQ_WALK in FAKES
+    quiet = FAKES.replace(_QUIET_CONSUME, "").replace(_QUIET_INSERT_VTIME, "")
+    return quiet.replace(NO_DSQ_WALK, "") + DSQ_FAKES
 
 
 def at(ms: int) -> str:

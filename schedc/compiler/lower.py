@@ -483,7 +483,11 @@ def plain_values(policy: TypedPolicy) -> MappingProxyType[str, object]:
     for f in fields(policy):
         if set(re.findall(r"[\w.]+", str(f.type))) <= _PLAIN_TYPE_WORDS:
             value = getattr(policy, f.name)
-            values[f.name] = tuple(value) if isinstance(value, list) else value
+            if isinstance(value, list):
+                value = tuple(value)
+            elif isinstance(value, dict):  # the latency defaults: read-only too
+                value = MappingProxyType(dict(value))
+            values[f.name] = value
     return MappingProxyType(values)
 
 
