@@ -90,7 +90,9 @@ def test_missing_clang_is_an_environment_error_exit_2(tmp_path):
     proc = run("compile", str(src), "--format", "json", env={"SCHEDC_CLANG": "/nonexistent/clang"})
     assert proc.returncode == 2
     data = json.loads(proc.stdout)
-    assert data["ok"] is False and "SCHEDC_CLANG" in data["hint"]
+    assert data["ok"] is False and data["command"] == "compile"
+    assert "clang" in data["error"]["message"] and "SCHEDC_CLANG" in data["error"]["hint"]
+    assert data["diagnostics"] == [] and data["results"] == []
 
 
 def test_missing_bpftool_says_what_to_install_exit_2(settings, tmp_path):

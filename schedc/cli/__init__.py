@@ -132,4 +132,15 @@ def _main(argv: list[str]) -> int:
     try:
         return int(args.func(args))
     except EnvironmentProblem as problem:
-        return report_environment_problem(problem, getattr(args, "format", "human"))
+        return report_environment_problem(problem, _format(args), command_name(args))
+
+
+def command_name(args: argparse.Namespace) -> str:
+    """The command as the JSON envelope names it: `compile`, or `repo search` for a repo
+    subcommand."""
+    sub = getattr(args, "repo_command", None)
+    return f"{args.command} {sub}" if sub else str(args.command)
+
+
+def _format(args: argparse.Namespace) -> str:
+    return getattr(args, "format", None) or getattr(args, "format_top", None) or "human"

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> Exit:
             sarif = sarif_options(args)
         diags = check_all(args)
     except EnvironmentProblem as problem:
-        return report_environment_problem(problem, args.format)
+        return report_environment_problem(problem, args.format, "check")
     _print(diags, args.format, len(args.files), sarif)
     return Exit.ERRORS if has_errors(diags) else Exit.OK
 

@@ -52,13 +52,49 @@ def usage_error(message: str) -> Exit:
     return Exit.USAGE
 
 
-def report_environment_problem(problem: EnvironmentProblem, fmt: str) -> Exit:
+def report_environment_problem(problem: EnvironmentProblem, fmt: str, command: str) -> Exit:
     """Print a missing-tool problem with its remedy, as JSON or text; the exit status (2)."""
     if fmt == "json":
-        print(json.dumps({"ok": False, "error": problem.message, "hint": problem.remedy}))
+        print_json(json_envelope(command, ok=False, error=problem.message, hint=problem.remedy))
     else:
         print(f"schedc: error: {problem.message}\n  hint: {problem.remedy}", file=sys.stderr)
     return Exit.USAGE
+
+
+def json_envelope(
+    command: str,
+    *,
+    ok: bool,
+    diagnostics: Iterable[Diagnostic | dict[str, object]] = (),
+    results: Iterable[object] = (),
+    error: str | None = None,
+    hint: str | None = None,
+    **extra: object,
+) -> dict[str, object]:
+    """The one JSON shape of every command's `--format json` (docs/json.md): `schedc` (the
+    version), `command`, `ok`, `error` (null, or {"message", "hint"}), `diagnostics` (a list)
+    and `results` (a list, also for one result), always in these places; what a command adds
+    (`host`, `compare`, `targets`, ...) comes after them under its own names."""
+    from schedc import __version__
+
+    envelope: dict[str, object] = {
+        "schedc": __version__,
+        "command": command,
+        "ok": ok,
+        "error": None if error is None else {"message": error, "hint": hint},
+        "diagnostics": [d.to_json() if isinstance(d, Diagnostic) else d for d in diagnostics],
+        "results": list(results),
+    }
+    for key, value in extra.items():
+        if key in envelope:
+            raise ValueError(f"{key!r} is one of the envelope's own keys")
+        envelope[key] = value
+    return envelope
+
+
+def print_json(envelope: dict[str, object]) -> None:
+    """An envelope (json_envelope) on stdout, as the one JSON document a command prints."""
+    print(json.dumps(envelope, indent=2, default=str))
 
 
 def write_atomically(path: Path, text: str) -> None:
