@@ -212,7 +212,9 @@ def test_cli_needs_an_api_key_and_replays_a_transcript(runner, tmp_path):
         str(tmp_path / "again.json"),
     )
     assert ran.returncode == 0, ran.stderr
-    report = json.loads(ran.stdout)
+    data = json.loads(ran.stdout)
+    assert (data["command"], data["ok"], data["error"]) == ("synthesize", True, None)
+    [report] = data["results"]
     assert report["outcome"] == "submitted" and report["submitted"]["name"] == "batch_ljf"
     assert [c["name"] for c in report["tool_calls"]] == ["search_policies", "submit_policy"]
     assert "[2] submit_policy" in ran.stderr

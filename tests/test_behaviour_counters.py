@@ -129,10 +129,10 @@ def _result(counters: dict[str, int]) -> ScenarioResult:
 def test_the_report_shows_and_stores_the_counters():
     counts = named(totals(DUMP.read_text()), NAMES)
     result = _result(counts)
-    [item] = results_json([result])["results"]
+    [item] = results_json([result])
     assert item["counters"] == counts and list(item["counters"]) == list(NAMES)
     assert "counters (sum of 2 runs): light_enqueued " in render_human([result])
-    assert results_json([_result({})])["results"][0]["counters"] == {}
+    assert results_json([_result({})])[0]["counters"] == {}
     assert "\n  counters" not in render_human([_result({})])
     given = load_scenario_file(ROOT / "examples" / "tunables_counters.scenario.toml")
     stored = report_of(result, given, "sha256:" + "0" * 64, runs=2)

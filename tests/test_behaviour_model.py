@@ -640,6 +640,14 @@ def test_cli_bad_scenario_is_a_usage_error_at_its_line(tmp_path: Path, capsys):
     assert schedc_main(["test", str(ROOT / "examples" / "fifo.sched"), "--scenario", str(bad)]) == 2
     err = capsys.readouterr().err
     assert re.search(rf"{re.escape(str(bad))}:7:1: error\[T002\]: group.count", err)
+    argv = ["test", str(ROOT / "examples" / "fifo.sched"), "--scenario", str(bad)]
+    assert schedc_main([*argv, "--format", "json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["results"] == []
+    assert data["error"]["message"] == "not tested: a scenario file has errors"
+    assert [(d["code"], d["file"], d["line"]) for d in data["diagnostics"]] == [
+        ("T002", str(bad), 7)
+    ]
 
 
 def test_cli_without_a_sandbox_says_how_to_get_one(tmp_path: Path, capsys, monkeypatch):
@@ -656,7 +664,8 @@ def test_cli_without_a_sandbox_says_how_to_get_one(tmp_path: Path, capsys, monke
     )
     assert code == 2
     out = json.loads(capsys.readouterr().out)
-    assert "cannot be booted" in out["error"] and "SCHEDC_KERNEL" in out["hint"]
+    assert out["ok"] is False and out["command"] == "test" and out["results"] == []
+    assert "cannot be booted" in out["error"]["message"] and "SCHEDC_KERNEL" in out["error"]["hint"]
 
 
 def test_every_t_code_is_documented():
@@ -704,7 +713,7 @@ def test_results_json_has_the_documented_shape():
     s = load_scenario(ROOT / "examples" / "pinned_latency.scenario.toml")
     e = evaluate(s.expect[0], [two_cpu_run(1.0, 0.0)], [two_cpu_run(0.5, 0.5)])
     r = ScenarioResult("p", "p.sched", s.name, s.path, "6.12.117", "tcg", [e], {"count": 0}, {}, [])
-    [item] = results_json([r])["results"]
+    [item] = results_json([r])
     assert {"policy", "scenario", "kernel", "ok", "expectations", "processes", "run"} <= set(item)
     [exp] = item["expectations"]
     assert {"kind", "groups", "expected", "measured", "baseline", "ok", "line"} <= set(exp)
@@ -735,5 +744,6 @@ def test_cli_checks_every_kernel_of_the_matrix_before_compiling(tmp_path: Path, 
     code = schedc_main([*argv, "--kernel", str(settings.kernel), "--kernel", str(kit)])
     assert code == 2
     out = json.loads(capsys.readouterr().out)
-    assert out["error"].startswith(f"kernel 2/2 of the matrix ({kit}) cannot be booted"), out
-    assert "bpftool" in out["error"] and "diagnostics" not in out  # not compiled
+    message = out["error"]["message"]
+    assert message.startswith(f"kernel 2/2 of the matrix ({kit}) cannot be booted"), out
+    assert "bpftool" in message and out["diagnostics"] == []  # not compiled

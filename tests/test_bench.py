@@ -531,7 +531,7 @@ def _result(
 
 
 def test_json_shape():
-    data = results_json([_result()])
+    [data] = results_json([_result()])
     assert set(data) == JSON_KEYS
     assert (data["workload"], data["metric"], data["unit"], data["direction"]) == (
         "hackbench",
@@ -548,10 +548,19 @@ def test_json_shape():
     json.dumps(data)  # serializable as it is
 
 
-def test_several_results_go_under_results():
-    data = results_json([_result("fifo"), _result("ljf")])
-    assert list(data) == ["results"]
-    assert [r["policy"]["name"] for r in data["results"]] == ["fifo", "ljf"]
+def test_one_result_and_several_have_the_same_shape():
+    """`results` is a list also for one policy on one workload (docs/json.md)."""
+    from schedc.cli.bench import envelope
+
+    one = envelope([_result("fifo")])
+    several = envelope([_result("fifo"), _result("ljf")])
+    for data in (one, several):
+        assert list(data) == ["schedc", "command", "ok", "error", "diagnostics", "results"]
+        assert data["command"] == "bench" and data["ok"] is True and data["error"] is None
+        assert data["diagnostics"] == [] and all(set(r) == JSON_KEYS for r in data["results"])
+    assert [r["policy"]["name"] for r in one["results"]] == ["fifo"]
+    assert [r["policy"]["name"] for r in several["results"]] == ["fifo", "ljf"]
+    assert envelope([_result("fifo", (1.0, None, 0.9))])["ok"] is False  # a failed run
 
 
 def test_failed_runs_are_kept_and_not_counted():
@@ -621,6 +630,11 @@ def test_policy_that_does_not_compile_is_not_benchmarked(tmp_path, capsys, toolc
     monkeypatch.setattr(cli, "bench_objects", no_boot)
     assert bench_main([str(bad), "--workload", "hackbench"]) == 1
     assert "did not compile" in capsys.readouterr().err
+    assert bench_main([str(bad), "--workload", "hackbench", "--format", "json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["results"] == []
+    assert data["error"] == {"message": f"not benchmarked: {bad} did not compile", "hint": None}
+    assert [d["code"] for d in data["diagnostics"] if d["severity"] == "error"]
 
 
 def test_missing_sandbox_stops_the_command_before_compiling(monkeypatch, capsys):
@@ -629,9 +643,8 @@ def test_missing_sandbox_stops_the_command_before_compiling(monkeypatch, capsys)
     out, err = capsys.readouterr()
     assert "compiling" not in err
     data = json.loads(out)
-    assert (
-        data["ok"] is False and "/nonexistent" in data["error"] and "SCHEDC_KERNEL" in data["hint"]
-    )
+    assert data["ok"] is False and data["command"] == "bench" and data["results"] == []
+    assert "/nonexistent" in data["error"]["message"] and "SCHEDC_KERNEL" in data["error"]["hint"]
 
 
 def test_missing_sandbox_is_an_environment_problem(tmp_path, settings, toolchain):
@@ -805,7 +818,9 @@ def test_vm_bench_host_mode_runs_inside_the_sandbox_guest(settings, toolchain, t
     assert status is not None, "the guest did not power off in time"
     err = (out / "bench.err").read_text()
     assert (out / "bench.rc").read_text().strip() == "0", err
-    result = json.loads((out / "bench.json").read_text())  # one result: the object itself
+    data = json.loads((out / "bench.json").read_text())
+    assert data["ok"] is True and data["error"] is None
+    [result] = data["results"]  # one result: a list of one, as for several
     assert result["policy"]["name"] == "fifo" and result["policy"]["ops"] == "fifo"
     assert result["baseline"]["values"][0] > 0 and result["policy"]["values"][0] > 0
     env_facts = result["environment"]

@@ -63,7 +63,9 @@ def test_json_has_the_compile_shape(toolchain, cache_env):
     proc = run(str(BAD_C), *INCLUDE, "--format", "json", env=cache_env)
     assert proc.returncode == Exit.ERRORS
     data = json.loads(proc.stdout)
-    assert data["ok"] is False and set(data) == {"ok", "diagnostics"}
+    assert list(data) == ["schedc", "command", "ok", "error", "diagnostics", "results"]
+    assert data["ok"] is False and data["command"] == "check" and data["error"] is None
+    assert data["results"] == [{"path": str(BAD_C), "ok": False}]
     assert all(set(d) == JSON_KEYS for d in data["diagnostics"])
     assert [(d["code"], d["line"]) for d in data["diagnostics"]] == [("K020", 13), ("K020", 21), ("K020", 29)]
 
@@ -73,6 +75,7 @@ def test_warnings_alone_exit_0(toolchain, cache_env):
     assert proc.returncode == Exit.OK
     data = json.loads(proc.stdout)
     assert data["ok"] is True and {d["severity"] for d in data["diagnostics"]} == {"warning"}
+    assert data["results"] == [{"path": str(DATA / "K071_printk_hot.bpf.c"), "ok": True}]
 
 
 def test_sarif_2_1_0(toolchain, cache_env):
@@ -113,7 +116,8 @@ def test_missing_btf_exits_2_with_the_remedy(tmp_path):
     proc = run(str(GOOD_DSL), "--format", "json", env={"SCHEDC_BTF": str(tmp_path / "none.btf")})
     assert proc.returncode == Exit.USAGE
     data = json.loads(proc.stdout)
-    assert data["ok"] is False and data["hint"].startswith("pass --btf")
+    assert data["ok"] is False and "does not exist" in data["error"]["message"]
+    assert data["error"]["hint"].startswith("pass --btf")
 
 
 @pytest.mark.parametrize(

@@ -39,9 +39,11 @@ def test_compile_ok_exit_0_and_json_artifacts(toolchain, settings, tmp_path):
                env={"SCHEDC_CACHE": settings.cache_dir or ""})
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert data["ok"] is True and data["diagnostics"] == []
-    assert data["artifacts"]["object"] == str(out) and out.is_file()
-    assert Path(data["artifacts"]["c"]).is_file()
+    assert data["ok"] is True and data["diagnostics"] == [] and data["error"] is None
+    [compiled] = data["results"]
+    assert compiled["policy"] == str(src)
+    assert compiled["object"] == str(out) and out.is_file()
+    assert Path(compiled["c"]).is_file()
 
 
 def test_policy_errors_exit_1_with_every_error_in_json(tmp_path):
@@ -50,7 +52,8 @@ def test_policy_errors_exit_1_with_every_error_in_json(tmp_path):
     proc = run("compile", str(src), "--format", "json")
     assert proc.returncode == 1
     data = json.loads(proc.stdout)
-    assert data["ok"] is False and data["artifacts"] == {"object": None, "c": None}
+    assert data["ok"] is False and data["error"] is None  # the diagnostics say why
+    assert data["results"] == [{"policy": str(src), "object": None, "c": None}]
     codes = [d["code"] for d in data["diagnostics"]]
     assert codes == ["E105", "E144"]  # both errors, not just the first
     first = data["diagnostics"][0]
@@ -112,7 +115,8 @@ def test_missing_bpftool_says_what_to_install_exit_2(settings, tmp_path):
     proc = run("compile", str(src), "--format", "json", env=env)
     data = json.loads(proc.stdout)
     assert proc.returncode == 2 and data["ok"] is False
-    assert data["hint"].startswith("install one: Debian's bpftool package")
+    assert f"bpftool '{missing}' (from SCHEDC_BPFTOOL) does not exist" in data["error"]["message"]
+    assert data["error"]["hint"].startswith("install one: Debian's bpftool package")
 
 
 def test_no_bpftool_anywhere_names_where_it_looked(monkeypatch, tmp_path):

@@ -124,7 +124,7 @@ def test_schedc_compile_refuses_and_shows_nothing(toolchain, settings, host: Hos
     assert human.returncode == 1, human.stderr
     assert as_json.returncode == 1, as_json.stderr
     payload = json.loads(as_json.stdout)
-    assert payload["ok"] is False and payload["artifacts"]["object"] is None
+    assert payload["ok"] is False and payload["results"][0]["object"] is None
     assert [d["code"] for d in payload["diagnostics"] if d["severity"] == "error"]
     assert not out.exists()
     assert not list(host.work.glob(".out.bpf.o.*"))
@@ -243,7 +243,8 @@ def test_a_broken_bwrap_is_refused_with_exit_2_and_sandbox_off_compiles(
     assert "SCHEDC_SANDBOX=off" in refused.stderr
     assert not out.exists()
     as_json = schedc("check", "--format", "json", str(policy), "-I", str(INCLUDE), env=env)
-    assert as_json.returncode == 2 and "bubblewrap" in json.loads(as_json.stdout)["error"]
+    assert as_json.returncode == 2
+    assert "bubblewrap" in json.loads(as_json.stdout)["error"]["message"]
 
     off = schedc(
         "compile",

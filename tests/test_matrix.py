@@ -157,7 +157,9 @@ def test_bench_runs_on_every_kernel(matrix_settings: Settings) -> None:
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert done.returncode == 1, done.stdout + done.stderr  # the stall policy's runs failed
-    results = json.loads(done.stdout)["results"]
+    data = json.loads(done.stdout)
+    assert data["ok"] is False and data["error"] is None  # it ran to the end; a result failed
+    results = data["results"]
     per_kernel = ("fifo", "stall")  # the policies' order on the command line
     assert [r["environment"]["kernel"] for r in results] == [
         k for k in releases for _policy in per_kernel

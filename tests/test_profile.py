@@ -312,7 +312,12 @@ def test_cli_json_of_a_command(tmp_path: Path) -> None:
         *child_argv("spin", "sc-cli"),
     )
     assert result.returncode == 0, result.stderr
-    profile = Profile.model_validate_json(result.stdout)
+    data = json.loads(result.stdout)
+    assert (data["command"], data["ok"], data["error"], data["diagnostics"]) == (
+        "profile", True, None, []
+    )
+    [found] = data["results"]
+    profile = Profile.model_validate(found)
     assert Profile.model_validate_json(out.read_text()) == profile
     assert [p.name for p in tmp_path.joinpath("sub").iterdir()] == ["p.json"]  # no temp left
     assert profile.target.command[-2:] == ["spin", "sc-cli"]
@@ -356,7 +361,9 @@ def test_cli_interrupted_still_writes_the_profile(tmp_path: Path, signum: int) -
     stdout, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 128 + signum, stderr
     profile = Profile.model_validate_json(out.read_text())
-    assert Profile.model_validate_json(stdout) == profile
+    data = json.loads(stdout)
+    assert data["ok"] is False and data["error"]["message"].startswith("stopped after ")
+    assert Profile.model_validate(data["results"][0]) == profile
     assert 0.5 < profile.seconds < 30
     assert profile.group("sc-int") is not None
     assert gone(profile.target.pids[0])

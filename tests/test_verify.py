@@ -302,7 +302,11 @@ def test_cli_json_shape_and_exit_code(settings, toolchain, tmp_path):
     )
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) == {"results", "host", "compare"}  # --sandbox: no host kernel
+    assert list(data) == [  # the envelope, then verify's own: --sandbox, no host kernel
+        "schedc", "command", "ok", "error", "diagnostics", "results", "host", "compare"
+    ]
+    assert data["command"] == "verify" and data["ok"] is False and data["error"] is None
+    assert data["diagnostics"] == [d for r in data["results"] for d in r["diagnostics"]]
     assert data["host"] == {"setting": "no", "included": False, "kernel": None, "reason": None}
     good, bad = data["results"]
     assert set(good) == {

@@ -324,5 +324,7 @@ def render_human(results: Sequence[ScenarioResult]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def results_json(results: Sequence[ScenarioResult]) -> dict[str, object]:
-    return {"results": [r.to_json() for r in results]}
+def results_json(results: Sequence[ScenarioResult]) -> list[dict[str, object]]:
+    """Every (policy, scenario, kernel) result's object: the `results` of `schedc test
+    --format json` (docs/json.md)."""
+    return [r.to_json() for r in results]

@@ -198,11 +198,10 @@ class BenchResult:
         }
 
 
-def results_json(results: Sequence[BenchResult]) -> dict[str, object]:
-    """One result as its object; several (policies x workloads) as {"results": [...]}."""
-    if len(results) == 1:
-        return results[0].to_json()
-    return {"results": [r.to_json() for r in results]}
+def results_json(results: Sequence[BenchResult]) -> list[dict[str, object]]:
+    """Every result's object, one per (policy, workload, kernel), as a list also for one: the
+    `results` of `schedc bench --format json` (docs/json.md)."""
+    return [r.to_json() for r in results]
 
 
 # --- the plan and the guest script -----------------------------------------------------------

@@ -14,7 +14,6 @@ with the remedy. Progress goes to stderr while the guest runs. docs/behaviour.md
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +24,7 @@ from schedc.behaviour.scenario import Scenario, ScenarioError, load_scenario
 from schedc.bench.runner import compile_for_bench
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_format, add_include, add_kernels, add_set, positive_int
-from schedc.cli.output import progress, write_diagnostics
+from schedc.cli.output import json_envelope, print_json, progress, write_diagnostics
 from schedc.diagnostics import Diagnostic
 from schedc.settings import load_settings
 
@@ -71,8 +70,13 @@ def run(args: argparse.Namespace) -> Exit:
             problems += exc.diagnostics
     if problems:
         if args.format == "json":
-            print(
-                json.dumps({"ok": False, "diagnostics": [d.to_json() for d in problems]}, indent=2)
+            print_json(
+                json_envelope(
+                    "test",
+                    ok=False,
+                    diagnostics=problems,
+                    error="not tested: a scenario file has errors",
+                )
             )
         else:
             write_diagnostics(problems, sys.stderr)
@@ -85,10 +89,12 @@ def run(args: argparse.Namespace) -> Exit:
         )
         if not compiled.ok:
             if args.format == "json":
-                print(
-                    json.dumps(
-                        {"ok": False, "diagnostics": [d.to_json() for d in compiled.diagnostics]},
-                        indent=2,
+                print_json(
+                    json_envelope(
+                        "test",
+                        ok=False,
+                        diagnostics=compiled.diagnostics,
+                        error=f"not tested: {', '.join(compiled.failed)} did not compile",
                     )
                 )
             else:
@@ -102,7 +108,14 @@ def run(args: argparse.Namespace) -> Exit:
             cases, settings, runs=args.runs, keep_trace=args.keep_trace, progress=progress
         )
     if args.format == "json":
-        print(json.dumps(results_json(results), indent=2))
+        print_json(
+            json_envelope(
+                "test",
+                ok=all(r.ok for r in results),
+                diagnostics=[d for r in results for d in r.diagnostics],
+                results=results_json(results),
+            )
+        )
     else:
         for r in results:
             write_diagnostics(r.diagnostics, sys.stderr)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import shutil
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from schedc.bench.runner import (
     DEFAULT_RUNS,
     DEFAULT_WARMUP,
+    BenchResult,
     Where,
     bench_objects,
     check_environment,
@@ -42,7 +42,7 @@ from schedc.cli.options import (
     positive_float,
     positive_int,
 )
-from schedc.cli.output import progress, usage_error, write_diagnostics
+from schedc.cli.output import json_envelope, print_json, progress, usage_error, write_diagnostics
 from schedc.settings import (
     EnvironmentProblem,
     Settings,
@@ -151,10 +151,10 @@ def run(args: argparse.Namespace) -> Exit:
     unknown = [w for w in workloads if w not in RECIPES]
     if unknown:
         return usage_error(
-            f"unknown workload {', '.join(unknown)}; choose from {', '.join(RECIPES)}, all"
+            f"unknown workload {', '.join(unknown)}; choose from {', '.join(RECIPES)}, all", args
         )
     if args.warmup < 0:
-        return usage_error("--warmup cannot be negative")
+        return usage_error("--warmup cannot be negative", args)
     # What would only fail after minutes in the guest is checked first.
     if args.plot is not None:
         from schedc.bench.plot import MATPLOTLIB_REMEDY, plot_problem
@@ -165,14 +165,14 @@ def run(args: argparse.Namespace) -> Exit:
     profile = None
     if args.profile is not None:
         if not args.record:
-            return usage_error("--profile goes with --record: it is kept with the records")
+            return usage_error("--profile goes with --record: it is kept with the records", args)
         from schedc.repo.gitstore import RepoError  # noqa: PLC0415
         from schedc.repo.perf import profile_option  # noqa: PLC0415
 
         try:
             profile = profile_option(args.profile)
         except RepoError as problem:
-            return usage_error(f"--profile: {problem.message}")
+            return usage_error(f"--profile: {problem.message}", args, problem.hint)
     if args.record:  # the CLI hands results to the repository; bench knows nothing of it
         from schedc.repo.perf import recording_problem  # noqa: PLC0415
 
@@ -210,14 +210,12 @@ def run(args: argparse.Namespace) -> Exit:
         )
         if not compiled.ok:
             if args.format == "json":
-                print(
-                    json.dumps(
-                        {
-                            "ok": False,
-                            "error": f"did not compile: {', '.join(compiled.failed)}",
-                            "diagnostics": [d.to_json() for d in compiled.diagnostics],
-                        },
-                        indent=2,
+                print_json(
+                    json_envelope(
+                        "bench",
+                        ok=False,
+                        diagnostics=compiled.diagnostics,
+                        error=f"not benchmarked: {', '.join(compiled.failed)} did not compile",
                     )
                 )
             else:
@@ -244,7 +242,7 @@ def run(args: argparse.Namespace) -> Exit:
     finally:
         shutil.rmtree(build, ignore_errors=True)
     if args.format == "json":
-        print(json.dumps(results_json(results), indent=2))
+        print_json(envelope(results))
     else:
         sys.stdout.write(render_human(results))
     if args.plot is not None:
@@ -258,6 +256,12 @@ def run(args: argparse.Namespace) -> Exit:
             where = record_bench_result(r.policy.source, r.to_json(), profile)
             progress(f"recorded {where}")
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
+
+
+def envelope(results: Sequence[BenchResult]) -> dict[str, object]:
+    """What `--format json` prints: every (policy, workload, kernel) result in `results`, a
+    list also for one policy and one workload (docs/json.md)."""
+    return json_envelope("bench", ok=all(r.ok for r in results), results=results_json(results))
 
 
 def _where(kernel: Settings) -> Where:

@@ -21,7 +21,13 @@ from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include
-from schedc.cli.output import report_environment_problem, write_diagnostics
+from schedc.cli.output import (
+    json_envelope,
+    print_json,
+    report_environment_problem,
+    usage_error,
+    write_diagnostics,
+)
 from schedc.compiler.pipeline import check_file
 from schedc.compiler.source import is_c, is_dsl
 from schedc.compiler.toolchain import Toolchain, load_toolchain
@@ -82,19 +88,16 @@ def _kernel_arg(text: str) -> KernelVersion:
 def run(args: argparse.Namespace) -> Exit:
     unknown = [f for f in args.files if not (is_dsl(f) or is_c(f))]
     if unknown:
-        print(
-            f"schedc check: error: {unknown[0]} is neither a .sched nor a .bpf.c policy",
-            file=sys.stderr,
-        )
-        return Exit.USAGE
+        return usage_error(f"{unknown[0]} is neither a .sched nor a .bpf.c policy", args)
     sarif = SarifOptions(Path.cwd(), None)
     try:
         if args.format == "sarif":
             sarif = sarif_options(args)
-        diags = check_all(args)
+        checked = check_all(args)
     except EnvironmentProblem as problem:
         return report_environment_problem(problem, args.format, "check")
-    _print(diags, args.format, len(args.files), sarif)
+    diags = [d for _path, found in checked for d in found]
+    _print(checked, args.format, sarif)
     return Exit.ERRORS if has_errors(diags) else Exit.OK
 
 
@@ -129,7 +132,8 @@ def sarif_options(args: argparse.Namespace) -> SarifOptions:
     return SarifOptions(root, base)
 
 
-def check_all(args: argparse.Namespace) -> list[Diagnostic]:
+def check_all(args: argparse.Namespace) -> list[tuple[Path, list[Diagnostic]]]:
+    """Each file with what the checks found in it, in the order given."""
     settings = load_settings(btf=args.btf)
     # The C is parsed as `schedc compile` compiles it: with the vmlinux.h of the BTF setting
     # (--btf, SCHEDC_BTF, `btf`), else of the first kernel in use.
@@ -140,7 +144,7 @@ def check_all(args: argparse.Namespace) -> list[Diagnostic]:
     def toolchain() -> Toolchain:
         return load_toolchain(compiled)
 
-    diags: list[Diagnostic] = []
+    checked: list[tuple[Path, list[Diagnostic]]] = []
     for path in args.files:
         result = check_file(
             path,
@@ -150,20 +154,24 @@ def check_all(args: argparse.Namespace) -> list[Diagnostic]:
             target_kernel=args.target_kernel or targets[0].version,
             targets=targets,
         )
-        diags += result.diagnostics
-    return diags
+        checked.append((path, list(result.diagnostics)))
+    return checked
 
 
-def _print(diags: list[Diagnostic], fmt: str, count: int, sarif: SarifOptions) -> None:
+def _print(checked: list[tuple[Path, list[Diagnostic]]], fmt: str, sarif: SarifOptions) -> None:
+    diags = [d for _path, found in checked for d in found]
     if fmt == "json":
-        payload = {"ok": not has_errors(diags), "diagnostics": [d.to_json() for d in diags]}
-        print(json.dumps(payload, indent=2))
+        files = [{"path": str(path), "ok": not has_errors(found)} for path, found in checked]
+        print_json(
+            json_envelope("check", ok=not has_errors(diags), diagnostics=diags, results=files)
+        )
     elif fmt == "sarif":
         log = sarif_log(diags, sarif_rules(), root=sarif.root, base_uri=sarif.base_uri)
         print(json.dumps(log, indent=2))
     else:
         write_diagnostics(diags, sys.stderr)
         summary = summary_line(diags)
+        count = len(checked)
         files = f"{count} file{'s' if count != 1 else ''}"
         print(summary or f"checked {files}: no problems found.", file=sys.stderr)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, add_include, add_link
-from schedc.cli.output import write_diagnostics
+from schedc.cli.output import json_envelope, print_json, write_diagnostics
 from schedc.compiler.pipeline import Source, compile_policy
 from schedc.diagnostics import summary_line
 from schedc.settings import load_settings
@@ -49,7 +48,16 @@ def run(args: argparse.Namespace) -> Exit:
         use_pch=not args.no_pch,
     )
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        compiled = {  # object and c: null when not written
+            "policy": str(args.policy),
+            "object": str(result.object_path) if result.object_path else None,
+            "c": str(result.c_path) if result.c_path else None,
+        }
+        print_json(
+            json_envelope(
+                "compile", ok=result.ok, diagnostics=result.diagnostics, results=[compiled]
+            )
+        )
     else:
         write_diagnostics(result.diagnostics, sys.stderr)
         summary = summary_line(result.diagnostics)

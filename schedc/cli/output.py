@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -46,10 +47,25 @@ def progress(message: str) -> None:
     print(f"schedc: {message}", file=sys.stderr, flush=True)
 
 
-def usage_error(message: str) -> Exit:
-    """A usage problem found after parsing: one line on stderr, exit 2."""
-    print(f"schedc: error: {message}", file=sys.stderr)
+def usage_error(
+    message: str, args: argparse.Namespace | None = None, hint: str | None = None
+) -> Exit:
+    """A usage problem found after parsing, exit 2: one line on stderr (and the hint), or with
+    `args` of a `--format json` command the envelope on stdout, ok false and error set."""
+    if args is not None and output_format(args) == "json":
+        from schedc.cli import command_name
+
+        print_json(json_envelope(command_name(args), ok=False, error=message, hint=hint))
+    else:
+        print(f"schedc: error: {message}", file=sys.stderr)
+        if hint:
+            print(f"  hint: {hint}", file=sys.stderr)
     return Exit.USAGE
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The command's --format (a repo subcommand's, else the one before it), else human."""
+    return getattr(args, "format", None) or getattr(args, "format_top", None) or "human"
 
 
 def report_environment_problem(problem: EnvironmentProblem, fmt: str, command: str) -> Exit:

@@ -23,7 +23,13 @@ from pathlib import Path
 
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_format, count, seconds_upto
-from schedc.cli.output import progress, usage_error, write_atomically
+from schedc.cli.output import (
+    json_envelope,
+    print_json,
+    progress,
+    usage_error,
+    write_atomically,
+)
 from schedc.profile.model import Profile, Target
 from schedc.profile.sample import (
     MAX_INTERVAL_MS,
@@ -137,22 +143,23 @@ def _target(args: argparse.Namespace) -> Target | Exit:
     ]
     if not chosen:
         return usage_error(
-            "give one target: -- COMMAND..., --pid PID..., --cgroup PATH or --all"
+            "give one target: -- COMMAND..., --pid PID..., --cgroup PATH or --all", args
         )
     if len(chosen) > 1:
-        return usage_error(f"give one target, not {' and '.join(chosen)}")
+        return usage_error(f"give one target, not {' and '.join(chosen)}", args)
     if command:
         return Target(mode="command", command=command)
     if args.pids:
         return Target(mode="pids", pids=sorted(set(args.pids)))
     if args.cgroup is not None:
         if not args.cgroup:
-            return usage_error("--cgroup: give a cgroup folder or path")
+            return usage_error("--cgroup: give a cgroup folder or path", args)
         return Target(mode="cgroup", cgroup=args.cgroup)
     if os.geteuid() != 0:
         return usage_error(
             "--all needs root (other users' threads are not readable); run it as root, or "
-            "profile your own processes with --pid, --cgroup or -- COMMAND"
+            "profile your own processes with --pid, --cgroup or -- COMMAND",
+            args,
         )
     return Target(mode="all")
 
@@ -189,16 +196,16 @@ def run(args: argparse.Namespace) -> Exit:
         return target
     for option, path in (("-o", args.output), ("--scenario", args.scenario), ("--draft", args.draft)):
         if path is not None and path.is_dir():
-            return usage_error(f"{option} {path}: is a folder; give a file name")
+            return usage_error(f"{option} {path}: is a folder; give a file name", args)
     if args.scenario_cpus is not None and args.scenario is None:
-        return usage_error("--scenario-cpus goes with --scenario")
+        return usage_error("--scenario-cpus goes with --scenario", args)
     if args.cgroup is not None:
         try:
             from schedc.profile.sample import resolve_cgroup
 
             _folder, path = resolve_cgroup(args.cgroup)
         except ProfileError as exc:
-            return usage_error(str(exc))
+            return usage_error(str(exc), args)
         target = Target(mode="cgroup", cgroup=path)
     status: int | None = None
     interrupted: SamplingInterrupted | None = None
@@ -215,9 +222,9 @@ def run(args: argparse.Namespace) -> Exit:
                 target, seconds=args.seconds, interval_ms=args.interval, progress=progress
             )
     except ProfileError as exc:
-        return usage_error(str(exc))
+        return usage_error(str(exc), args)
     except (FileNotFoundError, PermissionError) as exc:
-        return usage_error(f"cannot start {target.command[0]!r}: {exc.strerror}")
+        return usage_error(f"cannot start {target.command[0]!r}: {exc.strerror}", args)
     except SamplingInterrupted as stop:
         interrupted = stop
         profile = stop.profile
@@ -232,8 +239,16 @@ def run(args: argparse.Namespace) -> Exit:
         problem = None
     for path, text in derived:
         write_atomically(path, text)
-    if args.format == "json":
-        sys.stdout.write(profile.model_dump_json(indent=2) + "\n")
+    stopped = f"stopped after {profile.seconds:.1f} s: the profile covers the window so far"
+    if args.format == "json":  # the profile stands; a --scenario or --draft problem, or a stop
+        print_json(
+            json_envelope(
+                "profile",
+                ok=problem is None and interrupted is None,
+                results=[profile.model_dump(mode="json")],
+                error=problem or (stopped if interrupted is not None else None),
+            )
+        )
     else:
         from schedc.profile.render import render_human
 
@@ -246,8 +261,9 @@ def run(args: argparse.Namespace) -> Exit:
     for path, _text in derived:
         progress(f"wrote {path}")
     if problem is not None:
-        return usage_error(problem)
+        # with --format json the envelope above has it as its error
+        return Exit.USAGE if args.format == "json" else usage_error(problem)
     if interrupted is not None:
-        progress(f"stopped after {profile.seconds:.1f} s: the profile covers the window so far")
+        progress(stopped)
         raise interrupted.cause  # schedc.lifecycle.run_main: "interrupted", exit 130 / 143
     return Exit.OK

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from schedc.agent.reference import ReferenceMissing
 from schedc.agent.synthesize import DEFAULT_MODEL, MAX_WORKLOAD_BYTES, render, synthesize
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_format, add_runner_options, runner_from
-from schedc.cli.output import progress, usage_error
+from schedc.cli.output import json_envelope, print_json, progress, usage_error
 from schedc.settings import synthesis_model
 
 
@@ -77,25 +76,25 @@ def _client(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> Exit:
     runner = runner_from(args)
     if not args.replay and not os.environ.get("ANTHROPIC_API_KEY"):
-        print(
-            "schedc: error: synthesize needs an Anthropic API key\n"
-            "  hint: export ANTHROPIC_API_KEY=... (https://console.anthropic.com), or replay a "
-            "recorded run with --replay FILE",
-            file=sys.stderr,
+        return usage_error(
+            "synthesize needs an Anthropic API key",
+            args,
+            "export ANTHROPIC_API_KEY=... (https://console.anthropic.com), or replay a recorded "
+            "run with --replay FILE",
         )
-        return Exit.USAGE
     if args.max_iterations < 1:
-        return usage_error("--max-iterations must be at least 1")
+        return usage_error("--max-iterations must be at least 1", args)
     workload = None
     if args.workload:
         try:
             raw = args.workload.read_bytes()
         except OSError as exc:
-            return usage_error(f"cannot read {args.workload}: {exc.strerror}")
+            return usage_error(f"cannot read {args.workload}: {exc.strerror}", args)
         if len(raw) > MAX_WORKLOAD_BYTES:
             return usage_error(
                 f"{args.workload} is larger than {MAX_WORKLOAD_BYTES // 1024} KiB;"
-                " describe the workload in a few paragraphs"
+                " describe the workload in a few paragraphs",
+                args,
             )
         workload = raw.decode("utf-8", "replace")
     profile = None
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> Exit:
         try:
             profile = read_profile(args.profile)
         except ProfileFileError as exc:
-            return usage_error(str(exc))
+            return usage_error(str(exc), args)
     model = args.model or synthesis_model() or DEFAULT_MODEL
     recording: list[dict[str, Any]] = []
     try:
@@ -121,14 +120,16 @@ def run(args: argparse.Namespace) -> Exit:
             profile=profile,
         )
     except ReferenceMissing as exc:
-        return usage_error(str(exc))
+        return usage_error(str(exc), args)
     except ValueError as exc:  # an unreadable --replay file
-        return usage_error(str(exc))
+        return usage_error(str(exc), args)
     if args.transcript:
         data = {"goal": args.goal, "model": model, "responses": recording, **report.to_json()}
         Path(args.transcript).write_text(json.dumps(data, indent=1), encoding="utf-8")
     if args.format == "json":
-        print(json.dumps(report.to_json(), indent=2, default=str))
+        print_json(
+            json_envelope("synthesize", ok=report.submitted is not None, results=[report.to_json()])
+        )
     else:
         print(render(report))
     return Exit.OK if report.submitted is not None else Exit.ERRORS

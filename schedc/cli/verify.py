@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from schedc.cli.options import (
     add_link,
     add_set,
 )
-from schedc.cli.output import progress, usage_error, write_diagnostics
+from schedc.cli.output import json_envelope, print_json, progress, usage_error, write_diagnostics
 from schedc.compiler.pipeline import Source, verify_policies
 from schedc.settings import load_settings
 from schedc.verifier.sandbox import ProgramReport
@@ -90,9 +89,9 @@ def run(args: argparse.Namespace) -> Exit:
         btf=args.btf, kernels=args.kernels, host=args.host_kernel, params=args.params
     )
     if args.run is not None and args.run <= 0:
-        return usage_error("--run needs a positive number of seconds")
+        return usage_error("--run needs a positive number of seconds", args)
     if args.compare and len(args.policies) != 2:
-        return usage_error(f"--compare needs exactly two policies, got {len(args.policies)}")
+        return usage_error(f"--compare needs exactly two policies, got {len(args.policies)}", args)
     host = host_report(settings, args.mode, args.run)
     if host["reason"] and settings.host == "auto" and "host" in settings.sources:
         progress(f"this host's kernel is not in the matrix: {host['reason']}")  # asked: say why
@@ -107,10 +106,18 @@ def run(args: argparse.Namespace) -> Exit:
     )
     compared = compare(results[0], results[1]) if args.compare else None
     if args.format == "json":
-        out: dict[str, object] = {"results": [r.to_json() for r in results], "host": host}
+        extra: dict[str, object] = {"host": host}
         if compared is not None:
-            out["compare"] = [c.to_json() for c in compared]
-        print(json.dumps(out, indent=2))
+            extra["compare"] = [c.to_json() for c in compared]
+        print_json(
+            json_envelope(
+                "verify",
+                ok=all(r.ok for r in results),
+                diagnostics=[d for r in results for d in r.diagnostics],
+                results=[r.to_json() for r in results],
+                **extra,
+            )
+        )
     else:
         for r in results:
             write_diagnostics(r.diagnostics, sys.stdout)
