@@ -56,7 +56,8 @@ def test_add_commits_source_meta_generated_c_and_report(tools, store: GitStore):
         "mixed",
     )
     assert ran.code == 0, ran.err
-    out = ran.json()
+    assert ran.json()["ok"] is True and ran.json()["command"] == "repo add"
+    out = ran.result()
     assert out["status"] == "added" and out["name"] == "tunables" and out["version"] == 1
     assert out["verification"]["status"] == "unverified"
     assert commit_count(store.root) == before + 1 and is_clean(store.root)
@@ -97,9 +98,9 @@ def test_second_version_is_a_new_commit_on_the_same_path(tools, store: GitStore,
     changed.write_text((EXAMPLES / "ljf.sched").read_text().replace("= 20ms", "= 15ms"))
     ran = add(str(changed))
     assert ran.code == 0 and "added ljf v2" in ran.out, ran.err
-    log = cli("log", "ljf", "--format", "json").json()["log"]
+    log = cli("log", "ljf", "--format", "json").json()["results"]
     assert [(e["action"], e["version"]) for e in log] == [("add", 2), ("add", 1)]
-    first = cli("show", "ljf@v1", "--format", "json").json()
+    first = cli("show", "ljf@v1", "--format", "json").result()
     assert "param slice = 20ms" in first["source"] and first["meta"]["version"] == 1
     assert first["commit"] == log[1]["commit"]
     by_sha = cli("show", f"ljf@{log[1]['commit'][:10]}", "--source")
@@ -123,9 +124,11 @@ def test_a_policy_with_errors_is_rejected_and_nothing_is_committed(tools, store:
     bad = DATA / "bad_units.sched"
     ran = cli("add", str(bad), "--unverified", "--format", "json")
     assert ran.code == 1
-    out = ran.json()
+    data = ran.json()
+    assert data["ok"] is False and data["error"] is None  # the diagnostics say why
+    out = ran.result()
     assert out["status"] == "rejected" and out["commit"] is None
-    [diag] = out["diagnostics"]
+    [diag] = data["diagnostics"]
     assert (diag["code"], diag["file"], diag["line"]) == ("E105", str(bad), 2)
     assert commit_count(store.root) == count and is_clean(store.root)
     assert not (store.root / "policies" / "bad_units").exists()
@@ -136,7 +139,7 @@ def test_a_policy_with_errors_is_rejected_and_nothing_is_committed(tools, store:
 def test_c_policy_takes_its_name_from_the_file_and_tunables_from_globals(tools, store):
     ran = add(str(DATA / "tunable_pair.bpf.c"))
     assert ran.code == 0, ran.err
-    shown = cli("show", "tunable_pair", "--format", "json").json()
+    shown = cli("show", "tunable_pair", "--format", "json").result()
     meta = shown["meta"]
     assert meta["kind"] == "c" and meta["source"] == "policy.bpf.c"
     assert meta["description"].startswith("A two-knob FIFO scheduler written in C")
@@ -170,7 +173,7 @@ def test_a_catalogue_entry_is_not_overwritten(tools, store: GitStore, repo_env):
     assert ran.code == 1 and "catalogue entry" in ran.err and "--parent scx_simple" in ran.err
     ok = add(str(EXAMPLES / "vtime_fair.sched"), "--parent", "scx_simple", "--format", "json")
     assert ok.code == 0 and ok.json()["diagnostics"] == []
-    assert cli("show", "vtime_fair", "--format", "json").json()["meta"]["parent"] == "scx_simple"
+    assert cli("show", "vtime_fair", "--format", "json").result()["meta"]["parent"] == "scx_simple"
 
 
 def test_unknown_parent_is_a_warning(tools, store: GitStore):
@@ -187,7 +190,7 @@ def test_without_a_kernel_auto_records_why_and_verify_refuses(tools, store, monk
     assert is_clean(store.root) and not (store.root / "policies" / "fifo").exists()
     ran = cli("add", str(EXAMPLES / "fifo.sched"), "--format", "json")
     assert ran.code == 0, ran.err
-    reason = ran.json()["verification"]["reason"]
+    reason = ran.result()["verification"]["reason"]
     assert "this host has no sched_ext" in reason and "/nonexistent/bzImage" in reason
 
 
@@ -219,13 +222,13 @@ def test_a_crash_before_committing_restores_index_and_worktree(tools, store, mon
 def test_init_seed_adds_the_catalogue_and_the_examples(tools, repo_env):
     ran = cli("init", "--seed", "--format", "json")
     assert ran.code == 0, ran.err
-    seeded = ran.json()["seed"]
+    seeded = ran.result()["seed"]
     assert len(seeded["catalog"]) >= 10 and seeded["examples_skipped"] is None
     names = {e["name"] for e in seeded["examples"]}
     assert len(names) == len(list(EXAMPLES.glob("*.sched"))) and {"ljf", "fifo"} <= names
     assert all(e["verification"]["reason"].startswith("seeded") for e in seeded["examples"])
     assert is_clean(repo_env)
-    listed = cli("list", "--kind", "catalog", "--format", "json").json()["policies"]
+    listed = cli("list", "--kind", "catalog", "--format", "json").json()["results"]
     assert {p["name"] for p in listed} >= {"scx_lavd", "scx_rusty", "scx_nest"}
     assert cli("fsck").code == 0
     top = cli("search", "longest job batch", "--format", "json").json()["results"][0]
@@ -245,7 +248,7 @@ def test_verify_loads_the_policy_into_the_kernel_verifier(tools, settings, store
         "--format", "json",
     )  # fmt: skip
     assert ran.code == 0, ran.err
-    out = ran.json()
+    out = ran.result()
     summary = out["verification"]
     assert summary["status"] == "verified" and summary["stage"] == "run" and out["run_ok"]
     assert summary["programs"] >= 2 and summary["reason"] is None

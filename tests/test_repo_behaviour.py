@@ -172,7 +172,7 @@ def test_add_stores_the_report_beside_the_verification_and_show_prints_it(
     assert "behaviour" in shown.out
     assert "fifo on 6.12.3 (tcg, emulated timings): passing, 4/4 expectations held" in shown.out
     assert "ok   starvation  late" in shown.out
-    as_json = cli("show", "fifo", "--format", "json").json()
+    as_json = cli("show", "fifo", "--format", "json").result()
     behaviour = as_json["verification"]["behaviour"]
     assert behaviour[0]["scenario_hash"] == scenario().hash
     assert behaviour[0]["scenario_text"].startswith("# fifo.sched claims")
@@ -273,6 +273,8 @@ def test_a_bad_scenario_is_refused_at_its_line_before_anything_happens(toolchain
     before = commit_count(store.root)
     ran = cli("add", str(FIFO), "--scenario", str(bad), "--format", "json")
     assert ran.code == 2, ran.out
+    assert ran.json()["ok"] is False and ran.json()["results"] == []
+    assert ran.json()["error"]["message"] == "not added: a scenario file has errors"
     diag = ran.json()["diagnostics"][0]
     assert (diag["code"], diag["line"]) == ("T002", 7)
     assert "nice" in diag["message"]

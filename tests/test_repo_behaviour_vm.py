@@ -92,8 +92,10 @@ def test_repo_add_with_scenarios_stores_passing_and_failing_reports(
         "json",
     )
     assert ran.code == 1, ran.err  # an expectation failed: said, and stored
-    out = ran.json()
-    assert out["status"] == "added" and out["ok"] is False and out["behaviour_ok"] is False
+    data = ran.json()
+    out = ran.result()
+    assert out["status"] == "added" and data["ok"] is False and out["behaviour_ok"] is False
+    assert data["error"] is None  # added; the failed expectation is in the result
     reports = {r["scenario"]: r for r in out["behaviour"]}
     assert set(reports) == {"orderok", "pinfail"}
     assert reports["orderok"]["ok"] is True
@@ -103,7 +105,7 @@ def test_repo_add_with_scenarios_stores_passing_and_failing_reports(
     assert placement["baseline"] is not None
     implicit = {e["kind"]: e["ok"] for e in reports["orderok"]["expectations"]}
     assert implicit["enabled"] is True and implicit["exited"] is True
-    diag = next(d for d in out["diagnostics"] if d["code"] == "T101")
+    diag = next(d for d in data["diagnostics"] if d["code"] == "T101")
     assert diag["file"] == str(failing)
     assert diag["line"] == PINNED_FAILS.splitlines().index("[[expect]]") + 1
     kernel = reports["orderok"]["kernel"]
@@ -114,7 +116,7 @@ def test_repo_add_with_scenarios_stores_passing_and_failing_reports(
         assert all(isinstance(v, int) and v >= 0 for v in counters.values()), counters
         assert counters["light_enqueued"] + counters["heavy_enqueued"] > 0, counters
 
-    shown = cli("show", "tunables", "--format", "json").json()
+    shown = cli("show", "tunables", "--format", "json").result()
     stored = {r["scenario"]: r for r in shown["verification"]["behaviour"]}
     assert stored["pinfail"]["ok"] is False and stored["orderok"]["ok"] is True
     assert stored["orderok"]["scenario_text"] == ORDER_OK

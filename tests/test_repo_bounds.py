@@ -45,7 +45,7 @@ def hostile(store: GitStore) -> GitStore:
 def test_list_reports_each_bad_entry_and_serves_the_rest(hostile: GitStore):
     ran = cli("list", "--format", "json")
     assert ran.code == 0, ran.err
-    by_name = {p["name"]: p for p in ran.json()["policies"]}
+    by_name = {p["name"]: p for p in ran.json()["results"]}
     assert by_name["good"]["ok"] is True
     assert {n for n, p in by_name.items() if not p["ok"]} == {"deep", "bigint", "huge"}
     assert "nested more than 64 levels deep" in by_name["deep"]["problems"][0]["problem"]
@@ -67,12 +67,12 @@ def test_search_skips_them(hostile: GitStore):
 def test_show_reports_the_file(hostile: GitStore):
     for name in ("deep", "bigint", "huge"):
         ran = cli("show", name, "--format", "json")
-        assert ran.code == 0 and ran.json()["ok"] is False
-        assert ran.json()["problems"][0]["path"] == f"policies/{name}/meta.json"
-    good = cli("show", "good", "--format", "json").json()
+        assert ran.code == 0 and ran.result()["ok"] is False
+        assert ran.result()["problems"][0]["path"] == f"policies/{name}/meta.json"
+    good = cli("show", "good", "--format", "json").result()
     assert good["ok"] is True and good["verification"] is None
     assert any(p["path"].endswith("verification.json") for p in good["problems"])
-    assert cli("show", "deep_record", "--format", "json").json()["records"] == []
+    assert cli("show", "deep_record", "--format", "json").result()["records"] == []
     assert cli("show", "good").code == 0
 
 

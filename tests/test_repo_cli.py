@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from schedc import __version__
 from schedc.repo.gitstore import GitStore, default_location
 from tests import test_repo_support as support
 from tests.test_repo_support import (
@@ -49,7 +50,9 @@ def test_every_command_on_a_missing_repository_says_how_to_create_it(repo_env, c
     assert f"schedc repo init --repo {repo_env}" in ran.err
     as_json = cli(*command, "--format", "json")
     assert as_json.code == 2 and as_json.json()["ok"] is False
-    assert "schedc repo init" in as_json.json()["hint"]
+    assert f"no policy repository at {repo_env}" in as_json.json()["error"]["message"]
+    assert "schedc repo init" in as_json.json()["error"]["hint"]
+    assert as_json.json()["command"] == f"repo {command[0]}"
     assert not repo_env.exists()
 
 
@@ -71,7 +74,8 @@ def test_a_plain_git_repository_is_not_taken_for_a_policy_repository(repo_env):
 
 def test_init_makes_one_commit_and_refuses_to_run_twice(repo_env):
     ran = cli("init", "--format", "json")
-    assert ran.code == 0 and ran.json()["repo"] == str(repo_env)
+    assert ran.code == 0 and ran.result()["repo"] == str(repo_env)
+    assert ran.result()["head"] == GitStore(repo_env).head()
     assert commit_count(repo_env) == 1 and is_clean(repo_env)
     assert json.loads((repo_env / "schedc-repo.json").read_text())["schema_version"] == 1
     assert "policies/<name>/meta.json" in (repo_env / "README.md").read_text()
@@ -98,9 +102,12 @@ def test_init_from_clones_a_shared_repository(store: GitStore, tmp_path):
 def test_module_entry_point_and_exit_codes(store: GitStore, tmp_path):
     shown = cli_process("show", "nothing", "--format", "json", "--repo", str(store.root))
     assert shown.code == 1 and json.loads(shown.out) == {
+        "schedc": __version__,
+        "command": "repo show",
         "ok": False,
-        "error": "no policy named 'nothing'",
-        "hint": "see `schedc repo list`",
+        "error": {"message": "no policy named 'nothing'", "hint": "see `schedc repo list`"},
+        "diagnostics": [],
+        "results": [],
     }
     usage = cli_process("record", "x", "--direction", "sideways", "--repo", str(store.root))
     assert usage.code == 2 and "invalid choice" in usage.err
@@ -134,8 +141,8 @@ def test_invalid_target_kernel_is_a_usage_error(store: GitStore, tmp_path):
 def test_seeding_a_clone_of_a_seeded_repository_adds_nothing(store: GitStore, tmp_path):
     first = cli("init", "--repo", str(tmp_path / "seeded"), "--seed", "--examples",
                 str(tmp_path), "--format", "json")  # fmt: skip
-    assert first.code == 0 and len(first.json()["seed"]["catalog"]) >= 10
+    assert first.code == 0 and len(first.result()["seed"]["catalog"]) >= 10
     again = cli("init", "--repo", str(tmp_path / "clone"), "--from", str(tmp_path / "seeded"),
                 "--seed", "--examples", str(tmp_path), "--format", "json")  # fmt: skip
-    assert again.code == 0 and again.json()["seed"]["catalog"] == []
-    assert again.json()["head"] == GitStore(tmp_path / "seeded").head()
+    assert again.code == 0 and again.result()["seed"]["catalog"] == []
+    assert again.result()["head"] == GitStore(tmp_path / "seeded").head()

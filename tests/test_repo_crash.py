@@ -72,8 +72,8 @@ def test_fsck_repair_rolls_back_a_killed_record(store: GitStore, point: str):
     assert ran.code == 0, ran.out + ran.err
     assert "repaired: rolled back an interrupted change to policies/shared" in ran.out
     assert is_clean(store.root) and store.head() == head
-    again = cli("fsck", "--repair", "--format", "json").json()
-    assert again["ok"] and again["repaired"] == []
+    again = cli("fsck", "--repair", "--format", "json")
+    assert again.json()["ok"] and again.result()["repaired"] == []
 
 
 def test_a_killed_add_leaves_nothing_that_blocks_the_next_add(toolchain, store: GitStore):
@@ -159,8 +159,9 @@ def test_uncommitted_work_that_schedc_did_not_start_is_never_rolled_back(store: 
     mine.write_text("{}")
     ran = cli(*record_args("shared", "w", "1", "2"))
     assert ran.code == 1 and "uncommitted changes" in ran.err and "Traceback" not in ran.err
-    repaired = cli("fsck", "--repair", "--format", "json").json()
-    assert repaired["repaired"] == [] and "R101" in {d["code"] for d in repaired["diagnostics"]}
+    repaired = cli("fsck", "--repair", "--format", "json")
+    assert repaired.result()["repaired"] == []
+    assert "R101" in {d["code"] for d in repaired.json()["diagnostics"]}
     assert mine.read_text() == "{}"
 
 

@@ -35,7 +35,7 @@ def test_a_record_keeps_its_profile_through_git_and_show_prints_it(store: GitSto
     path = ps.write(tmp_path / "build.json", ps.kernel_build())
     ran = record("ljf", path)
     assert ran.code == 0, ran.err
-    [rec] = ran.json()["records"]
+    [rec] = ran.result()["records"]
     assert rec["schema_version"] == 2
     assert rec["profile"]["created"] == "2026-11-01T10:00:00Z"
     assert rec["profile"]["target"] == {
@@ -55,7 +55,7 @@ def test_a_record_keeps_its_profile_through_git_and_show_prints_it(store: GitSto
         shown.out
     )
     assert "cc1 batch 90%, make io-bound 1%" in shown.out
-    as_json = cli("show", "ljf", "--format", "json").json()
+    as_json = cli("show", "ljf", "--format", "json").result()
     assert as_json["records"][0]["profile"]["shape"]["groups"][0]["name"] == "cc1"
     assert cli("fsck").code == 0
 
@@ -64,7 +64,7 @@ def test_a_record_without_profile_is_written_as_version_1_as_before(store: GitSt
     synthetic(store, "fifo", "first in first out")
     ran = record("fifo", None)
     assert ran.code == 0, ran.err
-    [rec] = ran.json()["records"]
+    [rec] = ran.result()["records"]
     text = (store.root / "policies/fifo/perf" / f"{rec['id']}.json").read_text()
     data = json.loads(text)
     assert data["schema_version"] == 1
@@ -82,7 +82,7 @@ def test_bench_records_say_they_are_emulated_and_keep_the_profile(store: GitStor
         profile_option(profile),
     )
     assert "policies/ljf/perf/" in where
-    [rec] = cli("show", "ljf", "--format", "json").json()["records"]
+    [rec] = cli("show", "ljf", "--format", "json").result()["records"]
     assert "emulated" not in rec and rec["accelerator"] == "tcg"  # the fixture says only tcg
     assert rec["profile"]["shape"]["cpus"] == 4
     shown = cli("show", "ljf").out
@@ -138,7 +138,9 @@ def test_record_refuses_a_bad_profile_file_and_stores_nothing(store: GitStore, t
         as_json = cli(
             *record_args("ljf", "w", "1", "1"), "--profile", str(path), "--format", "json"
         )
-        assert as_json.code == 2 and words in as_json.json()["error"]
+        error = as_json.json()["error"]
+        assert as_json.code == 2 and words in error["message"]
+        assert error["hint"].startswith("give the file `schedc profile -o")
         search = cli("search", "--profile", str(path))
         assert search.code == 2 and words in search.err
     assert commit_count(store.root) == before and is_clean(store.root)

@@ -60,7 +60,7 @@ def test_record_from_options_is_one_commit_with_one_file(store: GitStore):
         "json",
     )
     assert ran.code == 0, ran.err
-    [rec] = ran.json()["records"]
+    [rec] = ran.result()["records"]
     assert rec["values"] == [101.0, 99.0, 100.0] and rec["n"] == 3 and rec["median"] == 100.0
     assert rec["improvement"] == pytest.approx(10 / 110, rel=1e-5)
     assert rec["policy_version"] == 1 and rec["content_hash"].startswith("sha256:")
@@ -72,7 +72,7 @@ def test_record_from_options_is_one_commit_with_one_file(store: GitStore):
     message = git(store.root, "log", "-1", "--format=%B")
     assert message.startswith("record ljf: kernel_build time 100 s (n=3), +9.1% vs eevdf")
     assert f"Schedc-Record: {rec['id']}" in message
-    shown = cli("show", "ljf", "--format", "json").json()
+    shown = cli("show", "ljf", "--format", "json").result()
     assert shown["best"]["id"] == rec["id"] and shown["meta"]["version"] == 1
 
 
@@ -104,7 +104,7 @@ def test_record_from_bench_output_picks_the_named_policy(store: GitStore, tmp_pa
     bench.write_text(json.dumps(both))
     ran = cli("record", "fifo", "--from", str(bench), "--format", "json")
     assert ran.code == 0, ran.err
-    [rec] = ran.json()["records"]
+    [rec] = ran.result()["records"]
     assert (rec["workload"], rec["kernel"], rec["baseline_scheduler"]) == (
         "hackbench",
         "6.12.117",
@@ -117,6 +117,21 @@ def test_record_from_bench_output_picks_the_named_policy(store: GitStore, tmp_pa
     assert wrong.code == 2 and "not 'nope'" in wrong.err
 
 
+def test_record_from_the_bench_envelope_of_one_policy(store: GitStore, tmp_path):
+    """`schedc bench --format json` keeps one result in a list of one too (docs/json.md)."""
+    from schedc.cli.output import json_envelope
+
+    synthetic(store, "fifo", "fifo")
+    result = bench_result("fifo", "fifo.sched", [9.0, 9.5], [10.0, 10.2])
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps(json_envelope("bench", ok=True, results=[result])))
+    ran = cli("record", "fifo", "--from", str(bench), "--format", "json")
+    assert ran.code == 0, ran.err
+    assert ran.json()["command"] == "repo record" and ran.result()["name"] == "fifo"
+    [rec] = ran.result()["records"]
+    assert rec["workload"] == "hackbench" and rec["values"] == [9.0, 9.5]
+
+
 def test_bench_metrics_with_spaces_are_accepted(store: GitStore, tmp_path):
     synthetic(store, "fifo", "fifo")
     result = bench_result("fifo", "fifo.sched", [900.0, 950.0], [1000.0])
@@ -126,7 +141,7 @@ def test_bench_metrics_with_spaces_are_accepted(store: GitStore, tmp_path):
     bench.write_text(json.dumps(result))
     ran = cli("record", "fifo", "--from", str(bench), "--format", "json")
     assert ran.code == 0, ran.err
-    [rec] = ran.json()["records"]
+    [rec] = ran.result()["records"]
     assert rec["metric"] == "cpu bogo ops/s" and rec["improvement"] == pytest.approx(-0.075)
     found = cli("search", "bogo", "--format", "json").json()
     assert [r["name"] for r in found["results"]] == ["fifo"]

@@ -33,7 +33,7 @@ def test_rm_removes_every_file_in_one_commit_and_keeps_the_history(store: GitSto
     before = store.head()
     ran = at(store, "rm", "old", "--reason", "superseded by new", "--format", "json")
     assert ran.code == 0, ran.err
-    out = ran.json()
+    out = ran.result()
     assert out["removed"] == "old" and "policies/old/meta.json" in out["files"]
     assert any(layout.is_record(f) for f in out["files"])  # its performance records too
     assert not (store.root / "policies" / "old").exists()
@@ -42,7 +42,7 @@ def test_rm_removes_every_file_in_one_commit_and_keeps_the_history(store: GitSto
     body = git(store.root, "log", "-1", "--format=%B")
     assert body.startswith("rm old\n\nsuperseded by new") and "Schedc-Action: rm" in body
     shown = at(store, "show", f"old@{before[:12]}", "--format", "json")
-    assert shown.code == 0 and shown.json()["name"] == "old"  # still in git's history
+    assert shown.code == 0 and shown.result()["name"] == "old"  # still in git's history
     assert at(store, "fsck").code == 0
 
 

@@ -116,7 +116,8 @@ def test_a_run_without_a_sandbox_is_an_environment_error_with_nothing_committed(
     before = commit_count(store.root)
     ran = cli("add", str(FIFO), "--run", "spin", "--format", "json")
     assert ran.code == 2, ran.err
-    assert "no-bzImage" in ran.out + ran.err and "cannot be booted" in ran.out + ran.err
+    error = ran.json()["error"]
+    assert "no-bzImage" in error["message"] and "cannot be booted" in error["message"]
     assert commit_count(store.root) == before and is_clean(store.root)
 
 

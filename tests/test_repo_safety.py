@@ -116,7 +116,7 @@ def test_parallel_adders_and_recorders_lose_nothing(toolchain, store: GitStore, 
     for w in range(WORKERS):
         assert (store.root / f"policies/w{w}_ljf/policy.sched").is_file()
         assert (store.root / f"policies/w{w}_sjf/policy.sched").is_file()
-    log = cli("log", "common", "--format", "json").json()["log"]
+    log = cli("log", "common", "--format", "json").json()["results"]
     assert sorted(e["version"] for e in log) == list(range(1, WORKERS + 1))
     assert json.loads((store.root / "policies/common/meta.json").read_text())["version"] == WORKERS
     assert is_clean(store.root)
@@ -178,6 +178,7 @@ def damaged(store: GitStore) -> GitStore:
 def test_fsck_reports_every_kind_of_damage(damaged: GitStore):
     ran = cli("fsck", "--format", "json")
     assert ran.code == 1
+    assert ran.json()["ok"] is False and ran.result()["repaired"] == []
     found = {(d["code"], d["file"]) for d in ran.json()["diagnostics"]}
     assert found >= {
         ("R103", "policies/broken_json/meta.json"),
@@ -201,15 +202,17 @@ def test_fsck_reports_every_kind_of_damage(damaged: GitStore):
 def test_readers_survive_damage(damaged: GitStore):
     listed = cli("list", "--format", "json")
     assert listed.code == 0
-    broken = {p["name"] for p in listed.json()["policies"] if not p["ok"]}
+    broken = {p["name"] for p in listed.json()["results"] if not p["ok"]}
     assert broken == {"broken_json", "extra_key", "Bad-Name"}
     assert cli("list").code == 0 and "BROKEN" in cli("list").out
     payload = cli("search", "entry", "--format", "json").json()
     assert {s["name"] for s in payload["skipped"]} == broken
     assert "fine" in {r["name"] for r in payload["results"]}
-    shown = cli("show", "broken_json", "--format", "json").json()
+    ran = cli("show", "broken_json", "--format", "json")
+    assert ran.code == 0 and ran.json()["ok"] is True  # shown; the entry itself is broken:
+    shown = ran.result()
     assert shown["ok"] is False and shown["problems"][0]["path"].endswith("meta.json")
-    assert cli("show", "bad_record", "--format", "json").json()["records"] == []
+    assert cli("show", "bad_record", "--format", "json").result()["records"] == []
     assert cli("log", "extra_key").code == 0
 
 

@@ -239,4 +239,4 @@ def test_a_damaged_index_file_is_rebuilt(filled):
 def test_names_are_never_patterns(filled):
     assert cli("show", "*").code == 1
     assert cli("log", "*").code == 1
-    assert cli("show", "ljf", "--format", "json").json()["name"] == "ljf"
+    assert cli("show", "ljf", "--format", "json").result()["name"] == "ljf"

@@ -42,6 +42,12 @@ class Ran:
     def json(self) -> dict:
         return json.loads(self.out)
 
+    def result(self) -> dict:
+        """The one item of a subcommand about one thing (init, add, show, diff, record, fsck,
+        push, pull, resolve, rm): the envelope's `results`, a list of one (docs/json.md)."""
+        [item] = self.json()["results"]
+        return item
+
 
 def cli(*args: str) -> Ran:
     """`schedc repo ARGS` in this process (the environment decides repo and cache)."""

@@ -113,7 +113,7 @@ def linked_meta(store: GitStore, canary: Path) -> GitStore:
 def test_readers_report_a_symlinked_meta_and_serve_the_rest(linked_meta: GitStore, canary):
     listed = cli("list", "--format", "json")
     assert listed.code == 0
-    by_name = {p["name"]: p for p in listed.json()["policies"]}
+    by_name = {p["name"]: p for p in listed.json()["results"]}
     assert by_name["good"]["ok"] is True and by_name["linked"]["ok"] is False
     problem = by_name["linked"]["problems"][0]
     assert problem["path"] == "policies/linked/meta.json" and "symbolic link" in problem["problem"]
@@ -125,10 +125,10 @@ def test_readers_report_a_symlinked_meta_and_serve_the_rest(linked_meta: GitStor
     assert [s["name"] for s in found.json()["skipped"]] == ["linked"]
     assert "symbolic link" in found.err
 
-    shown = cli("show", "linked", "--format", "json").json()
+    shown = cli("show", "linked", "--format", "json").result()
     assert shown["ok"] is False and shown["meta"] is None
     assert shown["problems"][0]["path"] == "policies/linked/meta.json"
-    assert cli("show", "good", "--format", "json").json()["ok"] is True
+    assert cli("show", "good", "--format", "json").result()["ok"] is True
 
     record = cli(*record_args("linked", "w", "1", "2"))
     assert record.code == 1 and "symbolic link" in record.err

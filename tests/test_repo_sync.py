@@ -48,7 +48,7 @@ def test_a_record_travels_from_one_machine_to_the_other(pair):
     assert at(a, "search", "build").out.count("shared") == 0  # not there yet
     ran = at(a, "pull", "--format", "json")
     assert ran.code == 0, ran.err
-    assert ran.json()["action"] == "fast-forward" and ran.json()["changed"] == ["shared"]
+    assert ran.result()["action"] == "fast-forward" and ran.result()["changed"] == ["shared"]
     assert a.head() == b.head() and is_clean(a.root)
     found = at(a, "search", "build", "--format", "json").json()
     assert found["results"][0]["name"] == "shared" and found["index"]["refresh"] != "none"
@@ -66,10 +66,10 @@ def test_records_from_both_sides_merge_without_conflict(pair):
     rejected = at(a, "push")
     assert rejected.code == 1 and "schedc repo pull" in rejected.err
     ran = at(a, "pull", "--format", "json")
-    assert ran.code == 0 and ran.json()["action"] == "merged", ran.out
-    assert sorted(ran.json()["changed"]) == ["only_b", "shared"]
+    assert ran.code == 0 and ran.result()["action"] == "merged", ran.out
+    assert sorted(ran.result()["changed"]) == ["only_b", "shared"]
     workloads = {
-        r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]
+        r["workload"] for r in at(a, "show", "shared", "--format", "json").result()["records"]
     }
     assert workloads == {"web", "build"}
     assert (a.root / "policies/only_a").is_dir() and (a.root / "policies/only_b").is_dir()
@@ -87,8 +87,10 @@ def test_conflicting_edits_of_one_policy_are_reported_not_merged(pair):
     ran = at(a, "pull", "--format", "json")
     assert ran.code == 1
     out = ran.json()
-    assert out["ok"] is False and out["action"] == "conflict"
-    [conflict] = out["conflicts"]
+    assert out["ok"] is False and out["error"] is None  # pulled; the conflicts are the result
+    [pulled] = out["results"]
+    assert pulled["action"] == "conflict"
+    [conflict] = pulled["conflicts"]
     assert conflict["name"] == "shared"
     assert conflict["ours"]["version"] == conflict["theirs"]["version"] == 2
     assert conflict["ours"]["content_hash"] != conflict["theirs"]["content_hash"]
@@ -108,7 +110,7 @@ def test_the_same_edit_on_both_sides_is_not_a_conflict(pair):
         git(repo.root, "commit", "-q", "-am", f"same edit, made on {who}")
     assert at(b, "push").code == 0
     ran = at(a, "pull", "--format", "json")
-    assert ran.code == 0 and ran.json()["action"] == "merged"
+    assert ran.code == 0 and ran.result()["action"] == "merged"
 
 
 def test_a_git_conflict_outside_policies_aborts_the_merge(pair):
@@ -119,8 +121,8 @@ def test_a_git_conflict_outside_policies_aborts_the_merge(pair):
     assert at(b, "push").code == 0
     head = a.head()
     ran = at(a, "pull", "--format", "json")
-    assert ran.code == 1 and [c["name"] for c in ran.json()["conflicts"]] == ["README.md"]
-    [conflict] = ran.json()["conflicts"]
+    assert ran.code == 1 and [c["name"] for c in ran.result()["conflicts"]] == ["README.md"]
+    [conflict] = ran.result()["conflicts"]
     # Edited on both sides: a file, modified here and there (not two deleted policies).
     assert conflict["kind"] == "file"
     assert conflict["ours"]["change"] == conflict["theirs"]["change"] == "modified"
@@ -164,7 +166,7 @@ def test_pull_from_an_empty_remote_is_up_to_date(store: GitStore, tmp_path):
     git(tmp_path, "init", "-q", "--bare", str(remote))
     git(store.root, "remote", "add", "origin", str(remote))
     ran = cli("pull", "--format", "json")
-    assert ran.code == 0 and ran.json()["action"] == "up-to-date"
+    assert ran.code == 0 and ran.result()["action"] == "up-to-date"
     assert commit_count(store.root) >= 1
 
 
@@ -191,8 +193,9 @@ def test_a_merge_that_fails_without_a_conflict_is_an_error_not_a_conflict(pair):
     hook = _hook(a, "echo 'merges are frozen' >&2; exit 1")
     ran = at(a, "pull", "--format", "json")
     assert ran.code == 1 and ran.json()["ok"] is False, ran.out
-    assert "merging origin/main failed" in ran.json()["error"]
-    assert "merges are frozen" in ran.json()["error"]
+    assert ran.json()["results"] == []
+    assert "merging origin/main failed" in ran.json()["error"]["message"]
+    assert "merges are frozen" in ran.json()["error"]["message"]
     assert a.head() == head and is_clean(a.root)
     hook.unlink()
     assert at(a, "pull").code == 0 and a.head() != head
@@ -207,7 +210,7 @@ def test_a_pull_whose_git_merge_is_killed_is_recovered_by_the_next_pull(pair):
     assert a.head() == head
     hook.unlink()
     again = at(a, "pull", "--format", "json")
-    assert again.code == 0 and again.json()["action"] == "merged", again.out + again.err
+    assert again.code == 0 and again.result()["action"] == "merged", again.out + again.err
     assert is_clean(a.root) and at(a, "fsck").code == 0
     assert not (a.root / ".git/MERGE_HEAD").exists()
 
@@ -225,8 +228,8 @@ def test_one_side_edits_the_source_the_other_its_verification_is_refused(pair):
     head = a.head()
     ran = at(a, "pull", "--format", "json")
     assert ran.code == 1, ran.out
-    assert ran.json()["action"] == "conflict"
-    assert [c["name"] for c in ran.json()["conflicts"]] == ["shared"]
+    assert ran.result()["action"] == "conflict"
+    assert [c["name"] for c in ran.result()["conflicts"]] == ["shared"]
     assert a.head() == head and is_clean(a.root)
     assert not (a.root / ".git" / "MERGE_HEAD").exists()
 
@@ -242,9 +245,9 @@ def test_the_same_edit_plus_records_on_each_side_merges(pair):
         assert at(repo, *record_args("shared", workload, "9", "10")).code == 0
     assert at(b, "push").code == 0
     ran = at(a, "pull", "--format", "json")
-    assert ran.code == 0 and ran.json()["action"] == "merged", ran.out
+    assert ran.code == 0 and ran.result()["action"] == "merged", ran.out
     workloads = {
-        r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]
+        r["workload"] for r in at(a, "show", "shared", "--format", "json").result()["records"]
     }
     assert workloads == {"web", "build"}
 
@@ -257,9 +260,9 @@ def test_an_edit_on_one_side_and_a_record_on_the_other_merges(pair):
     assert at(b, *record_args("shared", "build", "9", "10")).code == 0
     assert at(b, "push").code == 0
     ran = at(a, "pull", "--format", "json")
-    assert ran.code == 0 and ran.json()["action"] == "merged", ran.out
+    assert ran.code == 0 and ran.result()["action"] == "merged", ran.out
     assert (a.root / "policies/shared/policy.sched").read_text() == "# edited source on a\n"
-    assert [r["workload"] for r in at(a, "show", "shared", "--format", "json").json()["records"]] == [
+    assert [r["workload"] for r in at(a, "show", "shared", "--format", "json").result()["records"]] == [
         "build"
     ]
 
@@ -267,9 +270,11 @@ def test_an_edit_on_one_side_and_a_record_on_the_other_merges(pair):
 def test_push_and_pull_json_name_the_remote_branch_and_head(pair):
     a, b = pair
     for repo, command in ((a, "push"), (b, "pull")):
-        out = at(repo, command, "--format", "json").json()
+        data = at(repo, command, "--format", "json").json()
+        assert data["command"] == f"repo {command}" and data["ok"] is True
+        [out] = data["results"]
         assert (out["remote"], out["branch"], out["head"]) == ("origin", "main", repo.head())
-        assert out["action"] == "up-to-date" and out["ok"] is True
+        assert out["action"] == "up-to-date"
 
 
 # -- repo resolve: pull again, keeping one side of the named conflicts ------------------------
@@ -287,7 +292,7 @@ def test_resolve_theirs_takes_the_remotes_policy_and_merges_the_rest(pair):
     a, b = _conflicting(pair)
     ran = at(a, "resolve", "shared", "--theirs", "--format", "json")
     assert ran.code == 0, ran.out + ran.err
-    assert ran.json()["action"] == "merged"
+    assert ran.result()["action"] == "merged"
     assert (a.root / "policies/shared/policy.sched").read_text() == "# version from b\n"
     assert is_clean(a.root) and not (a.root / ".git" / "MERGE_HEAD").exists()
     body = git(a.root, "log", "-1", "--format=%B")
@@ -329,7 +334,7 @@ def test_resolve_leaves_the_merge_undone_while_another_conflict_is_open(pair):
     assert at(b, "push").code == 0
     head = a.head()
     ran = at(a, "resolve", "shared", "--theirs", "--format", "json")
-    assert ran.code == 1 and [c["name"] for c in ran.json()["conflicts"]] == ["README.md"]
+    assert ran.code == 1 and [c["name"] for c in ran.result()["conflicts"]] == ["README.md"]
     assert a.head() == head and is_clean(a.root)
     assert not (a.root / ".git" / "MERGE_HEAD").exists()
     ran = at(a, "resolve", "shared", "README.md", "--theirs")
@@ -348,7 +353,7 @@ def test_log_after_a_resolved_conflict_shows_both_sides_and_the_merge(pair):
     mine = a.head()
     theirs = b.head()
     assert at(a, "resolve", "shared", "--theirs").code == 0
-    log = at(a, "log", "shared", "--format", "json").json()["log"]
+    log = at(a, "log", "shared", "--format", "json").json()["results"]
     commits = [e["commit"] for e in log]
     assert log[0]["parents"] == [mine, theirs]  # the merge, this side first
     # the side the merge did not keep (a's own edit) is still in the policy's history

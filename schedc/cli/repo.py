@@ -11,18 +11,24 @@ The repository is --repo, else SCHEDC_REPO, else ~/.local/share/schedc/policies.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import git
 
 from schedc.behaviour.scenario import ScenarioError
+from schedc.cli import command_name
 from schedc.cli.exit import Exit
 from schedc.cli.options import add_btf, add_format, positive_int
+from schedc.cli.output import (
+    json_envelope,
+    output_format,
+    print_json,
+    usage_error,
+    write_diagnostics,
+)
 from schedc.cli.output import progress as _progress
-from schedc.cli.output import usage_error, write_diagnostics
 from schedc.diagnostics import Diagnostic, Severity, has_errors, summary_line
 from schedc.repo import render
 from schedc.repo.add import AddOptions, add_policy
@@ -299,7 +305,7 @@ def _who(p: argparse.ArgumentParser) -> None:
 
 # -- handlers ----------------------------------------------------------------------------------
 def _fmt(args: argparse.Namespace) -> str:
-    return getattr(args, "format", None) or getattr(args, "format_top", None) or "human"
+    return output_format(args)
 
 
 def _store(args: argparse.Namespace, create: bool = False) -> GitStore:
@@ -313,11 +319,38 @@ def _store(args: argparse.Namespace, create: bool = False) -> GitStore:
     return store
 
 
-def _out(args: argparse.Namespace, payload: dict[str, object], text: str) -> None:
+def _out(
+    args: argparse.Namespace,
+    text: str,
+    *,
+    results: Iterable[object],
+    ok: bool = True,
+    diagnostics: Iterable[Diagnostic | dict[str, object]] = (),
+    **extra: object,
+) -> None:
+    """`text` on stdout, or with --format json the envelope (docs/json.md). The rule of every
+    subcommand: `results` holds the items it answers with — one per policy, hit or commit for
+    list, search and log; the one thing it made, showed or changed as a one-element list for
+    the others (init, add, show, diff, record, fsck, push, pull, resolve, rm); `ok` and
+    `diagnostics` are the envelope's; what describes the whole answer rather than an item
+    (search's query, filters, total, facets, facets_over, skipped, index; log's name) is an
+    extra."""
     if _fmt(args) == "json":
-        print(json.dumps(payload, indent=2, default=str))
+        envelope = json_envelope(
+            command_name(args), ok=ok, diagnostics=diagnostics, results=results, **extra
+        )
+        print_json(envelope)
     elif text:
         print(text)
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
+
+
+def _item(payload: dict[str, object]) -> dict[str, object]:
+    """A result's object less its `ok` and `diagnostics`, which go to the envelope's places."""
+    return {k: v for k, v in payload.items() if k not in ("ok", "diagnostics")}
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -327,15 +360,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     store = init_repo(args.repo or args.repo_top, args.clone_from)
-    payload: dict[str, object] = {"ok": True, "repo": str(store.root), "head": store.head()}
+    made: dict[str, object] = {"repo": str(store.root), "head": store.head()}
     text = f"initialised {store.root}" if not args.clone_from else f"cloned into {store.root}"
     if args.seed:
         examples = args.examples or project_examples()
         result = seed(store, load_settings(), examples, _progress)
-        payload["seed"] = result.to_json()
-        payload["head"] = store.head()
+        made["seed"] = result.to_json()
+        made["head"] = store.head()
         text += "\n" + render.seeded(result)
-    _out(args, payload, text)
+    _out(args, text, results=[made])
     return Exit.OK
 
 
@@ -344,19 +377,30 @@ def _add(args: argparse.Namespace) -> int:
     scenarios, problems = _scenarios(args.scenarios)
     if problems:  # before the repository, the compiler or the VM is touched
         if _fmt(args) == "json":
-            _out(args, {"ok": False, "diagnostics": [d.to_json() for d in problems]}, "")
+            _out(
+                args,
+                "",
+                results=(),
+                ok=False,
+                diagnostics=problems,
+                error="not added: a scenario file has errors",
+            )
         else:
             write_diagnostics(problems, sys.stderr)
         return Exit.USAGE
     run_test = None
     if args.run_seconds is not None and args.run_workload is None:
-        return usage_error("--run-seconds needs --run WORKLOAD")
+        return usage_error("--run-seconds needs --run WORKLOAD", args)
     if args.run_workload is not None:
         seconds = DEFAULT_RUN_SECONDS if args.run_seconds is None else args.run_seconds
         if not 0 < seconds <= MAX_RUN_SECONDS:
-            return usage_error(f"--run-seconds takes a number of seconds in (0, {MAX_RUN_SECONDS}]")
+            return usage_error(
+                f"--run-seconds takes a number of seconds in (0, {MAX_RUN_SECONDS}]", args
+            )
         if args.verify == "never":
-            return usage_error("--run attaches the verified policy: it cannot go with --unverified")
+            return usage_error(
+                "--run attaches the verified policy: it cannot go with --unverified", args
+            )
         run_test = RunTest(args.run_workload, seconds)
     store = _store(args)
     options = AddOptions(
@@ -375,7 +419,13 @@ def _add(args: argparse.Namespace) -> int:
     )
     result = add_policy(store, args.policy, load_settings(btf=args.btf), options, _progress)
     if _fmt(args) == "json":
-        _out(args, result.to_json(), "")
+        _out(
+            args,
+            "",
+            results=[_item(result.to_json())],
+            ok=result.ok,
+            diagnostics=result.diagnostics,
+        )
     else:
         write_diagnostics(result.diagnostics, sys.stderr)
         summary = summary_line(result.diagnostics)
@@ -415,26 +465,21 @@ def _list(args: argparse.Namespace) -> int:
         entries = [e for e in entries if e.meta and set(args.tags) <= set(e.meta.tags)]
     if args.kind:
         entries = [e for e in entries if e.meta and e.meta.kind == args.kind]
-    payload = {
-        "ok": True,
-        "policies": [
-            {
-                "name": e.name,
-                "ok": e.ok,
-                "kind": e.meta.kind if e.meta else None,
-                "version": e.meta.version if e.meta else None,
-                "description": e.meta.description if e.meta else None,
-                "tags": e.meta.tags if e.meta else [],
-                "verification": e.meta.verification.status
-                if e.meta and e.meta.verification
-                else None,
-                "records": len(e.records),
-                "problems": [{"path": p, "problem": w} for p, w in e.problems],
-            }
-            for e in entries
-        ],
-    }
-    _out(args, payload, render.listing(entries))
+    listed = [
+        {
+            "name": e.name,
+            "ok": e.ok,  # the entry's files are whole (a broken one is listed with its problems)
+            "kind": e.meta.kind if e.meta else None,
+            "version": e.meta.version if e.meta else None,
+            "description": e.meta.description if e.meta else None,
+            "tags": e.meta.tags if e.meta else [],
+            "verification": e.meta.verification.status if e.meta and e.meta.verification else None,
+            "records": len(e.records),
+            "problems": [{"path": p, "problem": w} for p, w in e.problems],
+        }
+        for e in entries
+    ]
+    _out(args, render.listing(entries), results=listed)
     return Exit.OK
 
 
@@ -447,23 +492,19 @@ def _show(args: argparse.Namespace) -> int:
             raise RepoError(f"'{entry.name}' has no source (a catalogue entry?)")
         sys.stdout.write(str(source))
         return Exit.OK
-    _out(args, payload, render.shown(entry, sha))
+    _out(args, render.shown(entry, sha), results=[payload])  # its ok: the entry is whole
     return Exit.OK
 
 
 def _log(args: argparse.Namespace) -> int:
     entries = policy_log(_store(args), args.name)
-    _out(
-        args,
-        {"ok": True, "name": args.name, "log": [e.to_json() for e in entries]},
-        render.log(entries),
-    )
+    _out(args, render.log(entries), results=[e.to_json() for e in entries], name=args.name)
     return Exit.OK
 
 
 def _diff(args: argparse.Namespace) -> int:
     text = policy_diff(_store(args), args.name, args.a, args.b)
-    _out(args, {"ok": True, "name": args.name, "diff": text}, text)
+    _out(args, text, results=[{"name": args.name, "diff": text}])
     return Exit.OK
 
 
@@ -489,7 +530,8 @@ def _search(args: argparse.Namespace) -> int:
     skipped = payload.get("skipped")
     for item in skipped if isinstance(skipped, list) else []:
         print(f"schedc repo: warning: skipped {item['name']}: {item['problem']}", file=sys.stderr)
-    _out(args, payload, render.search(payload))
+    about = {k: v for k, v in _item(payload).items() if k != "results"}  # query, facets, ...
+    _out(args, render.search(payload), results=_as_list(payload["results"]), **about)
     return Exit.OK
 
 
@@ -530,7 +572,7 @@ def _record(args: argparse.Namespace) -> int:
         ]
     given = with_profile(given, profile)
     result = record_performance(store, args.name, given, author=args.author, agent=args.agent)
-    _out(args, result.to_json(), render.recorded(result))
+    _out(args, render.recorded(result), results=[_item(result.to_json())])
     return Exit.OK
 
 
@@ -556,14 +598,9 @@ def _fsck(args: argparse.Namespace) -> int:
     repaired = repair(store) if args.repair else []
     store.notices.clear()  # told here, as what --repair did
     found, count = fsck(store, deep=args.deep)
-    payload = {
-        "ok": not has_errors(found),
-        "policies": count,
-        "repaired": repaired,
-        "diagnostics": [d.to_json() for d in found],
-    }
     if _fmt(args) == "json":
-        _out(args, payload, "")
+        checked = {"policies": count, "repaired": repaired}
+        _out(args, "", results=[checked], ok=not has_errors(found), diagnostics=found)
     else:
         for done in repaired:
             print(f"repaired: {done}")
@@ -579,13 +616,13 @@ def _fsck(args: argparse.Namespace) -> int:
 
 def _push(args: argparse.Namespace) -> int:
     result = push(_store(args), args.remote, args.branch)
-    _out(args, result.to_json(), render.synced(result))
+    _out(args, render.synced(result), results=[_item(result.to_json())], ok=result.ok)
     return Exit.OK
 
 
 def _pull(args: argparse.Namespace) -> int:
     result = pull(_store(args), args.remote, args.branch)
-    _out(args, result.to_json(), render.synced(result))
+    _out(args, render.synced(result), results=[_item(result.to_json())], ok=result.ok)
     return Exit.OK if result.ok else Exit.ERRORS
 
 
@@ -594,13 +631,13 @@ def _rm(args: argparse.Namespace) -> int:
     text = f"removed {removed.name} ({len(removed.files)} files) in {removed.commit[:12]}"
     if removed.orphans:
         text += f"\n  its children keep their lineage: {', '.join(removed.orphans)}"
-    _out(args, removed.to_json(), text)
+    _out(args, text, results=[_item(removed.to_json())])
     return Exit.OK
 
 
 def _resolve(args: argparse.Namespace) -> int:
     result = pull(_store(args), args.remote, args.branch, take={n: args.side for n in args.names})
-    _out(args, result.to_json(), render.synced(result))
+    _out(args, render.synced(result), results=[_item(result.to_json())], ok=result.ok)
     return Exit.OK if result.ok else Exit.ERRORS
 
 
@@ -638,7 +675,7 @@ def _guarded(handler: Handler) -> Handler:
 
 def _problem(args: argparse.Namespace, message: str, hint: str | None, code: int) -> int:
     if _fmt(args) == "json":
-        print(json.dumps({"ok": False, "error": message, "hint": hint}))
+        print_json(json_envelope(command_name(args), ok=False, error=message, hint=hint))
     else:
         print(f"schedc repo: error: {message}", file=sys.stderr)
         if hint:

@@ -1,8 +1,10 @@
 """Performance records from `schedc bench` results.
 
-`schedc bench --format json` prints one result object (or {"results": [...]}) with the
-workload, metric, unit, direction, the baseline's and the policy's run values and the
-environment of the run; `repo record --from` reads that as it is. `schedc bench --record`
+`schedc bench --format json` prints the JSON envelope (docs/json.md) whose `results` list
+holds one object per (policy, workload, kernel), with the workload, metric, unit, direction,
+the baseline's and the policy's run values and the environment of the run; `repo record
+--from` reads that as it is, and the shapes of older schedc too (a lone result object, or
+{"results": [...]}). `schedc bench --record`
 hands each result to `schedc.repo.perf.record_bench_result(policy_source, result)`, which
 files it under the policy in the repository (SCHEDC_REPO) whose source is that file. This
 module only reads results; it imports nothing that writes.
