@@ -3,8 +3,9 @@ it turns the pipeline's data (diagnostics, results) into text, JSON or SARIF and
 `Exit` (schedc.cli.exit).
 
 One module per command (`compile.py`, `check.py`, `verify.py`, `bench.py`, `behaviour.py` for
-`schedc test`, `repo.py`, `mcp.py`, `synthesize.py`, `profile.py`, `completion.py`), each with `configure(parser)` (its
-options, its description, `func=run`) and `run(args) -> Exit`; options several commands share
+`schedc test`, `repo.py`, `mcp.py`, `synthesize.py`, `profile.py`, `completion.py`; `host.py`
+for `run`, `status` and `stop`), each with `configure(parser)` (its options, its description,
+`func=run`) and `run(args) -> Exit`; options several commands share
 are in `options.py`, the printing they share in `output.py`. A command's module is imported
 only when that command runs: `schedc compile` does not import the repository or the agent stack
 (mcp, anthropic, gitpython), and `schedc --help` imports no command at all. To add a command,
@@ -38,6 +39,9 @@ COMMANDS: dict[str, str] = {
     "mcp": "serve the repository and compiler to agents (Model Context Protocol)",
     "synthesize": "have an LLM write, fix, verify and submit a policy for a goal",
     "profile": "profile a real workload on this machine (/proc) into a workload profile",
+    "run": "attach a stored policy to this machine's sched_ext kernel (root), until stopped",
+    "status": "what sched_ext scheduler this machine runs now, and whether schedc attached it",
+    "stop": "detach the scheduler schedc attached (root)",
     "completion": "print a shell completion script: source <(schedc completion bash)",
 }
 
@@ -66,6 +70,10 @@ def _command_module(name: str) -> CommandModule:
         from schedc.cli import synthesize as module
     elif name == "profile":
         from schedc.cli import profile as module
+    elif name in ("run", "status", "stop"):
+        from schedc.cli import host
+
+        module = {"run": host.RUN, "status": host.STATUS, "stop": host.STOP}[name]
     elif name == "completion":
         from schedc.cli import completion as module
     else:
