@@ -283,6 +283,18 @@ def read_results(path: Path) -> dict[str, object]:
         raise TargetsError([f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}"]) from None
     except UnicodeDecodeError:
         raise TargetsError([f"{path}: not JSON: not UTF-8 text"]) from None
+    return as_report_results(data, path)
+
+
+def as_report_results(data: object, path: Path) -> object:
+    """What --json keeps, and `schedc bench --format json` output in the shape check() reads:
+    the bench envelope (docs/json.md: `results` a list, also for one result) is read as it is;
+    a bench that stopped (its `error`) is a problem of the file; one bare result object, as
+    schedc before the envelope printed for one policy (benchmarks/measured/), is a list of one."""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        raise TargetsError([f"{path}: the bench did not run: {data['error'].get('message')}"])
+    if isinstance(data, dict) and isinstance(data.get("policy"), dict) and "results" not in data:
+        return {"results": [data]}
     return data
 
 
@@ -301,7 +313,8 @@ def main() -> int:
     ap.add_argument("--cpus", type=int)
     ap.add_argument("--workload", action="append", choices=list(RECIPES))
     ap.add_argument("--json", type=Path, help="also keep the raw results here")
-    ap.add_argument("--from-json", type=Path, help="render the README from kept results")
+    ap.add_argument("--from-json", type=Path, help="render the README from kept results (--json, "
+                    "or `schedc bench --format json` output, old or new shape)")
     ap.add_argument("--out", type=Path, default=README)
     ap.add_argument("--note", help="a line for the README's caveat, e.g. about the host's load")
     ap.add_argument("--check", action="store_true",

@@ -155,6 +155,36 @@ def test_results_kept_by_a_real_measurement_are_judged():
     assert lines[-1] == "27 targets: 4 missed, 7 inconclusive, 16 not measured"
 
 
+def test_bench_json_is_read_in_the_envelope_and_in_the_kept_shapes_before_it(tmp_path):
+    """`schedc bench --format json` output: the envelope (docs/json.md), judged as report.py's
+    own file with the same results; a lone result object, which schedc printed for one policy
+    before the envelope (benchmarks/measured/), as a list of one; a bench that stopped is 2."""
+    from schedc.cli.output import json_envelope
+
+    kept = json.loads(MET.read_text())
+    envelope = tmp_path / "bench.json"
+    envelope.write_text(json.dumps(json_envelope("bench", ok=True, results=kept["results"])))
+    own = report("--check", "--from-json", MET, "--targets", JUDGED)
+    same = report("--check", "--from-json", envelope, "--targets", JUDGED)
+    assert same.returncode == own.returncode == 0 and same.stdout == own.stdout, same.stderr
+    lone = tmp_path / "lone.json"
+    first = kept["results"][0]
+    assert (first["policy"]["name"], first["workload"]) == ("interactive_boost", "cyclictest")
+    lone.write_text(json.dumps(first))
+    done = report("--check", "--from-json", lone, "--targets", JUDGED)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "met: interactive_boost on cyclictest (better than EEVDF)" in done.stdout
+    assert done.stdout.splitlines()[-1] == "27 targets: 1 met, 26 not measured"
+    for measured in sorted((ROOT / "benchmarks" / "measured").glob("*.json")):
+        done = report("--check", "--from-json", measured, "--targets", JUDGED)
+        assert done.returncode in (0, 1) and done.stderr == "", (measured, done.stderr)
+    stopped = tmp_path / "stopped.json"
+    stopped.write_text(json.dumps(json_envelope("bench", ok=False, error="not benchmarked: x")))
+    done = report("--check", "--from-json", stopped, "--targets", JUDGED)
+    assert done.returncode == 2
+    assert done.stderr == f"{stopped}: the bench did not run: not benchmarked: x\n"
+
+
 def test_too_few_runs_count_against_the_check_and_a_workload_that_could_not_run_is_2(tmp_path):
     path = targets_file(tmp_path, "[examples.sjf]\ncyclictest = { within = 1.5 }\n")
     judged = check(load_targets(path, EXAMPLES, list(RECIPES)), json.loads(MISSED.read_text()))
