@@ -28,6 +28,7 @@ from tests.test_lifecycle import _cmdline, _stat, descendants, processes
 T = TypeVar("T")
 FIFO = (ROOT / "examples" / "fifo.sched").read_text(encoding="utf-8")
 WORKER = "schedc.agent.worker"
+ZYGOTE = "schedc.agent.zygote"
 # 2**40 empty expansions from 40 macro lines: clang churns for hours, in little memory.
 SLOW_C = (
     "#define A0\n"
@@ -71,12 +72,27 @@ async def call(client: Client, name: str, arguments: dict[str, Any]) -> tuple[bo
 
 
 def workers() -> dict[int, str]:
-    """The worker processes under this test (the server is our child, they are its). A
-    worker's own child shows the worker's command line from its fork until its exec (clang,
-    bwrap): one whose parent is a worker is that child, not another worker."""
-    found = {pid: cmd for pid, cmd in descendants(os.getpid()).items() if WORKER in cmd}
+    """The worker processes under this test (the server is our child, they are its). A cold
+    worker is a `python -m schedc.agent.worker`: a worker's own child shows the worker's
+    command line from its fork until its exec (clang, bwrap), so one whose parent is a worker
+    is that child, not another worker. A warm one is a job's supervisor: a child of the zygote
+    (schedc.agent.zygote, whose parent is the server) that leads its own process group (the
+    job and its children are in that group, or in groups of their own under the job)."""
+    found = descendants(os.getpid())
     table = processes()
-    return {pid: cmd for pid, cmd in found.items() if table.get(pid, ("", 0, 0))[1] not in found}
+    cold = {pid: cmd for pid, cmd in found.items() if WORKER in cmd}
+    cold = {pid: cmd for pid, cmd in cold.items() if table.get(pid, ("", 0, 0))[1] not in cold}
+    zygotes = {
+        pid
+        for pid, cmd in found.items()
+        if ZYGOTE in cmd and ZYGOTE not in found.get(table.get(pid, ("", 0, 0))[1], "")
+    }
+    warm = {
+        pid: cmd
+        for pid, cmd in found.items()
+        if pid in table and table[pid][1] in zygotes and table[pid][2] == pid
+    }
+    return {**cold, **warm}
 
 
 class Sampler:

@@ -32,7 +32,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 
@@ -47,6 +47,7 @@ from schedc.agent.operations import (
 )
 from schedc.agent.profiling import ProfileAllow
 from schedc.agent.reference import ReferenceMissing
+from schedc.agent.warm_workers import DEFAULT_MAX_JOBS, Zygote, ZygoteJob, ZygoteUnavailable
 from schedc.compiler.cage import COMPILE_TIMEOUT, MEMORY_BYTES
 from schedc.lifecycle import child_group, kill_group, wait_group_gone
 from schedc.repo.entries import describe
@@ -79,6 +80,7 @@ class Limits:
     memory_bytes: int | None = WORKER_MEMORY_BYTES
     workers: int = field(default_factory=mcp_workers)  # worker processes at once
     queue: int = field(default_factory=mcp_queue)  # calls waiting for a worker, at most
+    warm_jobs: int = DEFAULT_MAX_JOBS  # jobs one warm zygote forks before a fresh one
 
 
 def _file_identity(path: str) -> str:
@@ -109,6 +111,9 @@ class Runner:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _admitted: int = field(default=0, repr=False)  # calls running in a worker or waiting
     _slots: threading.Semaphore = field(init=False, repr=False)
+    # Workers are forked by a warm zygote (schedc.agent.zygote) instead of started cold.
+    warm_workers: bool = True
+    _zygote: Zygote | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._slots = threading.Semaphore(self.limits.workers)
@@ -292,14 +297,7 @@ class Runner:
             # The answer goes to a file and only the reader thread reads stderr: with two
             # readers on one pipe (communicate() reads stderr too) progress lines went missing.
             with tempfile.TemporaryFile(dir=scratch) as answer:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "schedc.agent.worker"],
-                    stdin=subprocess.PIPE,
-                    stdout=answer,
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    start_new_session=True,  # its own process group: clang and QEMU die with it
-                )
+                proc = self._spawn(request, answer, env)
                 tail: list[str] = []
                 reader = threading.Thread(
                     target=_read_progress, args=(proc, progress, tail), daemon=True
@@ -307,12 +305,13 @@ class Runner:
                 reader.start()
                 with child_group(proc):  # killed at once if the server is stopped
                     try:
-                        assert proc.stdin is not None
-                        try:
-                            proc.stdin.write(json.dumps(request).encode())
-                            proc.stdin.close()
-                        except BrokenPipeError:  # it died before reading: its status says why
-                            pass
+                        if isinstance(proc, subprocess.Popen):  # a cold worker reads stdin
+                            assert proc.stdin is not None
+                            try:
+                                proc.stdin.write(json.dumps(request).encode())
+                                proc.stdin.close()
+                            except BrokenPipeError:  # it died before reading: see its status
+                                pass
                         stopped = _wait(proc, started + limit, cancel)
                     finally:
                         kill_group(proc.pid)  # the worker, and whatever it left running
@@ -321,6 +320,8 @@ class Runner:
                         # (clang, bwrap) may still be exiting after the worker was reaped
                         wait_group_gone(proc.pid)
                         reader.join(timeout=5)
+                        if proc.stderr is not None:
+                            proc.stderr.close()
                 answer.seek(0)
                 out = answer.read(MAX_RESULT_BYTES + 1)
         finally:
@@ -351,6 +352,34 @@ class Runner:
         except json.JSONDecodeError:
             return error("internal", f"{op.name}: the worker's answer is not JSON", None)
         return result if isinstance(result, dict) else error("internal", "bad worker answer")
+
+    def _spawn(
+        self, request: dict[str, Any], answer: IO[bytes], env: dict[str, str]
+    ) -> subprocess.Popen[bytes] | ZygoteJob:
+        """The worker for one job: forked by the warm zygote (`warm_workers`), else a fresh
+        `python -m schedc.agent.worker`; either way in a process group of its own."""
+        if self.warm_workers:
+            with self._lock:
+                if self._zygote is None:
+                    self._zygote = Zygote(self.limits.warm_jobs)
+            try:
+                return self._zygote.start(request, answer, env)
+            except ZygoteUnavailable as why:
+                if self.notice is not None:
+                    self.notice(f"{why}; starting a cold worker")
+        return subprocess.Popen(
+            [sys.executable, "-m", "schedc.agent.worker"],
+            stdin=subprocess.PIPE,
+            stdout=answer,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # its own process group: clang and QEMU die with it
+        )
+
+    def close(self) -> None:
+        """Stops the warm zygote, if one was started (jobs that run go on to their end)."""
+        if self._zygote is not None:
+            self._zygote.close()
 
     def _settings_or_none(self) -> Settings | None:
         try:
@@ -391,7 +420,7 @@ _SOURCE_KEYS = {"source", "c", "reference", "scenario_text"}
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], deadline: float, cancel: threading.Event | None
+    proc: subprocess.Popen[bytes] | ZygoteJob, deadline: float, cancel: threading.Event | None
 ) -> str | None:
     """Waits for the worker: None when it ended, "timeout" or "cancelled" when it must stop."""
     while True:
@@ -495,7 +524,7 @@ def run_guarded(op: Operation, args: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _read_progress(
-    proc: subprocess.Popen[bytes], progress: Progress | None, tail: list[str]
+    proc: subprocess.Popen[bytes] | ZygoteJob, progress: Progress | None, tail: list[str]
 ) -> None:
     assert proc.stderr is not None
     for raw in proc.stderr:

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from schedc.agent.operations import OPERATIONS
 from schedc.agent.runner import Runner, run_guarded
@@ -23,6 +24,12 @@ def main() -> int:
     request = json.loads(sys.stdin.buffer.read())
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    return run_request(request)
+
+
+def run_request(request: dict[str, Any]) -> int:
+    """One request, its answer on fd 1 (and nothing else there): this process's whole job,
+    started by main() or forked by the warm zygote (schedc.agent.zygote)."""
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray prints (ours, a library's, a child's) cannot corrupt the answer
     sys.stdout = sys.stderr

@@ -45,6 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="boot a fresh sandbox guest for every call that needs one, instead of keeping "
         "one guest per kernel booted from the first such call on (docs/agent.md)",
     )
+    parser.add_argument(
+        "--no-warm-workers",
+        action="store_true",
+        help="start a fresh worker process (about 0.4 s of imports) for every compile, check "
+        "or verify call, instead of forking it from a warm zygote (docs/agent.md)",
+    )
     allow = parser.add_argument_group(
         "profiling (profile_workload profiles nothing unless one of these is given)"
     )
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> Exit:
         return usage_error(str(exc))
     runner = runner_from(args)
     runner.profile_allow = allow
+    runner.warm_workers = not args.no_warm_workers
     pool = None
     if not args.no_warm_sandbox:
         from schedc.settings import EnvironmentProblem, load_settings
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> Exit:
     try:
         serve(runner, http_port=args.http)
     finally:
+        runner.close()
         if pool is not None:
             pool.close()
     return Exit.OK
