@@ -349,6 +349,8 @@ PRINTS_OR_EXITS_ALLOWED = {
     ("schedc/lifecycle.py", "_start_watchdog"): "ends a process whose cleanup hangs",
     ("schedc/agent/worker.py", "main"): "the MCP worker process: progress lines on its stderr",
     ("schedc/agent/worker.py", "<module>"): "the MCP worker process's exit status",
+    ("schedc/agent/worker.py", "run_request"): "the worker's job, started by main or forked",
+    ("schedc/agent/zygote.py", "*"): "the MCP zygote process: forks workers, each ends in _exit",
     ("schedc/verifier/rules/worker.py", "<module>"): "the sandboxed libclang worker's status",
     ("schedc/verifier/btf.py", "main"): "`python -m schedc.verifier.btf`, for kit scripts",
     ("schedc/verifier/btf.py", "<module>"): "its exit status",

@@ -36,9 +36,9 @@ def _warm_up() -> None:
     """Everything a job imports, imported (and the DSL grammar built) before the first fork."""
     import schedc.agent.worker  # noqa: F401  (the operations, the runner, the cage)
     import schedc.compiler.pipeline  # noqa: F401
-    from schedc.dsl.parser import parse_policy
+    from schedc.dsl.parser import build_grammar
 
-    parse_policy("", "<warm-up>")  # builds the grammar's LALR tables (cached)
+    build_grammar()
 
 
 def _receive(conn: socket.socket) -> tuple[dict[str, object], list[int]]:

@@ -76,6 +76,13 @@ def _lark() -> Lark:
     return Lark(_grammar(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
+def build_grammar() -> None:
+    """Builds (and caches) the parser's LALR tables: a long-lived process that forks workers
+    calls this once so that no worker pays for it."""
+    _lark()
+    statement_words()
+
+
 @lru_cache(maxsize=1)
 def statement_words() -> str:
     """The statements' keywords, in the grammar's order (`?item: tags_stmt | ...`)."""
