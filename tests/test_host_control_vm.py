@@ -16,7 +16,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,18 @@ STORY: list[tuple[str, str]] = [
     ("stop_force", "stop --force --format json"),
     ("state_forced", "!cat /sys/kernel/sched_ext/state"),
     ("status_human", "status"),
-]
+    # Planted records: one naming a folder outside schedc's pins, one that is not JSON.
+    ("plant", "!mkdir -p $O/canary /run/schedc && echo keep > $O/canary/file && printf "
+     "'{\"policy\": \"x\", \"ops\": \"x\", \"attached_at\": \"t\", \"pin\": \"%s/canary\"}' \"$O\" "
+     "> /run/schedc/attached.json"),
+    ("status_planted", "status --format json"),
+    ("stop_planted", "stop --format json"),
+    ("after_planted", "!cat $O/canary/file; ls /run/schedc | wc -l"),
+    ("garbage", "!echo '{not json' > /run/schedc/attached.json"),
+    ("status_garbage", "status --format json"),
+    ("stop_garbage", "stop --format json"),
+    ("after_garbage", "!ls /run/schedc | wc -l"),
+]  # fmt: skip
 
 
 def _schedc(args: str, home: str) -> str:
@@ -64,13 +74,11 @@ def _schedc(args: str, home: str) -> str:
 
 
 def _as_nobody(args: str) -> str:
-    """schedc for user nobody: the system's python3 with this checkout and its virtualenv's
-    packages (the virtualenv's interpreter may live under /root, which nobody cannot read)."""
-    site = Path(sysconfig.get_paths()["purelib"])
-    return (
-        f"env -i PATH=/usr/bin:/bin HOME=$O/home PYTHONPATH={ROOT}:{site} "
-        f"{SYSTEM_PYTHON} -m schedc {args}"
-    )
+    """schedc for user nobody: the system's python3 with a copy of this checkout's package in
+    the shared folder ($O/src, made by the fixture). The checkout and its virtualenv may sit in a
+    folder nobody cannot enter (CI's mktemp -d); `run` refuses a non-root user before it needs
+    any third-party package, and this shows that too."""
+    return f"env -i PATH=/usr/bin:/bin HOME=$O/home PYTHONPATH=$O/src {SYSTEM_PYTHON} -m schedc {args}"
 
 
 def _script(outdir: Path, repo: Path, bpftool: str) -> str:
@@ -86,7 +94,7 @@ def _script(outdir: Path, repo: Path, bpftool: str) -> str:
         if command.startswith("!"):
             line = command[1:]
         elif command.startswith("@nobody "):
-            line = "setpriv --reuid=65534 --regid=65534 --clear-groups " + _as_nobody(
+            line = "cd $O && setpriv --reuid=65534 --regid=65534 --clear-groups " + _as_nobody(
                 command.removeprefix("@nobody ")
             )
         else:
@@ -125,6 +133,10 @@ def story(settings, tmp_path_factory):
         pytest.fail(
             f"{SYSTEM_PYTHON} is missing: the run as nobody needs it (apt-get install python3)"
         )
+    shutil.copytree(ROOT / "schedc", outdir / "src" / "schedc",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [outdir / "src", *(outdir / "src").rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     # The foreign scheduler: compiled here, attached in the guest by bpftool, not by schedc.
     built = compile_policy(EXAMPLES / "vtime_fair.sched", settings, out=outdir / "foreign.bpf.o")
     assert built.ok, built.diagnostics
@@ -250,6 +262,21 @@ def test_another_tools_scheduler_is_left_alone_unless_forced(story):
     assert story["stop_force"][0] == 0, data
     assert story["state_forced"][1].strip() == "disabled"
     assert "disabled" in story["status_human"][1]
+
+
+@pytest.mark.vm
+def test_planted_records_are_never_trusted_nor_followed(story):
+    assert story["plant"][0] == 0, story["plant"]
+    s = _status(story, "status_planted")
+    assert s["owner"] == "none" and s["attached_by_schedc"] is None
+    assert s["stale_record"]["policy"] == "x"
+    assert story["stop_planted"][0] == 0
+    kept, records = story["after_planted"][1].split()
+    assert kept == "keep", "stop removed a folder the record named outside schedc's pins"
+    assert records == "0"  # the planted record itself is forgotten
+    s = _status(story, "status_garbage")
+    assert s["owner"] == "none" and s["stale_record"] is None
+    assert story["stop_garbage"][0] == 0 and story["after_garbage"][1].strip() == "0"
 
 
 def test_run_refuses_on_a_kernel_without_sched_ext(tmp_path):

@@ -101,7 +101,6 @@ def _source(args: argparse.Namespace) -> tuple[object, Attachment] | Exit:
 
 
 def _run(args: argparse.Namespace) -> Exit:
-    from schedc.compiler.pipeline import compile_policy
     from schedc.settings import load_settings
     from schedc.verifier.hostctl import Host, preflight, refuse_attached
 
@@ -117,6 +116,8 @@ def _run(args: argparse.Namespace) -> Exit:
             refuse_attached(host_status(host))
     except HostControlError as problem:
         return _fail(args, problem.message, problem.hint, Exit.USAGE)
+    from schedc.compiler.pipeline import compile_policy  # after the checks: it is slow to import
+
     found = _source(args)
     if isinstance(found, Exit):
         return found

@@ -272,7 +272,7 @@ def host_status(
         and state == "enabled"
         and ops == record.ops
         and (record.enable_seq is None or seq == record.enable_seq)
-        and Path(record.pin).exists()
+        and _our_pin(host, record.pin)
     )
     attached = state not in (None, "disabled")
     loader_name = (loader or scx_loader_current)() if attached and not ours else None
@@ -300,6 +300,16 @@ def _wait_state(host: Host, wanted: set[str], seconds: float) -> str | None:
         time.sleep(0.05)
 
 
+def _our_pin(host: Host, pin: str) -> bool:
+    """Whether `pin` is one of schedc's pin folders: a real folder right under host.pins. A
+    record naming anything else (another folder, a symbolic link) was not written by schedc,
+    and nothing it names is ever removed."""
+    path = Path(pin)
+    if not pin or path.name == ".." or path.parent != host.pins:
+        return False
+    return path.is_dir() and not path.is_symlink()
+
+
 def _remove_pins(folder: Path) -> None:
     """Unpin every link in `folder` (files of the BPF file system) and remove it."""
     if not folder.exists():
@@ -310,12 +320,14 @@ def _remove_pins(folder: Path) -> None:
 
 
 def _clean_stale(host: Host, status: HostStatus) -> None:
-    """Forget a record the kernel no longer agrees with, and unpin what it pinned."""
+    """Forget a record the kernel no longer agrees with, and unpin what it pinned (only ever
+    a folder of schedc's pins); an unreadable record is forgotten too."""
     if status.stale is not None:
-        pin = Path(status.stale.pin)
-        if pin.parent == host.pins:
-            _remove_pins(pin)
+        if _our_pin(host, status.stale.pin):
+            _remove_pins(Path(status.stale.pin))
         _drop_record(host)
+    elif status.by_schedc is None:
+        _drop_record(host)  # not JSON, or not a record: nothing in it can be trusted
 
 
 def detach(
