@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -438,6 +440,39 @@ def run_runner(tmp_path: Path, plan: dict) -> dict:
     return json.loads((tmp_path / "result.json").read_text())
 
 
+def test_a_task_is_at_the_gate_only_while_it_sleeps_in_its_read():
+    """The release waits for every task to sleep in its gate's read (a `ready` task may still
+    be on its way there): a real child blocked in read() is at the gate, a spinning one not."""
+    r, w = os.pipe()
+    blocked = os.fork()
+    if blocked == 0:
+        os.close(w)
+        os.read(r, 1)
+        os._exit(0)
+    spinning = os.fork()
+    if spinning == 0:
+        while True:
+            pass
+    os.close(r)
+    try:
+        seen = False
+        for _ in range(400):  # until the child has reached its read
+            seen = runner_module._at_the_gate(blocked, blocked)
+            if seen:
+                break
+            time.sleep(0.005)
+        assert seen is True
+        assert runner_module._at_the_gate(spinning, spinning) is False
+        assert runner_module._at_the_gate(2**22 + 7, 2**22 + 7) is None  # no such task
+        tasks = [{"process_pid": p, "pid": p} for p in (blocked, spinning)]
+        assert runner_module._wait_at_the_gates(tasks, 0.1) == 1  # the spinner, at the deadline
+    finally:
+        os.kill(spinning, signal.SIGKILL)
+        os.close(w)
+        os.waitpid(blocked, 0)
+        os.waitpid(spinning, 0)
+
+
 def test_runner_runs_named_tasks_of_each_behaviour(tmp_path: Path):
     groups = [
         {"name": "s", "comm": "spinner", "count": 2, "kind": "spin", "work": 0.05},
@@ -474,6 +509,7 @@ def test_runner_runs_named_tasks_of_each_behaviour(tmp_path: Path):
     assert all(t["exit_code"] == 0 and t["signal"] is None for t in tasks)
     assert len({t["pid"] for t in tasks}) == 5
     assert not result["killed_after_grace"]
+    assert result["not_at_gate"] == 0  # every task slept in its gate's read at the release
     assert set(result["released"]) == {"s", "c", "p", "q"}
     # the bounded behaviours ended long before the scenario's 5 s
     assert result["finished"] - result["started"] < 4.0

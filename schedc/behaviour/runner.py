@@ -184,6 +184,31 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _at_the_gate(process: int, tid: int) -> bool | None:
+    """Whether the task sleeps in its read of the gate (/proc's syscall: `0 0xFD ...` is
+    read(FD) on x86-64; the gate is the only read a task makes before the release), or None
+    when /proc does not say."""
+    state = _read(f"/proc/{process}/task/{tid}/stat")
+    call = _read(f"/proc/{process}/task/{tid}/syscall")
+    if state is None or call is None:
+        return None
+    sleeping = state.rsplit(")", 1)[-1].split()[:1] == ["S"]
+    return sleeping and call.split()[:1] == ["0"]
+
+
+def _wait_at_the_gates(tasks: list[dict[str, Any]], seconds: float) -> int:
+    """Waits until every task sleeps in its gate's read, or `seconds`: a task that said it is
+    ready may still be on its way to the read, and would be woken later than the tasks already
+    waiting, in a scenario whose figure is the order of the first starts. The tasks still on
+    their way at the deadline (0 in the usual case)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        late = [t for t in tasks if _at_the_gate(t["process_pid"], t["pid"]) is False]
+        if not late or time.monotonic() >= deadline:
+            return len(late)
+        time.sleep(0.005)
+
+
 def _status(status: int) -> dict[str, Any]:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -288,6 +313,7 @@ def main(argv: list[str]) -> int:
             t["affinity_seen"] = sorted(os.sched_getaffinity(t["pid"]))
         except OSError:  # the task is gone already
             t["affinity_seen"] = None
+    not_at_gate = _wait_at_the_gates(tasks, 2.0)
     ready = time.time()
     duration, grace = float(plan["duration"]), float(plan.get("grace", 5.0))
     if trace:
@@ -352,6 +378,7 @@ def main(argv: list[str]) -> int:
         "killed_after_grace": killed,
         "runner_affinity": sorted(os.sched_getaffinity(0)),
         "states": states,
+        "not_at_gate": not_at_gate,  # tasks not yet asleep at their gate when it opened
         "wall": {"entered": entered, "ready": ready, "done": time.time()},
     }
     with open(os.path.join(outdir, "result.json"), "w") as f:
