@@ -658,6 +658,24 @@ def test_guest_script_runs_the_baseline_before_each_policy(tmp_path: Path):
     assert "struct_ops register" not in first
 
 
+def test_a_scenarios_own_runs_is_the_fewest_it_gets(tmp_path: Path):
+    from schedc.bench.runner import BenchPolicy
+
+    text = (ROOT / "examples" / "weighted_share.scenario.toml").read_text()
+    noisy = tmp_path / "noisy.scenario.toml"
+    noisy.write_text(text.replace('duration = ', 'runs = 3\nduration = ', 1))
+    pol = [BenchPolicy("p", "p.sched", tmp_path / "p.bpf.o")]
+    once = load_scenario(ROOT / "examples" / "weighted_share.scenario.toml")
+    cases = [Case(load_scenario(noisy), pol), Case(once, pol)]
+    steps = plan_steps(cases, 1)
+    assert [(st.case, st.run) for st in steps if st.policy == 0] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert sum(st.case == 1 for st in plan_steps(cases, 4)) == 8  # --runs 4 is more than 3
+    assert sum(st.case == 0 for st in plan_steps(cases, 4)) == 8
+    noisy.write_text(text.replace('duration = ', 'runs = 0\nduration = ', 1))
+    with pytest.raises(ScenarioError):
+        load_scenario(noisy)
+
+
 def test_failed_expectation_is_a_diagnostic_at_its_line():
     s = load_scenario(ROOT / "examples" / "weighted_share.scenario.toml")
     e = s.expect[0]

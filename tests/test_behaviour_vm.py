@@ -343,11 +343,13 @@ def test_feature_scenario_tells_the_feature_from_its_mutant(boot: Boot, name: st
 def test_strict_start_figures(boot: Boot) -> None:
     """Without `strict`, the three short jobs that wake first take the three idle CPUs
     directly, so the long job starts fourth (third in one boot of six: a direct-dispatched
-    short job started after it); with it, first or second."""
+    short job started after it, and first in one CI boot); with it, first or second. The
+    scenario has `runs = 3`: these are the medians of three runs."""
     good = expectation(boot.results[("strict_start", "example")], 0)
     bad = expectation(boot.results[("strict_start", "mutant")], 0)
     assert good.kind == "order" and good.measured is not None and good.measured <= 2
     assert bad.measured is not None and bad.measured >= 3, bad
+    assert len(good.runs) == len(bad.runs) == 3  # the scenario's own `runs`
 
 
 @pytest.mark.vm

@@ -137,11 +137,16 @@ class BootResult:
     measured: list[Measured]
 
 
+def case_runs(case: Case, runs: int) -> int:
+    return max(runs, case.scenario.runs)
+
+
 def plan_steps(cases: Sequence[Case], runs: int) -> list[Step]:
-    """Per case and run: the baseline, then each policy (A B A B across runs)."""
+    """Per case and run: the baseline, then each policy (A B A B across runs); a case runs
+    `runs` times, or its scenario's own `runs` when that is more."""
     steps: list[Step] = []
     for c, case in enumerate(cases):
-        for r in range(runs):
+        for r in range(case_runs(case, runs)):
             steps.append(Step(len(steps), c, r, None))
             for p in range(len(case.policies)):
                 steps.append(Step(len(steps), c, r, p))
@@ -492,7 +497,7 @@ def run_cases(
         def describe(s: Step) -> str:
             case = cases[s.case]
             who = BASELINE if s.policy is None else case.policies[s.policy].name
-            return f"{case.scenario.name} run {s.run + 1}/{runs} {who}"
+            return f"{case.scenario.name} run {s.run + 1}/{case_runs(case, runs)} {who}"
 
         say(
             f"{where_it_runs(settings)} for "

@@ -294,6 +294,9 @@ class Scenario(_Strict):
     description: str = ""
     cpus: int = Field(default=2, ge=1, le=MAX_CPUS)
     duration: Duration = Field(gt=0, le=60)
+    # The fewest runs it is measured with (each figure is the median of its runs): for a
+    # scenario whose figure swings from run to run under TCG. `--runs N` asks for more.
+    runs: int = Field(default=1, ge=1, le=10)
     start: Start = Field(default_factory=Start)
     group: list[Group] = Field(min_length=1)
     expect: list[Expectation] = Field(default_factory=list)
