@@ -25,6 +25,7 @@ from schedc.verifier.sandbox import (
     load_in_sandbox,
     parse_load_log,
     parse_prog_show,
+    sampling_lines,
     sandbox_problem,
 )
 from tests.conftest import needs_sandbox, skip_or_fail
@@ -90,6 +91,25 @@ def test_parse_program_log_without_stats_has_none():
 
 
 # --- telling the user how to get a sandbox -----------------------------------------------------
+
+
+def test_a_run_window_lasts_the_seconds_asked_not_whole_seconds(tmp_path):
+    """The run test samples the scheduler's state for its seconds of guest uptime. With a
+    clock at 100.99 s, a 2 s window must take 8 samples 0.25 s apart (to 102.99 s), not end
+    at 102 s after 5 (the whole-second window, too short to see a stall ejected). The clock
+    here is a file that each sample moves on by 0.25 s."""
+    clock = tmp_path / "uptime"
+    clock.write_text("100.99 0.00\n")
+    samples = tmp_path / "samples"
+    tick = (
+        f"echo s >> {samples}; read -r t _ < {clock}; c=$(( ${{t%.*}}${{t#*.}} + 25 ));"
+        f" printf '%d.%02d 0.00\\n' $((c / 100)) $((c % 100)) > {clock}"
+    )
+    script = "\n".join(sampling_lines(2, tick, uptime=str(clock))) + "\n"
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert samples.read_text().count("s") == 8  # at 100.99, 101.24, ... 102.74: 2 s
+    assert clock.read_text().startswith("102.99")
 
 
 def test_sandbox_problem_names_the_missing_kernel_and_the_remedy(tmp_path):

@@ -417,15 +417,27 @@ def sandbox_problem(settings: Settings) -> str | None:
     return f"The sched_ext sandbox cannot be booted: {'; '.join(problems)}. To get one, {REMEDY}."
 
 
+def sampling_lines(seconds: float, sample: str, uptime: str = "/proc/uptime") -> list[str]:
+    """Shell lines that run `sample` every 0.25 s for `seconds` of the guest's uptime, read
+    in hundredths (/proc/uptime has two decimals: "123.45" -> 12345), so a "2 s" run lasts
+    2 s: whole seconds made it anything from 1 to 2 s, too short for the watchdog to eject a
+    stalling scheduler. `read` is a shell builtin, so a sample starts no process but `sleep`
+    (under TCG each process start costs tens of ms, and a loop of `cat` and `sleep` made a
+    10 s run take 25 s while the workload loaded the CPUs)."""
+    window = max(1, math.ceil(seconds * 100))
+    return [
+        f"  read -r up _ < {uptime}; end=$(( ${{up%.*}}${{up#*.}} + {window} ))",
+        f"  while :; do {sample};",
+        f'    read -r up _ < {uptime}; [ "${{up%.*}}${{up#*.}}" -ge "$end" ] && break;',
+        "    sleep 0.25; done",
+    ]
+
+
 def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: str) -> list[str]:
     """Attach through a pinned link, sample the state while the workload runs, detach by
     removing the pin, and keep the kernel log of that window."""
     link = f"/sys/fs/bpf/schedc-run-{n}"
     state = "/sys/kernel/sched_ext/state"
-    # Whole seconds of the guest's uptime bound the window; `read` is a shell builtin, so a
-    # sample starts no process but `sleep` (under TCG each process start costs tens of ms, and
-    # a loop of `cat` and `sleep` made a 10 s run take 25 s while the workload loaded the CPUs).
-    window = max(1, math.ceil(seconds))
     command = run_load_command(workload, seconds)
     return [
         f'if [ "$(cat {out}/{n}.rc.tmp)" = 0 ]; then',
@@ -441,9 +453,7 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
         f"    echo 'signal:signal_deliver signal:signal_generate' > {TRACEFS}/set_event;",
         f"    echo 1 > {TRACEFS}/tracing_on; fi",
         f"  ( {command} ) & wl=$!",
-        f"  read -r up _ < /proc/uptime; end=$(( ${{up%.*}} + {window} ))",
-        f"  while :; do read -r st < {state}; echo $st >> {out}/{n}.states;",
-        '    read -r up _ < /proc/uptime; [ "${up%.*}" -ge "$end" ] && break; sleep 0.25; done',
+        *sampling_lines(seconds, f"read -r st < {state}; echo $st >> {out}/{n}.states"),
         f"  if [ -w {TRACEFS}/trace ]; then echo 0 > {TRACEFS}/tracing_on;",
         f"    cat {TRACEFS}/trace > {out}/{n}.signals; fi",
         "  kill $wl 2>/dev/null; wait $wl 2>/dev/null",
