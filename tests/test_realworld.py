@@ -173,7 +173,8 @@ def test_realworld_on_a_tiny_corpus(
 ) -> None:
     """One boot of one kernel: scx_simple loads and stays enabled, null_lookup is rejected by
     the verifier (check only warns), stall loads and is ejected by the watchdog (check is
-    clean): two missed defects, no false positive."""
+    clean): two missed defects, no false positive. 3 s runs: the watchdog needs 1 s of a stuck
+    task and up to half that again to notice, once the workload has started."""
     from schedc.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings()
@@ -192,7 +193,7 @@ def test_realworld_on_a_tiny_corpus(
     kit = Path(settings.kernels[0]) if settings.kernels else Path(settings.kernel or "")
     monkeypatch.delenv("SCHEDC_KERNELS", raising=False)
     code = realworld.main(
-        ["--corpus", str(corpus), "--kernel", str(kit), "--run-seconds", "2", "--json", str(out)]
+        ["--corpus", str(corpus), "--kernel", str(kit), "--run-seconds", "3", "--json", str(out)]
     )
     assert code == 0
     text = capsys.readouterr().out
