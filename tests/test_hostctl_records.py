@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from schedc.verifier.hostctl import RECORD, Host, detach, host_status
+from schedc.verifier.hostctl import RECORD, Host, HostControlError, detach, host_status
 
 
 def _host(tmp_path: Path, ops: str = "planted_ops") -> Host:
@@ -61,7 +61,7 @@ def test_a_planted_record_is_not_ours_and_stop_removes_nothing_it_names(tmp_path
     # The kernel shows a scheduler by the record's name, but the record's pin is not schedc's.
     assert status.attached and status.by_schedc is None
     assert status.stale is not None and status.stale.policy == "x"
-    with pytest.raises(Exception, match="not attached by schedc"):
+    with pytest.raises(HostControlError, match="not attached by schedc"):
         detach(host=host, loader=_no_loader)  # another tool's: refused without --force
     assert (canary / "file").read_text() == "keep"
     assert (host.pins / "inside" / "file").read_text() == "keep"
