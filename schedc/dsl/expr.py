@@ -330,7 +330,7 @@ class Expressions(ast.ExprVisitor[Ty]):
                 if it != lt or self.const(item, literal_only=True) is None:
                     self.error(
                         "E105",
-                        f"list items must be constant {lt.describe()} values like the left side",
+                        f"list items must be constants of the left side's type, {lt.describe()}",
                         item.span,
                     )
             else:
