@@ -22,8 +22,10 @@ from schedc.settings import (
 from schedc.verifier.sandbox import (
     LoadReport,
     _guest_script,
+    _run_lines,
     load_in_sandbox,
     parse_load_log,
+    parse_phases,
     parse_prog_show,
     sampling_lines,
     sandbox_problem,
@@ -110,6 +112,36 @@ def test_a_run_window_lasts_the_seconds_asked_not_whole_seconds(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert samples.read_text().count("s") == 8  # at 100.99, 101.24, ... 102.74: 2 s
     assert clock.read_text().startswith("102.99")
+
+
+def test_run_phases_come_from_the_guests_stamps():
+    stamps = "start 10.50\nattached 12.75\nran 23.00\ndetached 23.40\n"
+    assert parse_phases(stamps) == {"attach": 2.25, "run": 10.25, "detach": 0.4, "total": 12.9}
+    # A run whose workload never ended (the guest died): what was stamped, up to the last.
+    assert parse_phases("start 10.50\nattached 12.75\n") == {"attach": 2.25, "total": 2.25}
+    # Nothing to measure from: no start, only a start, or garbage; the first stamp counts.
+    assert parse_phases("attached 12.75\nran 23.00\n") is None
+    assert parse_phases("start 10.50\n") is None
+    assert parse_phases("start x\nattached\n\n") is None
+    assert parse_phases("start 1\nstart 5\nattached 2\n") == {"attach": 1.0, "total": 1.0}
+
+
+def test_the_run_script_stamps_each_phase_with_the_guests_uptime(tmp_path):
+    """The run test's script (not run here: it attaches) stamps each phase, in order, around
+    the attach, the workload's end and the detach, with the guest's uptime."""
+    script = _run_lines(0, "x.bpf.o", str(tmp_path), "bpftool", 0.5, "spin")
+    stamps = [n for n, ln in enumerate(script) if f"{tmp_path}/0.times" in ln]
+    names = [script[n].split('echo "', 1)[1].split(" ", 1)[0] for n in stamps]
+    assert names == ["start", "attached", "ran", "detached"]
+    register = next(n for n, ln in enumerate(script) if "struct_ops register" in ln)
+    killed = next(n for n, ln in enumerate(script) if ln.strip().startswith("kill $wl"))
+    gone = next(n for n, ln in enumerate(script) if "done" in ln and n > killed)
+    assert stamps[0] < register < stamps[1] < killed < stamps[2] < gone < stamps[3]
+    lines = [script[n] for n in stamps]
+    assert all("< /proc/uptime" in line for line in lines)
+    # Builtins only (read and echo): no process start inside the measured phases.
+    for line in lines:
+        assert "$(" not in line and "cat " not in line
 
 
 def test_sandbox_problem_names_the_missing_kernel_and_the_remedy(tmp_path):

@@ -240,6 +240,12 @@ def test_example_is_verified_and_stays_enabled_under_load(verified):
     run = result.run
     assert run.attached and run.enabled_throughout and run.samples >= RUN_SECONDS  # about 4 a second, fewer under load
     assert run.ops == example.stem.replace("tunables_counters", "tunables")
+    # Where the guest's time went: the workload ran its seconds (the window is counted in
+    # guest uptime), attaching and detaching took some, and the total is their sum.
+    phases = run.phases
+    assert phases is not None and set(phases) == {"attach", "run", "detach", "total"}, phases
+    assert phases["run"] >= RUN_SECONDS and phases["attach"] > 0 and phases["detach"] >= 0
+    assert abs(phases["total"] - (phases["attach"] + phases["run"] + phases["detach"])) < 0.05
 
 
 @pytest.mark.vm

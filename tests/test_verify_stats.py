@@ -9,7 +9,7 @@ import json
 import pytest
 
 from schedc.cli import main as schedc_main
-from schedc.cli.verify import compare, compare_table, stats_table
+from schedc.cli.verify import compare, compare_table, phases_line, stats_table
 from schedc.verifier.sandbox import ProgramReport
 from schedc.verifier.verify import KernelVerdict, VerifyResult
 
@@ -88,3 +88,14 @@ def test_options_are_in_the_help(capsys):
         schedc_main(["verify", "--help"])
     out = capsys.readouterr().out
     assert "--stats" in out and "--compare" in out
+
+
+def test_stats_says_where_a_run_tests_guest_time_went():
+    line = phases_line({"attach": 1.24, "run": 10.51, "detach": 0.6, "total": 12.35})
+    assert line.strip() == (
+        "run test: attach 1.2 s, run 10.5 s, detach 0.6 s (12.3 s of guest time)"
+    )
+    # A run cut short (the guest stopped before the workload ended): only what was stamped.
+    assert phases_line({"attach": 2.0, "total": 2.0}).strip() == (
+        "run test: attach 2.0 s (2.0 s of guest time)"
+    )

@@ -882,7 +882,14 @@ def _run_report(data: Any) -> RunReport | None:
             ProcessExit(int(c["pid"]), str(c["comm"]), str(c["signal"]), str(c["how"]))
             for c in crashed
         ],
+        phases=_phases(data.get("phases")),
     )
+
+
+def _phases(data: Any) -> dict[str, float] | None:
+    if not isinstance(data, dict):
+        return None
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
 def _verify_result(payload: dict[str, Any]) -> VerifyResult:

@@ -134,6 +134,8 @@ def run(args: argparse.Namespace) -> Exit:
                 print("     built with " + ", ".join(f"{k}={v}" for k, v in r.params_set.items()))
             for k in r.kernels if args.stats else []:
                 print("\n".join(stats_table(k, several)))
+                if k.run is not None and k.run.phases:
+                    print(phases_line(k.run.phases))
         for c in compared or []:
             print("\n".join(compare_table(c, results[0].policy, results[1].policy)))
     return Exit.OK if all(r.ok for r in results) else Exit.ERRORS
@@ -147,6 +149,13 @@ def _verdict_line(what: str, k: KernelVerdict) -> str:
     if k.run is not None:
         line += f"; ran {k.run.seconds:g}s under '{k.run.workload}', stayed enabled"
     return line
+
+
+def phases_line(phases: dict[str, float]) -> str:
+    """Where a run test's guest time went (RunReport.phases), for --stats."""
+    parts = [f"{name} {phases[name]:.1f} s" for name in ("attach", "run", "detach")
+             if name in phases]
+    return f"     run test: {', '.join(parts)} ({phases.get('total', 0):.1f} s of guest time)"
 
 
 # ---- --stats and --compare: the verifier's own figures per program, like veristat ----------

@@ -111,6 +111,9 @@ class RunReport:
     # Workload processes that crashed or were killed by the kernel while it ran (from the
     # guest's signal trace); None when that was not traced (a guest without tracefs).
     crashed: list[ProcessExit] | None = None
+    # Guest seconds of each phase of the run test (RUN_PHASES: attach, run, detach) from the
+    # guest's uptime; None when the guest wrote no stamps (a run that never started).
+    phases: dict[str, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -128,6 +131,7 @@ class RunReport:
             "exit_reason": self.exit_reason,
             "exit_message": self.exit_message,
             "crashed": None if self.crashed is None else [c.to_json() for c in self.crashed],
+            "phases": self.phases,
         }
 
 
@@ -271,7 +275,37 @@ def parse_run(outdir: Path, n: int, seconds: float, workload: str) -> RunReport:
         exit_message=message,
         kernel_log=kernel_log,
         crashed=parse_signal_trace(read("signals")) if (outdir / f"{n}.signals").exists() else None,
+        phases=parse_phases(read("times")),
     )
+
+
+# The stamps a run test writes (name, then the guest's uptime): before `struct_ops register`,
+# once it returned, once the workload was stopped, once the scheduler was gone.
+RUN_STAMPS = ("start", "attached", "ran", "detached")
+RUN_PHASES = {"attach": ("start", "attached"), "run": ("attached", "ran"),
+              "detach": ("ran", "detached")}
+
+
+def parse_phases(text: str) -> dict[str, float] | None:
+    """The seconds of each run-test phase (RUN_PHASES) and their total, from the stamps file;
+    None without a start and an end stamp. A phase whose stamps are missing is left out."""
+    stamps: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        try:
+            stamps.setdefault(name, float(value))
+        except ValueError:
+            continue
+    if "start" not in stamps or not any(s in stamps for s in RUN_STAMPS[1:]):
+        return None
+    phases = {
+        phase: round(stamps[b] - stamps[a], 2)
+        for phase, (a, b) in RUN_PHASES.items()
+        if a in stamps and b in stamps
+    }
+    last = max(stamps[s] for s in RUN_STAMPS if s in stamps)
+    phases["total"] = round(last - stamps["start"], 2)
+    return phases
 
 
 # libbpf (debug output of `bpftool -d`) wraps the kernel's log for each program it loads in
@@ -439,11 +473,18 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
     link = f"/sys/fs/bpf/schedc-run-{n}"
     state = "/sys/kernel/sched_ext/state"
     command = run_load_command(workload, seconds)
+    times = f"{out}/{n}.times"
+
+    def stamp(name: str) -> str:  # builtins only: no process start in the measured time
+        return f'  read -r up _ < /proc/uptime; echo "{name} $up" >> {times}'
+
     return [
         f'if [ "$(cat {out}/{n}.rc.tmp)" = 0 ]; then',
         f"  before=$(dmesg | wc -l); mkdir -p {link}",
+        stamp("start"),
         f"  {tool} struct_ops register {obj} {link} > {out}/{n}.attach.log 2>&1",
         f"  echo $? > {out}/{n}.attach.rc",
+        stamp("attached"),
         f"  cat /sys/kernel/sched_ext/root/ops > {out}/{n}.ops 2>/dev/null",
         # The workload's deaths by signal, traced while it runs (see parse_signal_trace); the
         # trace stops before the run test's own kill at the end.
@@ -457,9 +498,11 @@ def _run_lines(n: int, obj: str, out: str, tool: str, seconds: float, workload: 
         f"  if [ -w {TRACEFS}/trace ]; then echo 0 > {TRACEFS}/tracing_on;",
         f"    cat {TRACEFS}/trace > {out}/{n}.signals; fi",
         "  kill $wl 2>/dev/null; wait $wl 2>/dev/null",
+        stamp("ran"),
         f"  rm -rf {link}",
         f'  j=0; while read -r st < {state} && [ "$st" != disabled ] && [ $j -lt 40 ]; do',
         "    sleep 0.25; j=$((j+1)); done",
+        stamp("detached"),
         f"  dmesg | tail -n +$((before + 1)) > {out}/{n}.dmesg",
         "fi",
     ]
