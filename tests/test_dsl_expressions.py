@@ -25,13 +25,18 @@ HEAD = '  class a when '
 COL = len(HEAD) + 1  # the condition's first column on line 2
 
 
-def errors(cond: str) -> list[tuple[str, str, int, int, int, str | None]]:
+def errors(cond: str, rest: str = "  class b otherwise") -> list[tuple]:
     """(code, message, line, first column, last column, hint) of each error of a policy whose
-    first class has the condition `cond` (on line 2, from column COL)."""
+    first class has the condition `cond` (on line 2, from column COL), followed by `rest`
+    (the other class, and the policy's params)."""
     text = (
-        f'scheduler t "expressions" {{\n{HEAD}{cond}\n  class b otherwise\n'
+        f'scheduler t "expressions" {{\n{HEAD}{cond}\n{rest}\n'
         "  queue qa for a fifo\n  queue qb for b fifo\n  dispatch qa then qb, aging 100ms\n}\n"
     )
+    return diagnostics(text)
+
+
+def diagnostics(text: str) -> list[tuple]:
     policy, diags = parse_policy(text, "t.sched")
     assert policy is not None, diags
     _typed, found = analyze(policy, text)
@@ -75,9 +80,10 @@ TOO_DEEP = (
         ("a/b", '"a/b" is not an absolute cgroup path', ABSOLUTE_HINT),
         ("/" + "/".join("p" * (MAX_CGROUP_DEPTH + 1)), TOO_DEEP, None),
         ("/" + "x" * (MAX_CGROUP_NAME + 1), TOO_DEEP, None),
+        ("/" + "X" * (MAX_CGROUP_NAME + 1), TOO_DEEP, None),  # any letters: only "/" is cut
     ],
     ids=["dot", "dotdot", "only-dotdot", "mount-point", "mount-point-alone", "empty-part",
-         "relative", "too-deep", "name-too-long"],
+         "relative", "too-deep", "name-too-long", "capital-name-too-long"],
 )
 def test_a_bad_cgroup_path_is_refused_with_its_reason(path: str, message: str, hint: str | None):
     cond = f'task.cgroup under "{path}"'
@@ -158,9 +164,43 @@ def test_in_cannot_test_a_cgroup_and_says_so_once():
                                None)
 
 
-def test_an_unknown_name_in_a_list_is_reported_once_and_only_as_unknown():
-    cond = "task.nice in [x, 1]"
-    assert errors(cond) == one(cond, "x", "E107", "unknown name 'x'", None)
+def test_an_unknown_name_in_a_list_is_reported_once_and_the_items_after_it_still_checked():
+    cond = "task.nice in [x, 1, task.pid]"
+    assert errors(cond) == [
+        ("E107", "unknown name 'x'", 2, *at(cond, "x"), None),
+        ("E105", "list items must be constants of the left side's type, a count (int)", 2,
+         *at(cond, "task.pid"), None),
+    ]
+
+
+def test_a_param_is_not_a_list_constant_a_loader_may_change_it():
+    cond = "task.nice in [1, p, p + 1]"
+    message = "list items must be constants of the left side's type, a count (int)"
+    assert errors(cond, "  class b otherwise\n  param p: int = 3") == [
+        ("E105", message, 2, *at(cond, "p,"[0]), None),
+        ("E105", message, 2, *at(cond, "p + 1"), None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cond", "part", "code", "message", "hint"),
+    [
+        ("task.nice in [min(1)]", "min(1)", "E109", "min() takes 2 arguments, got 1", None),
+        ("task.nice in [min(1, 2ms)]", "min(1, 2ms)", "E101",
+         "min() needs arguments of one numeric kind, got a count (int), a duration",
+         "durations and counts do not mix: write 5ms, not 5"),
+        ("task.nice > max(2ms, 1)", "max(2ms, 1)", "E101",
+         "max() needs arguments of one numeric kind, got a duration, a count (int)",
+         "durations and counts do not mix: write 5ms, not 5"),
+        ("task.avg_runtime in [1ms * 1ms]", "1ms * 1ms", "E102",
+         "unit mismatch: a duration times a duration has no meaning here",
+         "scale a duration by a count: slice * 2"),
+    ],
+)
+def test_a_bad_call_or_product_inside_a_constant_is_reported_not_folded(
+    cond: str, part: str, code: str, message: str, hint: str | None
+):
+    assert errors(cond) == one(cond, part, code, message, hint)
 
 
 # ---- string tests (E105, E201, E203) ------------------------------------------------------
@@ -280,6 +320,27 @@ def test_an_operator_on_a_non_number_names_the_operand_that_is_not(
     assert errors(cond) == one(cond, part, "E105", message, None)
 
 
+@pytest.mark.parametrize(
+    ("cond", "part", "message"),
+    [
+        ("task.nice > \"x\"", "task.nice > \"x\"", "cannot compare a count (int) with a string"),
+        ("task.kthread == 1", "task.kthread == 1",
+         "cannot compare a condition (bool) with a count (int)"),
+        # the caret spans the two conditions, inside their parentheses
+        ("(task.nice > 0) < (task.pid > 1)", "task.nice > 0) < (task.pid > 1",
+         "conditions cannot be ordered with '<'"),
+    ],
+)
+def test_other_mismatched_comparisons_have_no_hint(cond: str, part: str, message: str):
+    assert errors(cond) == one(cond, part, "E105", message, None)
+
+
+def test_a_cgroup_is_only_tested_with_under():
+    cond = "task.cgroup > 1"
+    assert errors(cond) == one(cond, cond, "E105", "a cgroup path can only be tested with "
+                               "'under'", 'write task.cgroup under "/system.slice"')
+
+
 def test_an_operator_on_two_non_numbers_is_one_error():
     cond = "task.comm * task.cgroup > 0"
     assert errors(cond) == one(cond, "task.comm * task.cgroup", "E105",
@@ -301,6 +362,13 @@ def test_a_misspelt_task_attribute_gets_the_closest_one():
     cond = "task.nicee > 0"
     assert errors(cond) == one(cond, "task.nicee", "E106",
                                "unknown task attribute 'task.nicee'", "did you mean 'task.nice'?")
+
+
+def test_a_misspelt_nested_attribute_gets_the_closest_nested_one():
+    cond = 'task.parent.comn == "x"'
+    assert errors(cond) == one(cond, "task.parent.comn", "E106",
+                               "unknown task attribute 'task.parent.comn'",
+                               "did you mean 'task.parent.comm'?")
 
 
 def test_an_unknown_task_attribute_far_from_all_lists_them():
@@ -357,6 +425,23 @@ def test_an_overflow_is_reported_once_per_line():
     big = f"{MAX_NUMBER // 2 + 1}"
     cond = f"task.nice > {big} * 2 + {big} * 2"
     assert errors(cond) == one(cond, f"{big} * 2", "E115", OVERFLOW, OVERFLOW_HINT)
+
+
+def test_each_line_with_an_overflow_gets_its_error():
+    big = f"{MAX_NUMBER} + 1"
+    text = (
+        'scheduler t "overflows" {\n'
+        f"  class a when task.nice > {big} or task.pid > {big}\n"
+        "  class c when task.nice < 0\n"
+        f"  class b when task.uid == {big}\n"
+        "  class d otherwise\n"
+        "  queue qa for a fifo\n  queue qc for c fifo\n  queue qb for b fifo\n"
+        "  queue qd for d fifo\n  dispatch qa then qc then qb then qd, aging 100ms\n}\n"
+    )
+    found = diagnostics(text)
+    assert [(e[0], e[2]) for e in found] == [("E115", 2), ("E115", 4)]
+    line2 = f"  class a when task.nice > {big} or task.pid > {big}"
+    assert found[0][3:5] == (line2.index(big) + 1, line2.index(big) + len(big))
 
 
 def test_a_negated_or_called_constant_folds_to_its_value():
