@@ -1,0 +1,45 @@
+"""benchmarks/mutation.py's configuration stays true to the tree: every module it mutates and
+every test it runs exists, and the [tool.mutmut] section it writes is valid TOML that names
+them (a renamed test file would otherwise leave a module scored by no test at all)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mutation_bench", ROOT / "benchmarks" / "mutation.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_module_and_test_of_the_selection_exists():
+    script = load_script()
+    assert "schedc/dsl/sema.py" in script.MODULES and "schedc/compiler/lower.py" in script.MODULES
+    for module, tests in script.MODULES.items():
+        assert (ROOT / module).is_file(), module
+        assert tests, f"{module} has no tests"
+        for test in tests:
+            assert (ROOT / test).is_file(), f"{module}: {test} does not exist"
+
+
+def test_the_written_section_is_toml_naming_the_module_and_its_tests():
+    script = load_script()
+    module, tests = "schedc/dsl/expr.py", script.MODULES["schedc/dsl/expr.py"]
+    section = tomllib.loads(script.mutmut_section(module, tests))["tool"]["mutmut"]
+    assert section["only_mutate"] == [module]
+    assert section["pytest_add_cli_args_test_selection"] == tests
+    assert section["source_paths"] == ["schedc"]
+    assert "not vm" in section["pytest_add_cli_args"] and "-x" in section["pytest_add_cli_args"]
+    for path in section["also_copy"]:
+        # schedc.toml is the checkout's own settings (setup.sh --kit writes it), when present.
+        assert path == "schedc.toml" or (ROOT / path).exists(), path
