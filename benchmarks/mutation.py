@@ -43,7 +43,7 @@ MODULES: dict[str, list[str]] = {
     "schedc/dsl/sema.py": DSL_TESTS,
     "schedc/dsl/expr.py": DSL_TESTS,
     "schedc/dsl/parser.py": DSL_TESTS,
-    "schedc/repo/index.py": ["tests/test_repo_search.py"],
+    "schedc/repo/index.py": ["tests/test_repo_search.py", "tests/test_repo_profile.py"],
     "schedc/verifier/rules/ops.py": ["tests/test_check_rules.py"],
     "schedc/verifier/rules/code.py": ["tests/test_check_rules.py"],
     "schedc/verifier/rules/flow.py": ["tests/test_check_rules.py"],
