@@ -3,8 +3,8 @@ it turns the pipeline's data (diagnostics, results) into text, JSON or SARIF and
 `Exit` (schedc.cli.exit).
 
 One module per command (`compile.py`, `check.py`, `verify.py`, `bench.py`, `behaviour.py` for
-`schedc test`, `repo.py`, `mcp.py`, `synthesize.py`, `profile.py`, `completion.py`; `host.py`
-for `run`, `status` and `stop`), each with `configure(parser)` (its options, its description,
+`schedc test`, `repo.py`, `mcp.py`, `synthesize.py`, `profile.py`, `warm.py`, `completion.py`;
+`host.py` for `run`, `status` and `stop`), each with `configure(parser)` (its options, its description,
 `func=run`) and `run(args) -> Exit`; options several commands share
 are in `options.py`, the printing they share in `output.py`. A command's module is imported
 only when that command runs: `schedc compile` does not import the repository or the agent stack
@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "run": "attach a stored policy to this machine's sched_ext kernel (root), until stopped",
     "status": "what sched_ext scheduler this machine runs now, and whether schedc attached it",
     "stop": "detach the scheduler schedc attached (root)",
+    "warm": "run a script or batch of schedc commands with sandbox guests booted once",
     "completion": "print a shell completion script: source <(schedc completion bash)",
 }
 
@@ -74,6 +75,8 @@ def _command_module(name: str) -> CommandModule:
         from schedc.cli import host
 
         module = {"run": host.RUN, "status": host.STATUS, "stop": host.STOP}[name]
+    elif name == "warm":
+        from schedc.cli import warm as module
     elif name == "completion":
         from schedc.cli import completion as module
     else:

@@ -227,6 +227,11 @@ class WarmPool:
                 self.guests[name] = guest
                 threading.Thread(target=guest.start_quietly, daemon=True).start()
 
+    @property
+    def kernels(self) -> list[str]:
+        """The kernels this pool keeps guests of, by their bzImage's folder (a kit's name)."""
+        return [Path(str(k.kernel)).parent.name for k in self._kernels.values()]
+
     def guest_for(self, settings: Settings) -> WarmGuest | None:
         return self.guests.get(warm_client.key(warm_client.identity(settings)))
 
