@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 from schedc.cli import main
@@ -231,3 +232,48 @@ def test_bench_profile_option_is_checked_before_anything_is_compiled(store: GitS
         assert code == 2, err.getvalue()
         assert words in err.getvalue()
     assert "broken.json:1:6: not JSON" in err.getvalue()
+
+
+def test_profile_search_uses_the_record_of_the_workload_asked_and_the_later_of_ties(
+    store: GitStore, tmp_path
+):
+    """One policy, three profiled records: the build profile itself on workload `ci`, a desktop
+    profile on `desk`, and the build profile again, later, on `ci`. By the build profile the
+    best record is the later of the two ties; with --workload desk only the desk record
+    counts, however much less alike it is."""
+    build = ps.write(tmp_path / "build.json", ps.kernel_build())
+    desk = ps.write(tmp_path / "desk.json", ps.desktop())
+    synthetic(store, "ljf", "longest job first", ("batch",))
+
+    def measured(workload: str, profile: Path) -> str:
+        ran = cli(*record_args("ljf", workload, "100", "110"), "--profile", str(profile),
+                  "--format", "json")
+        assert ran.code == 0, ran.err
+        return ran.result()["records"][-1]["id"]
+
+    first = measured("ci", build)
+    on_desk = measured("desk", desk)
+    later = measured("ci", build)
+    assert len({first, on_desk, later}) == 3
+
+    def best(*extra: str) -> dict:
+        ran = cli("search", "--profile", str(build), *extra, "--format", "json")
+        assert ran.code == 0, ran.err
+        [hit] = ran.json()["results"]
+        return hit["profile"]
+
+    alike = best()
+    # ties: the later record, by id (ids start with their time to the second, then a random
+    # part: within one second the larger id)
+    assert alike["record"] == max(first, later) and alike["workload"] == "ci"
+    assert alike["similarity"] == 1.0 and alike["emulated"] is False
+    # when the profile was taken (its `created`), as an ISO 8601 time
+    assert datetime.fromisoformat(alike["profile_created"]) == datetime.fromisoformat(
+        "2026-11-01T10:00:00+00:00"
+    )
+    only_desk = best("--workload", "desk")
+    assert only_desk["record"] == on_desk and only_desk["workload"] == "desk"
+    mine, theirs = profile_shape(ps.kernel_build()), profile_shape(ps.desktop())
+    assert only_desk["similarity"] == round(similarity(mine, theirs), 4) < 1.0
+    none = cli("search", "--profile", str(build), "--workload", "other", "--format", "json")
+    assert none.json()["results"] == []  # no record on that workload: nothing to rank by
