@@ -109,6 +109,30 @@ def show(copy: Path, env: dict[str, str], name: str) -> str:
     return ran.stdout.strip() or ran.stderr.strip()
 
 
+SQL_WORDS = re.compile(r"\b(select|insert|delete|update|create|drop|from|where|join)\b", re.I)
+
+
+def changed_lines(diff: str) -> tuple[list[str], list[str]]:
+    """The removed and the added lines of a mutant's diff (`mutmut show`)."""
+    lines = diff.splitlines()
+    removed = [ln[1:] for ln in lines if ln.startswith("-") and not ln.startswith("---")]
+    added = [ln[1:] for ln in lines if ln.startswith("+") and not ln.startswith("+++")]
+    return removed, added
+
+
+def equivalent_reason(diff: str) -> str | None:
+    """Why a surviving mutant is equivalent, for the one class that can be told from its diff
+    alone: an SQL statement with only its letters' case changed (SQL keywords and sqlite's
+    table and column names are case-insensitive). None for every other survivor."""
+    removed, added = changed_lines(diff)
+    if not removed or len(removed) != len(added):
+        return None
+    for old, new in zip(removed, added, strict=True):
+        if old == new or old.lower() != new.lower() or not SQL_WORDS.search(old):
+            return None
+    return "SQL text in another case"
+
+
 def run_module(module: str, tests: list[str], limit: float, keep: bool) -> dict[str, object]:
     scratch = Path(tempfile.mkdtemp(prefix="schedc-mutation."))
     copy = prepare(module, tests, scratch)
@@ -149,6 +173,10 @@ def run_module(module: str, tests: list[str], limit: float, keep: bool) -> dict[
     # "no tests": no test of the selection reaches the mutated function, a survivor too.
     survived = sorted(k for k, v in tried.items() if v in ("survived", "no tests"))
     other = sorted(f"{k} ({v})" for k, v in tried.items() if k not in killed and k not in survived)
+    diffs = {name: show(copy, env, name) for name in survived}
+    equivalent = {n: r for n in survived if (r := equivalent_reason(diffs[n])) is not None}
+    survived = [n for n in survived if n not in equivalent]
+    scored = len(tried) - len(equivalent)  # equivalent mutants cannot be killed: not scored
     result = {
         "module": module,
         "tests": tests,
@@ -156,11 +184,12 @@ def run_module(module: str, tests: list[str], limit: float, keep: bool) -> dict[
         "tried": len(tried),
         "killed": len(killed),
         "survived": survived,
+        "equivalent": equivalent,
         "other": other,
-        "score": round(100 * len(killed) / len(tried), 1) if tried else None,
+        "score": round(100 * len(killed) / scored, 1) if scored else None,
         "seconds": round(seconds),
         "time_limit_hit": timed_out,
-        "diffs": {name: show(copy, env, name) for name in survived},
+        "diffs": diffs,
     }
     if not tried:
         result["log"] = log.read_text(errors="replace")[-3000:]
@@ -195,8 +224,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for r in results:
         limit = " (time limit hit: the rest untried)" if r["time_limit_hit"] else ""
-        print(f"{r['module']}: {r['killed']}/{r['tried']} killed = {r['score']}% "
-              f"of {r['mutants']} mutants, {r['seconds']} s{limit}")
+        same = len(r["equivalent"])  # type: ignore[arg-type]
+        print(f"{r['module']}: {r['killed']}/{int(r['tried']) - same} killed = {r['score']}% "
+              f"of {r['mutants']} mutants ({same} equivalent, not scored), {r['seconds']} s"
+              f"{limit}")
+        for name, why in r["equivalent"].items():  # type: ignore[attr-defined]
+            print(f"  equivalent: {name}: {why}")
         if "log" in r:
             print("  mutmut tried nothing; the end of its output:\n" + str(r["log"]))
         for name in r["other"]:

@@ -43,3 +43,20 @@ def test_the_written_section_is_toml_naming_the_module_and_its_tests():
     for path in section["also_copy"]:
         # schedc.toml is the checkout's own settings (setup.sh --kit writes it), when present.
         assert path == "schedc.toml" or (ROOT / path).exists(), path
+
+
+def test_only_a_case_change_of_sql_text_counts_as_equivalent():
+    script = load_script()
+    diff = (
+        "--- schedc/repo/index.py\n+++ schedc/repo/index.py\n@@ -1,2 +1,2 @@\n"
+        ' def _delete(self, name: str) -> None:\n-    self.db.execute("DELETE FROM broken WHERE '
+        'name = ?", (name,))\n+    self.db.execute("delete from broken where name = ?", '
+        "(name,))\n"
+    )
+    assert script.equivalent_reason(diff) == "SQL text in another case"
+    # a changed word, a message in another case, a dropped line: not equivalent
+    other = diff.replace("delete from broken", "delete from result")
+    assert script.equivalent_reason(other) is None
+    message = '-    hint = "Use a param"\n+    hint = "USE A PARAM"\n'
+    assert script.equivalent_reason(message) is None
+    assert script.equivalent_reason('-    x = "SELECT 1"\n') is None
