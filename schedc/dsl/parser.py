@@ -562,7 +562,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
             }.get(ch)
         span = Span.point(exc.line, exc.column)
         word = _BAD_NUMBER.match(text, _word_start(text, exc.pos_in_stream))
-        if word:
+        # Only a word the unexpected character is part of ("20xs"), not a good one that it
+        # follows ("1ms;").
+        if word and word.end() > exc.pos_in_stream:
             code, msg = "E002", f"'{word.group()}' is not a number or a duration"
             hint = "durations are a number and a unit: ns, us, ms or s (e.g. 10ms)"
             span = Span(
