@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The language's fast tests: boundaries, the error goldens, the visitors and the documented
 # errors (each is seconds; mutmut runs only those that reach the mutated function).
 DSL_TESTS = [
-    "tests/test_dsl_boundaries.py", "tests/test_dsl_expressions.py", "tests/test_golden.py",
+    "tests/test_dsl_boundaries.py", "tests/test_dsl_expressions.py", "tests/test_dsl_syntax.py",
+    "tests/test_golden.py",
     "tests/test_dsl_visitors.py", "tests/test_errors_doc.py", "tests/test_where_to_add.py",
     "tests/test_operators.py",
 ]
