@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from schedc.settings import kernel_matrix
 from tests.conftest import EXAMPLES, ROOT, needs_sandbox
 
 SCHEDC = [sys.executable, "-m", "schedc"]
@@ -109,7 +110,8 @@ def test_two_verify_commands_share_one_boot(settings, tmp_path):
     """The batch case: one boot for both commands, each command's job in the warm guest, and
     the second one's verdict (a run test too) as good as a fresh boot's."""
     needs_sandbox(settings)
-    kit = str(Path(str(settings.kernel)).parent)
+    first = kernel_matrix(settings, attach=True)[0]  # the kit both the pool and verify name
+    kit = str(Path(str(first.kernel)).parent)
     one = f"{sys.executable} -m schedc verify --kernel {kit}"
     script = f"cd {ROOT} && {one} {EXAMPLES[0]} && {one} --run 2 {ROOT / 'examples' / 'ljf.sched'}"
     env = env_for(tmp_path)
