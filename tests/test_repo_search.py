@@ -240,3 +240,25 @@ def test_names_are_never_patterns(filled):
     assert cli("show", "*").code == 1
     assert cli("log", "*").code == 1
     assert cli("show", "ljf", "--format", "json").result()["name"] == "ljf"
+
+
+def test_a_hit_carries_every_documented_field_and_the_filters_it_passed(store):
+    """docs/json.md: a hit is {name, rank, match, score, relevance, kind, version, verification,
+    description, tags, why, best, behaviour, ...}; `why.filters` names each filter it passed."""
+    synthetic(store, "gamer", "Frame pacing for games", ("gaming", "latency"), version=3,
+              workloads=("gaming",), kernel="6.13")
+    synthetic(store, "plain", "A plain policy")
+    [hit] = search("frame")["results"]
+    assert {"name", "rank", "match", "score", "relevance", "kind", "version", "verification",
+            "description", "tags", "why", "best", "behaviour"} <= set(hit)
+    assert (hit["name"], hit["kind"], hit["version"]) == ("gamer", "dsl", 3)
+    assert hit["description"] == "Frame pacing for games"
+    assert hit["tags"] == ["gaming", "latency"]
+    assert hit["behaviour"] == [] and hit["best"] is None
+    assert hit["verification"] == "unverified"
+    assert "filters" not in hit["why"]  # no filter given, none passed
+    [plain] = search("plain")["results"]
+    assert plain["tags"] == []  # none stored: an empty list, not null
+    [filtered] = search("frame", "--tag", "gaming", "--kernel", "6.13")["results"]
+    assert filtered["why"]["filters"] == ["tag:gaming", "kernel:6.13"]
+    assert search("frame", "--behaviour-passing")["results"] == []  # never tested
