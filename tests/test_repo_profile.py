@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from datetime import datetime
 from pathlib import Path
 
 from schedc.cli import main
@@ -267,10 +266,9 @@ def test_profile_search_uses_the_record_of_the_workload_asked_and_the_later_of_t
     # part: within one second the larger id)
     assert alike["record"] == max(first, later) and alike["workload"] == "ci"
     assert alike["similarity"] == 1.0 and alike["emulated"] is False
-    # when the profile was taken (its `created`), as an ISO 8601 time
-    assert datetime.fromisoformat(alike["profile_created"]) == datetime.fromisoformat(
-        "2026-11-01T10:00:00+00:00"
-    )
+    # when the profile was taken (its `created`), as an ISO 8601 time, written as the
+    # record's own JSON (and so `show`) writes it
+    assert alike["profile_created"] == "2026-11-01T10:00:00Z"
     only_desk = best("--workload", "desk")
     assert only_desk["record"] == on_desk and only_desk["workload"] == "desk"
     mine, theirs = profile_shape(ps.kernel_build()), profile_shape(ps.desktop())

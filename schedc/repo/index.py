@@ -16,7 +16,10 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from pydantic import TypeAdapter
 
 from schedc.profile.similarity import ProfileShape, similarity
 from schedc.repo import layout
@@ -34,7 +37,9 @@ from schedc.repo.searchdoc import (
 )
 from schedc.settings import EnvironmentProblem, Settings, cache_root
 
-INDEX_FORMAT = 7
+INDEX_FORMAT = 8  # 8: a profile's time as its record's JSON writes it (Z, not +00:00)
+# A time as pydantic writes it in a record's JSON, so that a hit and `show` agree to the letter.
+_TIME = TypeAdapter(datetime)
 FACET_SAMPLE = 1000  # facet counts cover at most this many of the best matches
 BOOST = 0.5  # score = bm25 relevance × (1 + BOOST × gain), gain clamped to [-0.5, 1]
 # --profile: score × (1 + PROFILE_WEIGHT × s), s the best similarity of a policy's records'
@@ -270,7 +275,7 @@ class SearchIndex:
                     r.id,
                     r.workload,
                     int(r.is_emulated),
-                    r.profile.created.isoformat(),
+                    _TIME.dump_python(r.profile.created, mode="json"),
                     r.profile.shape.model_dump_json(),
                 )
                 for r in entry.records
