@@ -28,6 +28,7 @@ AN_EXPRESSION = "expected an expression (a value, a name, task.ATTRIBUTE or '(')
 NUMBER_HINT = "durations are a number and a unit: ns, us, ms or s (e.g. 10ms)"
 DECIMALS = "numbers are integers; only durations have decimals (1.5ms)"
 CLOSING = "is a closing '}' missing?"
+IN_EXPRESSION = "the file ends inside an expression: finish it, then close the scheduler with '}'"
 
 
 def cond(text: str) -> str:
@@ -92,7 +93,9 @@ CASES = [
     ("end of file without a newline", 'scheduler t "x"', "E004",
      "unexpected end of file; expected '{'", 1, 16, 16, CLOSING),
     ("end of file in an expression", 'scheduler t "x" {\n  class a when task.nice >', "E004",
-     f"unexpected end of file; {AN_EXPRESSION}", 2, 27, 27, CLOSING),
+     f"unexpected end of file; {AN_EXPRESSION}", 2, 27, 27, IN_EXPRESSION),
+    ("end of file after an operator", 'scheduler t "x" {\n  slice all = 2ms +', "E004",
+     f"unexpected end of file; {AN_EXPRESSION}", 2, 20, 20, IN_EXPRESSION),
     # literals the grammar accepts and the parser then refuses
     ("an integer past 64 bits", cond("when task.nice > 99999999999999999999"), "E008",
      "number 99999999999999999999 is too large", 2, 30, 49,

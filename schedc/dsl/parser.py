@@ -533,6 +533,13 @@ def _word_start(text: str, pos: int) -> int:
     return pos
 
 
+def _eof_hint(expected: str) -> str:
+    """What to do when the file ends early: inside an expression, finish it first."""
+    if "an expression" in expected:
+        return "the file ends inside an expression: finish it, then close the scheduler with '}'"
+    return "is a closing '}' missing?"
+
+
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -579,9 +586,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         span = Span.point(len(lines), len(lines[-1]) + 1)
         expected = _describe_expected(set(exc.expected))
         msg = "unexpected end of file" + (f"; {expected}" if expected else "")
-        return Diagnostic.at(
-            Severity.ERROR, "E004", msg, file, span, "is a closing '}' or an expression missing?"
-        )
+        return Diagnostic.at(Severity.ERROR, "E004", msg, file, span, _eof_hint(expected))
     assert isinstance(exc, UnexpectedToken)
     tok = exc.token
     expected = _describe_expected(set(exc.expected))
@@ -589,7 +594,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         lines = _lines(text)
         span = Span.point(len(lines), len(lines[-1]) + 1)
         msg = "unexpected end of file" + (f"; {expected}" if expected else "")
-        return Diagnostic.at(Severity.ERROR, "E004", msg, file, span, "is a closing '}' missing?")
+        return Diagnostic.at(Severity.ERROR, "E004", msg, file, span, _eof_hint(expected))
     msg = f"unexpected {_token_text(tok)}" + (f"; {expected}" if expected else "")
     hint = None
     if "RBRACE" in exc.expected and "'class'" in expected:
