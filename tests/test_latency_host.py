@@ -516,6 +516,66 @@ def test_one_vtime_queue_charges_the_time_run_not_the_slice_lost(toolchain, tmp_
     ]
 
 
+def test_without_preemption_and_scaling_one_vtime_queue_charges_the_slice_used(
+    toolchain, tmp_path
+):
+    """With wake-up preemption and slice scaling off nothing cuts a slice short, so stopping
+    charges "slice given - slice left" (as scx_simple does) and running records nothing: the
+    record is what a policy with them off no longer pays for (docs/dsl.md 6.1). A loader that
+    turns preemption back on gets the measured time again."""
+    body = (
+        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
+        + call("enqueue", "task(1, 0)", "0")
+        + "\tu64 v0 = tasks[1].scx.dsq_vtime;\n"
+        + call("running", "task(1, 0)")
+        + '\tprintf("recorded %llu\\n", schedc_cpus[0].started);\n'
+        # 7ms of the 20ms slice used, but 30ms pass on the clock (time in another class)
+        + "\tfake_now += 30000000ULL;\n\ttasks[1].scx.slice = 13000000ULL;\n"
+        + call("stopping", "task(1, 0)", "1")
+        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+        + "\ttasks[1].scx.slice = 25000000ULL;\n"  # refilled past the slice given: nothing
+        + "\tv0 = tasks[1].scx.dsq_vtime;\n"
+        + call("stopping", "task(1, 0)", "1")
+        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+    )
+    policy_off = with_latency(VTIME, "wakeup_preempt = false")
+    log = run_policy(toolchain, tmp_path, policy_off, main(body))
+    assert [line for line in log if line.startswith(("charged", "recorded"))] == [
+        "recorded 0", "charged 7000000", "charged 0"
+    ]
+    # The same calls with preemption on (the default): recorded, and the clock's 30ms charged.
+    log = run_policy(toolchain, tmp_path, VTIME, main(body))
+    assert [line for line in log if line.startswith(("charged", "recorded"))][:2] == [
+        "recorded 1000000000", "charged 30000000"
+    ]
+
+
+def test_a_sleeper_comes_back_at_most_the_lag_behind_the_clock(toolchain, tmp_path):
+    """A vtime queue's floor is clock - lag: a task further behind is queued at the floor, one
+    within the lag keeps its key, and while the clock is still below the lag nothing is
+    floored (no underflow to a huge floor)."""
+    body = (
+        "\tfake_task_cpu = 0;\n"
+        "\ttask(1, 0)->scx.dsq_vtime = 5000000ULL;\n"
+        "\tschedc_vtime_now[0] = 15000000ULL;\n"  # below the 20ms lag
+        + call("enqueue", "task(1, 0)", "0")
+        + '\tprintf("key %llu\\n", tasks[1].scx.dsq_vtime);\n'
+        + "\tschedc_vtime_now[0] = 100000000ULL;\n"
+        + call("enqueue", "task(1, 0)", "0")  # 95ms behind: floored at 80ms
+        + '\tprintf("key %llu\\n", tasks[1].scx.dsq_vtime);\n'
+        + "\ttasks[2].scx.dsq_vtime = 80000001ULL;\n"
+        + call("enqueue", "task(2, 0)", "0")  # within the lag: kept
+        + '\tprintf("key %llu\\n", tasks[2].scx.dsq_vtime);\n'
+        + "\ttasks[3].scx.dsq_vtime = 79999999ULL;\n"
+        + call("enqueue", "task(3, 0)", "0")  # one past it: floored
+        + '\tprintf("key %llu\\n", tasks[3].scx.dsq_vtime);\n'
+    )
+    log = run_policy(toolchain, tmp_path, VTIME, main(body))
+    assert [line for line in log if line.startswith("key")] == [
+        "key 5000000", "key 80000000", "key 80000001", "key 80000000"
+    ]
+
+
 SHARES = """scheduler t "shares of CPU time" {
   class bg when task.nice > 0
   class fg otherwise

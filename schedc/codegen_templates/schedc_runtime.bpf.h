@@ -188,6 +188,17 @@ static __always_inline u64 schedc_sat_sub(u64 a, u64 b)
 	return a > b ? a - b : 0;
 }
 
+/*
+ * now - then, or 0 when then is later, without a branch (the verifier walks each branch's
+ * paths): for clock readings and slices, whose differences are far below 2^63.
+ */
+static __always_inline u64 schedc_elapsed(u64 now, u64 then)
+{
+	s64 d = (s64)(now - then);
+
+	return (u64)(d & ~(d >> 63));
+}
+
 static __always_inline u64 schedc_div_u64(u64 a, u64 b)
 {
 	return b ? a / b : 0;

@@ -403,6 +403,11 @@ class Features:
     # One class in one vtime queue (what scx_simple does): the slice a task was given is its
     # class's, so the time used is known at stopping without per-task state.
     simple_vtime: bool
+    # Only the latency defaults (wake-up preemption, slice scaling) read what running()
+    # records of each CPU: no class preempts, no shares, one queue. running() then writes the
+    # record only when one of them is on, and a one-vtime-queue stopping() charges "slice
+    # given - slice left" when both are off, so a policy with them off pays for neither.
+    record_on_demand: bool
     # Task-local storage and the clock cost a helper call each on hot paths: only when used.
     tctx: bool
     # The clock: wake-up preemption compares against how long the running task has run.
@@ -447,6 +452,9 @@ def policy_features(
         running=True,
         ordered_start=tuple(c.index for c in classes if c.queue.strict_start),
         simple_vtime=simple_vtime,
+        record_on_demand=(
+            not preempt and policy.dispatch_kind != "shares" and len(policy.queues) == 1
+        ),
         tctx=(
             bool(policy.stats)
             or (vtime and not simple_vtime)
