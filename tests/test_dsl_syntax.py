@@ -165,3 +165,43 @@ def test_a_duration_literal_is_its_nanoseconds(text: str, ns: int):
 def test_windows_line_ends_are_read_like_unix_ones():
     policy, diags = parse_policy(HEAD.replace("\n", "\r\n") + "}\r\n", "t.sched")
     assert policy is not None and diags == []
+
+
+def _cond_policy(cond: str) -> str:
+    return (
+        'scheduler t "x" {\n  class a when ' + cond + "\n  class b otherwise\n"
+        "  queue q for a, b fifo\n}\n"
+    )
+
+
+def _codes(text: str) -> list[tuple[str, int, int | None]]:
+    return [(d.code, d.line, d.column) for d in parse_policy(text, "t.sched")[1]]
+
+
+def test_brackets_are_counted_open_minus_closed_up_to_the_limit():
+    """E009 counts brackets nested, not brackets seen: a closed group gives its depth back,
+    so a group before a nest of exactly MAX_NESTING (128) is fine and one more is too deep,
+    reported at the bracket past the limit."""
+    nest = "(" * 128 + "true" + ")" * 128
+    assert _codes(_cond_policy("(true) and task.nice in [1, 2] and " + nest)) == []
+    deeper = "(true) and " + "(" * 129 + "true" + ")" * 129
+    col = len("  class a when (true) and ") + 129  # the 129th '(' of the nest
+    assert _codes(_cond_policy(deeper)) == [("E009", 2, col)]
+
+
+def test_an_operator_chain_is_too_deep_one_past_the_limit():
+    """The tree's depth, counted from the statement: 126 `not`s are within the limit, 127 are
+    E009 at the statement."""
+    assert _codes(_cond_policy("not " * 126 + "true")) == []
+    assert _codes(_cond_policy("not " * 127 + "true")) == [("E009", 2, 3)]
+
+
+def test_string_escapes_are_read_and_an_unknown_one_is_placed_on_its_backslash():
+    policy, diags = parse_policy(_cond_policy('task.comm == "a\\"b\\\\c\\"\\"d"'), "t.sched")
+    assert policy is not None and diags == []
+    assert policy.classes[0].when.right.value == 'a"b\\c""d'
+    _, diags = parse_policy(_cond_policy('task.comm == "ab\\qc"'), "t.sched")
+    [d] = diags
+    # the string's quote is at column 29: the backslash is 3 characters in
+    assert (d.code, d.line, d.column, d.end_line, d.end_column) == ("E006", 2, 32, 2, 33)
+    assert d.message == "unknown escape '\\q' in string"
