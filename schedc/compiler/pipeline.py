@@ -265,16 +265,6 @@ class Outcome:
     def object_path(self) -> Path | None:
         return self.artifact.object_path if self.ok else None
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "diagnostics": [d.to_json() for d in self.diagnostics],
-            "artifacts": {
-                "object": str(self.object_path) if self.object_path else None,
-                "c": str(self.c_path) if self.c_path else None,
-            },
-        }
-
 
 # ---- the stages ----------------------------------------------------------------------------
 
