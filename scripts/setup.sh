@@ -36,11 +36,11 @@ cd "$(dirname "$0")/.."
 if [ "$apt" = 1 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo=sudo
-    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, rt-tests, linux-source-6.12, python3-venv, bubblewrap"
+    echo "== apt: clang-19, llvm-19, qemu-system-x86, stress-ng, rt-tests, linux-source-6.12, python3-venv, bubblewrap, dbus-daemon, systemd (busctl)"
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         clang-19 llvm-19 qemu-system-x86 stress-ng rt-tests gcc make linux-source-6.12 python3-venv git bubblewrap \
-        ca-certificates xz-utils >/dev/null
+        ca-certificates xz-utils dbus-daemon systemd >/dev/null
     if [ -z "$kit" ]; then
         # No kit, so no kit's bpftool: Debian's makes vmlinux.h from SCHEDC_BTF.
         echo "== apt: bpftool (no --kit: for vmlinux.h from SCHEDC_BTF)"
