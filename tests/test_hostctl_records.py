@@ -13,18 +13,11 @@ from pathlib import Path
 import pytest
 
 from schedc.verifier.hostctl import RECORD, Host, HostControlError, detach, host_status
+from tests.made_up_sys import made_up_host
 
 
 def _host(tmp_path: Path, ops: str = "planted_ops") -> Host:
-    sched_ext = tmp_path / "sys" / "kernel" / "sched_ext"
-    (sched_ext / "root").mkdir(parents=True)
-    (sched_ext / "state").write_text("enabled\n")
-    (sched_ext / "root" / "ops").write_text(f"{ops}\n")
-    (sched_ext / "enable_seq").write_text("7\n")
-    host = Host(sysfs=tmp_path / "sys", run_dir=tmp_path / "run", sysrq=tmp_path / "sysrq")
-    host.pins.mkdir(parents=True)
-    host.run_dir.mkdir()
-    return host
+    return made_up_host(tmp_path, ops)
 
 
 def _canary(tmp_path: Path) -> Path:

@@ -20,6 +20,7 @@ import pytest
 
 from schedc.verifier import hostctl
 from schedc.verifier.hostctl import Host, HostControlError, detach, host_status
+from tests.made_up_sys import made_up_host
 
 HERE = Path(__file__).parent
 
@@ -71,22 +72,10 @@ def bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def _host(tmp_path: Path, ops: str) -> Host:
-    sched_ext = tmp_path / "sys" / "kernel" / "sched_ext"
-    (sched_ext / "root").mkdir(parents=True)
-    (sched_ext / "state").write_text("enabled\n")
-    (sched_ext / "root" / "ops").write_text(f"{ops}\n")
-    (sched_ext / "enable_seq").write_text("3\n")
-    host = Host(sysfs=tmp_path / "sys", run_dir=tmp_path / "run", sysrq=tmp_path / "sysrq")
-    host.pins.mkdir(parents=True)
-    host.run_dir.mkdir()
-    return host
-
-
 @pytest.fixture
 def loader(bus: str, tmp_path: Path) -> Iterator[tuple[Host, Path]]:
     """The made-up kernel runs 'rusty', which the stand-in scx_loader says it started."""
-    host = _host(tmp_path, "rusty")
+    host = made_up_host(tmp_path, "rusty", enable_seq=3)
     log = tmp_path / "loader.log"
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "scx_loader_standin.py"), bus, "scx_rusty", str(log),
@@ -134,7 +123,7 @@ def test_without_scx_loader_on_the_bus_the_scheduler_is_anothers(bus, tmp_path, 
     """A bus where nobody owns org.scx.Loader: busctl fails, schedc says `other` and
     --force falls back to SysRq-S (here the canary file)."""
     monkeypatch.setattr(hostctl, "DISABLE_WAIT_S", 0.3)
-    host = _host(tmp_path, "rusty")
+    host = made_up_host(tmp_path, "rusty", enable_seq=3)
     status = host_status(host)
     assert status.attached and status.scx_loader is None and status.owner == "other"
     with pytest.raises(HostControlError, match="still attached"):  # no kernel to react
