@@ -618,3 +618,58 @@ def test_a_deadline_key_is_clamped_to_the_lag_and_its_default_is_1s(
         body += f'\tprintf("key %d %llu\\n", {i}, (unsigned long long)tasks[{i}].scx.dsq_vtime);\n'
     log = [line for line in run_policy(toolchain, tmp_path, policy, main(body)) if line.startswith("key")]
     assert log == [f"key {i} {now + min(w * 20 * MS, lag_ns)}" for i, w in enumerate(weights)]
+
+
+STATS = """scheduler t "every task attribute the matcher tests do not cover" {
+  class by_tgid when task.tgid == 77
+  class by_allowed when task.nr_cpus_allowed == 3
+  class busy when task.avg_runtime > 5ms
+  class chatty when task.wakeup_rate > 100
+  class idle when task.since_ran > 50ms
+  class other otherwise
+  queue q for by_tgid, by_allowed, busy, chatty, idle, other fifo
+}
+"""
+
+
+def test_task_attributes_and_statistics_classify_as_the_oracle_says(toolchain, tmp_path):
+    """task.tgid, task.nr_cpus_allowed and the statistics (avg_runtime, which counts a task
+    that has not slept yet with its current burst; wakeup_rate; since_ran, the time since it
+    last stopped, 0 when that is later than now) as the generated classifier reads them from
+    the task and its storage, against a Python oracle over every combination."""
+    tgids, allowed = [77, 78], [1, 2, 3]
+    avgs, bursts = [0, 4 * MS, 6 * MS], [0, 6 * MS]
+    rates, since = [50, 100, 101, 500], [0, 50 * MS, 50 * MS + 1, -1]  # -1: stopped after now
+    now = 1000 * MS
+
+    def arr(name: str, values: list[int]) -> str:
+        return f"static const long long {name}[] = {{{', '.join(map(str, values))}}};\n"
+
+    body = (
+        "\tstruct task_struct *p = task(1, 0);\n"
+        "\tstruct schedc_task *s = (struct schedc_task *)fake_storage[1];\n"
+        f"\tfake_now = {now}ULL;\n"
+        "\tfor (int a = 0; a < 2; a++) for (int b = 0; b < 3; b++) for (int c = 0; c < 3; c++)\n"
+        "\tfor (int d = 0; d < 2; d++) for (int e = 0; e < 4; e++) for (int f = 0; f < 4; f++) {\n"
+        "\t\tp->tgid = tgids[a]; p->nr_cpus_allowed = allowed[b];\n"
+        "\t\ts->avg_runtime = avgs[c]; s->burst = bursts[d]; s->wakeup_rate = rates[e];\n"
+        "\t\ts->last_stopped = fake_now - since[f];\n"
+        '\t\tprintf("class %u\\n", schedc_classify(p, s, fake_now));\n'
+        "\t}\n"
+    )
+    tables = (arr("tgids", tgids) + arr("allowed", allowed) + arr("avgs", avgs)
+              + arr("bursts", bursts) + arr("rates", rates) + arr("since", since))
+    log = run_policy(toolchain, tmp_path, STATS, tables + main(body))
+    want = []
+    for tgid in tgids:
+        for n in allowed:
+            for avg in avgs:
+                for burst in bursts:
+                    for rate in rates:
+                        for ago in since:
+                            tests = [tgid == 77, n == 3, max(avg, burst) > 5 * MS, rate > 100,
+                                     max(ago, 0) > 50 * MS]
+                            want.append(next((i for i, t in enumerate(tests) if t), 5))
+    got = [int(line.split()[1]) for line in log if line.startswith("class ")]
+    assert got == want
+    assert set(want) == set(range(6))  # every class is reached
