@@ -121,17 +121,29 @@ def changed_lines(diff: str) -> tuple[list[str], list[str]]:
     return removed, added
 
 
+# pycparser's C generator writes a c_ast.Constant as its value alone: its type argument
+# (the first) never reaches the generated C.
+CONSTANT_TYPE = re.compile(r'c_ast\.Constant\(\s*(?:None|"[^"]*")\s*,')
+
+
 def equivalent_reason(diff: str) -> str | None:
-    """Why a surviving mutant is equivalent, for the one class that can be told from its diff
+    """Why a surviving mutant is equivalent, for the classes that can be told from its diff
     alone: an SQL statement with only its letters' case changed (SQL keywords and sqlite's
-    table and column names are case-insensitive). None for every other survivor."""
+    table and column names are case-insensitive), or only the type argument of a pycparser
+    c_ast.Constant changed (the generated C has its value only). None for every other
+    survivor."""
     removed, added = changed_lines(diff)
     if not removed or len(removed) != len(added):
         return None
-    for old, new in zip(removed, added, strict=True):
-        if old == new or old.lower() != new.lower() or not SQL_WORDS.search(old):
-            return None
-    return "SQL text in another case"
+    pairs = list(zip(removed, added, strict=True))
+    if all(old != new and old.lower() == new.lower() and SQL_WORDS.search(old)
+           for old, new in pairs):
+        return "SQL text in another case"
+    if all(old != new and CONSTANT_TYPE.search(old) and CONSTANT_TYPE.search(new)
+           and CONSTANT_TYPE.sub("C(", old) == CONSTANT_TYPE.sub("C(", new)
+           for old, new in pairs):
+        return "the type of a c_ast.Constant, which the C generator does not write"
+    return None
 
 
 def run_module(module: str, tests: list[str], limit: float, keep: bool) -> dict[str, object]:

@@ -60,3 +60,23 @@ def test_only_a_case_change_of_sql_text_counts_as_equivalent():
     message = '-    hint = "Use a param"\n+    hint = "USE A PARAM"\n'
     assert script.equivalent_reason(message) is None
     assert script.equivalent_reason('-    x = "SELECT 1"\n') is None
+
+
+def test_only_the_type_of_a_c_ast_constant_counts_as_equivalent():
+    """pycparser writes a Constant's value, not its type: a mutant of the type argument alone
+    cannot change the generated C. One of the value, or of the arguments' shape, can."""
+    script = load_script()
+    typ = ('-        return c_ast.Constant("int", "1" if value else "0")\n'
+           '+        return c_ast.Constant("XXintXX", "1" if value else "0")\n')
+    assert script.equivalent_reason(typ) == (
+        "the type of a c_ast.Constant, which the C generator does not write"
+    )
+    none = '-    return c_ast.Constant("long long", f"{v}LL")\n+    return c_ast.Constant(None, f"{v}LL")\n'
+    assert script.equivalent_reason(none) is not None
+    value = ('-        return c_ast.Constant("int", "1" if value else "0")\n'
+             '+        return c_ast.Constant("int", "XX1XX" if value else "0")\n')
+    assert script.equivalent_reason(value) is None
+    shifted = '-    return c_ast.Constant("int", f"0x{b:02x}")\n+    return c_ast.Constant(f"0x{b:02x}")\n'
+    assert script.equivalent_reason(shifted) is None
+    both = typ + '-    x = 1\n+    x = 2\n'
+    assert script.equivalent_reason(both) is None
