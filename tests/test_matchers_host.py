@@ -39,6 +39,13 @@ CLASSES = [
     ("c_pre", 'task.comm startswith "kworker"', lambda t: t.comm.startswith("kworker")),
     ("c_glob1", 'task.comm matches "*sql*d"', lambda t: fnmatch.fnmatchcase(t.comm, "*sql*d")),
     ("c_glob2", 'task.comm matches "py?hon*"', lambda t: fnmatch.fnmatchcase(t.comm, "py?hon*")),
+    # names of 9 or more bytes (compared in two words), and bytes that a C character literal
+    # must escape: a quote and a backslash
+    ("c_long", 'task.comm == "abcdefghijklmno"', lambda t: t.comm == "abcdefghijklmno"),
+    ("c_quote", 'task.comm in ["it\'s", "a\\\\b"]', lambda t: t.comm in ("it's", "a\\b")),
+    ("c_eight", 'task.comm == "abcdefgh"', lambda t: t.comm == "abcdefgh"),
+    ("c_glob3", 'task.comm matches "*\'*\\\\?"',
+     lambda t: fnmatch.fnmatchcase(t.comm, "*'*\\?")),
     ("c_parent", 'task.parent.comm == "sshd"', lambda t: t.parent == "sshd"),
     (
         "c_process",
@@ -60,6 +67,10 @@ NAMES = [
     "bash", "make", "ninja", "a", "", "kworker/0:1", "kworker", "kworke", "mysqld", "postgresqld",
     "sqld", "mysql", "python3", "python", "pyXhon", "pthon", "sshd", "bash2", "abcdefghijklmno",
     "*sql*d", "py?hon", "firefox", "java",
+    # near misses of the names above: one bit off in the first byte ('c' is 'b' | 1), a byte
+    # more or less at the end of a word; and the escaped bytes
+    "cash", "abcdefgh", "abcdefghi", "abcdefg", "abcdefghijklmnn", "abcdefghijklmn",
+    "it's", "a\\b", "it", "a\\", "'", "\\", "x'y\\z", "'\\",
 ]
 CGROUPS = [
     [], ["system.slice"], ["system.slice", "nginx.service"], ["system.slice", "nginx.service", "x"],
