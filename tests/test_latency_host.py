@@ -149,18 +149,19 @@ def with_latency(policy: str, switch: str) -> str:
 
 
 def run_policy(toolchain, tmp_path: Path, policy: str, main: str,
-               edit: tuple[str, str] | None = None, fakes: str = FAKES) -> list[str]:
+               edit: tuple[str, str] | None = None, fakes: str = FAKES,
+               edits: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """Compile `policy` (DSL) to C, build it for the host with the fakes and `main`, run it and
-    return its log lines. `edit` replaces text of the generated C, as a loader setting a
-    read-only global before load does; `fakes` replaces the fake kfuncs."""
+    return its log lines. `edit` (and each of `edits`) replaces text of the generated C, as a
+    loader setting a read-only global before load does; `fakes` replaces the fake kfuncs."""
     src = tmp_path / "t.sched"
     src.write_text(policy)
     result = translate(src)
     assert result.ok, result.diagnostics
     c_text = result.c_text
-    if edit is not None:
-        assert edit[0] in c_text
-        c_text = c_text.replace(*edit)
+    for old, new in ((edit,) if edit is not None else ()) + edits:
+        assert old in c_text
+        c_text = c_text.replace(old, new)
     gen = tmp_path / "policy.bpf.c"
     gen.write_text(c_text)
     harness = tmp_path / "harness.c"
@@ -673,3 +674,39 @@ def test_task_attributes_and_statistics_classify_as_the_oracle_says(toolchain, t
     got = [int(line.split()[1]) for line in log if line.startswith("class ")]
     assert got == want
     assert set(want) == set(range(6))  # every class is reached
+
+
+PARAMS = """scheduler t "params with ranges" {
+  param lim = 0 in -5..5
+  param sl = 5ms in 1ms..10ms
+  class low when task.nice < lim
+  class rest otherwise
+  queue q for low, rest fifo
+  slice low = sl, rest = sl
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("lim", "sl_ns", "lim_seen", "sl_seen"),
+    [(-100, 50 * MS, -5, 10 * MS), (100, 0, 5, 1 * MS), (3, 7 * MS, 3, 7 * MS),
+     (-5, 1 * MS, -5, 1 * MS), (5, 10 * MS, 5, 10 * MS)],
+)
+def test_a_param_a_loader_sets_out_of_its_range_is_clamped_to_it(
+    toolchain, tmp_path, lim, sl_ns, lim_seen, sl_seen
+):
+    """A `param` with a range is read through a clamp to that range (a loader may write any
+    value before load): signed for an integer, unsigned for a duration; in range, as set."""
+    body = (
+        "\tstruct schedc_task *s = (struct schedc_task *)fake_storage[1];\n"
+        "\tfor (int nice = -7; nice <= 7; nice++) {\n"
+        "\t\tstruct task_struct *p = task(1, nice);\n"
+        "\t\tu32 cls = schedc_classify(p, s, 0);\n"
+        '\t\tprintf("nice %d class %u slice %llu\\n", nice, cls, schedc_slice(cls, p, s, 0));\n'
+        "\t}\n"
+    )
+    edits = (("param_lim = 0LL;", f"param_lim = {lim}LL;"),
+             ("param_sl = 5000000ULL;", f"param_sl = {sl_ns}ULL;"))
+    log = run_policy(toolchain, tmp_path, PARAMS, main(body), edits=edits)
+    want = [f"nice {n} class {0 if n < lim_seen else 1} slice {sl_seen}" for n in range(-7, 8)]
+    assert [line for line in log if line.startswith("nice ")] == want
