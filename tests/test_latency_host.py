@@ -710,3 +710,40 @@ def test_a_param_a_loader_sets_out_of_its_range_is_clamped_to_it(
     log = run_policy(toolchain, tmp_path, PARAMS, main(body), edits=edits)
     want = [f"nice {n} class {0 if n < lim_seen else 1} slice {sl_seen}" for n in range(-7, 8)]
     assert [line for line in log if line.startswith("nice ")] == want
+
+
+def test_the_statistics_are_kept_by_the_callbacks_the_classifier_reads_them_from(toolchain, tmp_path):
+    """The statistics as the generated callbacks keep them: wakeup_rate from the wake-ups seen
+    by runnable() (a moving average, 7/8 old + 1/8 new; a runnable() that is not a wake-up
+    does not count), avg_runtime from the bursts that running()/stopping() measure (averaged
+    when the task sleeps, the current burst counting before that), since_ran from the last
+    stopping()."""
+    def at(ms: float) -> str:
+        return f"\tfake_now = {int(1000 * MS + ms * MS)}ULL;\n"
+
+    def cls(p: str, label: str) -> str:
+        return (f"\tprintf(\"{label} %u\\n\", schedc_classify({p}, "
+                f"(struct schedc_task *)fake_storage[{p}->pid & 7], fake_now));\n")
+
+    body = (
+        "\tstruct task_struct *a = task(1, 0), *b;\n"
+        "\ta->tgid = 78; a->nr_cpus_allowed = 2;\n"
+        + at(0) + call("runnable", "a", "SCX_ENQ_WAKEUP")
+        + at(10) + call("runnable", "a", "SCX_ENQ_WAKEUP") + cls("a", "rate100")  # 10ms: 100/s
+        + at(15) + call("runnable", "a", "SCX_ENQ_WAKEUP") + cls("a", "rate113")  # 5ms: 200/s
+        + at(16) + call("runnable", "a", "0")  # not a wake-up: no sample
+        + at(20) + call("running", "a") + at(23) + call("stopping", "a", "1")  # 3ms, runnable
+        + cls("a", "burst3")
+        + at(30) + call("running", "a") + at(34) + call("stopping", "a", "0")  # 4ms, then sleeps
+        + cls("a", "avg7")
+        + "\tb = task(2, 0);\n\tb->tgid = 78; b->nr_cpus_allowed = 2;\n"
+        + at(0) + call("running", "b") + at(1) + call("stopping", "b", "0")
+        + at(40) + cls("b", "since39") + at(52) + cls("b", "since51")
+    )
+    log = run_policy(toolchain, tmp_path, STATS, main(body))
+    got = dict(line.split() for line in log if line.split()[0] in
+               ("rate100", "rate113", "burst3", "avg7", "since39", "since51"))
+    # classes: 2 busy (avg_runtime > 5ms), 3 chatty (> 100 wake-ups/s), 4 idle (since_ran >
+    # 50ms), 5 other; a's first check: rate 100 is not above 100, and it never stopped
+    assert got == {"rate100": "4", "rate113": "3", "burst3": "3", "avg7": "2",
+                   "since39": "5", "since51": "4"}
