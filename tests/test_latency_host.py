@@ -747,3 +747,36 @@ def test_the_statistics_are_kept_by_the_callbacks_the_classifier_reads_them_from
     # 50ms), 5 other; a's first check: rate 100 is not above 100, and it never stopped
     assert got == {"rate100": "4", "rate113": "3", "burst3": "3", "avg7": "2",
                    "since39": "5", "since51": "4"}
+
+
+CALLS = """scheduler t "calls and negation at run time" {
+  param k = 2 in -10..10
+  param sl = 5ms in 1ms..10ms
+  class neg when task.nice < -k
+  class low when min(task.nice, k) == task.nice
+  class rest otherwise
+  queue q for neg, low, rest fifo
+  slice neg = min(sl, 3ms), low = max(sl, 7ms), rest = sl
+}
+"""
+
+
+def test_min_max_and_negation_of_run_time_values_are_signed_for_integers(toolchain, tmp_path):
+    """min/max and unary minus on values known only at run time (a param, a task's nice): an
+    integer min is signed (min(-3, 2) is -3), a duration's unsigned; -k negates."""
+    body = (
+        "\tstruct schedc_task *s = (struct schedc_task *)fake_storage[1];\n"
+        "\tfor (int nice = -7; nice <= 7; nice++) {\n"
+        "\t\tstruct task_struct *p = task(1, nice);\n"
+        "\t\tu32 cls = schedc_classify(p, s, 0);\n"
+        '\t\tprintf("nice %d class %u slice %llu\\n", nice, cls, schedc_slice(cls, p, s, 0));\n'
+        "\t}\n"
+    )
+    log = run_policy(toolchain, tmp_path, CALLS, main(body))
+    want = [
+        f"nice {n} class 0 slice {3 * MS}" if n < -2
+        else f"nice {n} class 1 slice {7 * MS}" if n <= 2
+        else f"nice {n} class 2 slice {5 * MS}"
+        for n in range(-7, 8)
+    ]
+    assert [line for line in log if line.startswith("nice ")] == want
