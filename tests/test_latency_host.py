@@ -780,3 +780,26 @@ def test_min_max_and_negation_of_run_time_values_are_signed_for_integers(toolcha
         for n in range(-7, 8)
     ]
     assert [line for line in log if line.startswith("nice ")] == want
+
+
+WIDE = """scheduler t "a CPU set across several 64-CPU words" {
+  class pinned when task.nice < 0 on cpus 1, 63-65, 128, 190-191
+  class rest otherwise
+  queue pq for pinned fifo
+  queue rq for rest fifo
+  dispatch pq then rq, aging 100ms
+}
+"""
+
+
+def test_a_cpu_set_across_words_holds_exactly_its_cpus(toolchain, tmp_path):
+    """`on cpus` is one 64-bit word per block of 64 CPUs: each word's CPUs and only those,
+    at both ends of each word, and no CPU of a block the set does not touch."""
+    body = (
+        "\tfor (int cpu = 0; cpu < 260; cpu++)\n"
+        '\t\tif (schedc_queue_on_cpu(0, cpu)) printf("on %d\\n", cpu);\n'
+    )
+    log = run_policy(toolchain, tmp_path, WIDE, main(body))
+    assert [int(line.split()[1]) for line in log if line.startswith("on ")] == [
+        1, 63, 64, 65, 128, 190, 191
+    ]
