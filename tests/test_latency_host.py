@@ -676,6 +676,16 @@ def test_task_attributes_and_statistics_classify_as_the_oracle_says(toolchain, t
     assert set(want) == set(range(6))  # every class is reached
 
 
+# main()'s body: for nice -7..7, the class a task gets and its slice ("nice N class C slice S").
+NICE_SWEEP = (
+    "\tstruct schedc_task *s = (struct schedc_task *)fake_storage[1];\n"
+    "\tfor (int nice = -7; nice <= 7; nice++) {\n"
+    "\t\tstruct task_struct *p = task(1, nice);\n"
+    "\t\tu32 cls = schedc_classify(p, s, 0);\n"
+    '\t\tprintf("nice %d class %u slice %llu\\n", nice, cls, schedc_slice(cls, p, s, 0));\n'
+    "\t}\n"
+)
+
 PARAMS = """scheduler t "params with ranges" {
   param lim = 0 in -5..5
   param sl = 5ms in 1ms..10ms
@@ -697,14 +707,7 @@ def test_a_param_a_loader_sets_out_of_its_range_is_clamped_to_it(
 ):
     """A `param` with a range is read through a clamp to that range (a loader may write any
     value before load): signed for an integer, unsigned for a duration; in range, as set."""
-    body = (
-        "\tstruct schedc_task *s = (struct schedc_task *)fake_storage[1];\n"
-        "\tfor (int nice = -7; nice <= 7; nice++) {\n"
-        "\t\tstruct task_struct *p = task(1, nice);\n"
-        "\t\tu32 cls = schedc_classify(p, s, 0);\n"
-        '\t\tprintf("nice %d class %u slice %llu\\n", nice, cls, schedc_slice(cls, p, s, 0));\n'
-        "\t}\n"
-    )
+    body = NICE_SWEEP
     edits = (("param_lim = 0LL;", f"param_lim = {lim}LL;"),
              ("param_sl = 5000000ULL;", f"param_sl = {sl_ns}ULL;"))
     log = run_policy(toolchain, tmp_path, PARAMS, main(body), edits=edits)
@@ -764,14 +767,7 @@ CALLS = """scheduler t "calls and negation at run time" {
 def test_min_max_and_negation_of_run_time_values_are_signed_for_integers(toolchain, tmp_path):
     """min/max and unary minus on values known only at run time (a param, a task's nice): an
     integer min is signed (min(-3, 2) is -3), a duration's unsigned; -k negates."""
-    body = (
-        "\tstruct schedc_task *s = (struct schedc_task *)fake_storage[1];\n"
-        "\tfor (int nice = -7; nice <= 7; nice++) {\n"
-        "\t\tstruct task_struct *p = task(1, nice);\n"
-        "\t\tu32 cls = schedc_classify(p, s, 0);\n"
-        '\t\tprintf("nice %d class %u slice %llu\\n", nice, cls, schedc_slice(cls, p, s, 0));\n'
-        "\t}\n"
-    )
+    body = NICE_SWEEP
     log = run_policy(toolchain, tmp_path, CALLS, main(body))
     want = [
         f"nice {n} class 0 slice {3 * MS}" if n < -2
