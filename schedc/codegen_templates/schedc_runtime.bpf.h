@@ -189,8 +189,9 @@ static __always_inline u64 schedc_sat_sub(u64 a, u64 b)
 }
 
 /*
- * now - then, or 0 when then is later, without a branch (the verifier walks each branch's
- * paths): for clock readings and slices, whose differences are far below 2^63.
+ * now - then, or 0 when then is later, for clock readings and slices (differences far below
+ * 2^63): a signed subtraction clang lowers to one test of its sign, where schedc_sat_sub's
+ * unsigned compare-and-select (right for any u64) costs two branches the verifier walks.
  */
 static __always_inline u64 schedc_elapsed(u64 now, u64 then)
 {
