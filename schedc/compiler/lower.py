@@ -440,6 +440,7 @@ def policy_features(
     since_ran = "since_ran" in policy.stats
     max_wait = any(q.max_wait is not None for q in policy.queues)
     aging = policy.aging is not None and policy.dispatch_kind == "strict"
+    shares = policy.dispatch_kind == "shares"
     return Features(
         comms=tuple(s for path, s in COMM_SOURCES.items() if path in policy.attrs),
         avg_runtime=avg_runtime,
@@ -453,7 +454,7 @@ def policy_features(
         ordered_start=tuple(c.index for c in classes if c.queue.strict_start),
         simple_vtime=simple_vtime,
         record_on_demand=(
-            not preempt and policy.dispatch_kind != "shares" and len(policy.queues) == 1
+            not preempt and not shares and len(policy.queues) == 1
         ),
         tctx=(
             bool(policy.stats)
@@ -465,8 +466,8 @@ def policy_features(
             or aging
         ),
         clock=True,
-        stopping=avg_runtime or vtime or since_ran or policy.dispatch_kind == "shares",
-        shares=policy.dispatch_kind == "shares",
+        stopping=avg_runtime or vtime or since_ran or shares,
+        shares=shares,
         max_wait=max_wait,
         queued_at=max_wait or aging,
     )
