@@ -493,23 +493,31 @@ def test_tasks_of_a_lower_ranked_queue_do_not_shrink_the_slice(toolchain, tmp_pa
     assert log == ["lo waits 20000000", "hi waits 0"]
 
 
+# main()'s start for the vtime charge tests: task 1 is queued at 1 s and starts on CPU 0, v0 its
+# virtual time then; CHARGED prints what stopping() has charged since v0.
+VTIME_TASK_RUNS = (
+    "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
+    + call("enqueue", "task(1, 0)", "0")
+    + "\tu64 v0 = tasks[1].scx.dsq_vtime;\n"
+    + call("running", "task(1, 0)")
+)
+CHARGED = '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+
+
 def test_one_vtime_queue_charges_the_time_run_not_the_slice_lost(toolchain, tmp_path):
     """A preempted or scaled-down task loses the rest of its slice (the kernel sets it to 0),
     so charging "slice given - slice left" would charge it the whole slice."""
     body = (
-        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
-        + call("enqueue", "task(1, 0)", "0")
-        + "\tu64 v0 = tasks[1].scx.dsq_vtime;\n"
-        + call("running", "task(1, 0)")
+        VTIME_TASK_RUNS
         + "\tfake_now += 3000000ULL;\n\ttasks[1].scx.slice = 0;\n"
         + call("stopping", "task(1, 0)", "1")
-        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+        + CHARGED
         + "\ttasks[1].scx.weight = 200;\n"  # nice -5 or so: charged half
         + call("running", "&tasks[1]")
         + "\tfake_now += 3000000ULL;\n"
         + "\tv0 = tasks[1].scx.dsq_vtime;\n"
         + call("stopping", "&tasks[1]", "1")
-        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+        + CHARGED
     )
     log = run_policy(toolchain, tmp_path, VTIME, main(body))
     assert [line for line in log if line.startswith("charged")] == [
@@ -525,19 +533,16 @@ def test_without_preemption_and_scaling_one_vtime_queue_charges_the_slice_used(
     record is what a policy with them off no longer pays for (docs/dsl.md 6.1). A loader that
     turns preemption back on gets the measured time again."""
     body = (
-        "\tfake_task_cpu = 0;\n\tfake_now = 1000000000ULL;\n"
-        + call("enqueue", "task(1, 0)", "0")
-        + "\tu64 v0 = tasks[1].scx.dsq_vtime;\n"
-        + call("running", "task(1, 0)")
+        VTIME_TASK_RUNS
         + '\tprintf("recorded %llu\\n", schedc_cpus[0].started);\n'
         # 7ms of the 20ms slice used, but 30ms pass on the clock (time in another class)
         + "\tfake_now += 30000000ULL;\n\ttasks[1].scx.slice = 13000000ULL;\n"
         + call("stopping", "task(1, 0)", "1")
-        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+        + CHARGED
         + "\ttasks[1].scx.slice = 25000000ULL;\n"  # refilled past the slice given: nothing
         + "\tv0 = tasks[1].scx.dsq_vtime;\n"
         + call("stopping", "task(1, 0)", "1")
-        + '\tprintf("charged %llu\\n", tasks[1].scx.dsq_vtime - v0);\n'
+        + CHARGED
     )
     policy_off = with_latency(VTIME, "wakeup_preempt = false")
     log = run_policy(toolchain, tmp_path, policy_off, main(body))
