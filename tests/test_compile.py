@@ -63,6 +63,16 @@ def test_compile_writes_the_c_it_was_asked_for(settings, toolchain, tmp_path):
     assert f'"{c_out}"' in result.c_text
 
 
+@pytest.mark.parametrize("name", ["c", "policy.txt"])
+def test_the_c_is_compiled_as_c_whatever_its_name(settings, toolchain, tmp_path, name):
+    # clang takes a file without a C suffix for a linker input ("unused during compilation")
+    src = tmp_path / "p.sched"
+    src.write_text('scheduler p "x" {\n  class all otherwise\n  queue q for all fifo\n}\n')
+    result = compile_policy(src, settings, emit_c=tmp_path / name, toolchain=toolchain)
+    assert result.ok, result.diagnostics
+    assert result.object_path is not None and result.object_path.stat().st_size > 0
+
+
 def test_policy_errors_leave_no_object_behind(settings, toolchain, tmp_path):
     src = tmp_path / "bad.sched"
     src.write_text('scheduler bad "x" {\n  class a when task.nice > 0\n  queue q for a fifo\n}\n')

@@ -317,7 +317,9 @@ def _compile_into(
         if pch is not None:
             cmd += ["-include-pch", str(pch)]
             visible.append(pch)
-    cmd += [*(extra_flags or []), "-c", str(c_path), "-o", str(tmp)]
+    # "-x c": the source is C whatever its name (an --emit-c file named "policy.txt" or "c"
+    # would otherwise be taken for a linker input and never compiled)
+    cmd += [*(extra_flags or []), "-x", "c", "-c", str(c_path), "-o", str(tmp)]
     proc = cage.run(tc.cage, cmd, ro=visible, rw=[work], chdir=_cwd())
     if proc.timed_out:
         raise EnvironmentProblem(
