@@ -12,6 +12,7 @@ PATH is a stand-in that fails at once and the test fails with the reason, so tha
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,13 @@ import pytest
 
 from schedc.compiler.toolchain import Toolchain, load_toolchain
 from schedc.settings import EnvironmentProblem, Settings, load_settings
+
+# A shell without job control starts a background job (`pytest … &` in a script) with SIGINT
+# ignored, and every child inherits that: the tests that interrupt a schedc command or an MCP
+# worker with SIGINT (a user's Ctrl-C) would then test nothing. Python's own handler is reset to
+# the default across exec, so the processes the tests start get SIGINT as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.sched"))
