@@ -190,14 +190,17 @@ static __always_inline u64 schedc_sat_sub(u64 a, u64 b)
 
 /*
  * now - then, or 0 when then is later, for clock readings and slices (differences far below
- * 2^63): a signed subtraction clang lowers to one test of its sign, where schedc_sat_sub's
- * unsigned compare-and-select (right for any u64) costs two branches the verifier walks.
+ * 2^63), without a branch: the sign of the signed difference masks it. The empty asm keeps the
+ * mask a mask: clang would fold d & ~(d >> 63) back into a test and a branch, and the verifier
+ * then walks all that follows twice, where schedc_sat_sub (right for any u64) has two branches.
  */
 static __always_inline u64 schedc_elapsed(u64 now, u64 then)
 {
 	s64 d = (s64)(now - then);
+	s64 later = d >> 63;	/* all ones when then is later */
 
-	return (u64)(d & ~(d >> 63));
+	asm volatile("" : "+r"(later));
+	return (u64)(d & ~later);
 }
 
 static __always_inline u64 schedc_div_u64(u64 a, u64 b)
