@@ -467,13 +467,23 @@ def test_slices_shrink_while_tasks_wait(toolchain, tmp_path):
         + "\tfake_queued[0] = 3;\n"
         + at(5)  # three wait: 20 ms / 4
     )
-    on = run_policy(toolchain, tmp_path, FIFO, main(body),
-                    edit=("schedc_slice_scaling = false", "schedc_slice_scaling = true"))
+    on = run_policy(toolchain, tmp_path, with_latency(FIFO, "slice_scaling = true"), main(body))
     assert on == ["5 20000000", "5 20000000", "10 0", "5 0"]
-    off = run_policy(toolchain, tmp_path, FIFO, main(body))  # the default: a slice means it
-    assert off == ["5 20000000", "5 20000000", "10 20000000", "5 20000000"]
-    dsl_on = run_policy(toolchain, tmp_path, with_latency(FIFO, "slice_scaling = true"), main(body))
-    assert dsl_on == on
+    # A loader may turn it off again before load (the global the verifier then knows false).
+    loader_off = run_policy(toolchain, tmp_path, with_latency(FIFO, "slice_scaling = true"),
+                            main(body),
+                            edit=("schedc_slice_scaling = true", "schedc_slice_scaling = false"))
+    assert loader_off == ["5 20000000", "5 20000000", "10 20000000", "5 20000000"]
+
+
+def test_without_slice_scaling_there_is_no_tick_and_no_switch(toolchain, tmp_path):
+    """Off (the default), slice scaling is not in the object: no tick callback (a policy
+    without shares has nothing else to do there) and no global a loader could set."""
+    off = translate_text(tmp_path, FIFO)
+    assert "_tick" not in off and "const volatile bool schedc_slice_scaling" not in off
+    assert "#define schedc_slice_scaling false" in off
+    on = translate_text(tmp_path, with_latency(FIFO, "slice_scaling = true"))
+    assert ".tick\t\t= (void *)" in on and "const volatile bool schedc_slice_scaling = true" in on
 
 
 def test_tasks_of_a_lower_ranked_queue_do_not_shrink_the_slice(toolchain, tmp_path):
@@ -488,8 +498,7 @@ def test_tasks_of_a_lower_ranked_queue_do_not_shrink_the_slice(toolchain, tmp_pa
         + call("tick", "task(1, -5)")
         + '\tprintf("hi waits %llu\\n", tasks[1].scx.slice);\n'
     )
-    scaling = ("schedc_slice_scaling = false", "schedc_slice_scaling = true")
-    log = run_policy(toolchain, tmp_path, RANKED, main(body), edit=scaling)
+    log = run_policy(toolchain, tmp_path, with_latency(RANKED, "slice_scaling = true"), main(body))
     assert log == ["lo waits 20000000", "hi waits 0"]
 
 
@@ -530,8 +539,8 @@ def test_without_preemption_and_scaling_one_vtime_queue_charges_the_slice_used(
 ):
     """With wake-up preemption and slice scaling off nothing cuts a slice short, so stopping
     charges "slice given - slice left" (as scx_simple does) and running records nothing: the
-    record is what a policy with them off no longer pays for (docs/dsl.md 6.1). A loader that
-    turns preemption back on gets the measured time again."""
+    record is what a policy with them off no longer pays for (docs/dsl.md 6.1). With
+    preemption on (the default) it is the measured time again."""
     body = (
         VTIME_TASK_RUNS
         + '\tprintf("recorded %llu\\n", schedc_cpus[0].started);\n'

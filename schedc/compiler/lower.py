@@ -397,6 +397,9 @@ class Features:
     # running() always runs: it records what each CPU runs, for wake-up preemption and for
     # the slice scaling in tick() (the compiler's latency defaults, docs/dsl.md).
     running: bool
+    # tick() scales slices (a latency default that is off unless the policy turns it on) and
+    # charges shares: without either there is no tick callback.
+    tick: bool
     # The classes whose queue starts its tasks in order (`ordered by`, `deadline`, `strict`):
     # they do not skip it on wake-up.
     ordered_start: tuple[int, ...]
@@ -451,6 +454,7 @@ def policy_features(
         aging=aging,
         cpusets=any(q.cpus for q in queues),
         running=True,
+        tick=shares or policy.latency["slice_scaling"],
         ordered_start=tuple(c.index for c in classes if c.queue.strict_start),
         simple_vtime=simple_vtime,
         record_on_demand=(
