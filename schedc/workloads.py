@@ -301,9 +301,15 @@ def _cyclictest_script(params: WorkloadParams) -> str:
         "# one CPU hog per vCPU, then SCHED_OTHER measuring threads (the ones sched_ext runs)\n"
         f'p=; i=0; while [ $i -lt {cpus} ]; do (while :; do :; done) & p="$p $!"; '
         "i=$((i+1)); done\n"
+        "# the histogram goes to a file and is read once the hogs are gone: through a pipe, each\n"
+        "# wake-up of its reader waited behind the hogs, for as long as the policy lets a short\n"
+        "# task wait (ljf: its aging bound), and the run never finished\n"
+        'o="${TMPDIR:-/tmp}/schedc-cyclictest.$$"\n'
         f"cyclictest -q -t {cpus} -i 1000 -D {_seconds(params)} -h {CYCLICTEST_HISTOGRAM_US} "
-        f"--policy=other | awk {keep}\n"
+        '--policy=other >"$o"\n'
         "kill $p\n"
+        f'awk {keep} "$o"\n'
+        'rm -f "$o"\n'
     )
 
 

@@ -302,6 +302,27 @@ def test_every_recipe_is_documented_with_metric_unit_and_direction():
             assert proc.returncode == 0, proc.stderr
 
 
+def test_the_cyclictest_recipe_reads_its_histogram_after_the_hogs_are_gone(tmp_path):
+    """Run on this host (SCHED_OTHER threads and two 1 s CPU hogs, nothing attached): the
+    histogram is parsed, no hog outlives the script, and no file is left in /tmp. The hogs are
+    killed before the histogram is read: through a pipe, under ljf, every wake-up of the reader
+    waited for the aging bound behind them."""
+    script = RECIPES["cyclictest"].script(WorkloadParams(duration=1, cpus=2))
+    lines = script.splitlines()
+    assert lines.index("kill $p") < next(i for i, x in enumerate(lines) if x.startswith("awk "))
+    run = tmp_path / "run.sh"
+    run.write_text(script)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(["sh", str(run)], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    sample = parse_cyclictest(proc.stdout)
+    assert sample.value > 0
+    leftover = subprocess.run(["pgrep", "-f", str(run)], capture_output=True, text=True)
+    assert leftover.stdout == "", leftover.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.sh"]  # the histogram is gone
+
+
 def test_recipes_scale_with_their_parameters():
     small, big = WorkloadParams(duration=1, scale=0.5, cpus=2), WorkloadParams(4, 2.0, 4)
     for recipe in RECIPES.values():
