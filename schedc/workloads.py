@@ -301,13 +301,16 @@ def _cyclictest_script(params: WorkloadParams) -> str:
         "# one CPU hog per vCPU, then SCHED_OTHER measuring threads (the ones sched_ext runs)\n"
         f'p=; i=0; while [ $i -lt {cpus} ]; do (while :; do :; done) & p="$p $!"; '
         "i=$((i+1)); done\n"
-        "# the histogram goes to a file and is read once the hogs are gone: through a pipe, each\n"
-        "# wake-up of its reader waited behind the hogs, for as long as the policy lets a short\n"
-        "# task wait (ljf: its aging bound), and the run never finished\n"
+        "# cyclictest writes its histogram (with -q, nothing before) once it has measured: the\n"
+        "# hogs are killed as soon as the file has its first block. Printing 100,000 rows behind\n"
+        "# the hogs, or piping them to a reader, waited as long as the policy lets a short task\n"
+        "# wait at every slice or wake-up (ljf: its aging bound), and the run took 30 s or more\n"
         'o="${TMPDIR:-/tmp}/schedc-cyclictest.$$"\n'
+        ': >"$o"\n'
+        '(while [ ! -s "$o" ]; do sleep 0.2; done; kill $p) & w=$!\n'
         f"cyclictest -q -t {cpus} -i 1000 -D {_seconds(params)} -h {CYCLICTEST_HISTOGRAM_US} "
         '--policy=other >"$o"\n'
-        "kill $p\n"
+        "kill $w $p 2>/dev/null\n"
         f'awk {keep} "$o"\n'
         'rm -f "$o"\n'
     )
