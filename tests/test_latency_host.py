@@ -116,7 +116,7 @@ void bpf_iter_num_destroy(struct bpf_iter_num *it) { printf("destroy\n"); }
 }
 void scx_bpf_dsq_insert___new(struct task_struct *p, u64 dsq, u64 slice, u64 flags)
 {
-	printf("insert %d %s\n", p->pid, dsq_name(dsq));
+	printf("insert %d %s%s\n", p->pid, dsq_name(dsq), flags & SCX_ENQ_PREEMPT ? " preempt" : "");
 }
 void scx_bpf_dsq_insert_vtime___new(struct task_struct *p, u64 dsq, u64 sl, u64 vtime, u64 fl)
 {
@@ -310,19 +310,51 @@ def test_a_class_that_names_its_targets_preempts_those_and_nothing_else(toolchai
         + call("enqueue", "task(4, -5)", "SCX_ENQ_WAKEUP")
         + '\tprintf("--\\n");\n'
         + call("enqueue", "task(5, 0)", "SCX_ENQ_WAKEUP")  # build still gets the default
+        + '\tprintf("--\\n");\n'
+        + "\tfake_queued[0] = 1;\n"  # a ui task waits in uq already: no overtaking it
+        + call("running", "task(3, 5)")
+        + call("enqueue", "task(6, -5)", "SCX_ENQ_WAKEUP")
     )
     log = run_policy(toolchain, tmp_path, NAMED, main(body))
     assert log == [
         "insert 1 q1", "kick 0 idle", "--",
         "insert 2 q0", "kick 0 idle", "--",
         "insert 3 q2", "kick 0 idle",
-        "kick 0 preempt", "insert 4 q0", "kick 0 idle", "--",  # kicked as it is queued
-        "insert 5 q1", "kick 0 idle", "kick 0 preempt",
+        "insert 4 local preempt", "--",  # uq is empty: straight to CPU 0, preempting
+        "insert 5 q1", "kick 0 idle", "kick 0 preempt", "--",
+        "kick 0 preempt", "insert 6 q0", "kick 0 idle",  # queued behind it, the CPU kicked
     ]
     # the same policy with a bare `preempts`: the build task is preempted too
     bare = run_policy(toolchain, tmp_path, NAMED.replace("preempts background", "preempts"),
                       main(body))
-    assert bare[3:8] == ["kick 0 preempt", "insert 2 q0", "kick 0 idle", "kick 0 preempt", "--"]
+    assert bare[3:5] == ["insert 2 local preempt", "--"]
+
+
+PINNED_PREEMPT = """scheduler t "hi runs on CPU 1 only and preempts there" {
+  class hi when task.nice < 0 on cpus 1 preempts
+  class lo otherwise
+  queue hq for hi fifo
+  queue lq for lo fifo
+  dispatch hq then lq
+}
+"""
+
+
+def test_a_pinned_class_goes_straight_only_to_a_cpu_of_its_set(toolchain, tmp_path):
+    body = (
+        "\tfake_task_cpu = 0;\n"
+        + call("enqueue", "task(1, 5)", "0")
+        + call("running", "task(1, 5)")  # lo runs on CPU 0, outside hi's set
+        + call("enqueue", "task(2, -5)", "SCX_ENQ_WAKEUP")
+        + '\tprintf("--\\n");\n'
+        + "\tfake_task_cpu = 1;\n"
+        + call("running", "task(1, 5)")  # lo runs on CPU 1
+        + call("enqueue", "task(3, -5)", "SCX_ENQ_WAKEUP")
+    )
+    log = run_policy(toolchain, tmp_path, PINNED_PREEMPT, main(body))
+    first, second = log[:log.index("--")], log[log.index("--") + 1:]
+    assert "insert 2 q0" in first and not any("local" in line for line in first), log
+    assert second == ["insert 3 local preempt"], log
 
 
 def test_named_preemption_works_with_weighted_dispatch(toolchain, tmp_path):
@@ -339,7 +371,7 @@ def test_named_preemption_works_with_weighted_dispatch(toolchain, tmp_path):
     )
     log = run_policy(toolchain, tmp_path, weighted, main(body))
     assert log == [
-        "insert 3 q2", "kick 1 idle", "kick 1 preempt", "insert 4 q0", "kick 1 idle",
+        "insert 3 q2", "kick 1 idle", "insert 4 local preempt",
         "insert 1 q1", "kick 1 idle", "insert 2 q0", "kick 1 idle",
     ]
 
