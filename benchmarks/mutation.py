@@ -50,6 +50,8 @@ MODULES: dict[str, list[str]] = {
     "schedc/verifier/rules/flow.py": ["tests/test_check_rules.py"],
     "schedc/compiler/lower.py": [
         "tests/test_lowering.py", "tests/test_matchers_host.py", "tests/test_latency_host.py",
+        # the generated dispatch (aging, max_wait, shares) that policy_features turns on
+        "tests/test_dispatch_host.py", "tests/test_max_wait_host.py",
     ],
 }
 PYTEST_ARGS = ["-m", "not vm", "-x", "-q", "-p", "no:cacheprovider"]
