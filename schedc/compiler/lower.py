@@ -400,9 +400,9 @@ class Features:
     # tick() scales slices (a latency default that is off unless the policy turns it on) and
     # charges shares: without either there is no tick callback.
     tick: bool
-    # A preempting class with a FIFO queue: a waking task may go straight to its CPU's local
-    # queue with SCX_ENQ_PREEMPT when nothing of its queue waits (enqueue's `direct`).
-    direct_preempt: bool
+    # The preempting classes with a FIFO queue: a waking task of one may go straight to its
+    # CPU's local queue with SCX_ENQ_PREEMPT when nothing of its queue waits (enqueue's `direct`).
+    direct_preempt: tuple[int, ...]
     # The classes whose queue starts its tasks in order (`ordered by`, `deadline`, `strict`):
     # they do not skip it on wake-up.
     ordered_start: tuple[int, ...]
@@ -458,7 +458,7 @@ def policy_features(
         cpusets=any(q.cpus for q in queues),
         running=True,
         tick=shares or policy.latency["slice_scaling"],
-        direct_preempt=any(c.preempts and c.queue.order == "fifo" for c in classes),
+        direct_preempt=tuple(c.index for c in classes if c.preempts and c.queue.order == "fifo"),
         ordered_start=tuple(c.index for c in classes if c.queue.strict_start),
         simple_vtime=simple_vtime,
         record_on_demand=(
